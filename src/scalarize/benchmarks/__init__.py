@@ -1,0 +1,28 @@
+"""Benchmarks: a registry of ``name -> loader(view, tasks, seed, **options) -> Dataset``.
+
+Adding a benchmark means one module with a loader and one line below.
+"""
+
+from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View
+from scalarize.benchmarks.npz import load_npz
+from scalarize.benchmarks.shapes import load_shapes
+from scalarize.registry import Registry
+
+BENCHMARKS: Registry[Dataset] = Registry("benchmark")
+BENCHMARKS.register("shapes")(load_shapes)
+BENCHMARKS.register("npz")(load_npz)
+
+
+def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,
+                   seed: int = 0, **options: object) -> Dataset:
+    """Load benchmark ``name`` in ``view`` with its ``options``.
+
+    Example:
+        >>> data = load_benchmark("shapes", n_train=32, n_val=8, n_test=8, cache=False)
+        >>> data.objectives
+        ('shape', 'colour', 'size', 'count', 'balance')
+    """
+    return BENCHMARKS.get(name)(view=view, tasks=tasks, seed=seed, **options)
+
+
+__all__ = ["BENCHMARKS", "SPLITS", "Dataset", "Split", "Task", "View", "load_benchmark"]

@@ -1,0 +1,120 @@
+"""What every benchmark produces: labelled uint8 images split into train / val / test.
+
+A :class:`Dataset` is plain arrays in memory; the training loop indexes them directly, so a
+benchmark never needs a ``DataLoader``. The *objectives* are what scalarization weights index:
+the tasks of a multi-task (MTL) view, or the domains of a multi-domain (MDL) view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from scalarize.errors import ScalarizeError
+
+View = Literal["mtl", "mdl"]
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One classification task: its name and number of classes."""
+
+    name: str
+    num_classes: int
+    description: str = ""
+
+
+@dataclass
+class Split:
+    """Images ``x`` (N×C×H×W uint8), one int64 label array per task, and a domain index per image
+    (``None`` when the data has no domains)."""
+
+    x: np.ndarray
+    labels: dict[str, np.ndarray]
+    domain: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, index: np.ndarray) -> Split:
+        """The rows ``index`` of this split."""
+        return Split(
+            x=self.x[index],
+            labels={k: v[index] for k, v in self.labels.items()},
+            domain=None if self.domain is None else self.domain[index],
+        )
+
+
+@dataclass
+class Dataset:
+    """A benchmark's data: tasks, optional domains, and its ``train``/``val``/``test`` splits."""
+
+    name: str
+    view: View
+    tasks: tuple[Task, ...]
+    splits: dict[str, Split]
+    domains: tuple[str, ...] = ()
+    info: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.view == "mdl":
+            if not self.domains:
+                raise ScalarizeError(
+                    f"benchmark {self.name!r} has no domains; use benchmark.view=mtl"
+                )
+            if len(self.tasks) != 1:
+                raise ScalarizeError(
+                    f"the multi-domain view needs exactly one task, got "
+                    f"{[t.name for t in self.tasks]}; pick one with benchmark.tasks=[NAME]"
+                )
+        missing = [s for s in SPLITS if s not in self.splits]
+        if missing:
+            raise ScalarizeError(f"benchmark {self.name!r} lacks split(s) {missing}")
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """What the scalarization weights index: task names (MTL) or domain names (MDL)."""
+        return tuple(t.name for t in self.tasks) if self.view == "mtl" else self.domains
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        c, h, w = self.splits["train"].x.shape[1:]
+        return int(c), int(h), int(w)
+
+    def summary(self) -> dict[str, object]:
+        """Sizes, tasks and domains, for ``scalarize data info``."""
+        out: dict[str, object] = {
+            "name": self.name,
+            "view": self.view,
+            "image_shape": list(self.image_shape),
+            "tasks": {t.name: t.num_classes for t in self.tasks},
+            "objectives": list(self.objectives),
+        }
+        for split_name, split in self.splits.items():
+            out[f"{split_name}_size"] = len(split)
+            if self.domains and split.domain is not None:
+                counts = np.bincount(split.domain, minlength=len(self.domains))
+                out[f"{split_name}_per_domain"] = dict(
+                    zip(self.domains, counts.tolist(), strict=True)
+                )
+        out.update(self.info)
+        return out
+
+
+def select_tasks(tasks: tuple[Task, ...], wanted: list[str] | None) -> tuple[Task, ...]:
+    """The tasks named in ``wanted`` (all when ``None``), in the order given."""
+    if wanted is None:
+        return tasks
+    by_name = {t.name: t for t in tasks}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise ScalarizeError(
+            f"unknown task(s) {unknown}; this benchmark has: {', '.join(by_name)}"
+        )
+    if not wanted:
+        raise ScalarizeError("benchmark.tasks is empty; name at least one task")
+    return tuple(by_name[n] for n in wanted)

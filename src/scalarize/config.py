@@ -1,0 +1,146 @@
+"""Run configuration: YAML files validated with pydantic, every field overridable as
+``section.field=value`` on the command line.
+
+Example:
+    >>> cfg = load_config(None, ["model.spec=resnet20", "train.epochs=2"])
+    >>> cfg.model.spec, cfg.train.epochs
+    ('resnet20', 2)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scalarize.errors import ScalarizeError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BenchmarkConfig(_Section):
+    """Which data: a registered benchmark, its view, an optional task subset, its options."""
+
+    name: str = "shapes"
+    view: Literal["mtl", "mdl"] = "mtl"
+    tasks: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelConfig(_Section):
+    """Which encoder (a spec string) and whether MDL domains share one head."""
+
+    spec: str = "vit-d3-w48-p4"
+    shared_head: bool = Field(
+        False, description="MDL only: one head for all domains (they share labels)"
+    )
+
+
+class ScalarizationConfig(_Section):
+    """The weights on the simplex and, for MDL, how they act (data resampling or loss weights)."""
+
+    weights: str | list[float] | dict[str, float] = "uniform"
+    mdl_mode: Literal["resample", "loss"] = "resample"
+
+
+class MethodConfig(_Section):
+    """How per-objective losses become one update (``static`` = weighted sum)."""
+
+    name: str = "static"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainConfig(_Section):
+    """Optimisation recipe (the paper's ViT study by default) and where to run."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(256, ge=1)
+    eval_batch_size: int = Field(1024, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    grad_clip: float | None = Field(None, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int | None = Field(None, ge=1, description="CPU threads (torch default if unset)")
+
+
+class RunConfig(_Section):
+    """Everything that defines one training run."""
+
+    name: str | None = None
+    seed: int = 0
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    scalarization: ScalarizationConfig = Field(default_factory=ScalarizationConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML (what ``config.yaml`` of a run holds)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def validation_message(exc: ValidationError, what: str) -> str:
+    """One line from a pydantic error: where, what is wrong."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{what}: {where}: {first['msg']}{extra}"
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ScalarizeError(f"override {dotted!r}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML: numbers, lists, null, ...)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ScalarizeError(
+                f"cannot read override {item!r}; write section.field=value, e.g. train.epochs=5"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_path(tree, key.strip(), value)
+    return tree
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``, with a clear error when missing or malformed."""
+    if not path.is_file():
+        raise ScalarizeError(f"config file {path} does not exist")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ScalarizeError(f"config file {path} is not valid YAML{where}") from None
+    if not isinstance(tree, dict):
+        raise ScalarizeError(f"config file {path} must hold a mapping of sections")
+    return tree
+
+
+def load_config(path: Path | str | None, overrides: list[str] | None = None) -> RunConfig:
+    """Read ``path`` (or the defaults when ``None``), apply overrides, validate."""
+    tree = read_yaml(Path(path)) if path is not None else {}
+    apply_overrides(tree, overrides or [])
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ScalarizeError(validation_message(exc, "invalid config")) from None

@@ -1,0 +1,12 @@
+"""The one error type a user can cause.
+
+Every mistake a user can make (a bad config, a missing or corrupt file, an unknown name, a wrong
+number of weights) raises :class:`ScalarizeError` with a message that says what is wrong and how to
+fix it. The command line prints that message on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class ScalarizeError(Exception):
+    """A problem with the user's input, with a message that says how to fix it."""

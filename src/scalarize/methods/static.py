@@ -1,0 +1,24 @@
+"""Static scalarization: minimise Σ_t p_t · L_t (the paper's method)."""
+
+from __future__ import annotations
+
+import torch
+
+from scalarize.methods.base import Method, StepContext
+
+
+class StaticScalarization(Method):
+    """Weighted sum of the per-objective losses with the run's simplex weights.
+
+    Example:
+        >>> import torch
+        >>> losses = torch.tensor([1.0, 3.0], requires_grad=True)
+        >>> StaticScalarization().backward(losses, torch.tensor([0.5, 0.5]), None).item()
+        2.0
+    """
+
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext | None
+                 ) -> torch.Tensor:
+        loss = torch.dot(weights.to(losses.dtype), losses)
+        loss.backward()
+        return loss.detach()

@@ -1,0 +1,125 @@
+"""Model families with capacity knobs, built from compact spec strings, plus task heads.
+
+Specs:
+
+- ``vit-d<depth>-w<width>-p<patch>[-h<heads>]``, e.g. ``vit-d3-w48-p4`` (heads default to
+  width / 16);
+- ``resnet<depth>[-x<width multiplier>]``, e.g. ``resnet26-x0.5`` or ``resnet20``.
+
+Adding a family means one module and one registry line: ``FAMILIES.register("name")`` on a
+function ``(knobs: str, image_shape) -> encoder`` whose encoder has ``out_features``.
+
+Example:
+    >>> model = build_model("vit-d3-w48-p4", (3, 32, 32), {"shape": 4, "colour": 6})
+    >>> describe(model, (3, 32, 32))["params"] > 0
+    True
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from scalarize.errors import ScalarizeError
+from scalarize.models.resnet import ResNet
+from scalarize.models.vit import ViT
+from scalarize.registry import Registry
+
+FAMILIES: Registry[nn.Module] = Registry("model family")
+_VIT = re.compile(r"^-d(\d+)-w(\d+)-p(\d+)(?:-h(\d+))?$")
+_RESNET = re.compile(r"^(\d+)(?:-x(\d*\.?\d+))?$")
+
+
+@FAMILIES.register("vit")
+def _vit(knobs: str, image_shape: tuple[int, int, int]) -> nn.Module:
+    match = _VIT.match(knobs)
+    if not match:
+        raise ScalarizeError(
+            f"cannot read ViT spec 'vit{knobs}'; write vit-d<depth>-w<width>-p<patch>[-h<heads>]"
+            ", e.g. vit-d3-w48-p4"
+        )
+    depth, width, patch = (int(g) for g in match.groups()[:3])
+    heads = int(match.group(4)) if match.group(4) else max(1, width // 16)
+    c, h, _ = image_shape
+    return ViT(image_size=h, patch=patch, depth=depth, width=width, heads=heads, in_channels=c)
+
+
+@FAMILIES.register("resnet")
+def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> nn.Module:
+    match = _RESNET.match(knobs)
+    if not match:
+        raise ScalarizeError(
+            f"cannot read ResNet spec 'resnet{knobs}'; write resnet<depth>[-x<width>], "
+            "e.g. resnet26-x0.5"
+        )
+    multiplier = float(match.group(2)) if match.group(2) else 1.0
+    c, h, _ = image_shape
+    return ResNet(int(match.group(1)), multiplier, image_size=h, in_channels=c)
+
+
+def build_encoder(spec: str, image_shape: tuple[int, int, int]) -> nn.Module:
+    """The shared encoder described by ``spec`` for images of ``image_shape`` (C, H, W)."""
+    match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower())
+    if not match:
+        raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4 or resnet20")
+    family, knobs = match.groups()
+    return FAMILIES.get(family)(knobs, image_shape)
+
+
+class MultiHeadModel(nn.Module):
+    """A shared encoder and named linear heads. ``forward`` returns the shared features; the
+    objectives decide which head reads which examples."""
+
+    def __init__(self, encoder: nn.Module, heads: dict[str, int]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(encoder.out_features, n) for name, n in heads.items()}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the shared encoder (what gradient-based MTO methods aggregate over)."""
+        return list(self.encoder.parameters())
+
+
+def build_model(spec: str, image_shape: tuple[int, int, int], heads: dict[str, int]
+                ) -> MultiHeadModel:
+    """Encoder from ``spec`` plus one linear head per entry of ``heads`` (name -> classes)."""
+    return MultiHeadModel(build_encoder(spec, image_shape), heads)
+
+
+def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+# torch's counter knows the CUDA attention kernels but not the CPU one.
+_EXTRA_FLOP_FORMULAS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
+}
+
+
+def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, int]:
+    """Parameter counts (total and encoder) and forward FLOPs per image of the encoder."""
+    encoder = getattr(model, "encoder", model)
+    was_training = encoder.training
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS)
+    with torch.no_grad(), counter:
+        encoder(torch.zeros(1, *image_shape, device=device))
+    encoder.train(was_training)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "encoder_params": sum(p.numel() for p in encoder.parameters()),
+        "flops": int(counter.get_total_flops()),
+    }
+
+
+__all__ = ["FAMILIES", "MultiHeadModel", "ResNet", "ViT", "build_encoder", "build_model",
+           "describe"]

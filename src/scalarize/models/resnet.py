@@ -1,0 +1,119 @@
+"""ResNets with a depth and a width multiplier, for small and large images.
+
+Two families, chosen by depth:
+
+- **ImageNet-style bottleneck** ResNet-26/50/101 (stage blocks [2,2,2,2], [3,4,6,3], [3,4,23,3];
+  base widths 64-128-256-512 × 4), as in the paper's DomainNet study;
+- **CIFAR-style basic-block** ResNet-(6n+2) for other depths: 8, 14, 20, 32, 44, 56, 110
+  (three stages of n blocks, base widths 16-32-64).
+
+The width multiplier scales every stage. The stem adapts to the image size: a 3×3 stride-1
+convolution for images up to 64 pixels, the 7×7 stride-2 convolution with max-pooling above.
+
+Example:
+    >>> import torch
+    >>> encoder = ResNet(depth=20, width_multiplier=0.5, image_size=32)
+    >>> encoder(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 32])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scalarize.errors import ScalarizeError
+
+BOTTLENECK_DEPTHS = {26: [2, 2, 2, 2], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with a residual connection."""
+
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+        )
+        self.shortcut = _shortcut(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """1×1 reduce, 3×3, 1×1 expand (×4), with a residual connection."""
+
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout),
+        )
+        self.shortcut = _shortcut(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class ResNet(nn.Module):
+    """ResNet encoder mapping N×C×H×W images to N×features (global average pooled)."""
+
+    def __init__(self, depth: int, width_multiplier: float = 1.0, image_size: int = 32,
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        if depth in BOTTLENECK_DEPTHS:
+            block: type[BasicBlock] | type[Bottleneck] = Bottleneck
+            counts, base = BOTTLENECK_DEPTHS[depth], [64, 128, 256, 512]
+        elif depth >= 8 and (depth - 2) % 6 == 0:
+            block, counts, base = BasicBlock, [(depth - 2) // 6] * 3, [16, 32, 64]
+        else:
+            raise ScalarizeError(
+                f"unsupported ResNet depth {depth}; use 26, 50, 101 (bottleneck) or 6n+2 such "
+                "as 8, 14, 20, 32, 56 (CIFAR-style)"
+            )
+        if width_multiplier <= 0:
+            raise ScalarizeError(f"width multiplier must be positive, got {width_multiplier}")
+        widths = [max(4, round(w * width_multiplier)) for w in base]
+        stem_width = widths[0]
+        if image_size <= 64:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, stem_width, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True),
+            )
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, stem_width, 7, 2, 3, bias=False),
+                nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1),
+            )
+        stages, cin = [], stem_width
+        for i, (n_blocks, width) in enumerate(zip(counts, widths, strict=True)):
+            layers = []
+            for j in range(n_blocks):
+                layers.append(block(cin, width, 2 if (j == 0 and i > 0) else 1))
+                cin = width * block.expansion
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.out_features = cin
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x)).mean(dim=(2, 3))

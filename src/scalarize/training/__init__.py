@@ -1,0 +1,46 @@
+"""Training: the loop, its callbacks, and :func:`train_run`, which ties a config to a run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scalarize.benchmarks import Dataset
+from scalarize.config import RunConfig
+from scalarize.runs.store import RunDir
+from scalarize.training.callbacks import Callback
+from scalarize.training.trainer import Trainer, TrainingDiverged, load_data
+from scalarize.weights import parse_weights
+
+
+def default_run_name(config: RunConfig, objectives: Sequence[str]) -> str:
+    """``<benchmark>-<view>-<model>-<weights>-<method>-s<seed>``, unless ``config.name`` is set."""
+    if config.name:
+        return config.name
+    label = parse_weights(config.scalarization.weights, objectives).label()
+    parts = [config.benchmark.name, config.benchmark.view, config.model.spec, label,
+             config.method.name, f"s{config.seed}"]
+    return "-".join(parts)
+
+
+def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = False,
+              overwrite: bool = False, callbacks: Sequence[Callback] = (),
+              data: Dataset | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Train ``config`` into ``out/<run name>`` and return its summary.
+
+    A finished run with ``resume`` returns its stored summary without training again.
+    """
+    data = data if data is not None else load_data(config)
+    run = RunDir(Path(out) / default_run_name(config, data.objectives))
+    resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite)
+    if resuming and run.is_complete:
+        summary = run.read_summary()
+        assert summary is not None
+        return summary
+    trainer = Trainer(config, run_dir=run, callbacks=callbacks, data=data, progress=progress)
+    return trainer.fit(resume=resuming)
+
+
+__all__ = ["Callback", "Trainer", "TrainingDiverged", "default_run_name", "load_data",
+           "train_run"]

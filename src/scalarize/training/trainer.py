@@ -1,0 +1,293 @@
+"""The training loop: data → model → objectives → method → optimiser, with evaluation, metrics,
+checkpoints and callbacks. It knows nothing about specific methods or benchmarks.
+
+Example:
+    >>> from scalarize.config import load_config
+    >>> cfg = load_config(None, ["train.epochs=1", "model.spec=vit-d1-w16-p8",
+    ...     "benchmark.options={n_train: 64, n_val: 16, n_test: 16, cache: false}"])
+    >>> summary = Trainer(cfg, progress=False).fit()
+    >>> 0.0 <= summary["test"]["avg_acc"] <= 1.0
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+from tqdm.auto import tqdm
+
+from scalarize.benchmarks import Dataset, load_benchmark
+from scalarize.config import RunConfig, validation_message
+from scalarize.errors import ScalarizeError
+from scalarize.methods import StepContext, build_method
+from scalarize.models import build_model, describe
+from scalarize.runs.store import RunDir
+from scalarize.training.callbacks import Callback
+from scalarize.training.data import TensorSplit, channel_stats
+from scalarize.training.mixing import MIXING
+from scalarize.training.objectives import build_objectives
+from scalarize.training.schedule import warmup_cosine
+from scalarize.weights import SimplexWeights, parse_weights
+
+
+class TrainingDiverged(ScalarizeError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ScalarizeError("train.device=cuda but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """The benchmark named in ``config``, with option errors turned into one clear line."""
+    bench = config.benchmark
+    try:
+        return load_benchmark(bench.name, view=bench.view, tasks=bench.tasks, seed=config.seed,
+                              **bench.options)
+    except ValidationError as exc:
+        raise ScalarizeError(
+            validation_message(exc, f"invalid benchmark.options for {bench.name!r}")
+        ) from None
+
+
+class Trainer:
+    """Trains one model on one config; optionally writes a :class:`RunDir`.
+
+    ``data`` may be passed in to share one loaded benchmark across many runs.
+    """
+
+    def __init__(self, config: RunConfig, run_dir: RunDir | None = None,
+                 callbacks: Sequence[Callback] = (), data: Dataset | None = None,
+                 progress: bool | None = None) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        train_cfg = config.train
+        if train_cfg.threads:
+            torch.set_num_threads(train_cfg.threads)
+        self.device = resolve_device(train_cfg.device)
+        self.data = data if data is not None else load_data(config)
+        self.objectives = build_objectives(self.data, config.model.shared_head)
+        self.weights = parse_weights(config.scalarization.weights, self.objectives.names)
+        mode = config.scalarization.mdl_mode if self.data.view == "mdl" else "loss"
+        self.mixing = MIXING.get(mode)()
+
+        mean, std = channel_stats(self.data.splits["train"].x)
+        self.splits = {name: TensorSplit(split, self.device, mean, std)
+                       for name, split in self.data.splits.items()}
+        self.sampler = self.mixing.sampler(self.data.splits["train"], np.array(self.weights.values),
+                                           train_cfg.batch_size, config.seed)
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model.spec, self.data.image_shape,
+                                 self.objectives.head_sizes()).to(self.device)
+        self.method = build_method(config.method.name, config.method.options).to(self.device)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
+        self.steps_per_epoch = len(self.sampler)
+        total = train_cfg.epochs * self.steps_per_epoch
+        warmup = round(train_cfg.warmup_epochs * self.steps_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: warmup_cosine(s, warmup, total, train_cfg.min_lr_ratio)
+        )
+        self.autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if train_cfg.precision == "bf16" else nullcontext()
+        )
+        self.weight_tensor = torch.tensor(self.weights.values, device=self.device)
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.train_seconds = 0.0
+        self._bar: tqdm | None = None
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (no_decay if param.ndim <= 1 or name.endswith("pos_embed") else decay).append(param)
+        groups = [{"params": decay, "weight_decay": self.config.train.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        extra = list(self.method.parameters())
+        if extra:
+            groups.append({"params": extra, "weight_decay": 0.0})
+        return groups
+
+    def set_weights(self, weights: SimplexWeights) -> None:
+        """Use new scalarization weights from the next step on (population search does)."""
+        if weights.names != self.objectives.names:
+            raise ScalarizeError(f"weights name {weights.names}, expected {self.objectives.names}")
+        self.weights = weights
+        self.weight_tensor = torch.tensor(weights.values, device=self.device)
+        self.sampler.set_weights(np.array(weights.values))
+
+    # -- the loop -----------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, Any]:
+        """One epoch over the sampler's batches; returns mean training losses per objective."""
+        self.model.train()
+        train = self.splits["train"]
+        loss_sum = torch.zeros(len(self.objectives.names), device=self.device)
+        total_sum = torch.zeros((), device=self.device)
+        for index in self.sampler.iter_epoch(self.epoch):
+            batch = train.batch(index)
+            with self.autocast:
+                features = self.model(batch.x)
+                per_example = self.objectives.per_example(self.model.heads, features, batch)
+            losses, counts = per_example.mean_losses()
+            ctx = StepContext(self.model, self.model.shared_parameters(), features, self.step)
+            for callback in self.callbacks:
+                callback.on_losses(self, losses, per_example, ctx)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.method.backward(losses, self.mixing.step_weights(self.weight_tensor,
+                                                                          counts), ctx)
+            if self.config.train.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += losses.detach()
+            total_sum += loss
+            self.step += 1
+            for callback in self.callbacks:
+                callback.on_step_end(self, self.step, loss)
+            if self._bar is not None:
+                self._bar.update(1)
+        n = self.steps_per_epoch
+        means = (loss_sum / n).tolist()
+        total = total_sum.item() / n
+        if not np.isfinite(total):
+            raise TrainingDiverged(
+                f"training diverged at epoch {self.epoch + 1} (loss {total}); lower train.lr or "
+                "set train.grad_clip"
+            )
+        return {"train_loss": dict(zip(self.objectives.names, means, strict=True)),
+                "train_objective": total}
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "val") -> dict[str, Any]:
+        """Accuracy and mean loss per objective on ``split``, and their average accuracy."""
+        self.model.eval()
+        n_obj = len(self.objectives.names)
+        correct = torch.zeros(n_obj, device=self.device)
+        loss = torch.zeros(n_obj, device=self.device)
+        count = torch.zeros(n_obj, device=self.device)
+        for batch in self.splits[split].sequential(self.config.train.eval_batch_size):
+            with self.autocast:
+                features = self.model(batch.x)
+                out = self.objectives.per_example(self.model.heads, features, batch)
+            correct += (out.correct * out.mask).sum(dim=1)
+            loss += (out.loss * out.mask).sum(dim=1)
+            count += out.mask.sum(dim=1)
+        count = count.clamp(min=1)
+        acc = (correct / count).tolist()
+        names = self.objectives.names
+        return {"acc": dict(zip(names, acc, strict=True)),
+                "loss": dict(zip(names, (loss / count).tolist(), strict=True)),
+                "avg_acc": float(np.mean(acc))}
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train for ``train.epochs`` epochs (continuing from the checkpoint when ``resume``),
+        evaluate on test, and return the summary."""
+        if resume and self.run_dir is not None:
+            self._restore()
+        epochs = self.config.train.epochs
+        self._bar = tqdm(total=epochs * self.steps_per_epoch, initial=self.step,
+                         desc=self.run_dir.path.name if self.run_dir else "train", unit="step",
+                         leave=False, dynamic_ncols=True,
+                         disable=None if self.progress is None else not self.progress)
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
+        try:
+            while self.epoch < epochs:
+                self._run_epoch()
+        finally:
+            self._bar.close()
+            self._bar = None
+        summary = self._summary()
+        for callback in self.callbacks:
+            callback.on_fit_end(self, summary)
+        if self.run_dir is not None:
+            self.run_dir.write_summary(summary)
+        return summary
+
+    def _run_epoch(self) -> None:
+        start = time.perf_counter()
+        lr = self.scheduler.get_last_lr()[0]
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "step": None, "lr": lr}
+        record.update(self.train_epoch())
+        seconds = time.perf_counter() - start
+        self.train_seconds += seconds
+        self.epoch += 1
+        record["step"] = self.step
+        val = self.evaluate("val")
+        record.update({"val_acc": val["acc"], "val_loss": val["loss"],
+                       "val_avg_acc": val["avg_acc"], "weights": self.weights.as_dict(),
+                       "epoch_seconds": seconds, "step_seconds": seconds / self.steps_per_epoch})
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, record)
+        self.history.append(record)
+        if self.run_dir is not None:
+            self.run_dir.append_metrics(record)
+            self.run_dir.save_checkpoint(self.state_dict())
+        if self._bar is not None:
+            self._bar.set_postfix(val_avg_acc=f"{val['avg_acc']:.3f}", refresh=False)
+
+    def _summary(self) -> dict[str, Any]:
+        test = self.evaluate("test")
+        val = self.history[-1] if self.history else {}
+        best = max(self.history, key=lambda r: r["val_avg_acc"]) if self.history else {}
+        return {
+            "run": self.run_dir.path.name if self.run_dir else None,
+            "objectives": list(self.objectives.names),
+            "weights": self.weights.as_dict(),
+            "weights_label": self.weights.label(),
+            "model": {"spec": self.config.model.spec,
+                      **describe(self.model, self.data.image_shape)},
+            "epochs": self.epoch,
+            "steps": self.step,
+            "val": {"acc": val.get("val_acc"), "loss": val.get("val_loss"),
+                    "avg_acc": val.get("val_avg_acc")},
+            "test": test,
+            "best_epoch": best.get("epoch"),
+            "best_val_avg_acc": best.get("val_avg_acc"),
+            "train_seconds": self.train_seconds,
+            "device": str(self.device),
+        }
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stopped."""
+        return {
+            "epoch": self.epoch, "step": self.step, "train_seconds": self.train_seconds,
+            "model": self.model.state_dict(), "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "weights": list(self.weights.values), "history": self.history,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+        self.model.load_state_dict(state["model"])
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.set_weights(SimplexWeights(self.objectives.names, tuple(state["weights"])))
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.train_seconds = state["train_seconds"]
+        self.history = list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def _restore(self) -> None:
+        assert self.run_dir is not None
+        state = self.run_dir.load_checkpoint()
+        if state is not None:
+            self.load_state_dict(state)
+        self.run_dir.truncate_metrics(self.epoch)

@@ -1,0 +1,109 @@
+"""Scalarization weights: one point on the probability simplex, validated once.
+
+Weights come from users in several shapes (``"uniform"``, ``"onehot:shape"``, a list, a mapping
+from objective name to weight). :func:`parse_weights` turns any of them into a
+:class:`SimplexWeights`, which is checked once (length, finite, non-negative, positive sum) and
+normalised; everything downstream trusts it.
+
+Example:
+    >>> w = parse_weights([1, 3], ["a", "b"])
+    >>> w.values
+    (0.25, 0.75)
+    >>> parse_weights("onehot:b", ["a", "b"]).values
+    (0.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from scalarize.errors import ScalarizeError
+
+WeightsSpec = str | Sequence[float] | Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SimplexWeights:
+    """Non-negative weights that sum to one, one per objective (task or domain), in order."""
+
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.values):
+            raise ScalarizeError(
+                f"got {len(self.values)} weights for {len(self.names)} objectives "
+                f"({', '.join(self.names)}); give exactly one weight per objective"
+            )
+        if not self.values:
+            raise ScalarizeError("weights are empty; give one weight per objective")
+        for name, value in zip(self.names, self.values, strict=True):
+            if not math.isfinite(value):
+                raise ScalarizeError(f"weight of {name!r} is {value}; weights must be finite")
+            if value < 0:
+                raise ScalarizeError(f"weight of {name!r} is {value}; weights must be >= 0")
+        total = math.fsum(self.values)
+        if total <= 0:
+            raise ScalarizeError("all weights are zero; at least one weight must be positive")
+        object.__setattr__(self, "values", tuple(v / total for v in self.values))
+
+    def as_dict(self) -> dict[str, float]:
+        """``{objective: weight}``."""
+        return dict(zip(self.names, self.values, strict=True))
+
+    @property
+    def is_single_task(self) -> bool:
+        """True when exactly one objective has all the weight (a single-task baseline)."""
+        return sum(v > 0 for v in self.values) == 1
+
+    def label(self) -> str:
+        """A short, file-name-safe description such as ``uniform``, ``onehot-shape`` or
+        ``w0.25-0.75``."""
+        if self.is_single_task:
+            return "onehot-" + self.names[self.values.index(1.0)]
+        if all(math.isclose(v, self.values[0]) for v in self.values):
+            return "uniform"
+        return "w" + "-".join(f"{v:.3g}" for v in self.values)
+
+
+def parse_weights(spec: WeightsSpec, names: Sequence[str]) -> SimplexWeights:
+    """Build :class:`SimplexWeights` for ``names`` from a preset string, a list or a mapping.
+
+    Presets: ``uniform``; ``onehot:<name>`` (all weight on one objective: the single-task
+    baseline); a comma-separated list such as ``"0.2,0.8"``.
+    """
+    names = tuple(names)
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text == "uniform":
+            return SimplexWeights(names, tuple(1.0 for _ in names))
+        if text.startswith("onehot:"):
+            target = text.removeprefix("onehot:")
+            if target not in names:
+                raise ScalarizeError(
+                    f"onehot target {target!r} is not an objective; choose one of: "
+                    f"{', '.join(names)}"
+                )
+            return SimplexWeights(names, tuple(float(n == target) for n in names))
+        try:
+            values = [float(part) for part in text.split(",")]
+        except ValueError:
+            raise ScalarizeError(
+                f"cannot read weights {spec!r}; use 'uniform', 'onehot:<name>' or numbers "
+                "such as '0.3,0.7'"
+            ) from None
+        return SimplexWeights(names, tuple(values))
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - set(names))
+        if unknown:
+            raise ScalarizeError(
+                f"weights name unknown objectives {unknown}; valid names: {', '.join(names)}"
+            )
+        return SimplexWeights(names, tuple(float(spec.get(n, 0.0)) for n in names))
+    try:
+        values = tuple(float(v) for v in spec)
+    except (TypeError, ValueError):
+        raise ScalarizeError(f"cannot read weights {spec!r}; give a list of numbers") from None
+    return SimplexWeights(names, values)
