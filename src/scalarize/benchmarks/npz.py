@@ -60,7 +60,7 @@ def _split_codes(raw: np.ndarray | None, n: int, seed: int, opts: NpzOptions) ->
     if raw is None:
         order = np.random.default_rng(seed).permutation(n)
         codes = np.zeros(n, dtype=np.int64)
-        n_val, n_test = int(round(n * opts.val_fraction)), int(round(n * opts.test_fraction))
+        n_val, n_test = round(n * opts.val_fraction), round(n * opts.test_fraction)
         codes[order[:n_val]] = 1
         codes[order[n_val:n_val + n_test]] = 2
         return codes
@@ -102,7 +102,7 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
         y = arrays[key]
         name = key.removeprefix("y_")
         if y.shape != (n,):
-            raise _fail(path, f"'{key}' has shape {y.shape}; it must have one label per image ({n})")
+            raise _fail(path, f"'{key}' has shape {y.shape}; give one label per image ({n})")
         if y.dtype.kind not in "iu":
             raise _fail(path, f"'{key}' has dtype {y.dtype}; labels must be integers")
         if n and y.min() < 0:

@@ -1,0 +1,153 @@
+"""The ``scalarize`` command: parses arguments and dispatches; the work lives in the library.
+
+A mistake the user can fix prints one line and exits with status 2 (``--debug`` shows the
+traceback); nothing already written is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from scalarize.errors import ScalarizeError
+
+EXIT_USAGE = 2
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from scalarize.config import load_config
+    from scalarize.training import train_run
+
+    if args.resume and args.overwrite:
+        raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
+    config = load_config(Path(args.config), args.overrides)
+    summary = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                        progress=False if args.quiet else None)
+    test = summary["test"]
+    accs = "  ".join(f"{k}={v:.3f}" for k, v in test["acc"].items())
+    print(f"{summary['run']}: test avg_acc={test['avg_acc']:.3f}  {accs}")
+    print(f"run folder: {Path(args.out) / summary['run']}")
+
+
+def _cmd_runs(args: argparse.Namespace) -> None:
+    from scalarize.runs import load_runs
+
+    frame = load_runs(args.dir)
+    if frame.empty:
+        print(f"no runs under {args.dir}")
+        return
+    if args.format == "csv":
+        print(frame.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        columns = [c for c in ["run", "model", "weights", "seed", "status", "epochs",
+                               "test_avg_acc", "val_avg_acc", "train_seconds"] if c in frame]
+        print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _cmd_data_info(args: argparse.Namespace) -> None:
+    from scalarize.config import apply_overrides, load_config
+    from scalarize.training import load_data
+
+    options = apply_overrides({}, args.options)
+    config = load_config(None, [f"benchmark.name={args.name}", f"benchmark.view={args.view}",
+                                f"seed={args.seed}"])
+    config.benchmark.options = options
+    data = load_data(config)
+    print(json.dumps(data.summary(), indent=2))
+
+
+def _cmd_model_info(args: argparse.Namespace) -> None:
+    from scalarize.models import build_model, describe
+
+    shape = (args.channels, args.image_size, args.image_size)
+    model = build_model(args.spec, shape, {"head": args.classes})
+    info = describe(model, shape)
+    print(f"{args.spec}: {info['encoder_params']:,} encoder parameters, "
+          f"{info['flops'] / 1e6:,.2f} MFLOPs per {args.image_size}x{args.image_size} image")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from scalarize.demo import main as demo_main
+
+    demo_main(Path(args.out), progress=False if args.quiet else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scalarize",
+        description="Multi-task and multi-domain learning by scalarization, at scale.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train one model from a YAML config")
+    train.add_argument("config", help="YAML config file (see configs/)")
+    train.add_argument("overrides", nargs="*", help="section.field=value, e.g. train.epochs=5")
+    train.add_argument("--out", default="runs", help="folder of run folders (default: runs)")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_cmd_train)
+
+    runs = sub.add_parser("runs", help="table of the runs under a folder")
+    runs.add_argument("dir", help="folder holding run folders")
+    runs.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    runs.set_defaults(func=_cmd_runs)
+
+    data = sub.add_parser("data", help="data set commands")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    info = data_sub.add_parser("info", help="sizes, tasks and domains of a benchmark")
+    info.add_argument("name", help="benchmark name, e.g. shapes or npz")
+    info.add_argument("options", nargs="*", help="benchmark options, e.g. path=mine.npz")
+    info.add_argument("--view", choices=["mtl", "mdl"], default="mtl")
+    info.add_argument("--seed", type=int, default=0)
+    info.set_defaults(func=_cmd_data_info)
+
+    model = sub.add_parser("model", help="model commands")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    minfo = model_sub.add_parser("info", help="parameters and FLOPs of a model spec")
+    minfo.add_argument("spec", help="e.g. vit-d3-w48-p4 or resnet26-x0.5")
+    minfo.add_argument("--image-size", type=int, default=32)
+    minfo.add_argument("--channels", type=int, default=3)
+    minfo.add_argument("--classes", type=int, default=10)
+    minfo.set_defaults(func=_cmd_model_info)
+
+    demo = sub.add_parser("demo", help="the main job: a small study on the shapes benchmark")
+    demo.add_argument("--out", default="demo-runs", help="folder of run folders")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scalarize`` command; returns the exit status."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value words after an option (``--view mdl n_val=2``) are still overrides
+    target = "overrides" if hasattr(args, "overrides") else "options"
+    if extra and hasattr(args, target) and all("=" in word for word in extra):
+        getattr(args, target).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except ScalarizeError as exc:
+        if args.debug:
+            raise
+        print(f"scalarize: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("scalarize: interrupted; run the same command with --resume to continue",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

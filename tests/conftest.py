@@ -1,0 +1,25 @@
+"""Shared fixtures: an isolated data cache and tiny, fast configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from scalarize.config import RunConfig, load_config
+
+TINY = [
+    "model.spec=vit-d1-w16-p8",
+    "benchmark.options={n_train: 96, n_val: 32, n_test: 32, image_size: 16}",
+    "train.epochs=2",
+    "train.batch_size=32",
+    "train.device=cpu",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SCALARIZE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def tiny_config(*overrides: str) -> RunConfig:
+    """A config that trains in well under a second."""
+    return load_config(None, [*TINY, *overrides])

@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from scalarize.cli import main
+
+TINY = ["model.spec=vit-d1-w16-p8", "train.epochs=1", "train.batch_size=32", "train.device=cpu",
+        "benchmark.options={n_train: 64, n_val: 16, n_test: 16, image_size: 16}"]
+
+
+def _config(tmp_path, text="seed: 0\n"):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_train_then_runs_table(tmp_path, capsys):
+    out = str(tmp_path / "runs")
+    assert main(["train", _config(tmp_path), "--out", out, "--quiet", *TINY]) == 0
+    assert "test avg_acc=" in capsys.readouterr().out
+    assert main(["runs", out]) == 0
+    table = capsys.readouterr().out
+    assert "uniform" in table and "complete" in table
+    assert main(["runs", out, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["status"] == "complete"
+
+
+def test_existing_run_folder_is_an_error_and_is_kept(tmp_path, capsys):
+    out = str(tmp_path / "runs")
+    args = ["train", _config(tmp_path), *TINY, "--out", out, "--quiet"]
+    assert main(args) == 0
+    capsys.readouterr()
+    metrics = next((tmp_path / "runs").glob("*/metrics.jsonl"))
+    before = metrics.read_text()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume" in err
+    assert metrics.read_text() == before
+    assert main([*args, "--resume"]) == 0  # already complete: nothing retrained
+    assert metrics.read_text() == before
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    cases = [
+        ["train", cfg, "benchmark.name=nope"],
+        ["train", cfg, "model.spec=transformer"],
+        ["train", cfg, "benchmark.tasks=[smell]"],
+        ["train", cfg, "scalarization.weights=[1, 2]"],
+        ["train", cfg, "scalarization.weights=[1, -1, 1, 1, 1]"],
+        ["train", cfg, "scalarization.weights=[0, 0, 0, 0, 0]"],
+        ["train", str(tmp_path / "missing.yaml")],
+        ["train", cfg, "benchmark.name=npz", "benchmark.options={path: /nonexistent.npz}"],
+        ["train", cfg, "benchmark.options={n_trian: 5}"],
+        ["train", cfg, "--resume", "--overwrite"],
+        ["runs", str(tmp_path / "nothing")],
+        ["data", "info", "shapes", "n_val=-1"],
+    ]
+    for argv in cases:
+        assert main([*argv[:2], *argv[2:]]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("scalarize: error: ") and err.count("\n") == 1, (argv, err)
+        assert "Traceback" not in err
+
+
+def test_corrupt_npz_via_the_command(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    proc = subprocess.run(
+        [sys.executable, "-m", "scalarize.cli", "data", "info", "npz", f"path={bad}"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert "not a readable .npz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_data_info_and_model_info(tmp_path, capsys):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((20, 1, 4, 4), np.uint8), y_a=np.arange(20) % 3)
+    assert main(["data", "info", "npz", f"path={path}"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["tasks"] == {"a": 3} and info["train_size"] == 16
+    assert main(["data", "info", "shapes", "--view", "mdl", "n_train=[8,4,2,1]", "n_val=2",
+                 "n_test=2", "image_size=16"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["train_per_domain"] == {"flat": 8, "textured": 4, "sketch": 2, "photo": 1}
+    assert main(["model", "info", "vit-d3-w48-p4"]) == 0
+    assert "90,336 encoder parameters" in capsys.readouterr().out

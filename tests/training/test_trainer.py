@@ -1,0 +1,114 @@
+import json
+
+import pytest
+import torch
+
+from scalarize.errors import ScalarizeError
+from scalarize.runs import RunDir
+from scalarize.training import Callback, Trainer, TrainingDiverged, train_run
+from tests.conftest import tiny_config
+
+
+def test_loss_goes_down_on_shapes():
+    cfg = tiny_config("train.epochs=8", "train.lr=3e-3", "model.spec=resnet8-x0.5",
+                      "benchmark.tasks=[colour, count]",
+                      "benchmark.options={n_train: 1024, n_val: 128, n_test: 64, image_size: 16}")
+    trainer = Trainer(cfg, progress=False)
+    trainer.fit()
+    first, last = trainer.history[0], trainer.history[-1]
+    assert last["train_objective"] < 0.8 * first["train_objective"]
+    assert last["val_acc"]["colour"] > 0.5  # chance is 1/6
+
+
+def test_same_seed_same_numbers_and_other_seed_differs():
+    a = Trainer(tiny_config(), progress=False).fit()
+    b = Trainer(tiny_config(), progress=False).fit()
+    c = Trainer(tiny_config("seed=1"), progress=False).fit()
+    assert a["test"] == b["test"]
+    assert a["test"]["loss"] != c["test"]["loss"]
+
+
+class _Kill(Callback):
+    def on_epoch_end(self, trainer, record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("view", ["mtl", "mdl"])
+def test_resume_equals_uninterrupted(tmp_path, view):
+    options = ("benchmark.options={n_train: 96, n_val: 32, n_test: 32, image_size: 16}"
+               if view == "mtl" else
+               "benchmark.options={n_train: [48, 24, 12, 12], n_val: 8, n_test: 8, "
+               "image_size: 16}")
+    cfg = tiny_config("train.epochs=3", f"benchmark.view={view}", options,
+                      "model.spec=resnet8-x0.25")
+    whole = train_run(cfg, tmp_path / "a", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "b", callbacks=[_Kill()], progress=False)
+    run = RunDir(tmp_path / "b" / whole["run"])
+    assert not run.is_complete and len(run.read_metrics()) == 1  # killed before writing 2
+    resumed = train_run(cfg, tmp_path / "b", resume=True, progress=False)
+    assert resumed["test"] == whole["test"]
+    lines = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    whole_lines = RunDir(tmp_path / "a" / whole["run"]).read_metrics()
+    assert [r["val_loss"] for r in lines] == [r["val_loss"] for r in whole_lines]
+
+
+def test_resume_drops_metrics_past_the_checkpoint(tmp_path):
+    cfg = tiny_config("train.epochs=2")
+    summary = train_run(cfg, tmp_path, progress=False)
+    run = RunDir(tmp_path / summary["run"])
+    (run.path / "summary.json").unlink()
+    run.append_metrics({"epoch": 3, "stray": True})
+    train_run(cfg, tmp_path, resume=True, progress=False)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+
+
+def test_mdl_resampling_and_loss_weighting_both_train():
+    for mode in ("resample", "loss"):
+        cfg = tiny_config("benchmark.view=mdl", f"scalarization.mdl_mode={mode}",
+                          "scalarization.weights=[0.7, 0.1, 0.1, 0.1]",
+                          "benchmark.options={n_train: [64, 32, 16, 8], n_val: 8, n_test: 8, "
+                          "image_size: 16}")
+        summary = Trainer(cfg, progress=False).fit()
+        assert set(summary["test"]["acc"]) == {"flat", "textured", "sketch", "photo"}
+
+
+def test_onehot_weights_train_only_that_head():
+    cfg = tiny_config("scalarization.weights=onehot:shape", "train.weight_decay=0")
+    trainer = Trainer(cfg, progress=False)
+    before = {k: v.clone() for k, v in trainer.model.heads.state_dict().items()}
+    trainer.fit()
+    after = trainer.model.heads.state_dict()
+    assert not torch.equal(before["shape.weight"], after["shape.weight"])
+    assert torch.equal(before["colour.weight"], after["colour.weight"])
+
+
+def test_callbacks_see_losses_before_backward():
+    seen = []
+
+    class Probe(Callback):
+        def on_losses(self, trainer, losses, per_example, ctx):
+            grads = torch.autograd.grad(losses[0], ctx.features, retain_graph=True)
+            seen.append(grads[0].shape)
+
+    Trainer(tiny_config("train.epochs=1"), callbacks=[Probe()], progress=False).fit()
+    assert len(seen) == 3 and seen[0][1] == 16
+
+
+def test_divergence_is_a_clear_error():
+    cfg = tiny_config("train.lr=1e30", "train.epochs=2", "train.warmup_epochs=0")
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        Trainer(cfg, progress=False).fit()
+
+
+def test_bf16_autocast_runs_on_cpu():
+    summary = Trainer(tiny_config("train.precision=bf16", "train.epochs=1"),
+                      progress=False).fit()
+    assert 0.0 <= summary["test"]["avg_acc"] <= 1.0
+
+
+def test_unknown_method_lists_valid_names():
+    with pytest.raises(ScalarizeError, match="unknown method 'pcgradx'; choose one of: static"):
+        Trainer(tiny_config("method.name=pcgradx"), progress=False)
