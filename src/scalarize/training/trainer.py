@@ -131,33 +131,38 @@ class Trainer:
         self.sampler.set_weights(np.array(weights.values))
 
     # -- the loop -----------------------------------------------------------------------------
+    def train_step(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on the training examples ``index``; returns the detached
+        per-objective losses and the optimised scalar (no host synchronisation)."""
+        batch = self.splits["train"].batch(index)
+        with self.autocast:
+            features = self.model(batch.x)
+            per_example = self.objectives.per_example(self.model.heads, features, batch)
+        losses, counts = per_example.mean_losses()
+        ctx = StepContext(self.model, self.model.shared_parameters(), features, self.step)
+        for callback in self.callbacks:
+            callback.on_losses(self, losses, per_example, ctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.method.backward(losses, self.mixing.step_weights(self.weight_tensor, counts),
+                                    ctx)
+        if self.config.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        for callback in self.callbacks:
+            callback.on_step_end(self, self.step, loss)
+        return losses.detach(), loss
+
     def train_epoch(self) -> dict[str, Any]:
         """One epoch over the sampler's batches; returns mean training losses per objective."""
         self.model.train()
-        train = self.splits["train"]
         loss_sum = torch.zeros(len(self.objectives.names), device=self.device)
         total_sum = torch.zeros((), device=self.device)
         for index in self.sampler.iter_epoch(self.epoch):
-            batch = train.batch(index)
-            with self.autocast:
-                features = self.model(batch.x)
-                per_example = self.objectives.per_example(self.model.heads, features, batch)
-            losses, counts = per_example.mean_losses()
-            ctx = StepContext(self.model, self.model.shared_parameters(), features, self.step)
-            for callback in self.callbacks:
-                callback.on_losses(self, losses, per_example, ctx)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.method.backward(losses, self.mixing.step_weights(self.weight_tensor,
-                                                                          counts), ctx)
-            if self.config.train.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            loss_sum += losses.detach()
+            losses, loss = self.train_step(index)
+            loss_sum += losses
             total_sum += loss
-            self.step += 1
-            for callback in self.callbacks:
-                callback.on_step_end(self, self.step, loss)
             if self._bar is not None:
                 self._bar.update(1)
         n = self.steps_per_epoch
