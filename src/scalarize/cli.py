@@ -39,14 +39,10 @@ def _cmd_runs(args: argparse.Namespace) -> None:
     if frame.empty:
         print(f"no runs under {args.dir}")
         return
-    if args.format == "csv":
-        print(frame.to_csv(index=False), end="")
-    elif args.format == "json":
-        print(frame.to_json(orient="records", indent=2))
-    else:
-        columns = [c for c in ["run", "model", "weights", "seed", "status", "epochs",
-                               "test_avg_acc", "val_avg_acc", "train_seconds"] if c in frame]
-        print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.format == "table":
+        frame = frame[[c for c in ["run", "model", "weights", "seed", "status", "epochs",
+                                   "test_avg_acc", "val_avg_acc", "train_seconds"] if c in frame]]
+    _print_frame(frame, args.format)
 
 
 def _cmd_data_info(args: argparse.Namespace) -> None:
@@ -55,7 +51,7 @@ def _cmd_data_info(args: argparse.Namespace) -> None:
 
     options = apply_overrides({}, args.options)
     config = load_config(None, [f"benchmark.name={args.name}", f"benchmark.view={args.view}",
-                                f"seed={args.seed}"])
+                                f"benchmark.seed={args.seed}"])
     config.benchmark.options = options
     data = load_data(config)
     print(json.dumps(data.summary(), indent=2))
@@ -69,6 +65,59 @@ def _cmd_model_info(args: argparse.Namespace) -> None:
     info = describe(model, shape)
     print(f"{args.spec}: {info['encoder_params']:,} encoder parameters, "
           f"{info['flops'] / 1e6:,.2f} MFLOPs per {args.image_size}x{args.image_size} image")
+
+
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    from scalarize.search.sweep import load_sweep_config, run_sweep
+
+    config = load_sweep_config(args.config, args.overrides)
+    options = {}
+    if args.engine == "ray":
+        options = {"address": args.address, "cpus_per_run": args.cpus_per_run,
+                   "gpus_per_run": args.gpus_per_run}
+    elif args.address:
+        raise ScalarizeError("--address needs --engine ray")
+    plan = run_sweep(config, args.out, engine=args.engine, engine_options=options,
+                     progress=False if args.quiet else None)
+    print(f"{len(plan)} runs in {args.out}; analyse with: scalarize analyze capacity {args.out}")
+
+
+def _print_frame(frame, fmt: str) -> None:
+    if fmt == "csv":
+        print(frame.to_csv(index=False), end="")
+    elif fmt == "json":
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+
+
+def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
+    from scalarize.analysis import (
+        load_sweep,
+        per_capacity,
+        rank_stability,
+        summarize,
+        transfer_regret,
+        weighting_gains,
+    )
+
+    runs = load_sweep(args.dir)
+    if runs.empty:
+        raise ScalarizeError(f"no finished run in {args.dir} yet")
+    summary = summarize(weighting_gains(runs))
+    tables = {"per_capacity": per_capacity(summary), "rank_stability": rank_stability(summary),
+              "transfer_regret": transfer_regret(summary), "weightings": summary}
+    for title, frame in tables.items():
+        if args.format == "table":
+            print(f"\n== {title} ==")
+        _print_frame(frame, args.format)
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from scalarize.report import build_report
+
+    html_path, md_path = build_report(args.dir, args.out)
+    print(f"report: {html_path}\nmarkdown: {md_path}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -116,6 +165,29 @@ def build_parser() -> argparse.ArgumentParser:
     minfo.add_argument("--channels", type=int, default=3)
     minfo.add_argument("--classes", type=int, default=10)
     minfo.set_defaults(func=_cmd_model_info)
+
+    sweep = sub.add_parser("sweep", help="capacity × weights sweep from a YAML config")
+    sweep.add_argument("config", help="sweep config (a run config plus a 'sweep' section)")
+    sweep.add_argument("overrides", nargs="*", help="section.field=value")
+    sweep.add_argument("--out", required=True, help="sweep folder (re-run to continue it)")
+    sweep.add_argument("--engine", choices=["local", "ray"], default="local")
+    sweep.add_argument("--address", help="Ray cluster address (ray engine)")
+    sweep.add_argument("--cpus-per-run", type=float, default=1.0)
+    sweep.add_argument("--gpus-per-run", type=float, default=0.0)
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.set_defaults(func=_cmd_sweep)
+
+    analyze = sub.add_parser("analyze", help="analyses over a run store")
+    analyze_sub = analyze.add_subparsers(dest="analysis", required=True)
+    capacity = analyze_sub.add_parser("capacity", help="gain per capacity, rank stability")
+    capacity.add_argument("dir", help="sweep folder")
+    capacity.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    capacity.set_defaults(func=_cmd_analyze_capacity)
+
+    report = sub.add_parser("report", help="HTML + Markdown report of a sweep or search")
+    report.add_argument("dir", help="sweep or search folder")
+    report.add_argument("--out", help="report folder (default: DIR/report)")
+    report.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="the main job: a small study on the shapes benchmark")
     demo.add_argument("--out", default="demo-runs", help="folder of run folders")

@@ -28,6 +28,8 @@ class BenchmarkConfig(_Section):
     name: str = "shapes"
     view: Literal["mtl", "mdl"] = "mtl"
     tasks: list[str] | None = None
+    seed: int = Field(0, description="seed of the data (generation, splits), kept apart from "
+                                     "the run seed so that seeds of a study share their data")
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,45 +1,41 @@
-"""The main job (``make demo``): a small study on ``shapes`` that runs in minutes on a CPU.
+"""The main job (``make demo``): a small capacity × weights study on ``shapes``, on a CPU, in
+minutes, ending in an HTML report.
 
 At two capacities of one model family it trains uniform scalarization, two other weightings and
-one single-task baseline per task, then prints test accuracy per task, the average, the chance
-level, and the multi-task gain Δ of each weighting over the single-task models of the same
-capacity. Finished runs are skipped when the demo is run again.
+one single-task baseline per task, prints test accuracy per task, the chance level and the
+multi-task gain Δ over the single-task models of the same capacity, then writes the report.
+Running it again skips finished runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from scalarize.analysis import multitask_gain
+from scalarize.analysis import load_sweep, weighting_gains
 from scalarize.benchmarks import Dataset
-from scalarize.config import load_config
-from scalarize.training import load_data, train_run
+from scalarize.report import build_report
+from scalarize.search.sweep import SweepConfig, run_sweep
+from scalarize.training import load_data
 
-
-@dataclass
-class Study:
-    """A capacity × weights study on one benchmark view."""
-
-    capacities: list[str] = field(default_factory=lambda: ["resnet8-x0.25", "resnet8-x0.5"])
-    weightings: list[str] = field(default_factory=lambda: [
-        "uniform", "0.4,0.2,0.2,0.2", "0.1,0.3,0.3,0.3"])
-    base: list[str] = field(default_factory=lambda: [
-        "benchmark.name=shapes", "benchmark.view=mtl",
-        "benchmark.tasks=[shape, size, count, balance]",
-        "benchmark.options={n_train: 3000, n_val: 500, n_test: 1000}",
-        "train.epochs=10", "train.batch_size=128", "train.lr=3e-3", "train.warmup_epochs=1",
-        "train.device=auto",
-    ])
-    seed: int = 0
+DEMO: dict[str, Any] = {
+    "benchmark": {"name": "shapes", "view": "mtl", "tasks": ["shape", "size", "count", "balance"],
+                  "options": {"n_train": 3000, "n_val": 500, "n_test": 1000}},
+    "train": {"epochs": 10, "batch_size": 128, "lr": 3e-3, "warmup_epochs": 1},
+    "sweep": {
+        "capacities": {"template": "resnet8-x{width}", "axes": {"width": [0.25, 0.5]}},
+        "weights": {"points": [[0.4, 0.2, 0.2, 0.2], [0.1, 0.3, 0.3, 0.3]]},
+        "single_task": True,
+        "seeds": [0],
+    },
+}
 
 
 def chance_levels(data: Dataset) -> dict[str, float]:
-    """Accuracy of always predicting the most frequent training class, per objective."""
+    """Test accuracy of always predicting the most frequent training class, per task."""
     train, test = data.splits["train"], data.splits["test"]
     out = {}
     for task in data.tasks:
@@ -48,63 +44,33 @@ def chance_levels(data: Dataset) -> dict[str, float]:
     return out
 
 
-def run_study(study: Study, out: Path, progress: bool | None = None) -> pd.DataFrame:
-    """Train every run of ``study`` into ``out`` (skipping finished ones); return the table."""
-    base = load_config(None, [*study.base, f"seed={study.seed}"])
-    data = load_data(base)
-    tasks = [t.name for t in data.tasks]
-    weightings = study.weightings + [f"onehot:{t}" for t in tasks]
-    jobs = [(cap, w) for cap in study.capacities for w in weightings]
-    rows = []
-    for cap, weights in tqdm(jobs, desc="demo runs", unit="run", disable=progress is False):
-        cfg = load_config(None, [*study.base, f"seed={study.seed}", f"model.spec={cap}",
-                                 f"scalarization.weights={weights}"])
-        summary = train_run(cfg, out, resume=True, data=data, progress=progress)
-        rows.append({"capacity": cap, "weights": summary["weights_label"],
-                     "single": weights.startswith("onehot:"), **summary["test"]["acc"],
-                     "avg_acc": summary["test"]["avg_acc"],
-                     "params": summary["model"]["params"], "seconds": summary["train_seconds"]})
-    frame = pd.DataFrame(rows)
-    return add_gain(frame, tasks)
-
-
-def add_gain(frame: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
-    """Add Δ (%) of every multi-task row over the single-task rows of the same capacity."""
-    gains = []
-    for _, row in frame.iterrows():
-        if row["single"]:
-            gains.append(np.nan)
-            continue
-        singles = frame[(frame.capacity == row.capacity) & frame.single]
-        baseline = {t: float(singles.loc[singles.weights == f"onehot-{t}", t].iloc[0])
-                    for t in tasks}
-        gains.append(multitask_gain({t: float(row[t]) for t in tasks}, baseline))
-    return frame.assign(gain_pct=gains)
-
-
-def format_table(frame: pd.DataFrame, tasks: list[str], chance: dict[str, float]) -> str:
-    """The study as text: multi-task rows in full, the single-task diagonal, and chance."""
+def format_table(runs: pd.DataFrame, chance: dict[str, float]) -> str:
+    """Per capacity: multi-task rows with Δ, the single-task diagonal, and chance."""
+    tasks = runs.attrs["objectives"]
+    gains = weighting_gains(runs).set_index("name").gain
     lines = []
-    for cap, group in frame.groupby("capacity", sort=False):
-        multi = group[~group.single].set_index("weights")[[*tasks, "avg_acc", "gain_pct"]]
-        single = {t: group.loc[group.weights == f"onehot-{t}", t].iloc[0] for t in tasks}
-        multi.loc["single-task"] = [*single.values(), float(np.mean(list(single.values()))),
-                                    np.nan]
-        multi.loc["chance"] = [*(chance[t] for t in tasks), float(np.mean(list(chance.values()))),
+    for cap, group in runs.sort_values("params").groupby("capacity", sort=False):
+        multi = group[group.single_task.isna()]
+        table = pd.DataFrame({t: multi[f"m_{t}"].to_numpy() for t in tasks},
+                             index=pd.Index(multi.weights_label, name="weights"))
+        table["avg_acc"] = multi.avg_acc.to_numpy()
+        table["gain_pct"] = gains.reindex(multi.name).to_numpy()
+        single = [float(group.loc[group.single_task == t, f"m_{t}"].iloc[0]) for t in tasks]
+        table.loc["single-task"] = [*single, float(np.mean(single)), np.nan]
+        table.loc["chance"] = [*(chance[t] for t in tasks), float(np.mean(list(chance.values()))),
                                np.nan]
-        params = int(group.params.iloc[0])
-        lines.append(f"\n{cap}  ({params:,} parameters) — test accuracy")
-        lines.append(multi.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        lines.append(f"\n{cap}  ({int(group.params.iloc[0]):,} parameters) — test accuracy")
+        lines.append(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
     return "\n".join(lines)
 
 
 def main(out: Path = Path("demo-runs"), progress: bool | None = None) -> pd.DataFrame:
-    """Run the demo study and print its table."""
-    study = Study()
-    frame = run_study(study, out, progress)
-    data = load_data(load_config(None, [*study.base, f"seed={study.seed}"]))
-    tasks = [t.name for t in data.tasks]
-    print(format_table(frame, tasks, chance_levels(data)))
+    """Run the demo study, print its table, write its report."""
+    config = SweepConfig.model_validate(DEMO)
+    run_sweep(config, out, progress=progress)
+    runs = load_sweep(out)
+    print(format_table(runs, chance_levels(load_data(config.base()))))
+    html_path, _ = build_report(out)
     print(f"\nΔ = mean relative gain over the single-task models of the same capacity (%).\n"
-          f"Runs are in {out}/ ; list them with: scalarize runs {out}")
-    return frame
+          f"Report: {html_path}\nRuns: {out}/ (scalarize runs {out})")
+    return runs

@@ -65,7 +65,7 @@ class SimplexWeights:
             return "onehot-" + self.names[self.values.index(1.0)]
         if all(math.isclose(v, self.values[0]) for v in self.values):
             return "uniform"
-        return "w" + "-".join(f"{v:.3g}" for v in self.values)
+        return "w" + "-".join(f"{v:.4g}" for v in self.values)
 
 
 def parse_weights(spec: WeightsSpec, names: Sequence[str]) -> SimplexWeights:

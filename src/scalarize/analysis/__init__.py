@@ -1,5 +1,16 @@
-"""Analysis over the run store (gain vs single-task; more to come)."""
+"""Analysis over the run store: multi-task gain, the capacity study, rank stability."""
 
+from scalarize.analysis.capacity import (
+    distance_from_uniform,
+    load_sweep,
+    per_capacity,
+    rank_stability,
+    summarize,
+    transfer_regret,
+    weighting_gains,
+)
 from scalarize.analysis.gain import multitask_gain
+from scalarize.analysis.stats import mean_ci
 
-__all__ = ["multitask_gain"]
+__all__ = ["distance_from_uniform", "load_sweep", "mean_ci", "multitask_gain", "per_capacity",
+           "rank_stability", "summarize", "transfer_regret", "weighting_gains"]

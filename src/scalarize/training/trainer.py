@@ -53,7 +53,7 @@ def load_data(config: RunConfig) -> Dataset:
     """The benchmark named in ``config``, with option errors turned into one clear line."""
     bench = config.benchmark
     try:
-        return load_benchmark(bench.name, view=bench.view, tasks=bench.tasks, seed=config.seed,
+        return load_benchmark(bench.name, view=bench.view, tasks=bench.tasks, seed=bench.seed,
                               **bench.options)
     except ValidationError as exc:
         raise ScalarizeError(

@@ -1,0 +1,165 @@
+"""The capacity study: multi-task gain per capacity, best weights, and rank stability.
+
+Input: a sweep folder (``sweep.json`` + run folders). Every function returns a pandas
+DataFrame so that tables, figures and notebooks share the same numbers.
+
+Example:
+    >>> runs = load_sweep("sweeps/shapes")  # doctest: +SKIP
+    >>> per_capacity(weighting_gains(runs))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalarize.analysis.gain import multitask_gain
+from scalarize.analysis.stats import mean_ci
+from scalarize.errors import ScalarizeError
+from scalarize.runs.store import RunDir
+
+MANIFEST = "sweep.json"
+
+
+def load_sweep(folder: Path | str, split: str = "test") -> pd.DataFrame:
+    """One row per finished run of the sweep: role, capacity, axes, weights, per-objective
+    metric on ``split``, average accuracy, parameters. ``attrs['objectives']`` names them."""
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise ScalarizeError(f"{folder} holds no {MANIFEST}; run 'scalarize sweep' into it first")
+    manifest = json.loads(manifest_path.read_text())
+    objectives = manifest["objectives"]
+    rows = []
+    for run in manifest["runs"]:
+        summary = RunDir(folder / run["name"]).read_summary()
+        if summary is None:
+            continue
+        row = {k: run[k] for k in ("name", "capacity", "weights_label", "single_task", "seed")}
+        row.update({f"axis_{k}": v for k, v in run["axes"].items()})
+        row.update({f"w_{k}": v for k, v in run["weights"].items()})
+        row.update({f"m_{k}": summary[split]["acc"][k] for k in objectives})
+        row["avg_acc"] = summary[split]["avg_acc"]
+        row["params"] = summary["model"]["params"]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.attrs["objectives"] = objectives
+    frame.attrs["view"] = manifest.get("view", "mtl")
+    frame.attrs["planned"] = len(manifest["runs"])
+    return frame
+
+
+def weighting_gains(runs: pd.DataFrame) -> pd.DataFrame:
+    """Δ of every multi-task run against the single-task runs of the same capacity and seed."""
+    objectives = runs.attrs["objectives"]
+    singles = runs[runs.single_task.notna()]
+    baseline = {(r.capacity, r.seed, r.single_task): r[f"m_{r.single_task}"]
+                for _, r in singles.iterrows()}
+    rows = []
+    for _, r in runs[runs.single_task.isna()].iterrows():
+        try:
+            base = {o: baseline[(r.capacity, r.seed, o)] for o in objectives}
+        except KeyError:
+            continue  # the baseline of this capacity and seed is not finished yet
+        gain = multitask_gain({o: r[f"m_{o}"] for o in objectives}, base)
+        rows.append({**r.to_dict(), "gain": gain})
+    out = pd.DataFrame(rows)
+    out.attrs.update(runs.attrs)
+    return out
+
+
+def summarize(gains: pd.DataFrame) -> pd.DataFrame:
+    """Per capacity and weighting: mean Δ and mean average accuracy over seeds, with 95%
+    intervals (NaN with one seed), and the number of seeds."""
+    if gains.empty:
+        raise ScalarizeError("no multi-task run has its single-task baselines yet")
+    weight_cols = [c for c in gains.columns if c.startswith("w_")]
+    axis_cols = [c for c in gains.columns if c.startswith("axis_")]
+    rows = []
+    for (capacity, label), group in gains.groupby(["capacity", "weights_label"], sort=False):
+        gain, g_lo, g_hi = mean_ci(group.gain)
+        acc, a_lo, a_hi = mean_ci(group.avg_acc)
+        first = group.iloc[0]
+        rows.append({"capacity": capacity, "weights_label": label,
+                     **{c: first[c] for c in axis_cols + weight_cols}, "params": first.params,
+                     "gain": gain, "gain_lo": g_lo, "gain_hi": g_hi,
+                     "avg_acc": acc, "avg_acc_lo": a_lo, "avg_acc_hi": a_hi,
+                     "seeds": len(group)})
+    out = pd.DataFrame(rows).sort_values(["params", "weights_label"], kind="stable")
+    out.attrs.update(gains.attrs)
+    return out.reset_index(drop=True)
+
+
+def distance_from_uniform(weights: np.ndarray) -> float:
+    """Total-variation distance to the uniform point: 0 at uniform, 1 − 1/T at a corner."""
+    weights = np.asarray(weights, dtype=float)
+    return float(0.5 * np.abs(weights - 1.0 / len(weights)).sum())
+
+
+def per_capacity(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per capacity: the best weighting (by mean Δ), its Δ, uniform's Δ, and how far the best
+    weights are from uniform."""
+    weight_cols = [c for c in summary.columns if c.startswith("w_")]
+    rows = []
+    for capacity, group in summary.groupby("capacity", sort=False):
+        best = group.loc[group.gain.idxmax()]
+        uniform = group[group.weights_label == "uniform"]
+        u = uniform.iloc[0] if len(uniform) else None
+        rows.append({
+            "capacity": capacity, "params": int(best.params),
+            **{c: best[c] for c in group.columns if c.startswith("axis_")},
+            "best_weights": best.weights_label,
+            "best_gain": best.gain, "best_gain_lo": best.gain_lo, "best_gain_hi": best.gain_hi,
+            "uniform_gain": np.nan if u is None else u.gain,
+            "uniform_gain_lo": np.nan if u is None else u.gain_lo,
+            "uniform_gain_hi": np.nan if u is None else u.gain_hi,
+            "best_distance_from_uniform": distance_from_uniform(best[weight_cols].to_numpy()),
+            "weightings": len(group), "seeds": int(group.seeds.min()),
+        })
+    return pd.DataFrame(rows)
+
+
+def rank_stability(summary: pd.DataFrame) -> pd.DataFrame:
+    """Kendall τ and Spearman ρ between the orderings of weightings (by mean Δ) at every pair
+    of capacities, over the weightings both have."""
+    table = summary.pivot(index="weights_label", columns="capacity", values="gain")
+    order = summary.drop_duplicates("capacity").capacity.tolist()
+    rows = []
+    for a, b in itertools.combinations(order, 2):
+        pair = table[[a, b]].dropna()
+        if len(pair) < 2:
+            continue
+        with warnings.catch_warnings():  # a constant ordering gives NaN, which is the answer
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            tau = stats.kendalltau(pair[a], pair[b])
+            rho = stats.spearmanr(pair[a], pair[b])
+        rows.append({"capacity_a": a, "capacity_b": b, "kendall_tau": float(tau.statistic),
+                     "kendall_p": float(tau.pvalue), "spearman_rho": float(rho.statistic),
+                     "spearman_p": float(rho.pvalue), "weightings": len(pair)})
+    return pd.DataFrame(rows)
+
+
+def transfer_regret(summary: pd.DataFrame) -> pd.DataFrame:
+    """Regret of using the smallest capacity's best weights at each larger capacity: the best Δ
+    there minus the Δ of the transferred weights (0 = transfer is perfect)."""
+    order = summary.drop_duplicates("capacity").sort_values("params").capacity.tolist()
+    small = summary[summary.capacity == order[0]]
+    chosen = small.loc[small.gain.idxmax()].weights_label
+    rows = []
+    for capacity in order[1:]:
+        group = summary[summary.capacity == capacity]
+        transferred = group[group.weights_label == chosen]
+        if transferred.empty:
+            continue
+        best = group.loc[group.gain.idxmax()]
+        rows.append({"from": order[0], "to": capacity, "transferred_weights": chosen,
+                     "transferred_gain": float(transferred.gain.iloc[0]),
+                     "best_weights": best.weights_label, "best_gain": float(best.gain),
+                     "regret": float(best.gain - transferred.gain.iloc[0])})
+    return pd.DataFrame(rows)

@@ -1,0 +1,32 @@
+"""Reports: one HTML page and a Markdown twin per experiment folder, built from the run store.
+
+Each section provider is ``(folder, figures_dir) -> Section | None``; ``REPORT_SECTIONS``
+lists them in page order, and a provider returns ``None`` when its data is not in the folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from scalarize.errors import ScalarizeError
+from scalarize.report.capacity import capacity_section
+from scalarize.report.page import Section, write_report
+
+SectionProvider = Callable[[Path, Path], Section | None]
+REPORT_SECTIONS: list[SectionProvider] = [capacity_section]
+
+
+def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` (and PNG figures) for ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScalarizeError(f"{folder} is not a folder; pass a sweep or search output folder")
+    out = Path(out) if out is not None else folder / "report"
+    sections = [s for provider in REPORT_SECTIONS if (s := provider(folder, out / "figures"))]
+    if not sections:
+        raise ScalarizeError(f"nothing to report in {folder}: it holds no sweep or search")
+    return write_report(f"scalarize report: {folder.name}", sections, out)
+
+
+__all__ = ["REPORT_SECTIONS", "Section", "build_report"]

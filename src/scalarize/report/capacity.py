@@ -1,0 +1,180 @@
+"""The capacity-study section: tables and figures from :mod:`scalarize.analysis.capacity`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from scalarize.analysis.capacity import (
+    load_sweep,
+    per_capacity,
+    rank_stability,
+    summarize,
+    transfer_regret,
+    weighting_gains,
+)
+from scalarize.report.page import Section
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
+    """Heatmaps of best and uniform Δ over two capacity axes, or Δ vs parameters otherwise."""
+    axes_cols = [c for c in caps.columns if c.startswith("axis_") and caps[c].nunique() > 1]
+    if len(axes_cols) == 2:
+        rows, cols = axes_cols
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        limit = float(np.nanmax(np.abs(caps[["best_gain", "uniform_gain"]].to_numpy()))) or 1.0
+        for ax, key, title in zip(axes, ["best_gain", "uniform_gain"],
+                                  ["best weights", "uniform"], strict=True):
+            grid = caps.pivot(index=rows, columns=cols, values=key).sort_index()
+            grid = grid[sorted(grid.columns)]
+            image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", origin="lower",
+                              aspect="auto", vmin=-limit, vmax=limit)
+            ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
+            ax.set_yticks(range(len(grid.index)), [str(i) for i in grid.index])
+            ax.set_xlabel(cols.removeprefix("axis_"))
+            ax.set_ylabel(rows.removeprefix("axis_"))
+            for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=9)
+            ax.set_title(f"Δ vs single-task (%), {title}")
+            fig.colorbar(image, ax=ax)
+    else:
+        ordered = caps.sort_values("params")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, label in [("best_gain", "best weights"), ("uniform_gain", "uniform")]:
+            err = np.vstack([ordered[key] - ordered[f"{key}_lo"],
+                             ordered[f"{key}_hi"] - ordered[key]])
+            ax.errorbar(ordered.params, ordered[key], yerr=np.nan_to_num(err), marker="o",
+                        capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.axhline(0, color="grey", lw=0.8)
+        for _, row in ordered.iterrows():
+            ax.annotate(row.capacity, (row.params, row.best_gain), fontsize=7,
+                        textcoords="offset points", xytext=(3, 4))
+        ax.set_xlabel("parameters")
+        ax.set_ylabel("Δ vs single-task (%)")
+        ax.legend()
+    return _save(fig, path)
+
+
+def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: Path) -> Path:
+    """Δ against the weights: a curve per capacity (two objectives), a ternary projection
+    (three), or Δ against the distance from uniform (more)."""
+    caps = summary.drop_duplicates("capacity").capacity.tolist()
+    if len(objectives) == 2:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for cap in caps:
+            group = summary[summary.capacity == cap].sort_values(f"w_{objectives[0]}")
+            ax.plot(group[f"w_{objectives[0]}"], group.gain, marker="o", label=cap)
+            if group.gain_lo.notna().any():
+                ax.fill_between(group[f"w_{objectives[0]}"], group.gain_lo, group.gain_hi,
+                                alpha=0.15)
+        ax.set_xlabel(f"weight of {objectives[0]} (1 − weight of {objectives[1]})")
+        ax.set_ylabel("Δ vs single-task (%)")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.legend(fontsize=8)
+    elif len(objectives) == 3:
+        fig, axes = plt.subplots(1, len(caps), figsize=(3.6 * len(caps), 3.4), squeeze=False)
+        corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+        for ax, cap in zip(axes[0], caps, strict=True):
+            group = summary[summary.capacity == cap]
+            xy = group[[f"w_{o}" for o in objectives]].to_numpy() @ corners
+            points = ax.scatter(xy[:, 0], xy[:, 1], c=group.gain, cmap="RdYlGn", s=60)
+            ax.plot(*np.vstack([corners, corners[:1]]).T, color="grey", lw=0.8)
+            for corner, name in zip(corners, objectives, strict=True):
+                ax.annotate(name, corner, fontsize=8, ha="center",
+                            xytext=(0, -10 if corner[1] == 0 else 4), textcoords="offset points")
+            ax.set_title(cap, fontsize=9)
+            ax.set_axis_off()
+            fig.colorbar(points, ax=ax, shrink=0.7, label="Δ (%)")
+    else:
+        from scalarize.analysis.capacity import distance_from_uniform
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        weight_cols = [f"w_{o}" for o in objectives]
+        for cap in caps:
+            group = summary[summary.capacity == cap]
+            dist = [distance_from_uniform(w) for w in group[weight_cols].to_numpy()]
+            ax.scatter(dist, group.gain, label=cap, s=20)
+        ax.set_xlabel("distance of the weights from uniform (total variation)")
+        ax.set_ylabel("Δ vs single-task (%)")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def rank_matrix_figure(summary: pd.DataFrame, pairs: pd.DataFrame, path: Path) -> Path:
+    """Kendall τ between the weight orderings of every pair of capacities."""
+    caps = summary.drop_duplicates("capacity").capacity.tolist()
+    matrix = np.eye(len(caps))
+    index = {c: i for i, c in enumerate(caps)}
+    for _, row in pairs.iterrows():
+        i, j = index[row.capacity_a], index[row.capacity_b]
+        matrix[i, j] = matrix[j, i] = row.kendall_tau
+    fig, ax = plt.subplots(figsize=(1.2 * len(caps) + 2.5, 1.0 * len(caps) + 1.5))
+    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="coolwarm")
+    ax.set_xticks(range(len(caps)), caps, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(caps)), caps, fontsize=8)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_title("Kendall τ of weight rankings")
+    fig.colorbar(image, ax=ax)
+    return _save(fig, path)
+
+
+def capacity_section(folder: Path, figures: Path) -> Section | None:
+    """The capacity study of a sweep folder, or ``None`` when the folder is no sweep."""
+    if not (folder / "sweep.json").is_file():
+        return None
+    runs = load_sweep(folder)
+    if runs.empty:
+        return Section("Capacity study", [f"No run of the sweep in {folder} has finished yet."])
+    gains = weighting_gains(runs)
+    if gains.empty:
+        return Section("Capacity study", ["No weighting has its single-task baselines yet."])
+    summary = summarize(gains)
+    objectives = runs.attrs["objectives"]
+    caps = per_capacity(summary)
+    pairs = rank_stability(summary)
+    regret = transfer_regret(summary)
+    section = Section(
+        "Capacity study",
+        [f"{len(runs)} of {runs.attrs['planned']} planned runs finished; objectives: "
+         f"{', '.join(objectives)} ({runs.attrs['view']}). Δ is the mean relative gain of a "
+         "multi-task model over the single-task models of the same capacity and seed, in %, "
+         "on the test split; intervals are Student-t 95% over seeds."],
+    )
+    show = ["capacity", "params", "best_weights", "best_gain", "best_gain_lo", "best_gain_hi",
+            "uniform_gain", "uniform_gain_lo", "uniform_gain_hi", "best_distance_from_uniform",
+            "seeds"]
+    section.tables.append(("Gain per capacity", caps[show]))
+    if not pairs.empty:
+        section.tables.append(("Rank stability of weightings between capacities",
+                               pairs[["capacity_a", "capacity_b", "kendall_tau",
+                                      "spearman_rho", "weightings"]]))
+    if not regret.empty:
+        section.tables.append(("Regret of transferring the smallest model's best weights",
+                               regret))
+    section.tables.append(("All weightings", summary[
+        ["capacity", "weights_label", "gain", "gain_lo", "gain_hi", "avg_acc", "seeds"]]))
+    section.figures.append(("Multi-task gain over capacity",
+                            gain_over_capacity_figure(caps, figures / "gain_over_capacity.png")))
+    section.figures.append(("Multi-task gain against the weights",
+                            gain_vs_weights_figure(summary, objectives,
+                                                   figures / "gain_vs_weights.png")))
+    if not pairs.empty:
+        section.figures.append(("Rank correlation of weightings between capacities",
+                                rank_matrix_figure(summary, pairs, figures / "rank_tau.png")))
+    return section

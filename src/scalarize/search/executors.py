@@ -1,0 +1,98 @@
+"""Executors run a list of independent training runs into one run store.
+
+- ``local``: one after another in this process, sharing the loaded data set;
+- ``ray``: as Ray tasks on a local Ray instance or on a cluster (``address``); each task loads
+  its data and writes its run folder itself, so ``out`` must be storage every node can reach.
+
+Both resume: finished runs are skipped, unfinished ones continue from their checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from scalarize.config import RunConfig
+from scalarize.errors import ScalarizeError
+from scalarize.registry import Registry
+from scalarize.training import load_data, train_run
+
+Executor = Any
+EXECUTORS: Registry[Executor] = Registry("engine")
+
+
+@EXECUTORS.register("local")
+class LocalExecutor:
+    """Runs in this process, one after another."""
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise ScalarizeError(f"the local engine takes no options, got {sorted(options)}")
+
+    def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
+            ) -> list[dict[str, Any]]:
+        cache: dict[str, Any] = {}
+        summaries = []
+        for config in tqdm(configs, desc="runs", unit="run", disable=progress is False):
+            key = config.benchmark.model_dump_json()
+            if key not in cache:
+                cache = {key: load_data(config)}  # keep one data set in memory at a time
+            summaries.append(train_run(config, out, resume=True, data=cache[key],
+                                       progress=False if progress is False else None))
+        return summaries
+
+
+def _train_remote(config_yaml: str, out: str) -> dict[str, Any]:
+    import yaml
+
+    from scalarize.config import RunConfig as Config
+    from scalarize.training import train_run as train
+
+    return train(Config.model_validate(yaml.safe_load(config_yaml)), out, resume=True,
+                 progress=False)
+
+
+@EXECUTORS.register("ray")
+class RayExecutor:
+    """Runs as Ray tasks, ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``."""
+
+    def __init__(self, address: str | None = None, cpus_per_run: float = 1.0,
+                 gpus_per_run: float = 0.0) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ScalarizeError(
+                "the ray engine needs Ray: pip install -c constraints.txt 'scalarize[ray]'"
+            ) from None
+        self.address = address
+        self.cpus, self.gpus = cpus_per_run, gpus_per_run
+
+    def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
+            ) -> list[dict[str, Any]]:
+        import ray
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        try:
+            remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_train_remote)
+            out_abs = str(Path(out).resolve())
+            refs = [remote.remote(c.to_yaml(), out_abs) for c in configs]
+            order = {ref: i for i, ref in enumerate(refs)}
+            results: list[dict[str, Any] | None] = [None] * len(refs)
+            pending = list(refs)
+            with tqdm(total=len(refs), desc="runs (ray)", unit="run",
+                      disable=progress is False) as bar:
+                while pending:
+                    done, pending = ray.wait(pending, num_returns=1)
+                    for ref in done:
+                        results[order[ref]] = ray.get(ref)
+                        bar.update(1)
+            return [r for r in results if r is not None]
+        finally:
+            if started_here:
+                ray.shutdown()

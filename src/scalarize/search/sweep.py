@@ -1,0 +1,172 @@
+"""Capacity × weights sweeps (``scalarize sweep CONFIG``).
+
+A sweep config is a run config plus a ``sweep`` section::
+
+    sweep:
+      capacities: {template: "vit-d{depth}-w{width}-p4", axes: {depth: [3, 6], width: [48, 96]}}
+      weights: {step: 0.1}          # or {points: [...]} or {random: 20, alpha: 1.0}
+      single_task: true             # one onehot baseline per objective per capacity
+      seeds: [0, 1, 2]
+
+``capacities`` may also be a plain list of model specs. The plan is the cross product of
+capacities, weightings (plus the single-task baselines) and seeds; ``sweep.json`` in the output
+folder records it, so the analysis knows each run's capacity axes and role.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from scalarize.config import RunConfig, _Section, apply_overrides, read_yaml, validation_message
+from scalarize.errors import ScalarizeError
+from scalarize.runs.store import atomic_write_text
+from scalarize.search.executors import EXECUTORS
+from scalarize.search.simplex import dirichlet_points, simplex_grid
+from scalarize.training import default_run_name, load_data
+from scalarize.weights import WeightsSpec, parse_weights
+
+MANIFEST, SWEEP_CONFIG = "sweep.json", "sweep.yaml"
+
+
+class CapacityGrid(_Section):
+    """Model specs from a template and the values of its axes (their cross product)."""
+
+    template: str
+    axes: dict[str, list[Any]]
+
+    def specs(self) -> list[tuple[str, dict[str, Any]]]:
+        names = list(self.axes)
+        out = []
+        for values in itertools.product(*(self.axes[n] for n in names)):
+            axes = dict(zip(names, values, strict=True))
+            try:
+                out.append((self.template.format(**axes), axes))
+            except KeyError as exc:
+                raise ScalarizeError(f"capacity template names axis {exc} that is not in "
+                                     f"axes {names}") from None
+        return out
+
+
+class WeightGrid(_Section):
+    """Which weightings to train: a regular simplex grid, explicit points, or a Dirichlet
+    sample (for many objectives); uniform is always included unless switched off."""
+
+    step: float | None = None
+    points: list[Any] | None = None
+    random: int | None = Field(None, ge=1)
+    alpha: float = Field(1.0, gt=0)
+    seed: int = 0
+    include_uniform: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WeightGrid:
+        given = [x is not None for x in (self.step, self.points, self.random)]
+        if sum(given) > 1:
+            raise ValueError("give one of step, points or random")
+        return self
+
+    def specs(self, n_objectives: int) -> list[WeightsSpec]:
+        specs: list[WeightsSpec] = ["uniform"] if self.include_uniform else []
+        if self.step is not None:
+            specs += [list(p) for p in simplex_grid(n_objectives, self.step)]
+        elif self.random is not None:
+            specs += [list(p) for p in dirichlet_points(n_objectives, self.random, self.alpha,
+                                                        self.seed)]
+        elif self.points is not None:
+            specs += self.points
+        return specs
+
+
+class SweepSpec(_Section):
+    capacities: list[str] | CapacityGrid
+    weights: WeightGrid = Field(default_factory=WeightGrid)
+    single_task: bool = True
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+
+class SweepConfig(RunConfig):
+    """A run config (the base of every run) plus its ``sweep`` section."""
+
+    sweep: SweepSpec
+
+    def base(self) -> RunConfig:
+        return RunConfig.model_validate(self.model_dump(exclude={"sweep"}))
+
+
+def load_sweep_config(path: Path | str, overrides: list[str] | None = None) -> SweepConfig:
+    tree = apply_overrides(read_yaml(Path(path)), overrides or [])
+    if "sweep" not in tree:
+        raise ScalarizeError(f"{path} has no 'sweep' section; see configs/shapes_capacity.yaml")
+    try:
+        return SweepConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ScalarizeError(validation_message(exc, "invalid sweep config")) from None
+
+
+@dataclass
+class PlannedRun:
+    """One run of a sweep and its role in the study."""
+
+    name: str
+    capacity: str
+    axes: dict[str, Any]
+    weights: dict[str, float]
+    weights_label: str
+    single_task: str | None
+    seed: int
+
+
+def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
+               ) -> list[tuple[PlannedRun, RunConfig]]:
+    """Every run of the sweep (duplicates, e.g. grid corners equal to baselines, once)."""
+    spec = config.sweep
+    capacities = ([(s, {"spec": s}) for s in spec.capacities]
+                  if isinstance(spec.capacities, list) else spec.capacities.specs())
+    weightings = [parse_weights(w, objectives) for w in spec.weights.specs(len(objectives))]
+    if spec.single_task:
+        weightings += [parse_weights(f"onehot:{o}", objectives) for o in objectives]
+    base = config.base().model_dump(mode="json")
+    plan: dict[str, tuple[PlannedRun, RunConfig]] = {}
+    for seed, (capacity, axes), weights in itertools.product(spec.seeds, capacities,
+                                                              weightings):
+        tree = json.loads(json.dumps(base))
+        tree["seed"], tree["model"]["spec"] = seed, capacity
+        tree["scalarization"]["weights"] = list(weights.values)
+        tree["name"] = None
+        run_config = RunConfig.model_validate(tree)
+        name = default_run_name(run_config, objectives)
+        single = objectives[weights.values.index(1.0)] if weights.is_single_task else None
+        plan.setdefault(name, (PlannedRun(name, capacity, axes, weights.as_dict(),
+                                          weights.label(), single, seed), run_config))
+    return list(plan.values())
+
+
+def run_sweep(config: SweepConfig, out: Path | str, engine: str = "local",
+              engine_options: dict[str, Any] | None = None, progress: bool | None = None
+              ) -> list[PlannedRun]:
+    """Run (or continue) the sweep into ``out``; returns its plan."""
+    out = Path(out)
+    saved = out / SWEEP_CONFIG
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
+        raise ScalarizeError(
+            f"{out} holds a different sweep; re-run it with its own config ({saved}) or "
+            "choose another --out"
+        )
+    executor = EXECUTORS.get(engine)(**(engine_options or {}))
+    data = load_data(config.base())
+    plan = plan_sweep(config, data.objectives)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(saved, text)
+    manifest = {"objectives": list(data.objectives), "view": data.view,
+                "runs": [asdict(p) for p, _ in plan]}
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    executor.run([c for _, c in plan], out, progress=progress)
+    return [p for p, _ in plan]

@@ -1,0 +1,40 @@
+import pytest
+
+from scalarize.errors import ScalarizeError
+from scalarize.report import build_report
+from scalarize.search.sweep import load_sweep_config, run_sweep
+
+SWEEP = """
+benchmark:
+  name: shapes
+  tasks: [colour, count]
+  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
+train: {epochs: 1, batch_size: 32, device: cpu}
+sweep:
+  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1, 2], width: [8, 16]}}
+  weights: {step: 0.25}
+  seeds: [0]
+"""
+
+
+def test_report_of_a_tiny_sweep(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(SWEEP)
+    run_sweep(load_sweep_config(path), tmp_path / "sweep", progress=False)
+    html_path, md_path = build_report(tmp_path / "sweep")
+    html = html_path.read_text()
+    assert "Gain per capacity" in html and "kendall_tau" in html
+    assert html.count("data:image/png;base64,") == 3  # self-contained
+    assert "http" not in html.replace("http-equiv", "")  # nothing to fetch
+    md = md_path.read_text()
+    for name in ("gain_over_capacity", "gain_vs_weights", "rank_tau"):
+        png = tmp_path / "sweep" / "report" / "figures" / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        assert f"figures/{name}.png" in md
+
+
+def test_report_of_an_empty_folder(tmp_path):
+    with pytest.raises(ScalarizeError, match="nothing to report"):
+        build_report(tmp_path)
+    with pytest.raises(ScalarizeError, match="is not a folder"):
+        build_report(tmp_path / "missing")

@@ -1,0 +1,86 @@
+import json
+
+import pytest
+
+from scalarize.errors import ScalarizeError
+from scalarize.runs import RunDir
+from scalarize.search.sweep import load_sweep_config, plan_sweep, run_sweep
+
+SWEEP = """
+benchmark:
+  name: shapes
+  tasks: [colour, count]
+  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
+train: {epochs: 1, batch_size: 32, device: cpu}
+sweep:
+  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1], width: [8, 16]}}
+  weights: {step: 0.5}
+  seeds: [0, 1]
+"""
+
+
+@pytest.fixture()
+def sweep_file(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP)
+    return path
+
+
+def test_plan_is_capacities_by_weights_by_seeds_without_duplicates(sweep_file):
+    config = load_sweep_config(sweep_file)
+    plan = plan_sweep(config, ("colour", "count"))
+    # grid {0, .5, 1} ∪ {uniform} ∪ {onehot x2} = 3 distinct weightings
+    assert len(plan) == 2 * 3 * 2
+    roles = {(p.capacity, p.weights_label, p.seed) for p, _ in plan}
+    assert ("vit-d1-w8-p8", "onehot-count", 1) in roles
+    assert {p.single_task for p, _ in plan} == {None, "colour", "count"}
+    assert plan[0][0].axes == {"depth": 1, "width": 8}
+
+
+def test_resume_skips_finished_runs(sweep_file, tmp_path):
+    config = load_sweep_config(sweep_file, ["sweep.seeds=[0]"])
+    out = tmp_path / "out"
+    plan = run_sweep(config, out, progress=False)
+    first = {p.name: (out / p.name / "summary.json").stat().st_mtime_ns for p in plan}
+    # an unfinished run: remove one summary; the re-run must finish only that one
+    victim = plan[1].name
+    (out / victim / "summary.json").unlink()
+    run_sweep(config, out, progress=False)
+    for p in plan:
+        mtime = (out / p.name / "summary.json").stat().st_mtime_ns
+        assert (mtime != first[p.name]) == (p.name == victim)
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert len(manifest["runs"]) == len(plan)
+    assert RunDir(out / victim).is_complete
+
+
+def test_a_different_sweep_in_the_same_folder_is_refused(sweep_file, tmp_path):
+    config = load_sweep_config(sweep_file, ["sweep.seeds=[0]", "sweep.weights={step: 1.0}"])
+    run_sweep(config, tmp_path / "out", progress=False)
+    other = load_sweep_config(sweep_file, ["sweep.seeds=[5]"])
+    with pytest.raises(ScalarizeError, match="holds a different sweep"):
+        run_sweep(other, tmp_path / "out", progress=False)
+
+
+def test_bad_sweep_configs(tmp_path, sweep_file):
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("seed: 0\n")
+    with pytest.raises(ScalarizeError, match="no 'sweep' section"):
+        load_sweep_config(plain)
+    with pytest.raises(ScalarizeError, match="one of step, points or random"):
+        load_sweep_config(sweep_file, ["sweep.weights={step: 0.5, random: 3}"])
+
+
+def test_ray_engine_writes_the_same_store(sweep_file, tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra; make test installs it")
+    config = load_sweep_config(sweep_file, ["sweep.seeds=[0]", "sweep.weights={step: 1.0}",
+                                            "sweep.capacities=[vit-d1-w8-p8]"])
+    plan = run_sweep(config, tmp_path / "ray", engine="ray", progress=False)
+    local = run_sweep(config, tmp_path / "local", progress=False)
+    for p, q in zip(plan, local, strict=True):
+        ray_summary = RunDir(tmp_path / "ray" / p.name).read_summary()
+        local_summary = RunDir(tmp_path / "local" / q.name).read_summary()
+        # Ray gives each task one CPU thread: sums reduce in another order, hence approx
+        assert ray_summary["test"]["acc"] == local_summary["test"]["acc"]
+        assert ray_summary["test"]["loss"] == pytest.approx(local_summary["test"]["loss"],
+                                                            rel=1e-4)
