@@ -113,6 +113,21 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
         _print_frame(frame, args.format)
 
 
+def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
+    from scalarize.analysis.conflicts import by_factor, conflict_epochs, summary_table
+
+    epochs = conflict_epochs(args.dir)
+    tables = {"correlations": summary_table(epochs),
+              "per_capacity": by_factor(epochs, "capacity"),
+              "per_weighting": by_factor(epochs, "weights_label")}
+    if args.curves:
+        tables["curves"] = epochs
+    for title, frame in tables.items():
+        if args.format == "table":
+            print(f"\n== {title} ==")
+        _print_frame(frame, args.format)
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from scalarize.report import build_report
 
@@ -183,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     capacity.add_argument("dir", help="sweep folder")
     capacity.add_argument("--format", choices=["table", "csv", "json"], default="table")
     capacity.set_defaults(func=_cmd_analyze_capacity)
+
+    conflicts = analyze_sub.add_parser("conflicts", help="gradient conflicts vs performance")
+    conflicts.add_argument("dir", help="folder of runs trained with probes.conflicts")
+    conflicts.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    conflicts.add_argument("--curves", action="store_true", help="also print per-epoch values")
+    conflicts.set_defaults(func=_cmd_analyze_conflicts)
 
     report = sub.add_parser("report", help="HTML + Markdown report of a sweep or search")
     report.add_argument("dir", help="sweep or search folder")

@@ -82,6 +82,9 @@ class RunConfig(_Section):
     scalarization: ScalarizationConfig = Field(default_factory=ScalarizationConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    probes: dict[str, dict[str, Any] | None] = Field(
+        default_factory=dict, description="probes to run, e.g. {conflicts: {every: 50}}"
+    )
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (what ``config.yaml`` of a run holds)."""

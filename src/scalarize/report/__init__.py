@@ -11,10 +11,11 @@ from pathlib import Path
 
 from scalarize.errors import ScalarizeError
 from scalarize.report.capacity import capacity_section
+from scalarize.report.conflicts import conflicts_section
 from scalarize.report.page import Section, write_report
 
 SectionProvider = Callable[[Path, Path], Section | None]
-REPORT_SECTIONS: list[SectionProvider] = [capacity_section]
+REPORT_SECTIONS: list[SectionProvider] = [capacity_section, conflicts_section]
 
 
 def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Path]:
@@ -25,7 +26,8 @@ def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Pat
     out = Path(out) if out is not None else folder / "report"
     sections = [s for provider in REPORT_SECTIONS if (s := provider(folder, out / "figures"))]
     if not sections:
-        raise ScalarizeError(f"nothing to report in {folder}: it holds no sweep or search")
+        raise ScalarizeError(f"nothing to report in {folder}: it holds no sweep, probed run "
+                             "or search")
     return write_report(f"scalarize report: {folder.name}", sections, out)
 
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -19,15 +15,8 @@ from scalarize.analysis.capacity import (
     transfer_regret,
     weighting_gains,
 )
+from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
@@ -67,7 +56,7 @@ def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("parameters")
         ax.set_ylabel("Δ vs single-task (%)")
         ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: Path) -> Path:
@@ -112,7 +101,7 @@ def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: P
         ax.set_xlabel("distance of the weights from uniform (total variation)")
         ax.set_ylabel("Δ vs single-task (%)")
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def rank_matrix_figure(summary: pd.DataFrame, pairs: pd.DataFrame, path: Path) -> Path:
@@ -131,7 +120,7 @@ def rank_matrix_figure(summary: pd.DataFrame, pairs: pd.DataFrame, path: Path) -
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
     ax.set_title("Kendall τ of weight rankings")
     fig.colorbar(image, ax=ax)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def capacity_section(folder: Path, figures: Path) -> Section | None:

@@ -38,6 +38,9 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
         summary = run.read_summary()
         assert summary is not None
         return summary
+    from scalarize.probes import build_probes  # probes build on the training package
+
+    callbacks = [*build_probes(config.probes), *callbacks]
     trainer = Trainer(config, run_dir=run, callbacks=callbacks, data=data, progress=progress)
     return trainer.fit(resume=resuming)
 

@@ -1,0 +1,145 @@
+"""Gradient conflicts against performance, capacity and weights (``scalarize analyze
+conflicts DIR``), from the ``conflicts.jsonl`` files the conflict probe writes.
+
+Correlations come with 95% intervals: Pearson's from SciPy (Fisher z), Spearman's by the Fisher
+z transform with the Fieller-Hartley-Pearson variance 1.06 / (n − 3).
+
+Example:
+    >>> epochs = conflict_epochs("sweeps/capacity-mtl")  # doctest: +SKIP
+    >>> across_runs(epochs, "conflict_share")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scalarize.analysis.stats import mean_ci
+from scalarize.errors import ScalarizeError
+from scalarize.probes.conflicts import FILE, read_conflicts
+from scalarize.runs.table import find_runs
+
+MEASURES = ("conflict_share", "cos_mean", "gms_mean")
+
+
+def _run_identity(run) -> dict[str, object] | None:
+    summary = run.read_summary()
+    if summary is None:
+        return None
+    config = run.read_config()
+    weights = summary["weights"]
+    return {"run": run.path.name, "capacity": config["model"]["spec"],
+            "params": summary["model"]["params"], "weights_label": summary["weights_label"],
+            "multi_task": sum(v > 0 for v in weights.values()) > 1, "seed": config["seed"],
+            "final_val_avg_acc": summary["val"]["avg_acc"],
+            "final_test_avg_acc": summary["test"]["avg_acc"]}
+
+
+def conflict_steps(folder) -> pd.DataFrame:
+    """Every probed step of every finished run under ``folder``, with the run's identity."""
+    rows = []
+    for run in find_runs(folder):
+        records = read_conflicts(run.path / FILE)
+        ident = _run_identity(run) if records else None
+        if ident is None:
+            continue
+        for r in records:
+            rows.append({**ident, "step": r["step"], "epoch": r["epoch"],
+                         **{m: r[m] for m in (*MEASURES, "cos_min")}})
+    if not rows:
+        raise ScalarizeError(f"no finished run under {folder} has conflict records; train with "
+                             "probes={conflicts: {every: 50}}")
+    return pd.DataFrame(rows)
+
+
+def conflict_epochs(folder) -> pd.DataFrame:
+    """Per run and epoch: the epoch means of the conflict measures and the validation metric."""
+    rows = []
+    for run in find_runs(folder):
+        if not (run.path / FILE).is_file():
+            continue
+        ident = _run_identity(run)
+        if ident is None:
+            continue
+        for record in run.read_metrics():
+            if record.get("conflict_share") is None:
+                continue
+            rows.append({**ident, "epoch": record["epoch"], "val_avg_acc": record["val_avg_acc"],
+                         **{m: record[m] for m in MEASURES}})
+    if not rows:
+        raise ScalarizeError(f"no finished run under {folder} has conflict records")
+    return pd.DataFrame(rows)
+
+
+def correlation(x, y) -> dict[str, float]:
+    """Pearson r and Spearman ρ of ``x`` and ``y`` with 95% intervals, p-values and n."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = len(x)
+    nan = {"n": n, "pearson_r": math.nan, "pearson_lo": math.nan, "pearson_hi": math.nan,
+           "pearson_p": math.nan, "spearman_rho": math.nan, "spearman_lo": math.nan,
+           "spearman_hi": math.nan, "spearman_p": math.nan}
+    if n < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return nan
+    pearson = stats.pearsonr(x, y)
+    ci = pearson.confidence_interval(0.95)
+    spearman = stats.spearmanr(x, y)
+    rho = float(spearman.statistic)
+    half = 1.959964 * math.sqrt(1.06 / (n - 3))
+    z = math.atanh(max(min(rho, 0.999999), -0.999999))
+    return {"n": n, "pearson_r": float(pearson.statistic), "pearson_lo": float(ci.low),
+            "pearson_hi": float(ci.high), "pearson_p": float(pearson.pvalue),
+            "spearman_rho": rho, "spearman_lo": math.tanh(z - half),
+            "spearman_hi": math.tanh(z + half), "spearman_p": float(spearman.pvalue)}
+
+
+def within_runs(epochs: pd.DataFrame, measure: str = "conflict_share") -> pd.DataFrame:
+    """Per multi-task run: correlation across epochs between ``measure`` and val accuracy."""
+    rows = []
+    for run, group in epochs[epochs.multi_task].groupby("run", sort=False):
+        first = group.iloc[0]
+        rows.append({"run": run, "capacity": first.capacity, "weights_label": first.weights_label,
+                     "seed": first.seed, **correlation(group[measure], group.val_avg_acc)})
+    return pd.DataFrame(rows)
+
+
+def across_runs(epochs: pd.DataFrame, measure: str = "conflict_share") -> dict[str, float]:
+    """Across multi-task runs: the run's mean ``measure`` over training against its final
+    validation average accuracy."""
+    per_run = epochs[epochs.multi_task].groupby("run").agg(
+        conflict=(measure, "mean"), final=("final_val_avg_acc", "first"))
+    return {"measure": measure, **correlation(per_run.conflict, per_run.final)}
+
+
+def by_factor(epochs: pd.DataFrame, factor: str, measure: str = "conflict_share"
+              ) -> pd.DataFrame:
+    """Mean over runs (95% interval) of each run's mean ``measure``, per capacity or weights."""
+    per_run = epochs[epochs.multi_task].groupby("run").agg(
+        value=(measure, "mean"), key=(factor, "first"), params=("params", "first"))
+    rows = []
+    for key, group in per_run.groupby("key", sort=False):
+        mean, lo, hi = mean_ci(group.value)
+        rows.append({factor: key, "params": int(group.params.iloc[0]), measure: mean,
+                     f"{measure}_lo": lo, f"{measure}_hi": hi, "runs": len(group)})
+    return pd.DataFrame(rows).sort_values("params" if factor == "capacity" else factor)
+
+
+def summary_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """For each measure: the mean within-run correlation (with its interval over runs) and the
+    across-run correlation with its interval."""
+    rows = []
+    for measure in MEASURES:
+        within = within_runs(epochs, measure)
+        r_mean, r_lo, r_hi = mean_ci(within.pearson_r.dropna()) if within.pearson_r.notna(
+        ).any() else (math.nan,) * 3
+        across = across_runs(epochs, measure)
+        rows.append({"measure": measure, "within_pearson_mean": r_mean,
+                     "within_lo": r_lo, "within_hi": r_hi, "runs": int(within.pearson_r.notna(
+                     ).sum()), "across_pearson": across["pearson_r"],
+                     "across_lo": across["pearson_lo"], "across_hi": across["pearson_hi"],
+                     "across_spearman": across["spearman_rho"],
+                     "across_spearman_lo": across["spearman_lo"],
+                     "across_spearman_hi": across["spearman_hi"], "across_n": across["n"]})
+    return pd.DataFrame(rows)

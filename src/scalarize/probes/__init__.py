@@ -1,0 +1,32 @@
+"""Probes: trainer callbacks turned on from the config's ``probes`` section.
+
+``probes: {conflicts: {every: 50}}`` turns on :class:`ConflictProbe`. Adding a probe means one
+module and one registry line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scalarize.errors import ScalarizeError
+from scalarize.probes.conflicts import ConflictProbe, read_conflicts
+from scalarize.registry import Registry
+from scalarize.training.callbacks import Callback
+
+PROBES: Registry[Callback] = Registry("probe")
+PROBES.register("conflicts")(ConflictProbe)
+
+
+def build_probes(config: dict[str, dict[str, Any] | None]) -> list[Callback]:
+    """The callbacks named in a config's ``probes`` section."""
+    probes = []
+    for name, options in config.items():
+        factory = PROBES.get(name)
+        try:
+            probes.append(factory(**(options or {})))
+        except (TypeError, ValueError) as exc:
+            raise ScalarizeError(f"probe {name!r}: bad options {options}: {exc}") from None
+    return probes
+
+
+__all__ = ["PROBES", "ConflictProbe", "build_probes", "read_conflicts"]

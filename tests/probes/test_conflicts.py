@@ -1,0 +1,101 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from scalarize.probes import read_conflicts
+from scalarize.probes.gradients import conflict_measures, gram_matrices, parameter_groups
+from scalarize.runs import RunDir
+from scalarize.training import Trainer, train_run
+from tests.conftest import tiny_config
+
+
+def test_known_gradients_by_hand():
+    # L1 = a·θ and L2 = b·θ have gradients a and b
+    theta = nn.Parameter(torch.zeros(3))
+    a, b = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([-1.0, 1.0, 0.0])
+    losses = torch.stack([a @ theta, b @ theta])
+    gram = gram_matrices(losses, {"theta": [theta]})["theta"]
+    assert gram.tolist() == [[1.0, -1.0], [-1.0, 2.0]]
+    out = conflict_measures(gram, torch.tensor([0.5, 0.5]))
+    cos = -1 / math.sqrt(2)
+    assert out["cos"][0][1] == pytest.approx(cos)
+    assert out["cos_mean"] == pytest.approx(cos)
+    assert out["conflict_share"] == 1.0
+    assert out["gms_mean"] == pytest.approx(2 * 1 * math.sqrt(2) / (1 + 2))
+    assert out["norms"] == pytest.approx([1.0, math.sqrt(2)])
+    # update u = (a + b)/2 = (0, 0.5, 0): orthogonal to a, aligned with b's second axis
+    assert out["cos_to_update"] == pytest.approx([0.0, 1 / math.sqrt(2)])
+
+
+def test_conflict_share_counts_negative_pairs():
+    gram = torch.tensor([[1.0, 0.5, -0.5], [0.5, 1.0, 0.2], [-0.5, 0.2, 1.0]])
+    out = conflict_measures(gram, torch.ones(3) / 3)
+    assert out["conflict_share"] == pytest.approx(1 / 3)
+    assert out["cos_min"] == pytest.approx(-0.5)
+
+
+def test_per_layer_grams_add_up_to_the_whole():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+    x = torch.randn(8, 4)
+    out = net(x)
+    losses = torch.stack([out[:, i].pow(2).mean() for i in range(3)])
+    groups = parameter_groups(net)
+    assert set(groups) == {"0", "2"}
+    per_layer = gram_matrices(losses, groups)
+    whole = gram_matrices(losses, {"all": list(net.parameters())})["all"]
+    assert torch.allclose(sum(per_layer.values()), whole)
+    batched = gram_matrices(losses, {"all": list(net.parameters())}, batched=True)["all"]
+    assert torch.allclose(batched, whole, atol=1e-9)
+    # and the batched gradients match one backward per loss
+    rows = [torch.cat([g.flatten() for g in torch.autograd.grad(losses[i], list(
+        net.parameters()), retain_graph=True)]) for i in range(3)]
+    manual = torch.stack(rows).double()
+    assert torch.allclose(whole, manual @ manual.T, atol=1e-9)
+
+
+def test_probe_does_not_change_the_trajectory(tmp_path):
+    plain = Trainer(tiny_config("model.spec=resnet8-x0.25"), progress=False)
+    plain.fit()
+    summary = train_run(tiny_config("model.spec=resnet8-x0.25",
+                                    "probes={conflicts: {every: 1}}"), tmp_path, progress=False)
+    run = RunDir(tmp_path / summary["run"])
+    probed = run.read_metrics()
+    assert [r["train_loss"] for r in probed] == [r["train_loss"] for r in plain.history]
+    assert summary["test"] == plain._summary()["test"]
+    records = read_conflicts(run.path / "conflicts.jsonl")
+    assert [r["step"] for r in records] == list(range(6))  # 3 steps × 2 epochs
+    assert all(0 <= r["conflict_share"] <= 1 for r in records)
+    assert probed[0]["conflict_share"] is not None
+    # whole-encoder norms² are the sum of the layers' norms²
+    for r in records:
+        for t in range(len(r["norms"])):
+            layers = sum(layer["norms"][t] ** 2 for layer in r["layers"].values())
+            assert r["norms"][t] ** 2 == pytest.approx(layers, rel=1e-9)
+
+
+def test_probe_resumes_without_duplicates(tmp_path):
+    from scalarize.training import Callback
+
+    class Kill(Callback):
+        def on_epoch_end(self, trainer, record):
+            if record["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    cfg = tiny_config("train.epochs=3", "probes={conflicts: {every: 2}}")
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path, callbacks=[Kill()], progress=False)
+    summary = train_run(cfg, tmp_path, resume=True, progress=False)
+    steps = [r["step"] for r in read_conflicts(tmp_path / summary["run"] / "conflicts.jsonl")]
+    assert steps == [0, 2, 4, 6, 8]
+
+
+def test_mdl_probe_weights_are_the_batch_shares(tmp_path):
+    cfg = tiny_config("benchmark.view=mdl", "probes={conflicts: {every: 1}}",
+                      "benchmark.options={n_train: [32, 32, 16, 16], n_val: 8, n_test: 8, "
+                      "image_size: 16}")
+    summary = train_run(cfg, tmp_path, progress=False)
+    records = read_conflicts(tmp_path / summary["run"] / "conflicts.jsonl")
+    assert records and len(records[0]["norms"]) == 4
