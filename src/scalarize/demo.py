@@ -2,9 +2,10 @@
 minutes, ending in an HTML report.
 
 At two capacities of one model family it trains uniform scalarization, two other weightings and
-one single-task baseline per task, prints test accuracy per task, the chance level and the
-multi-task gain Δ over the single-task models of the same capacity, then writes the report.
-Running it again skips finished runs.
+one single-task baseline per task, with the gradient-conflict probe on; prints test accuracy per
+task, the chance level, the multi-task gain Δ over the single-task models of the same capacity
+and the gradient conflicts per capacity, then writes the report. Running it again skips finished
+runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scalarize.analysis import load_sweep, weighting_gains
+from scalarize.analysis.conflicts import by_factor, conflict_epochs
 from scalarize.benchmarks import Dataset
 from scalarize.report import build_report
 from scalarize.search.sweep import SweepConfig, run_sweep
@@ -25,6 +27,7 @@ DEMO: dict[str, Any] = {
     "benchmark": {"name": "shapes", "view": "mtl", "tasks": ["shape", "size", "count", "balance"],
                   "options": {"n_train": 3000, "n_val": 500, "n_test": 1000}},
     "train": {"epochs": 10, "batch_size": 128, "lr": 3e-3, "warmup_epochs": 1},
+    "probes": {"conflicts": {"every": 24}},  # once per epoch
     "sweep": {
         "capacities": {"template": "resnet8-x{width}", "axes": {"width": [0.25, 0.5]}},
         "weights": {"points": [[0.4, 0.2, 0.2, 0.2], [0.1, 0.3, 0.3, 0.3]]},
@@ -70,6 +73,10 @@ def main(out: Path = Path("demo-runs"), progress: bool | None = None) -> pd.Data
     run_sweep(config, out, progress=progress)
     runs = load_sweep(out)
     print(format_table(runs, chance_levels(load_data(config.base()))))
+    conflicts = by_factor(conflict_epochs(out), "capacity")
+    print("\nGradient conflicts (multi-task runs): mean share of task pairs whose gradients on "
+          "the shared encoder point apart")
+    print(conflicts.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
     html_path, _ = build_report(out)
     print(f"\nΔ = mean relative gain over the single-task models of the same capacity (%).\n"
           f"Report: {html_path}\nRuns: {out}/ (scalarize runs {out})")
