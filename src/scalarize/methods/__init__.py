@@ -1,10 +1,20 @@
-"""Methods: a registry of ``name -> factory(**options) -> Method``.
+"""Methods: a registry of ``name -> factory(n_objectives, **options) -> Method``.
 
-Adding a method means one module and one registry line; the trainer does not change.
+=============== ==========================================================================
+``static``      the paper's scalarization: Σ p_t L_t with the run's simplex weights
+Jacobian-based  ``pcgrad``, ``mgda``, ``mgda_ub``, ``cagrad``, ``imtl_g``, ``nash_mtl``,
+                ``graddrop``, ``aligned_mtl``, ``upgrad``, ``dualproj``, ``gradvac``, ``config``
+Loss-based      ``uw`` (uncertainty), ``dwa``, ``rlw``, ``famo``, ``imtl_l``, ``gradnorm``
+=============== ==========================================================================
+
+Each method's options go in ``method.options``; defaults follow its paper (CAGrad c = 0.4,
+DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025). Adding a method means one factory and one
+registry line; the trainer does not change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scalarize.errors import ScalarizeError
@@ -16,13 +26,88 @@ METHODS: Registry[Method] = Registry("method")
 METHODS.register("static")(StaticScalarization)
 
 
-def build_method(name: str, options: dict[str, Any] | None = None) -> Method:
-    """Instantiate method ``name`` with its ``options``; unknown options are a clear error."""
+def _jacobian(build: Callable[..., Any]) -> Callable[..., Method]:
+    def factory(n_objectives: int, **options: Any) -> Method:
+        from scalarize.methods.jacobian import JacobianMethod
+
+        return JacobianMethod(build(n_objectives, **options))
+
+    return factory
+
+
+def _scalarizer(build: Callable[..., Any]) -> Callable[..., Method]:
+    def factory(n_objectives: int, **options: Any) -> Method:
+        from scalarize.methods.loss_based import ScalarizerMethod
+
+        return ScalarizerMethod(build(n_objectives, **options))
+
+    return factory
+
+
+def _register_torchjd() -> None:
+    """torchjd is imported lazily so that ``static`` runs never pay for it."""
+    import importlib
+
+    agg = "torchjd.aggregation"
+    sca = "torchjd.scalarization"
+
+    def cls(module: str, name: str) -> Callable[..., Any]:
+        return lambda *a, **k: getattr(importlib.import_module(module), name)(*a, **k)
+
+    aggregators: dict[str, Callable[..., Any]] = {
+        "pcgrad": lambda n, **o: cls(agg, "PCGrad")(**o),
+        "mgda": lambda n, **o: cls(agg, "MGDA")(**o),
+        "cagrad": lambda n, c=0.4, **o: cls(agg, "CAGrad")(c=c, **o),
+        "imtl_g": lambda n, **o: cls(agg, "IMTLG")(**o),
+        "nash_mtl": lambda n, **o: cls(agg, "NashMTL")(n_tasks=n, **o),
+        "graddrop": lambda n, **o: cls(agg, "GradDrop")(**o),
+        "aligned_mtl": lambda n, **o: cls(agg, "AlignedMTL")(**o),
+        "upgrad": lambda n, **o: cls(agg, "UPGrad")(**o),
+        "dualproj": lambda n, **o: cls(agg, "DualProj")(**o),
+        "gradvac": lambda n, **o: cls(agg, "GradVac")(**o),
+        "config": lambda n, **o: cls(agg, "ConFIG")(**o),
+    }
+    scalarizers: dict[str, Callable[..., Any]] = {
+        "uw": lambda n, **o: cls(sca, "UW")(n, **o),
+        "dwa": lambda n, temperature=2.0: cls(sca, "DWA")(temperature=temperature),
+        "rlw": lambda n, **o: cls(sca, "Random")(**o),
+        "famo": lambda n, **o: cls(sca, "FAMO")(n, **o),
+        "imtl_l": lambda n, **o: cls(sca, "IMTLL")(n, **o),
+    }
+    for name, build in aggregators.items():
+        METHODS.register(name)(_jacobian(build))
+    for name, build in scalarizers.items():
+        METHODS.register(name)(_scalarizer(build))
+
+
+def _mgda_ub(n_objectives: int, **options: Any) -> Method:
+    from scalarize.methods.jacobian import FeatureMGDA
+
+    return FeatureMGDA(**options)
+
+
+def _gradnorm(n_objectives: int, **options: Any) -> Method:
+    from scalarize.methods.loss_based import GradNorm
+
+    return GradNorm(n_objectives, **options)
+
+
+_register_torchjd()
+METHODS.register("mgda_ub")(_mgda_ub)
+METHODS.register("gradnorm")(_gradnorm)
+
+
+def build_method(name: str, options: dict[str, Any] | None = None, n_objectives: int = 1
+                 ) -> Method:
+    """Instantiate method ``name`` for ``n_objectives`` with its ``options``."""
     factory = METHODS.get(name)
     try:
-        return factory(**(options or {}))
-    except TypeError as exc:
+        return factory(n_objectives, **(options or {}))
+    except (TypeError, ValueError) as exc:
         raise ScalarizeError(f"method {name!r}: bad options {options}: {exc}") from None
+    except ImportError as exc:
+        raise ScalarizeError(f"method {name!r} needs {exc.name}: pip install "
+                             "'torchjd[full]>=0.18'") from None
 
 
 __all__ = ["METHODS", "Method", "StaticScalarization", "StepContext", "build_method"]

@@ -8,6 +8,7 @@ one interface, so the training loop never changes when a method is added.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,3 +35,7 @@ class Method(nn.Module):
         """Backpropagate ``losses`` (one per objective) given the scalarization ``weights`` for
         this step; return the detached scalar that was optimised."""
         raise NotImplementedError
+
+    def after_step(self, recompute_losses: Callable[[], torch.Tensor]) -> None:
+        """Called after the optimiser step; ``recompute_losses()`` evaluates the batch's losses
+        with the updated model (only methods that need it call it, e.g. FAMO)."""

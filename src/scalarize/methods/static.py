@@ -17,6 +17,9 @@ class StaticScalarization(Method):
         2.0
     """
 
+    def __init__(self, n_objectives: int | None = None) -> None:
+        super().__init__()
+
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext | None
                  ) -> torch.Tensor:
         loss = torch.dot(weights.to(losses.dtype), losses)

@@ -92,7 +92,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.spec, self.data.image_shape,
                                  self.objectives.head_sizes()).to(self.device)
-        self.method = build_method(config.method.name, config.method.options).to(self.device)
+        self.method = build_method(config.method.name, config.method.options,
+                                   len(self.objectives.names)).to(self.device)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         self.steps_per_epoch = len(self.sampler)
         total = train_cfg.epochs * self.steps_per_epoch
@@ -149,10 +150,18 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        self.method.after_step(lambda: self._batch_losses(batch))
         self.step += 1
         for callback in self.callbacks:
             callback.on_step_end(self, self.step, loss)
         return losses.detach(), loss
+
+    @torch.no_grad()
+    def _batch_losses(self, batch) -> torch.Tensor:
+        with self.autocast:
+            features = self.model(batch.x)
+            per_example = self.objectives.per_example(self.model.heads, features, batch)
+        return per_example.mean_losses()[0]
 
     def train_epoch(self) -> dict[str, Any]:
         """One epoch over the sampler's batches; returns mean training losses per objective."""

@@ -1,0 +1,56 @@
+"""Jacobian-based multi-task optimisation through torchjd aggregators.
+
+``mtl_backward`` fills each shared parameter's ``.jac`` (one row per objective; each objective
+goes through its own head only) and the heads' ``.grad``; ``jac_to_grad`` then aggregates the
+Jacobian into ``.grad`` with the method's aggregator (PCGrad, MGDA, CAGrad, IMTL-G, Nash-MTL,
+GradDrop, Aligned-MTL, UPGrad, DualProj, GradVac, ConFIG). These methods replace the choice of
+weights, so the run's simplex weights only scale what is logged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchjd.aggregation import Aggregator, MGDAWeighting
+from torchjd.autojac import jac_to_grad, mtl_backward
+
+from scalarize.methods.base import Method, StepContext
+
+
+class JacobianMethod(Method):
+    """Aggregate the per-objective Jacobian of the shared parameters with ``aggregator``.
+
+    Example:
+        >>> from torchjd.aggregation import UPGrad
+        >>> method = JacobianMethod(UPGrad())
+    """
+
+    def __init__(self, aggregator: Aggregator) -> None:
+        super().__init__()
+        self.aggregator = aggregator
+
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
+                 ) -> torch.Tensor:
+        mtl_backward(list(losses.unbind()), features=ctx.features,
+                     shared_params=ctx.shared_params, retain_graph=True)
+        jac_to_grad(ctx.shared_params, self.aggregator)
+        return torch.dot(weights.to(losses.dtype), losses.detach())
+
+
+class FeatureMGDA(Method):
+    """MGDA-UB (Sener & Koltun 2018): MGDA weights from the gradients of the losses with respect
+    to the shared features (an upper bound that costs T small backward passes through the heads
+    only), then one backward pass of the weighted sum."""
+
+    def __init__(self, epsilon: float = 0.001, max_iters: int = 100) -> None:
+        super().__init__()
+        self.weighting = MGDAWeighting(epsilon=epsilon, max_iters=max_iters)
+
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
+                 ) -> torch.Tensor:
+        rows = [torch.autograd.grad(loss, ctx.features, retain_graph=True)[0].flatten()
+                for loss in losses.unbind()]
+        jacobian = torch.stack(rows)
+        alpha = self.weighting(jacobian @ jacobian.T).detach()
+        loss = torch.dot(alpha.to(losses.dtype), losses)
+        loss.backward()
+        return torch.dot(weights.to(losses.dtype), losses.detach())
