@@ -71,15 +71,29 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     from scalarize.search.sweep import load_sweep_config, run_sweep
 
     config = load_sweep_config(args.config, args.overrides)
-    options = {}
-    if args.engine == "ray":
-        options = {"address": args.address, "cpus_per_run": args.cpus_per_run,
-                   "gpus_per_run": args.gpus_per_run}
-    elif args.address:
-        raise ScalarizeError("--address needs --engine ray")
-    plan = run_sweep(config, args.out, engine=args.engine, engine_options=options,
+    plan = run_sweep(config, args.out, engine=args.engine, engine_options=_engine_options(args),
                      progress=False if args.quiet else None)
     print(f"{len(plan)} runs in {args.out}; analyse with: scalarize analyze capacity {args.out}")
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, object]:
+    if args.engine == "ray":
+        return {"address": args.address, "cpus_per_run": args.cpus_per_run,
+                "gpus_per_run": args.gpus_per_run}
+    if args.address:
+        raise ScalarizeError("--address needs --engine ray")
+    return {}
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from scalarize.analysis.compare import compare_table, load_compare
+    from scalarize.search.compare import load_compare_config, run_compare
+
+    config = load_compare_config(args.config, args.overrides)
+    run_compare(config, args.out, engine=args.engine, engine_options=_engine_options(args),
+                progress=False if args.quiet else None)
+    _print_frame(compare_table(load_compare(args.out)), args.format)
+    print(f"\nreport: scalarize report {args.out}")
 
 
 def _print_frame(frame, fmt: str) -> None:
@@ -181,16 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     minfo.add_argument("--classes", type=int, default=10)
     minfo.set_defaults(func=_cmd_model_info)
 
+    def many_runs(parser: argparse.ArgumentParser, what: str) -> None:
+        parser.add_argument("config", help=f"{what} config (a run config plus a '{what}' section)")
+        parser.add_argument("overrides", nargs="*", help="section.field=value")
+        parser.add_argument("--out", required=True, help="output folder (re-run to continue it)")
+        parser.add_argument("--engine", choices=["local", "ray"], default="local")
+        parser.add_argument("--address", help="Ray cluster address (ray engine)")
+        parser.add_argument("--cpus-per-run", type=float, default=1.0)
+        parser.add_argument("--gpus-per-run", type=float, default=0.0)
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
     sweep = sub.add_parser("sweep", help="capacity × weights sweep from a YAML config")
-    sweep.add_argument("config", help="sweep config (a run config plus a 'sweep' section)")
-    sweep.add_argument("overrides", nargs="*", help="section.field=value")
-    sweep.add_argument("--out", required=True, help="sweep folder (re-run to continue it)")
-    sweep.add_argument("--engine", choices=["local", "ray"], default="local")
-    sweep.add_argument("--address", help="Ray cluster address (ray engine)")
-    sweep.add_argument("--cpus-per-run", type=float, default=1.0)
-    sweep.add_argument("--gpus-per-run", type=float, default=0.0)
-    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    many_runs(sweep, "sweep")
     sweep.set_defaults(func=_cmd_sweep)
+
+    compare = sub.add_parser("compare", help="methods side by side at equal budget")
+    many_runs(compare, "compare")
+    compare.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    compare.set_defaults(func=_cmd_compare)
 
     analyze = sub.add_parser("analyze", help="analyses over a run store")
     analyze_sub = analyze.add_subparsers(dest="analysis", required=True)

@@ -217,6 +217,8 @@ class Trainer:
                          desc=self.run_dir.path.name if self.run_dir else "train", unit="step",
                          leave=False, dynamic_ncols=True,
                          disable=None if self.progress is None else not self.progress)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         for callback in self.callbacks:
             callback.on_fit_start(self)
         try:
@@ -273,6 +275,10 @@ class Trainer:
             "best_epoch": best.get("epoch"),
             "best_val_avg_acc": best.get("val_avg_acc"),
             "train_seconds": self.train_seconds,
+            "step_seconds": self.train_seconds / max(1, self.step),
+            # GPU memory is measured per run; on CPU, see benchmarks/method_cost.py
+            "peak_memory_mb": (torch.cuda.max_memory_allocated(self.device) / 2**20
+                               if self.device.type == "cuda" else None),
             "device": str(self.device),
         }
 

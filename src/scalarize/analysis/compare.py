@@ -1,0 +1,69 @@
+"""The comparison table in the paper's shape: method, average accuracy (mean ± std over seeds),
+per-objective metrics, Δ vs single-task, time per step and peak memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalarize.analysis.gain import multitask_gain
+from scalarize.errors import ScalarizeError
+from scalarize.runs.store import RunDir
+
+
+def load_compare(folder: Path | str) -> pd.DataFrame:
+    """One row per finished run of a comparison folder."""
+    folder = Path(folder)
+    path = folder / "compare.json"
+    if not path.is_file():
+        raise ScalarizeError(f"{folder} holds no compare.json; run 'scalarize compare' into it")
+    manifest = json.loads(path.read_text())
+    objectives = manifest["objectives"]
+    rows = []
+    for run in manifest["runs"]:
+        summary = RunDir(folder / run["name"]).read_summary()
+        if summary is None:
+            continue
+        rows.append({**run, **{f"m_{o}": summary["test"]["acc"][o] for o in objectives},
+                     "avg_acc": summary["test"]["avg_acc"],
+                     "step_ms": 1000 * summary.get("step_seconds", np.nan),
+                     "peak_memory_mb": summary.get("peak_memory_mb")})
+    frame = pd.DataFrame(rows)
+    frame.attrs["objectives"] = objectives
+    return frame
+
+
+def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method label: mean ± std of average accuracy, per-objective means, mean Δ over seeds
+    against the single-task runs of the same seed, mean time per step, peak memory."""
+    if runs.empty:
+        raise ScalarizeError("no run of the comparison has finished yet")
+    objectives = runs.attrs["objectives"]
+    singles = runs[runs.single_task.notna()]
+    baseline = {(r.seed, r.single_task): r[f"m_{r.single_task}"] for _, r in singles.iterrows()}
+    rows = []
+    for label, group in runs[runs.single_task.isna()].groupby("label", sort=False):
+        gains = []
+        for _, r in group.iterrows():
+            base = {o: baseline.get((r.seed, o)) for o in objectives}
+            if None not in base.values():
+                gains.append(multitask_gain({o: r[f"m_{o}"] for o in objectives}, base))
+        memory = group.peak_memory_mb.dropna()
+        rows.append({
+            "method": label, "avg_acc": group.avg_acc.mean(),
+            "avg_acc_std": group.avg_acc.std(ddof=1) if len(group) > 1 else np.nan,
+            **{o: group[f"m_{o}"].mean() for o in objectives},
+            "gain_pct": float(np.mean(gains)) if gains else np.nan,
+            "step_ms": group.step_ms.mean(),
+            "peak_memory_mb": memory.max() if len(memory) else np.nan,
+            "seeds": len(group),
+        })
+    if len(singles):
+        rows.append({"method": "single-task", "avg_acc": np.mean(
+            [singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives]),
+            **{o: singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives},
+            "seeds": singles.seed.nunique()})
+    return pd.DataFrame(rows)

@@ -1,0 +1,131 @@
+"""Methods side by side at equal budget (``scalarize compare CONFIG``).
+
+A compare config is a run config plus a ``compare`` section::
+
+    compare:
+      methods:
+        - static                                  # uniform scalarization
+        - {name: static, weights: [0.7, 0.3], label: best-grid}
+        - pcgrad
+        - {name: cagrad, options: {c: 0.4}}
+      seeds: [0, 1, 2]
+      single_task: true                           # baselines for Δ
+
+Every entry trains with the base config's epochs and seeds, so the budget is equal; results go
+to one folder with ``compare.json`` naming each run's method label, seed and role.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from scalarize.config import RunConfig, _Section, apply_overrides, read_yaml, validation_message
+from scalarize.errors import ScalarizeError
+from scalarize.methods import METHODS
+from scalarize.runs.store import atomic_write_text
+from scalarize.search.executors import EXECUTORS
+from scalarize.training import load_data
+from scalarize.weights import WeightsSpec, parse_weights
+
+MANIFEST, COMPARE_CONFIG = "compare.json", "compare.yaml"
+
+
+class MethodEntry(_Section):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    weights: WeightsSpec | None = None
+    label: str | None = None
+
+
+class CompareSpec(_Section):
+    methods: list[str | MethodEntry] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    single_task: bool = True
+
+
+class CompareConfig(RunConfig):
+    """A run config (shared by every entry) plus its ``compare`` section."""
+
+    compare: CompareSpec
+
+    def base(self) -> RunConfig:
+        return RunConfig.model_validate(self.model_dump(exclude={"compare"}))
+
+
+def load_compare_config(path: Path | str, overrides: list[str] | None = None) -> CompareConfig:
+    tree = apply_overrides(read_yaml(Path(path)), overrides or [])
+    if "compare" not in tree:
+        raise ScalarizeError(f"{path} has no 'compare' section; see configs/compare_shapes.yaml")
+    try:
+        return CompareConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ScalarizeError(validation_message(exc, "invalid compare config")) from None
+
+
+@dataclass
+class ComparedRun:
+    name: str
+    label: str
+    method: str
+    seed: int
+    single_task: str | None
+
+
+def plan_compare(config: CompareConfig, objectives: tuple[str, ...]
+                 ) -> list[tuple[ComparedRun, RunConfig]]:
+    """Every run: each method entry per seed, plus the single-task baselines."""
+    entries = [MethodEntry(name=m) if isinstance(m, str) else m for m in config.compare.methods]
+    for entry in entries:
+        METHODS.get(entry.name)  # unknown names fail before anything trains
+    base = config.base().model_dump(mode="json")
+    plan: list[tuple[ComparedRun, RunConfig]] = []
+    labels = [e.label or e.name for e in entries]
+    if len(set(labels)) != len(labels):
+        raise ScalarizeError(f"compare entries share labels {labels}; give each a 'label'")
+    for seed in config.compare.seeds:
+        for entry, label in zip(entries, labels, strict=True):
+            tree = json.loads(json.dumps(base))
+            weights = entry.weights if entry.weights is not None else tree["scalarization"][
+                "weights"]
+            tree.update(seed=seed, name=f"{label}-s{seed}")
+            tree["method"] = {"name": entry.name, "options": entry.options}
+            tree["scalarization"]["weights"] = list(parse_weights(weights, objectives).values)
+            plan.append((ComparedRun(f"{label}-s{seed}", label, entry.name, seed, None),
+                         RunConfig.model_validate(tree)))
+        if config.compare.single_task:
+            for objective in objectives:
+                tree = json.loads(json.dumps(base))
+                name = f"single-{objective}-s{seed}"
+                tree.update(seed=seed, name=name)
+                tree["method"] = {"name": "static", "options": {}}
+                tree["scalarization"]["weights"] = f"onehot:{objective}"
+                plan.append((ComparedRun(name, f"single-{objective}", "static", seed, objective),
+                             RunConfig.model_validate(tree)))
+    return plan
+
+
+def run_compare(config: CompareConfig, out: Path | str, engine: str = "local",
+                engine_options: dict[str, Any] | None = None, progress: bool | None = None
+                ) -> list[ComparedRun]:
+    """Run (or continue) the comparison into ``out``; returns its plan."""
+    out = Path(out)
+    saved = out / COMPARE_CONFIG
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
+        raise ScalarizeError(f"{out} holds a different comparison; re-run it with {saved} or "
+                             "choose another --out")
+    executor = EXECUTORS.get(engine)(**(engine_options or {}))
+    data = load_data(config.base())
+    plan = plan_compare(config, data.objectives)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(saved, text)
+    manifest = {"objectives": list(data.objectives), "runs": [asdict(p) for p, _ in plan]}
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    executor.run([c for _, c in plan], out, progress=progress)
+    return [p for p, _ in plan]

@@ -1,0 +1,48 @@
+import pytest
+
+from scalarize.analysis.compare import compare_table, load_compare
+from scalarize.errors import ScalarizeError
+from scalarize.report import build_report
+from scalarize.search.compare import load_compare_config, plan_compare, run_compare
+
+COMPARE = """
+benchmark:
+  name: shapes
+  tasks: [colour, count]
+  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
+model: {spec: vit-d1-w8-p8}
+train: {epochs: 1, batch_size: 32, device: cpu}
+compare:
+  methods: [static, {name: static, weights: [0.8, 0.2], label: tilted}, pcgrad, uw]
+  seeds: [0, 1]
+"""
+
+
+@pytest.fixture()
+def compare_file(tmp_path):
+    path = tmp_path / "compare.yaml"
+    path.write_text(COMPARE)
+    return path
+
+
+def test_plan_and_table(compare_file, tmp_path):
+    config = load_compare_config(compare_file)
+    plan = plan_compare(config, ("colour", "count"))
+    assert len(plan) == 2 * (4 + 2)
+    tilted = next(c for p, c in plan if p.label == "tilted")
+    assert tilted.scalarization.weights == [0.8, 0.2]
+    run_compare(config, tmp_path / "out", progress=False)
+    table = compare_table(load_compare(tmp_path / "out"))
+    assert list(table.method) == ["static", "tilted", "pcgrad", "uw", "single-task"]
+    assert (table.seeds == 2).all()
+    assert table.avg_acc.between(0, 1).all() and table.gain_pct.iloc[:4].notna().all()
+    assert (table.step_ms.iloc[:4] > 0).all()
+    html = build_report(tmp_path / "out")[0].read_text()
+    assert "Method comparison" in html
+
+
+def test_unknown_method_fails_before_training(compare_file, tmp_path):
+    config = load_compare_config(compare_file, ["compare.methods=[static, pcgrad2]"])
+    with pytest.raises(ScalarizeError, match="unknown method 'pcgrad2'"):
+        run_compare(config, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
