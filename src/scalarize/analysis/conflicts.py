@@ -123,7 +123,10 @@ def by_factor(epochs: pd.DataFrame, factor: str, measure: str = "conflict_share"
         mean, lo, hi = mean_ci(group.value)
         rows.append({factor: key, "params": int(group.params.iloc[0]), measure: mean,
                      f"{measure}_lo": lo, f"{measure}_hi": hi, "runs": len(group)})
-    return pd.DataFrame(rows).sort_values("params" if factor == "capacity" else factor)
+    out = pd.DataFrame(rows)
+    if factor == "capacity":
+        return out.sort_values("params").reset_index(drop=True)
+    return out.drop(columns="params").sort_values(factor).reset_index(drop=True)
 
 
 def summary_table(epochs: pd.DataFrame) -> pd.DataFrame:
