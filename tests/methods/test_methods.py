@@ -94,7 +94,7 @@ def test_every_method_learns_beyond_chance(name):
 def test_unknown_method_lists_the_valid_names():
     from scalarize.errors import ScalarizeError
 
-    with pytest.raises(ScalarizeError, match="choose one of: .*cagrad.*upgrad"):
+    with pytest.raises(ScalarizeError, match=r"choose one of: .*cagrad.*upgrad"):
         build_method("pcgrad2")
     with pytest.raises(ScalarizeError, match="bad options"):
         build_method("cagrad", {"gamma": 3}, n_objectives=2)

@@ -110,5 +110,5 @@ def test_bf16_autocast_runs_on_cpu():
 
 
 def test_unknown_method_lists_valid_names():
-    with pytest.raises(ScalarizeError, match="unknown method .pcgradx.; choose one of: .*pcgrad"):
+    with pytest.raises(ScalarizeError, match=r"unknown method .pcgradx.; choose one of: .*pcgrad"):
         Trainer(tiny_config("method.name=pcgradx"), progress=False)
