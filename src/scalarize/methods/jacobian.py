@@ -30,8 +30,12 @@ class JacobianMethod(Method):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
+        # vmap over the objectives on GPU; on CPU one pass per objective is faster (see the
+        # conflict probe's measurements) and avoids ops without batching rules (CPU attention)
+        chunk = None if losses.device.type == "cuda" else 1
         mtl_backward(list(losses.unbind()), features=ctx.features,
-                     shared_params=ctx.shared_params, retain_graph=True)
+                     shared_params=ctx.shared_params, retain_graph=True,
+                     parallel_chunk_size=chunk)
         jac_to_grad(ctx.shared_params, self.aggregator)
         return torch.dot(weights.to(losses.dtype), losses.detach())
 
