@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -88,7 +88,7 @@ class RunConfig(_Section):
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (what ``config.yaml`` of a run holds)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return dump_yaml(self)
 
 
 def validation_message(exc: ValidationError, what: str) -> str:
@@ -149,3 +149,23 @@ def load_config(path: Path | str | None, overrides: list[str] | None = None) -> 
         return RunConfig.model_validate(tree)
     except ValidationError as exc:
         raise ScalarizeError(validation_message(exc, "invalid config")) from None
+
+
+StudyConfig = TypeVar("StudyConfig", bound=RunConfig)
+
+
+def load_study_config(cls: type[StudyConfig], section: str, example: str, path: Path | str,
+                      overrides: list[str] | None = None) -> StudyConfig:
+    """A run config with an extra ``section`` (a sweep, a comparison) validated as ``cls``."""
+    tree = apply_overrides(read_yaml(Path(path)), overrides or [])
+    if section not in tree:
+        raise ScalarizeError(f"{path} has no '{section}' section; see {example}")
+    try:
+        return cls.model_validate(tree)
+    except ValidationError as exc:
+        raise ScalarizeError(validation_message(exc, f"invalid {section} config")) from None
+
+
+def dump_yaml(config: BaseModel) -> str:
+    """Any config as YAML, fields in declaration order."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -58,7 +58,7 @@ def test_a_different_sweep_in_the_same_folder_is_refused(sweep_file, tmp_path):
     config = load_sweep_config(sweep_file, ["sweep.seeds=[0]", "sweep.weights={step: 1.0}"])
     run_sweep(config, tmp_path / "out", progress=False)
     other = load_sweep_config(sweep_file, ["sweep.seeds=[5]"])
-    with pytest.raises(ScalarizeError, match="holds a different sweep"):
+    with pytest.raises(ScalarizeError, match="holds a different study"):
         run_sweep(other, tmp_path / "out", progress=False)
 
 

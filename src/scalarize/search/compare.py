@@ -22,18 +22,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from scalarize.config import RunConfig, _Section, apply_overrides, read_yaml, validation_message
+from scalarize.config import RunConfig, _Section, dump_yaml, load_study_config
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS
-from scalarize.runs.store import atomic_write_text
-from scalarize.search.executors import EXECUTORS
+from scalarize.search.executors import run_planned
 from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
 
-MANIFEST, COMPARE_CONFIG = "compare.json", "compare.yaml"
+COMPARE_CONFIG = "compare.yaml"  # the plan goes to compare.json beside it
 
 
 class MethodEntry(_Section):
@@ -59,13 +57,9 @@ class CompareConfig(RunConfig):
 
 
 def load_compare_config(path: Path | str, overrides: list[str] | None = None) -> CompareConfig:
-    tree = apply_overrides(read_yaml(Path(path)), overrides or [])
-    if "compare" not in tree:
-        raise ScalarizeError(f"{path} has no 'compare' section; see configs/compare_shapes.yaml")
-    try:
-        return CompareConfig.model_validate(tree)
-    except ValidationError as exc:
-        raise ScalarizeError(validation_message(exc, "invalid compare config")) from None
+    """A compare config from YAML with overrides (see the module docstring)."""
+    return load_study_config(CompareConfig, "compare", "configs/compare_shapes.yaml", path,
+                             overrides)
 
 
 @dataclass
@@ -114,18 +108,9 @@ def run_compare(config: CompareConfig, out: Path | str, engine: str = "local",
                 engine_options: dict[str, Any] | None = None, progress: bool | None = None
                 ) -> list[ComparedRun]:
     """Run (or continue) the comparison into ``out``; returns its plan."""
-    out = Path(out)
-    saved = out / COMPARE_CONFIG
-    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
-        raise ScalarizeError(f"{out} holds a different comparison; re-run it with {saved} or "
-                             "choose another --out")
-    executor = EXECUTORS.get(engine)(**(engine_options or {}))
     data = load_data(config.base())
     plan = plan_compare(config, data.objectives)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved, text)
     manifest = {"objectives": list(data.objectives), "runs": [asdict(p) for p, _ in plan]}
-    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    executor.run([c for _, c in plan], out, progress=progress)
+    run_planned(Path(out), COMPARE_CONFIG, dump_yaml(config), manifest, [c for _, c in plan],
+                engine, engine_options, progress)
     return [p for p, _ in plan]

@@ -96,3 +96,28 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+
+
+def run_planned(out: Path, config_file: str, config_text: str, manifest: dict[str, Any],
+                configs: Sequence[RunConfig], engine: str = "local",
+                engine_options: dict[str, Any] | None = None, progress: bool | None = None
+                ) -> list[dict[str, Any]]:
+    """Run ``configs`` into ``out`` after recording the study: its config as ``config_file``
+    (a different study already in ``out`` is refused, the same one continues) and its plan as
+    ``manifest`` (``<config_file stem>.json``)."""
+    import json
+
+    import yaml
+
+    from scalarize.runs.store import atomic_write_text
+
+    saved = out / config_file
+    if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(config_text):
+        raise ScalarizeError(f"{out} holds a different study; re-run it with its own config "
+                             f"({saved}) or choose another --out")
+    executor = EXECUTORS.get(engine)(**(engine_options or {}))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(saved, config_text)
+    atomic_write_text(out / f"{Path(config_file).stem}.json", json.dumps(manifest, indent=1)
+                      + "\n")
+    return executor.run(configs, out, progress=progress)

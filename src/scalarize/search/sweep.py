@@ -21,18 +21,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from scalarize.config import RunConfig, _Section, apply_overrides, read_yaml, validation_message
+from scalarize.config import RunConfig, _Section, dump_yaml, load_study_config
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import atomic_write_text
-from scalarize.search.executors import EXECUTORS
+from scalarize.search.executors import run_planned
 from scalarize.search.simplex import dirichlet_points, simplex_grid
 from scalarize.training import default_run_name, load_data
 from scalarize.weights import WeightsSpec, parse_weights
 
-MANIFEST, SWEEP_CONFIG = "sweep.json", "sweep.yaml"
+SWEEP_CONFIG = "sweep.yaml"  # the plan goes to sweep.json beside it
 
 
 class CapacityGrid(_Section):
@@ -101,13 +99,9 @@ class SweepConfig(RunConfig):
 
 
 def load_sweep_config(path: Path | str, overrides: list[str] | None = None) -> SweepConfig:
-    tree = apply_overrides(read_yaml(Path(path)), overrides or [])
-    if "sweep" not in tree:
-        raise ScalarizeError(f"{path} has no 'sweep' section; see configs/shapes_capacity.yaml")
-    try:
-        return SweepConfig.model_validate(tree)
-    except ValidationError as exc:
-        raise ScalarizeError(validation_message(exc, "invalid sweep config")) from None
+    """A sweep config from YAML with overrides (see the module docstring)."""
+    return load_study_config(SweepConfig, "sweep", "configs/shapes_capacity.yaml", path,
+                             overrides)
 
 
 @dataclass
@@ -152,21 +146,10 @@ def run_sweep(config: SweepConfig, out: Path | str, engine: str = "local",
               engine_options: dict[str, Any] | None = None, progress: bool | None = None
               ) -> list[PlannedRun]:
     """Run (or continue) the sweep into ``out``; returns its plan."""
-    out = Path(out)
-    saved = out / SWEEP_CONFIG
-    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
-        raise ScalarizeError(
-            f"{out} holds a different sweep; re-run it with its own config ({saved}) or "
-            "choose another --out"
-        )
-    executor = EXECUTORS.get(engine)(**(engine_options or {}))
     data = load_data(config.base())
     plan = plan_sweep(config, data.objectives)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved, text)
     manifest = {"objectives": list(data.objectives), "view": data.view,
                 "runs": [asdict(p) for p, _ in plan]}
-    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    executor.run([c for _, c in plan], out, progress=progress)
+    run_planned(Path(out), SWEEP_CONFIG, dump_yaml(config), manifest, [c for _, c in plan],
+                engine, engine_options, progress)
     return [p for p, _ in plan]

@@ -1,0 +1,1 @@
+"""Many runs at once: simplex points, executors (local, Ray), capacity sweeps, comparisons."""
