@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import itertools
-import json
 import warnings
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from scipy import stats
 from scalarize.analysis.gain import multitask_gain
 from scalarize.analysis.stats import mean_ci
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir
+from scalarize.runs.store import finished_runs
 
 MANIFEST = "sweep.json"
 
@@ -30,17 +29,10 @@ MANIFEST = "sweep.json"
 def load_sweep(folder: Path | str, split: str = "test") -> pd.DataFrame:
     """One row per finished run of the sweep: role, capacity, axes, weights, per-objective
     metric on ``split``, average accuracy, parameters. ``attrs['objectives']`` names them."""
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise ScalarizeError(f"{folder} holds no {MANIFEST}; run 'scalarize sweep' into it first")
-    manifest = json.loads(manifest_path.read_text())
+    manifest, done = finished_runs(Path(folder), MANIFEST, "scalarize sweep")
     objectives = manifest["objectives"]
     rows = []
-    for run in manifest["runs"]:
-        summary = RunDir(folder / run["name"]).read_summary()
-        if summary is None:
-            continue
+    for run, summary in done:
         row = {k: run[k] for k in ("name", "capacity", "weights_label", "single_task", "seed")}
         row.update({f"axis_{k}": v for k, v in run["axes"].items()})
         row.update({f"w_{k}": v for k, v in run["weights"].items()})

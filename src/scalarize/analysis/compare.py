@@ -3,7 +3,6 @@ per-objective metrics, Δ vs single-task, time per step and peak memory."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +10,15 @@ import pandas as pd
 
 from scalarize.analysis.gain import multitask_gain
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir
+from scalarize.runs.store import finished_runs
 
 
 def load_compare(folder: Path | str) -> pd.DataFrame:
     """One row per finished run of a comparison folder."""
-    folder = Path(folder)
-    path = folder / "compare.json"
-    if not path.is_file():
-        raise ScalarizeError(f"{folder} holds no compare.json; run 'scalarize compare' into it")
-    manifest = json.loads(path.read_text())
+    manifest, done = finished_runs(Path(folder), "compare.json", "scalarize compare")
     objectives = manifest["objectives"]
     rows = []
-    for run in manifest["runs"]:
-        summary = RunDir(folder / run["name"]).read_summary()
-        if summary is None:
-            continue
+    for run, summary in done:
         rows.append({**run, **{f"m_{o}": summary["test"]["acc"][o] for o in objectives},
                      "avg_acc": summary["test"]["avg_acc"],
                      "step_ms": 1000 * summary.get("step_seconds", np.nan),

@@ -140,3 +140,18 @@ class RunDir:
 
     def read_config(self) -> dict[str, Any]:
         return yaml.safe_load((self.path / CONFIG).read_text())
+
+
+def finished_runs(folder: Path, manifest_name: str, command: str
+                  ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """A study folder's manifest and ``(planned run, summary)`` for each finished run."""
+    path = folder / manifest_name
+    if not path.is_file():
+        raise ScalarizeError(f"{folder} holds no {manifest_name}; run '{command}' into it first")
+    manifest = json.loads(path.read_text())
+    done = []
+    for run in manifest["runs"]:
+        summary = RunDir(folder / run["name"]).read_summary()
+        if summary is not None:
+            done.append((run, summary))
+    return manifest, done
