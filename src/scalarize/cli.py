@@ -105,6 +105,13 @@ def _print_frame(frame, fmt: str) -> None:
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
 
 
+def _print_tables(tables: dict, fmt: str) -> None:
+    for title, frame in tables.items():
+        if fmt == "table":
+            print(f"\n== {title} ==")
+        _print_frame(frame, fmt)
+
+
 def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     from scalarize.analysis import (
         load_sweep,
@@ -119,12 +126,10 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     if runs.empty:
         raise ScalarizeError(f"no finished run in {args.dir} yet")
     summary = summarize(weighting_gains(runs))
-    tables = {"per_capacity": per_capacity(summary), "rank_stability": rank_stability(summary),
-              "transfer_regret": transfer_regret(summary), "weightings": summary}
-    for title, frame in tables.items():
-        if args.format == "table":
-            print(f"\n== {title} ==")
-        _print_frame(frame, args.format)
+    _print_tables({"per_capacity": per_capacity(summary),
+                   "rank_stability": rank_stability(summary),
+                   "transfer_regret": transfer_regret(summary), "weightings": summary},
+                  args.format)
 
 
 def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
@@ -136,10 +141,7 @@ def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
               "per_weighting": by_factor(epochs, "weights_label")}
     if args.curves:
         tables["curves"] = epochs
-    for title, frame in tables.items():
-        if args.format == "table":
-            print(f"\n== {title} ==")
-        _print_frame(frame, args.format)
+    _print_tables(tables, args.format)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:

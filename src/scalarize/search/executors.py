@@ -9,15 +9,18 @@ Both resume: finished runs are skipped, unfinished ones continue from their chec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tqdm.auto import tqdm
 
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.registry import Registry
+from scalarize.runs.store import atomic_write_text
 from scalarize.training import load_data, train_run
 
 Executor = Any
@@ -46,8 +49,6 @@ class LocalExecutor:
 
 
 def _train_remote(config_yaml: str, out: str) -> dict[str, Any]:
-    import yaml
-
     from scalarize.config import RunConfig as Config
     from scalarize.training import train_run as train
 
@@ -105,12 +106,6 @@ def run_planned(out: Path, config_file: str, config_text: str, manifest: dict[st
     """Run ``configs`` into ``out`` after recording the study: its config as ``config_file``
     (a different study already in ``out`` is refused, the same one continues) and its plan as
     ``manifest`` (``<config_file stem>.json``)."""
-    import json
-
-    import yaml
-
-    from scalarize.runs.store import atomic_write_text
-
     saved = out / config_file
     if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(config_text):
         raise ScalarizeError(f"{out} holds a different study; re-run it with its own config "

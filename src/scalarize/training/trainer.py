@@ -29,9 +29,9 @@ from scalarize.methods import StepContext, build_method
 from scalarize.models import build_model, describe
 from scalarize.runs.store import RunDir
 from scalarize.training.callbacks import Callback
-from scalarize.training.data import TensorSplit, channel_stats
+from scalarize.training.data import Batch, TensorSplit, channel_stats
 from scalarize.training.mixing import MIXING
-from scalarize.training.objectives import build_objectives
+from scalarize.training.objectives import PerExample, build_objectives
 from scalarize.training.schedule import warmup_cosine
 from scalarize.weights import SimplexWeights, parse_weights
 
@@ -92,6 +92,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.spec, self.data.image_shape,
                                  self.objectives.head_sizes()).to(self.device)
+        self.shared_params = self.model.shared_parameters()
         self.method = build_method(config.method.name, config.method.options,
                                    len(self.objectives.names)).to(self.device)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
@@ -136,11 +137,9 @@ class Trainer:
         """One optimisation step on the training examples ``index``; returns the detached
         per-objective losses and the optimised scalar (no host synchronisation)."""
         batch = self.splits["train"].batch(index)
-        with self.autocast:
-            features = self.model(batch.x)
-            per_example = self.objectives.per_example(self.model.heads, features, batch)
+        features, per_example = self._forward(batch)
         losses, counts = per_example.mean_losses()
-        ctx = StepContext(self.model, self.model.shared_parameters(), features, self.step)
+        ctx = StepContext(self.model, self.shared_params, features, self.step)
         for callback in self.callbacks:
             callback.on_losses(self, losses, per_example, ctx)
         self.optimizer.zero_grad(set_to_none=True)
@@ -156,12 +155,15 @@ class Trainer:
             callback.on_step_end(self, self.step, loss)
         return losses.detach(), loss
 
-    @torch.no_grad()
-    def _batch_losses(self, batch) -> torch.Tensor:
+    def _forward(self, batch: Batch) -> tuple[torch.Tensor, PerExample]:
+        """Shared features and the per-example losses of every objective."""
         with self.autocast:
             features = self.model(batch.x)
-            per_example = self.objectives.per_example(self.model.heads, features, batch)
-        return per_example.mean_losses()[0]
+            return features, self.objectives.per_example(self.model.heads, features, batch)
+
+    @torch.no_grad()
+    def _batch_losses(self, batch: Batch) -> torch.Tensor:
+        return self._forward(batch)[1].mean_losses()[0]
 
     def train_epoch(self) -> dict[str, Any]:
         """One epoch over the sampler's batches; returns mean training losses per objective."""
@@ -194,9 +196,7 @@ class Trainer:
         loss = torch.zeros(n_obj, device=self.device)
         count = torch.zeros(n_obj, device=self.device)
         for batch in self.splits[split].sequential(self.config.train.eval_batch_size):
-            with self.autocast:
-                features = self.model(batch.x)
-                out = self.objectives.per_example(self.model.heads, features, batch)
+            out = self._forward(batch)[1]
             correct += (out.correct * out.mask).sum(dim=1)
             loss += (out.loss * out.mask).sum(dim=1)
             count += out.mask.sum(dim=1)
