@@ -96,6 +96,44 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(f"\nreport: scalarize report {args.out}")
 
 
+def _cmd_search(args: argparse.Namespace) -> None:
+    from scalarize.search.population import load_search_config, run_search
+    from scalarize.search.results import members_frame
+
+    overrides = list(args.overrides)
+    if args.strategy:
+        overrides.append(f"search.strategy={args.strategy}")
+    config = load_search_config(args.config, overrides)
+    options = _engine_options(args)
+    if args.engine == "ray":
+        options = {"address": args.address, "cpus_per_member": args.cpus_per_run,
+                   "gpus_per_member": args.gpus_per_run}
+    summary = run_search(config, args.out, engine=args.engine, engine_options=options,
+                         progress=False if args.quiet else None)
+    _print_frame(members_frame(args.out), args.format)
+    weights = ", ".join(f"{o}={w:.3f}" for o, w in zip(summary["objectives"],
+                                                       summary["best_weights"], strict=True))
+    print(f"\nbest member {summary['best_member']} (held-out avg_acc "
+          f"{summary['val_avg_acc']:.3f}, test avg_acc {summary['test_avg_acc']:.3f}); final "
+          f"weights {weights}; {summary['member_epochs']} member-epochs in "
+          f"{summary['seconds']:.0f} s")
+    print(f"retrain it: scalarize replay {args.out} --member best; report: scalarize report "
+          f"{args.out}")
+
+
+def _cmd_replay(args: argparse.Namespace) -> None:
+    from scalarize.search.replay import replay
+
+    if args.resume and args.overwrite:
+        raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
+    summary = replay(args.dir, args.member, resume=args.resume, overwrite=args.overwrite,
+                     progress=False if args.quiet else None)
+    test = summary["test"]
+    accs = "  ".join(f"{k}={v:.3f}" for k, v in test["acc"].items())
+    print(f"{summary['run']}: test avg_acc={test['avg_acc']:.3f}  {accs}")
+    print(f"run folder: {Path(args.dir) / summary['run']}")
+
+
 def _print_frame(frame, fmt: str) -> None:
     if fmt == "csv":
         print(frame.to_csv(index=False), end="")
@@ -215,6 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     many_runs(compare, "compare")
     compare.add_argument("--format", choices=["table", "csv", "json"], default="table")
     compare.set_defaults(func=_cmd_compare)
+
+    search = sub.add_parser("search", help="population-based search of the weights")
+    many_runs(search, "search")
+    search.add_argument("--strategy", choices=["pbt", "pb2", "mopbt", "grid", "random"],
+                        help="overrides search.strategy of the config")
+    search.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    search.set_defaults(func=_cmd_search)
+
+    replay = sub.add_parser("replay", help="retrain a search member with its weight schedule")
+    replay.add_argument("dir", help="finished search folder")
+    replay.add_argument("--member", default="best", help="'best' (default) or a member number")
+    replay.add_argument("--resume", action="store_true", help="continue an interrupted replay")
+    replay.add_argument("--overwrite", action="store_true", help="replace an existing replay")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(func=_cmd_replay)
 
     analyze = sub.add_parser("analyze", help="analyses over a run store")
     analyze_sub = analyze.add_subparsers(dest="analysis", required=True)

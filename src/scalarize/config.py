@@ -47,6 +47,9 @@ class ScalarizationConfig(_Section):
 
     weights: str | list[float] | dict[str, float] = "uniform"
     mdl_mode: Literal["resample", "loss"] = "resample"
+    schedule: list[tuple[int, list[float]]] | None = Field(
+        None, description="weights that change during training: [[epoch, weights], ...], "
+                          "each applying from that many finished epochs on (a PBT schedule)")
 
 
 class MethodConfig(_Section):

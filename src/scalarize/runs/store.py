@@ -42,6 +42,39 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def atomic_torch_save(path: Path, state: Any) -> None:
+    """``torch.save`` through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``path`` and flush it to disk."""
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete records of a JSON-lines file (a torn last line from a kill is ignored)."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
 class RunDir:
     """The folder of one run and the files in it."""
 
@@ -84,23 +117,11 @@ class RunDir:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON line to ``metrics.jsonl`` and flush it to disk."""
-        with open(self.path / METRICS, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.path / METRICS, record)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """All complete metric records (a torn last line from a kill is ignored)."""
-        path = self.path / METRICS
-        if not path.is_file():
-            return []
-        records = []
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-        return records
+        return read_jsonl(self.path / METRICS)
 
     def truncate_metrics(self, epochs_done: int) -> None:
         """Keep only records of the first ``epochs_done`` epochs (used when resuming)."""
@@ -109,14 +130,7 @@ class RunDir:
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """Atomically replace ``checkpoint.pt`` with ``state``."""
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{CHECKPOINT}.")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.path / CHECKPOINT)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save(self.path / CHECKPOINT, state)
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint, or ``None`` when the run has none yet."""

@@ -10,6 +10,7 @@ from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.runs.store import RunDir
 from scalarize.training.callbacks import Callback
+from scalarize.training.schedule_weights import WeightSchedule
 from scalarize.training.trainer import Trainer, TrainingDiverged, load_data
 from scalarize.weights import parse_weights
 
@@ -41,9 +42,11 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     from scalarize.probes import build_probes  # probes build on the training package
 
     callbacks = [*build_probes(config.probes), *callbacks]
+    if config.scalarization.schedule is not None:
+        callbacks.insert(0, WeightSchedule(config.scalarization.schedule))
     trainer = Trainer(config, run_dir=run, callbacks=callbacks, data=data, progress=progress)
     return trainer.fit(resume=resuming)
 
 
-__all__ = ["Callback", "Trainer", "TrainingDiverged", "default_run_name", "load_data",
-           "train_run"]
+__all__ = ["Callback", "Trainer", "TrainingDiverged", "WeightSchedule", "default_run_name",
+           "load_data", "train_run"]

@@ -222,8 +222,7 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_fit_start(self)
         try:
-            while self.epoch < epochs:
-                self._run_epoch()
+            self.train_epochs(epochs - self.epoch)
         finally:
             self._bar.close()
             self._bar = None
@@ -233,6 +232,14 @@ class Trainer:
         if self.run_dir is not None:
             self.run_dir.write_summary(summary)
         return summary
+
+    def train_epochs(self, n: int) -> list[dict[str, Any]]:
+        """Train ``n`` more epochs (each followed by validation, callbacks and, with a run
+        folder, metrics and a checkpoint); returns their records. No test evaluation: population
+        search trains members an interval at a time with this."""
+        for _ in range(n):
+            self._run_epoch()
+        return self.history[len(self.history) - n:] if n > 0 else []
 
     def _run_epoch(self) -> None:
         start = time.perf_counter()
