@@ -77,7 +77,7 @@ class RayExecutor:
 
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+            ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         try:
             remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_train_remote)
