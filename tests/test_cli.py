@@ -89,3 +89,35 @@ def test_data_info_and_model_info(tmp_path, capsys):
     assert info["train_per_domain"] == {"flat": 8, "textured": 4, "sketch": 2, "photo": 1}
     assert main(["model", "info", "vit-d3-w48-p4"]) == 0
     assert "90,336 encoder parameters" in capsys.readouterr().out
+
+
+SEARCH_TINY = ["model.spec=vit-d1-w16-p8", "train.epochs=2", "train.batch_size=32",
+               "train.device=cpu", "benchmark.tasks=[shape, count]",
+               "benchmark.options={n_train: 96, n_val: 16, n_test: 16, image_size: 16}",
+               "search.population=3", "search.interval=1"]
+
+
+def test_search_then_replay_then_report(tmp_path, capsys):
+    out = str(tmp_path / "search")
+    config = _config(tmp_path, "seed: 0\nsearch: {strategy: pbt}\n")
+    assert main(["search", config, "--out", out, "--quiet", *SEARCH_TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "best member" in printed and "scalarize replay" in printed
+    assert main(["replay", out, "--quiet"]) == 0
+    assert "replay-m" in capsys.readouterr().out
+    assert main(["report", out]) == 0
+    html = (tmp_path / "search" / "report" / "report.html").read_text()
+    assert "Population search of the weights" in html and "data:image/png" in html
+
+
+def test_search_mistakes_are_one_line_and_status_2(tmp_path, capsys):
+    out = str(tmp_path / "search")
+    config = _config(tmp_path, "seed: 0\n")
+    assert main(["search", config, "--out", out]) == 2
+    assert "no 'search' section" in capsys.readouterr().err
+    config = _config(tmp_path, "seed: 0\nsearch: {population: 0}\n")
+    assert main(["search", config, "--out", out]) == 2
+    assert "search.population" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a search folder" in err

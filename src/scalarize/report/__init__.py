@@ -14,10 +14,11 @@ from scalarize.report.capacity import capacity_section
 from scalarize.report.compare import compare_section
 from scalarize.report.conflicts import conflicts_section
 from scalarize.report.page import Section, write_report
+from scalarize.report.search import search_section
 
 SectionProvider = Callable[[Path, Path], Section | None]
 REPORT_SECTIONS: list[SectionProvider] = [capacity_section, compare_section,
-                                           conflicts_section]
+                                           search_section, conflicts_section]
 
 
 def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Path]:
