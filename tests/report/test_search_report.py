@@ -17,7 +17,7 @@ search: {strategy: mopbt, population: 4, interval: 1}
 def test_report_of_one_search_has_schedules_population_and_pareto(tmp_path):
     (tmp_path / "s.yaml").write_text(SEARCH)
     run_search(load_search_config(tmp_path / "s.yaml"), tmp_path / "mo", progress=False)
-    html, md = build_report(tmp_path / "mo")
+    _, md = build_report(tmp_path / "mo")
     text = md.read_text()
     assert "Population search of the weights" in text and "Pareto front" in text
     for name in ["search-schedules.png", "search-population.png", "search-pareto.png"]:
