@@ -13,4 +13,8 @@ def test_demo_pipeline_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch, capsys
     assert len(runs) == 2 * (3 + 4)  # capacities × (weightings + single-task baselines)
     out = capsys.readouterr().out
     assert "single-task" in out and "chance" in out and "Gradient conflicts" in out
-    assert (tmp_path / "demo" / "report" / "report.html").is_file()
+    assert "Population-based search" in out and "scalarize replay" in out
+    assert (tmp_path / "demo" / "pbt" / "summary.json").is_file()
+    assert list((tmp_path / "demo" / "pbt").glob("replay-m*/summary.json"))
+    html = (tmp_path / "demo" / "report" / "report.html").read_text()
+    assert "Population search of the weights" in html
