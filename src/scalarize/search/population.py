@@ -43,6 +43,7 @@ from scalarize.search.policy import exploit_pairs
 from scalarize.search.results import POPULATION, read_population, search_summary
 from scalarize.search.strategies import Observation, Strategy, build_strategy
 from scalarize.training import Trainer, TrainingDiverged, load_data
+from scalarize.weights import SimplexWeights, parse_weights
 
 SEARCH_CONFIG, SEARCH_PLAN, STATE = "search.yaml", "search.json", "state.pt"
 
@@ -132,8 +133,6 @@ def plan(config: SearchConfig, objectives: tuple[str, ...]) -> tuple[Strategy, l
     spec = config.search
     strategy = build_strategy(spec.strategy, spec.explore, spec.alpha, spec.grid_step)
     if spec.points is not None:
-        from scalarize.weights import parse_weights
-
         points = [np.array(parse_weights(p, objectives).values) for p in spec.points]
     else:
         rng = np.random.default_rng([config.seed, 104729])
@@ -298,9 +297,8 @@ class LocalPopulation:
             before = target.weights
             target.trainer.load_state_dict(copy.deepcopy(source.trainer.state_dict()))
             new = self.strategy.explore(np.array(source.weights), self.rng, epoch, self.history)
-            weights = type(target.trainer.weights)(target.trainer.weights.names,
-                                                   tuple(float(w) for w in new))
-            target.trainer.set_weights(weights)
+            target.trainer.set_weights(SimplexWeights(self.objectives,
+                                                      tuple(float(w) for w in new)))
             target.schedule = [*copy.deepcopy(source.schedule), [epoch, target.weights]]
             target.lineage = [*copy.deepcopy(source.lineage), [epoch, source_id]]
             target.diverged = False

@@ -40,6 +40,7 @@ from scalarize.search.population import (
 )
 from scalarize.search.results import POPULATION, read_population, search_summary
 from scalarize.training import Trainer, TrainingDiverged, load_data
+from scalarize.weights import SimplexWeights
 
 EXPERIMENT = "ray"  # Tune's experiment folder inside the search folder
 _DATA: dict[str, Any] = {}  # per worker process: the loaded data of the search it runs
@@ -52,6 +53,7 @@ def _weights(config: dict[str, Any], n: int, floor: float) -> list[float]:
 
 def _train_member(config: dict[str, Any], search_yaml: str) -> None:
     """The Tune trainable: one member, reporting held-out accuracy after every epoch."""
+    import ray
     from ray import tune
 
     search = SearchConfig.model_validate(yaml.safe_load(search_yaml))
@@ -81,11 +83,7 @@ def _train_member(config: dict[str, Any], search_yaml: str) -> None:
             lineage = [*lineage, [trainer.epoch, parent]]
         if schedule[-1][1] != weights:
             schedule = [*schedule, [trainer.epoch, weights]]
-        from scalarize.weights import SimplexWeights
-
         trainer.set_weights(SimplexWeights(objectives, tuple(weights)))
-    import ray
-
     node = ray.get_runtime_context().get_node_id()
     epochs, interval = search.train.epochs, search.search.interval
     diverged = False
