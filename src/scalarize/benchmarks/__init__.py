@@ -4,6 +4,7 @@ Adding a benchmark means one module with a loader and one line below.
 """
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View
+from scalarize.benchmarks.cifar_stl import load_cifar_stl
 from scalarize.benchmarks.npz import load_npz
 from scalarize.benchmarks.shapes import load_shapes
 from scalarize.registry import Registry
@@ -11,6 +12,7 @@ from scalarize.registry import Registry
 BENCHMARKS: Registry[Dataset] = Registry("benchmark")
 BENCHMARKS.register("shapes")(load_shapes)
 BENCHMARKS.register("npz")(load_npz)
+BENCHMARKS.register("cifar10_stl10")(load_cifar_stl)
 
 
 def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,
