@@ -4,6 +4,7 @@ Adding a benchmark means one module with a loader and one line below.
 """
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View
+from scalarize.benchmarks.celeba import load_celeba
 from scalarize.benchmarks.cifar_stl import load_cifar_stl
 from scalarize.benchmarks.npz import load_npz
 from scalarize.benchmarks.shapes import load_shapes
@@ -13,6 +14,7 @@ BENCHMARKS: Registry[Dataset] = Registry("benchmark")
 BENCHMARKS.register("shapes")(load_shapes)
 BENCHMARKS.register("npz")(load_npz)
 BENCHMARKS.register("cifar10_stl10")(load_cifar_stl)
+BENCHMARKS.register("celeba")(load_celeba)
 
 
 def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,
