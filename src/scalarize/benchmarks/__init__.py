@@ -6,6 +6,7 @@ Adding a benchmark means one module with a loader and one line below.
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View
 from scalarize.benchmarks.celeba import load_celeba
 from scalarize.benchmarks.cifar_stl import load_cifar_stl
+from scalarize.benchmarks.domainnet import load_domainnet
 from scalarize.benchmarks.npz import load_npz
 from scalarize.benchmarks.shapes import load_shapes
 from scalarize.registry import Registry
@@ -15,6 +16,7 @@ BENCHMARKS.register("shapes")(load_shapes)
 BENCHMARKS.register("npz")(load_npz)
 BENCHMARKS.register("cifar10_stl10")(load_cifar_stl)
 BENCHMARKS.register("celeba")(load_celeba)
+BENCHMARKS.register("domainnet")(load_domainnet)
 
 
 def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,

@@ -19,18 +19,14 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.images import decoded_images
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import atomic_write_text
 
 ATTR_FILE, PARTITION_FILE, IMAGE_DIR = ("list_attr_celeba.txt", "list_eval_partition.txt",
                                         "img_align_celeba")
@@ -112,54 +108,6 @@ def read_partition(path: Path, images: list[str]) -> np.ndarray:
     return np.array([table[name] for name in images], dtype=np.int64)
 
 
-def decode_image(path: Path, size: int) -> np.ndarray:
-    """One JPEG as a C×H×W uint8 array: centre square crop, area resize to ``size``."""
-    if not path.is_file():
-        raise ScalarizeError(f"image {path} is missing; unpack img_align_celeba completely")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            w, h = image.size
-            side = min(w, h)
-            left, top = (w - side) // 2, (h - side) // 2
-            image = image.crop((left, top, left + side, top + side))
-            image = image.resize((size, size), Image.Resampling.BOX)
-            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ScalarizeError(f"image {path} is corrupt or truncated ({exc}); "
-                             "unpack it again") from None
-
-
-def _checksum(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def decoded_images(root: Path, images: list[str], size: int, cache: bool) -> np.ndarray:
-    """All images decoded (N×3×size×size uint8), from the cache in ``root/.scalarize`` when it
-    matches the list files, else decoded (with a progress bar) and cached."""
-    folder = root / ".scalarize"
-    array_path, meta_path = folder / f"celeba-{size}.npy", folder / f"celeba-{size}.json"
-    checksum = _checksum(root / ATTR_FILE, root / PARTITION_FILE)
-    if cache and array_path.is_file() and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("checksum") == checksum and meta.get("count") == len(images):
-            return np.load(array_path, mmap_mode="r")
-    out = np.empty((len(images), 3, size, size), dtype=np.uint8)
-    for i, name in enumerate(tqdm(images, desc="decoding CelebA", unit="image",
-                                  disable=None if len(images) > 1000 else True)):
-        out[i] = decode_image(root / IMAGE_DIR / name, size)
-    if cache:
-        folder.mkdir(exist_ok=True)
-        tmp = folder / f".celeba-{size}.tmp.npy"
-        np.save(tmp, out)
-        tmp.replace(array_path)
-        atomic_write_text(meta_path, json.dumps({"checksum": checksum, "count": len(images)}))
-    return out
-
-
 def load_celeba(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
                 **options: object) -> Dataset:
     """CelebA from ``root`` (see the module docstring)."""
@@ -173,7 +121,9 @@ def load_celeba(view: View = "mtl", tasks: list[str] | None = None, seed: int = 
     partition = read_partition(opts.root / PARTITION_FILE, images)
     all_tasks = tuple(Task(n, 2, f"CelebA attribute {n}") for n in names)
     chosen = select_tasks(all_tasks, GROUPS[opts.group] if opts.group else tasks)
-    x = decoded_images(opts.root, images, opts.image_size, opts.cache)
+    x = decoded_images(opts.root, [opts.root / IMAGE_DIR / n for n in images],
+                       opts.image_size, f"celeba-{opts.image_size}",
+                       [opts.root / ATTR_FILE, opts.root / PARTITION_FILE], opts.cache)
     column = {n: i for i, n in enumerate(names)}
     splits = {}
     for code, split in enumerate(SPLITS):

@@ -1,0 +1,106 @@
+"""``domainnet``: the six DomainNet domains (345 classes), read from the official files.
+
+Put under ``root`` what the DomainNet site ships (http://ai.bu.edu/M3SDA/)::
+
+    root/<domain>/<class>/<image>.jpg         for each domain you use
+    root/<domain>_train.txt, <domain>_test.txt  lines '<domain>/<class>/<image>.jpg <label>'
+
+Multi-domain view: the chosen ``domains`` (any subset of clipart, infograph, painting,
+quickdraw, real, sketch; the paper pairs ``real`` with each other one) share one 345-class
+``label`` task. Images are centre-cropped and resized to ``image_size`` (default 64) once and
+cached in ``root/.scalarize/`` (see :mod:`scalarize.benchmarks.images`). A seeded
+``val_fraction`` of each domain's training list validates.
+
+Example:
+    >>> data = load_domainnet(root="data/domainnet", domains=["real", "sketch"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from scalarize.benchmarks.base import Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.images import decoded_images
+from scalarize.errors import ScalarizeError
+
+DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
+N_CLASSES = 345
+
+
+class DomainNetOptions(BaseModel):
+    """Options of the ``domainnet`` benchmark."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: Path
+    domains: list[str] = Field(default_factory=lambda: ["real", "clipart"], min_length=1)
+    image_size: int = Field(64, ge=8, le=512)
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    cache: bool = True
+
+
+def read_list(path: Path) -> tuple[list[str], np.ndarray]:
+    """Relative image paths and labels of one ``<domain>_<split>.txt``."""
+    if not path.is_file():
+        raise ScalarizeError(f"{path} is missing; DomainNet's image archives and split lists "
+                             "come from http://ai.bu.edu/M3SDA/ (unpack them into "
+                             "benchmark.options.root)")
+    names, labels = [], []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            label = int(parts[1]) if len(parts) == 2 else None
+        except ValueError:
+            label = None
+        if label is None:
+            raise ScalarizeError(f"{path}, line {number}: expected '<image path> <label>', "
+                                 f"got {line!r}")
+        if not 0 <= label < N_CLASSES:
+            raise ScalarizeError(f"{path}, line {number}: label {label} is out of range "
+                                 f"0..{N_CLASSES - 1}")
+        names.append(parts[0])
+        labels.append(label)
+    if not names:
+        raise ScalarizeError(f"{path} lists no images")
+    return names, np.array(labels, dtype=np.int64)
+
+
+def load_domainnet(view: View = "mdl", tasks: list[str] | None = None, seed: int = 0,
+                   **options: object) -> Dataset:
+    """DomainNet from ``root`` (see the module docstring)."""
+    opts = DomainNetOptions.model_validate(options)
+    unknown = [d for d in opts.domains if d not in DOMAINS]
+    if unknown:
+        raise ScalarizeError(f"unknown DomainNet domain(s) {unknown}; choose from: "
+                             f"{', '.join(DOMAINS)}")
+    rng = np.random.default_rng([seed, 4099])
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {"train": [], "val": [],
+                                                                   "test": []}
+    for d, domain in enumerate(opts.domains):
+        for split in ("train", "test"):
+            lst = opts.root / f"{domain}_{split}.txt"
+            names, labels = read_list(lst)
+            x = decoded_images(opts.root, [opts.root / n for n in names], opts.image_size,
+                               f"domainnet-{domain}-{split}-{opts.image_size}", [lst],
+                               opts.cache)
+            if split == "test":
+                parts["test"].append((np.asarray(x), labels, d))
+                continue
+            order = rng.permutation(len(names))
+            cut = round(opts.val_fraction * len(names))
+            val, train = np.sort(order[:cut]), np.sort(order[cut:])
+            parts["val"].append((np.asarray(x[val]), labels[val], d))
+            parts["train"].append((np.asarray(x[train]), labels[train], d))
+    splits = {name: Split(x=np.concatenate([x for x, _, _ in group]),
+                          labels={"label": np.concatenate([y for _, y, _ in group])},
+                          domain=np.concatenate([np.full(len(y), d, dtype=np.int64)
+                                                 for _, y, d in group]))
+              for name, group in parts.items()}
+    chosen = select_tasks((Task("label", N_CLASSES, "object class"),), tasks)
+    return Dataset("domainnet", view, chosen, splits, domains=tuple(opts.domains),
+                   info={"image_size": opts.image_size})

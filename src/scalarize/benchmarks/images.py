@@ -1,0 +1,72 @@
+"""Image folders of the real benchmarks: decode once, cache, memory-map.
+
+Readers of JPEG/PNG data sets (CelebA, DomainNet) decode every image once (centre square crop,
+area resize with Pillow) into one N×3×S×S uint8 array kept in ``<root>/.scalarize/<key>.npy``
+beside a JSON file with the checksum of the list files it was built from; later loads
+memory-map it, so training never decodes an image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from scalarize.errors import ScalarizeError
+from scalarize.runs.store import atomic_write_text
+
+CACHE_DIR = ".scalarize"
+
+
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """One image as a C×H×W uint8 array: centre square crop, area resize to ``size``."""
+    if not path.is_file():
+        raise ScalarizeError(f"image {path} is missing; unpack the data set completely")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            side = min(w, h)
+            left, top = (w - side) // 2, (h - side) // 2
+            image = image.crop((left, top, left + side, top + side))
+            image = image.resize((size, size), Image.Resampling.BOX)
+            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ScalarizeError(f"image {path} is corrupt or truncated ({exc}); "
+                             "unpack it again") from None
+
+
+def _checksum(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def decoded_images(root: Path, images: Sequence[Path], size: int, key: str,
+                   lists: Sequence[Path], cache: bool = True) -> np.ndarray:
+    """``images`` decoded (N×3×size×size uint8): from ``root/.scalarize/<key>.npy`` when it was
+    built from the same ``lists`` (by checksum), else decoded with a progress bar and cached."""
+    folder = root / CACHE_DIR
+    array_path, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
+    checksum = _checksum(lists)
+    if cache and array_path.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("checksum") == checksum and meta.get("count") == len(images):
+            return np.load(array_path, mmap_mode="r")
+    out = np.empty((len(images), 3, size, size), dtype=np.uint8)
+    for i, path in enumerate(tqdm(images, desc=f"decoding {key}", unit="image",
+                                  disable=None if len(images) > 1000 else True)):
+        out[i] = decode_image(path, size)
+    if cache:
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".{key}.tmp.npy"
+        np.save(tmp, out)
+        tmp.replace(array_path)
+        atomic_write_text(meta_path, json.dumps({"checksum": checksum, "count": len(images)}))
+    return out

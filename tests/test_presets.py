@@ -1,0 +1,30 @@
+"""Every preset in configs/ validates and names models and benchmarks that exist (the data of
+the paper's presets is not here; their readers are tested on fixtures)."""
+
+from pathlib import Path
+
+import pytest
+
+from scalarize.benchmarks import BENCHMARKS
+from scalarize.config import load_config, read_yaml
+from scalarize.models import build_model
+from scalarize.search.compare import load_compare_config
+from scalarize.search.population import load_search_config
+from scalarize.search.sweep import load_sweep_config
+
+CONFIGS = sorted(Path(__file__).parent.parent.glob("configs/**/*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_preset_validates(path):
+    tree = read_yaml(path)
+    loader = (load_sweep_config if "sweep" in tree else load_search_config if "search" in tree
+              else load_compare_config if "compare" in tree else load_config)
+    config = loader(path)
+    assert config.benchmark.name in BENCHMARKS
+    specs = [config.model.spec]
+    if "sweep" in tree:
+        specs = [s for s, _ in config.sweep.capacities.specs()] if hasattr(
+            config.sweep.capacities, "specs") else list(config.sweep.capacities)
+    for spec in specs:
+        build_model(spec, (3, 32, 32), {"head": 2})
