@@ -40,7 +40,8 @@ class TensorSplit:
     def __init__(self, split: Split, device: torch.device, mean: np.ndarray, std: np.ndarray
                  ) -> None:
         self.device = device
-        self.x = torch.from_numpy(np.ascontiguousarray(split.x))
+        # a read-only array (a memory-mapped cache) is copied: torch needs writable memory
+        self.x = torch.from_numpy(np.require(split.x, requirements=["C", "W"]))
         self.labels = {k: torch.from_numpy(v) for k, v in split.labels.items()}
         self.domain = None if split.domain is None else torch.from_numpy(split.domain)
         self.domain_np = split.domain

@@ -1,0 +1,104 @@
+"""Data pipeline of the real benchmarks: images/s decoding JPEGs on the fly vs from the decoded
+cache, and the share of a training step spent on data.
+
+Usage: python benchmarks/data_pipeline.py [--images 2000] [--size 64] [--steps 30]
+
+Writes ``--images`` random CelebA-shaped JPEGs (178×218, quality 95) in the official layout to a
+temporary folder, then measures (1) decoding them (centre crop + area resize to ``--size``, what
+the readers do once), (2) loading the decoded cache (memory-mapped ``.npy``) and gathering random
+batches from it, and (3) on ``vit-d3-w48-p4`` at batch 128, the time of the trainer's batch
+preparation (gather, copy, normalise) against the whole training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_jpegs(folder: Path, n: int) -> list[Path]:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
+    paths = []
+    for i in range(n):
+        image = np.roll(base, i, axis=1)
+        path = folder / f"{i + 1:06d}.jpg"
+        Image.fromarray(image).save(path, quality=95)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+
+    import torch
+
+    from scalarize.benchmarks.base import Split
+    from scalarize.benchmarks.images import decoded_images
+    from scalarize.models import build_model
+    from scalarize.training.data import TensorSplit, channel_stats
+
+    torch.set_num_threads(2)
+    root = Path(tempfile.mkdtemp(prefix="bench-data-"))
+    paths = write_jpegs(root, args.images)
+    (root / "list.txt").write_text("\n".join(p.name for p in paths))
+
+    start = time.perf_counter()
+    decoded = decoded_images(root, paths, args.size, "bench", [root / "list.txt"])
+    decode_rate = args.images / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    cached = decoded_images(root, paths, args.size, "bench", [root / "list.txt"])
+    array = np.array(cached)  # read every byte: a memory map alone reads nothing yet
+    cache_rate = args.images / (time.perf_counter() - start)
+    assert np.array_equal(array, decoded)
+
+    split = Split(x=array, labels={"a": np.zeros(len(array), np.int64)})
+    mean, std = channel_stats(array)
+    tensors = TensorSplit(split, torch.device("cpu"), mean, std)
+    rng = np.random.default_rng(0)
+    batches = [torch.from_numpy(rng.integers(0, len(array), 128)) for _ in range(args.steps)]
+
+    model = build_model("vit-d3-w48-p4", (3, args.size, args.size), {"a": 2})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    data_times, step_times = [], []
+    for index in batches:
+        t0 = time.perf_counter()
+        batch = tensors.batch(index)
+        t1 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model.heads["a"](model(batch.x)),
+                                                 batch.labels["a"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        t2 = time.perf_counter()
+        data_times.append(t1 - t0)
+        step_times.append(t2 - t0)
+    data_ms = statistics.median(data_times[3:]) * 1e3
+    step_ms = statistics.median(step_times[3:]) * 1e3
+    gather_rate = 128 / (data_ms / 1e3)
+
+    print(f"{args.images} JPEGs 178x218 -> {args.size}x{args.size}")
+    print(f"decode on the fly (crop + area resize): {decode_rate:10,.0f} images/s")
+    print(f"decoded cache (.npy read into memory):  {cache_rate:10,.0f} images/s")
+    print(f"cache / decode:                         {cache_rate / decode_rate:10,.0f}x")
+    print(f"batch of 128 from the cache (gather, normalise): {data_ms:.2f} ms "
+          f"({gather_rate:,.0f} images/s)")
+    print(f"training step of vit-d3-w48-p4 at batch 128 incl. data: {step_ms:.1f} ms")
+    print(f"share of the step spent on data: {100 * data_ms / step_ms:.1f}%  (target < 5%)")
+    decode_share = 128 / decode_rate * 1e3 / (step_ms - data_ms + 128 / decode_rate * 1e3)
+    print(f"share if each batch were decoded from JPEG instead: {100 * decode_share:.0f}%")
+
+
+if __name__ == "__main__":
+    main()
