@@ -59,6 +59,14 @@ class MethodConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class AugmentConfig(_Section):
+    """Batch augmentation of training images (on the device): random crop after zero padding
+    (of the normalised image, i.e. mean colour), left-right flip."""
+
+    padding: int = Field(4, ge=0)
+    flip: bool = True
+
+
 class TrainConfig(_Section):
     """Optimisation recipe (the paper's ViT study by default) and where to run."""
 
@@ -73,6 +81,7 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = Field(None, ge=1, description="CPU threads (torch default if unset)")
+    augment: AugmentConfig | None = Field(None, description="e.g. {padding: 4, flip: true}")
 
 
 class RunConfig(_Section):

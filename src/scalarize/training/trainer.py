@@ -28,6 +28,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
 from scalarize.models import build_model, describe
 from scalarize.runs.store import RunDir
+from scalarize.training.augment import Augment
 from scalarize.training.callbacks import Callback
 from scalarize.training.data import Batch, TensorSplit, channel_stats
 from scalarize.training.mixing import MIXING
@@ -107,6 +108,8 @@ class Trainer:
             if train_cfg.precision == "bf16" else nullcontext()
         )
         self.weight_tensor = torch.tensor(self.weights.values, device=self.device)
+        aug = train_cfg.augment
+        self.augment = Augment(aug.padding, aug.flip) if aug is not None else None
         self.epoch = 0
         self.step = 0
         self.history: list[dict[str, Any]] = []
@@ -137,6 +140,8 @@ class Trainer:
         """One optimisation step on the training examples ``index``; returns the detached
         per-objective losses and the optimised scalar (no host synchronisation)."""
         batch = self.splits["train"].batch(index)
+        if self.augment is not None:
+            batch.x = self.augment(batch.x)
         features, per_example = self._forward(batch)
         losses, counts = per_example.mean_losses()
         ctx = StepContext(self.model, self.shared_params, features, self.step)
