@@ -57,6 +57,26 @@ def _cmd_data_info(args: argparse.Namespace) -> None:
     print(json.dumps(data.summary(), indent=2))
 
 
+def _cmd_data_prepare(args: argparse.Namespace) -> None:
+    from scalarize.config import apply_overrides, load_config
+    from scalarize.training import load_data
+
+    options = apply_overrides({}, args.options)
+    options["root"] = args.root
+    config = load_config(None, [f"benchmark.name={args.name}", f"benchmark.view={args.view}"])
+    config.benchmark.options = options
+    data = load_data(config)
+    caches = sorted((Path(args.root) / ".scalarize").glob("*.npy"))
+    sizes = {split: len(s) for split, s in data.splits.items()}
+    print(f"{args.name}: {sizes}, objectives {list(data.objectives)}")
+    if caches:
+        print("decoded caches (memory-mapped by later loads):")
+        for path in caches:
+            print(f"  {path}  {path.stat().st_size / 2**20:,.1f} MB")
+    else:
+        print("this benchmark reads its files directly; nothing to cache")
+
+
 def _cmd_model_info(args: argparse.Namespace) -> None:
     from scalarize.models import build_model, describe
 
@@ -225,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--view", choices=["mtl", "mdl"], default="mtl")
     info.add_argument("--seed", type=int, default=0)
     info.set_defaults(func=_cmd_data_info)
+
+    prepare = data_sub.add_parser("prepare", help="decode a real benchmark once into its "
+                                  "cache (root/.scalarize/)")
+    prepare.add_argument("name", help="benchmark name, e.g. celeba or domainnet")
+    prepare.add_argument("options", nargs="*", help="benchmark options, e.g. image_size=64")
+    prepare.add_argument("--root", required=True, help="folder holding the official files")
+    prepare.add_argument("--view", choices=["mtl", "mdl"], default="mtl")
+    prepare.set_defaults(func=_cmd_data_prepare)
 
     model = sub.add_parser("model", help="model commands")
     model_sub = model.add_subparsers(dest="model_command", required=True)

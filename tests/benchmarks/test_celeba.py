@@ -84,3 +84,14 @@ def test_corrupt_jpeg(tmp_path):
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(ScalarizeError, match=r"000002\.jpg is corrupt or truncated"):
         load_benchmark("celeba", root=tmp_path, image_size=8)
+
+
+def test_data_prepare_command_builds_the_cache(tmp_path, capsys):
+    from scalarize.cli import main
+
+    _write(tmp_path)
+    assert main(["data", "prepare", "celeba", "--root", str(tmp_path), "image_size=16"]) == 0
+    out = capsys.readouterr().out
+    assert "celeba-16.npy" in out and (tmp_path / ".scalarize" / "celeba-16.npy").is_file()
+    assert main(["data", "prepare", "celeba", "--root", str(tmp_path / "none")]) == 2
+    assert "is missing" in capsys.readouterr().err
