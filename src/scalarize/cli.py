@@ -63,6 +63,8 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 
     options = apply_overrides({}, args.options)
     options["root"] = args.root
+    if args.download:
+        options["download"] = True
     config = load_config(None, [f"benchmark.name={args.name}", f"benchmark.view={args.view}"])
     config.benchmark.options = options
     data = load_data(config)
@@ -252,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("options", nargs="*", help="benchmark options, e.g. image_size=64")
     prepare.add_argument("--root", required=True, help="folder holding the official files")
     prepare.add_argument("--view", choices=["mtl", "mdl"], default="mtl")
+    prepare.add_argument("--download", action="store_true",
+                         help="fetch missing files from the official URLs (cifar10_stl10)")
     prepare.set_defaults(func=_cmd_data_prepare)
 
     model = sub.add_parser("model", help="model commands")

@@ -6,7 +6,8 @@ Put both data sets under one ``root``::
     root/stl10_binary/          train_X.bin, train_y.bin, test_X.bin, test_y.bin
 
 from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and
-https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz (unpacked as they come).
+https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz (unpacked as they come), or let
+``download: true`` fetch them (resumable, MD5-checked; see :mod:`scalarize.benchmarks.download`).
 
 The multi-domain view has two domains, ``cifar10`` and ``stl10``, and one task, ``label``. By
 default each domain keeps its own ten classes (train with per-domain heads, the paper's
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from scalarize.benchmarks.base import Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.download import Archive, fetch
 from scalarize.errors import ScalarizeError
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -45,6 +47,9 @@ CIFAR_DIR, STL_DIR = "cifar-10-batches-py", "stl10_binary"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 STL_URL = "https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz"
 CIFAR_BYTES, STL_SIDE = 3 * 32 * 32, 96
+# the MD5 sums the data sets publish for their archives
+ARCHIVES = (Archive(CIFAR_URL, "c58f30108f718f92721af3b95e74349a", CIFAR_DIR),
+            Archive(STL_URL, "91f7769df0f17e558f3565bffb0c7dfb", STL_DIR))
 
 
 class CifarStlOptions(BaseModel):
@@ -56,6 +61,7 @@ class CifarStlOptions(BaseModel):
     image_size: int = Field(32, ge=8, le=96)
     shared_classes: bool = False
     val_fraction: float = Field(0.1, ge=0, lt=1)
+    download: bool = Field(False, description="fetch missing archives from the official URLs")
 
 
 def _missing(path: Path, url: str) -> ScalarizeError:
@@ -137,6 +143,10 @@ def load_cifar_stl(view: View = "mdl", tasks: list[str] | None = None, seed: int
     """CIFAR-10 + STL-10 from ``root`` (see the module docstring)."""
     opts = CifarStlOptions.model_validate(options)
     root = opts.root
+    if opts.download:
+        root.mkdir(parents=True, exist_ok=True)
+        for archive in ARCHIVES:
+            fetch(archive, root)
     if not root.is_dir():
         raise ScalarizeError(f"benchmark.options.root={root} is not a folder; it must hold "
                              f"{CIFAR_DIR}/ ({CIFAR_URL}) and {STL_DIR}/ ({STL_URL})")
