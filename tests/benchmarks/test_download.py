@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import tarfile
 import threading
+from typing import ClassVar
 
 import pytest
 
@@ -15,8 +16,8 @@ from tests.benchmarks.test_cifar_stl import _write_cifar, _write_stl
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    ranges: list[str] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    ranges: ClassVar[list[str]] = []
 
     def do_GET(self):
         body = self.files.get(self.path.lstrip("/"))
