@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalarize.search.population import load_search_config, run_search
-from scalarize.search.results import searches_table
+from scalarize.search.results import by_strategy, searches_table
 
 SETTINGS = {
     "2tasks": ("configs/findings/search_2tasks.yaml", {
@@ -49,17 +49,12 @@ def main() -> None:
                 config = load_search_config(path, [*overrides, f"seed={seed}"])
                 run_search(config, folder / f"{name}-s{seed}", progress=False)
         table = searches_table(folder)
-        table["strategy"] = table.search.str.rsplit("-s", n=1).str[0]
-        grouped = table.groupby("strategy", sort=False).agg(
-            member_epochs=("member_epochs", "first"),
-            test_avg_acc=("test_avg_acc", "mean"), test_std=("test_avg_acc", "std"),
-            val_avg_acc=("val_avg_acc", "mean"),
-            hypervolume_test=("hypervolume_test", "mean"),
-            seconds=("seconds", "mean"), seeds=("seed", "nunique"))
+        grouped = by_strategy(table)
         print(f"\n== {setting} ({path}) ==")
         with pd.option_context("display.width", 200):
             print(grouped.to_string(float_format=lambda v: f"{v:.4f}"))
         print("\nper seed:")
+        table["strategy"] = table.search.str.replace(r"-s\d+$", "", regex=True)
         print(table.pivot(index="strategy", columns="seed", values="test_avg_acc")
               .to_string(float_format=lambda v: f"{v:.4f}"))
 

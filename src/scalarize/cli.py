@@ -45,30 +45,34 @@ def _cmd_runs(args: argparse.Namespace) -> None:
     _print_frame(frame, args.format)
 
 
-def _cmd_data_info(args: argparse.Namespace) -> None:
-    from scalarize.config import apply_overrides, load_config
+def _load_benchmark(name: str, view: str, options: dict[str, object], seed: int = 0):
+    """The benchmark ``name`` with ``options``, through the same path as training."""
+    from scalarize.config import load_config
     from scalarize.training import load_data
 
-    options = apply_overrides({}, args.options)
-    config = load_config(None, [f"benchmark.name={args.name}", f"benchmark.view={args.view}",
-                                f"benchmark.seed={args.seed}"])
+    config = load_config(None, [f"benchmark.name={name}", f"benchmark.view={view}",
+                                f"benchmark.seed={seed}"])
     config.benchmark.options = options
-    data = load_data(config)
+    return load_data(config)
+
+
+def _cmd_data_info(args: argparse.Namespace) -> None:
+    from scalarize.config import apply_overrides
+
+    data = _load_benchmark(args.name, args.view, apply_overrides({}, args.options), args.seed)
     print(json.dumps(data.summary(), indent=2))
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
-    from scalarize.config import apply_overrides, load_config
-    from scalarize.training import load_data
+    from scalarize.benchmarks.images import CACHE_DIR
+    from scalarize.config import apply_overrides
 
     options = apply_overrides({}, args.options)
     options["root"] = args.root
     if args.download:
         options["download"] = True
-    config = load_config(None, [f"benchmark.name={args.name}", f"benchmark.view={args.view}"])
-    config.benchmark.options = options
-    data = load_data(config)
-    caches = sorted((Path(args.root) / ".scalarize").glob("*.npy"))
+    data = _load_benchmark(args.name, args.view, options)
+    caches = sorted((Path(args.root) / CACHE_DIR).glob("*.npy"))
     sizes = {split: len(s) for split, s in data.splits.items()}
     print(f"{args.name}: {sizes}, objectives {list(data.objectives)}")
     if caches:
@@ -98,10 +102,11 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     print(f"{len(plan)} runs in {args.out}; analyse with: scalarize analyze capacity {args.out}")
 
 
-def _engine_options(args: argparse.Namespace) -> dict[str, object]:
+def _engine_options(args: argparse.Namespace, unit: str = "run") -> dict[str, object]:
+    """Engine keyword arguments; the Ray resources are per ``unit`` (a run, a member)."""
     if args.engine == "ray":
-        return {"address": args.address, "cpus_per_run": args.cpus_per_run,
-                "gpus_per_run": args.gpus_per_run}
+        return {"address": args.address, f"cpus_per_{unit}": args.cpus_per_run,
+                f"gpus_per_{unit}": args.gpus_per_run}
     if args.address:
         raise ScalarizeError("--address needs --engine ray")
     return {}
@@ -126,11 +131,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
     if args.strategy:
         overrides.append(f"search.strategy={args.strategy}")
     config = load_search_config(args.config, overrides)
-    options = _engine_options(args)
-    if args.engine == "ray":
-        options = {"address": args.address, "cpus_per_member": args.cpus_per_run,
-                   "gpus_per_member": args.gpus_per_run}
-    summary = run_search(config, args.out, engine=args.engine, engine_options=options,
+    summary = run_search(config, args.out, engine=args.engine,
+                         engine_options=_engine_options(args, unit="member"),
                          progress=False if args.quiet else None)
     _print_frame(members_frame(args.out), args.format)
     weights = ", ".join(f"{o}={w:.3f}" for o, w in zip(summary["objectives"],

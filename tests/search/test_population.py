@@ -15,24 +15,6 @@ from scalarize.search.population import (
 from scalarize.search.results import members_frame, population_frame, read_population
 from scalarize.training import load_data
 
-SEARCH = """
-seed: 0
-benchmark:
-  name: shapes
-  tasks: [shape, count]
-  options: {n_train: 160, n_val: 16, n_test: 48, image_size: 16}
-model: {spec: vit-d1-w16-p8}
-train: {epochs: 4, batch_size: 32, device: cpu, lr: 3.0e-3}
-search: {strategy: pbt, population: 4, interval: 1, quantile: 0.25}
-"""
-
-
-@pytest.fixture()
-def search_file(tmp_path):
-    path = tmp_path / "search.yaml"
-    path.write_text(SEARCH)
-    return path
-
 
 def _config(search_file, *overrides):
     return load_search_config(search_file, list(overrides))

@@ -18,23 +18,14 @@ import pytest
 from scalarize.search.population import load_search_config, run_search
 from scalarize.search.replay import replay
 from scalarize.search.results import population_frame, read_population
-
-SEARCH = """
-seed: 0
-benchmark:
-  name: shapes
-  tasks: [shape, count]
-  options: {n_train: 160, n_val: 16, n_test: 48, image_size: 16}
-model: {spec: vit-d1-w16-p8}
-train: {epochs: 4, batch_size: 32, device: cpu, lr: 3.0e-3, threads: 1}
-search: {strategy: pbt, population: 4, interval: 1, quantile: 0.25}
-"""
+from tests.search.conftest import search_yaml
 
 
 @pytest.fixture()
 def search_file(tmp_path):
+    """The shared tiny search, one torch thread per member (Ray runs members side by side)."""
     path = tmp_path / "search.yaml"
-    path.write_text(SEARCH)
+    path.write_text(search_yaml(threads=1))
     return path
 
 

@@ -5,17 +5,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
 from scalarize.search.population import load_search_config, run_search
 from scalarize.search.replay import replay, replay_config
-
-SEARCH = """
-seed: 0
-benchmark:
-  name: shapes
-  tasks: [shape, count]
-  options: {n_train: 160, n_val: 16, n_test: 48, image_size: 16}
-model: {spec: vit-d1-w16-p8}
-train: {epochs: 4, batch_size: 32, device: cpu, lr: 3.0e-3}
-search: {strategy: pbt, population: 4, interval: 1}
-"""
+from tests.search.conftest import SEARCH
 
 
 @pytest.fixture(scope="module")

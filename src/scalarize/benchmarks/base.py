@@ -118,3 +118,20 @@ def select_tasks(tasks: tuple[Task, ...], wanted: list[str] | None) -> tuple[Tas
     if not wanted:
         raise ScalarizeError("benchmark.tasks is empty; name at least one task")
     return tuple(by_name[n] for n in wanted)
+
+
+def seeded_split(n: int, share: float, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(held, kept)``: a random ``share`` of ``range(n)`` and the rest, each sorted."""
+    order = rng.permutation(n)
+    cut = round(share * n)
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def domain_split(parts: list[tuple[np.ndarray, np.ndarray]], task: str = "label") -> Split:
+    """One :class:`Split` from per-domain ``(images, labels)``; the domain index of each image
+    is the position of its part."""
+    return Split(x=np.concatenate([np.asarray(x) for x, _ in parts]),
+                 labels={task: np.concatenate([y for _, y in parts])},
+                 domain=np.concatenate([np.full(len(y), d, dtype=np.int64)
+                                        for d, (_, y) in enumerate(parts)]))

@@ -32,7 +32,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from scalarize.benchmarks.base import Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.base import (
+    Dataset,
+    Task,
+    View,
+    domain_split,
+    seeded_split,
+    select_tasks,
+)
 from scalarize.benchmarks.download import Archive, fetch
 from scalarize.errors import ScalarizeError
 
@@ -167,20 +174,14 @@ def load_cifar_stl(view: View = "mdl", tasks: list[str] | None = None, seed: int
         cifar = {k: _keep_shared(x, y, maps[0]) for k, (x, y) in cifar.items()}
         stl = {k: _keep_shared(x, y, maps[1]) for k, (x, y) in stl.items()}
     rng = np.random.default_rng([seed, 1117])
-    splits: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {"train": [], "val": [],
-                                                                    "test": []}
-    for d, parts in enumerate((cifar, stl)):
-        x, y = parts["train"]
-        order = rng.permutation(len(x))
-        cut = round(opts.val_fraction * len(x))
-        splits["val"].append((x[order[:cut]], y[order[:cut]], d))
-        splits["train"].append((x[np.sort(order[cut:])], y[np.sort(order[cut:])], d))
-        splits["test"].append((*parts["test"], d))
-    built = {name: Split(x=np.concatenate([x for x, _, _ in parts]),
-                         labels={"label": np.concatenate([y for _, y, _ in parts])},
-                         domain=np.concatenate([np.full(len(x), d, dtype=np.int64)
-                                                for x, _, d in parts]))
-             for name, parts in splits.items()}
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "val": [], "test": []}
+    for domain in (cifar, stl):
+        x, y = domain["train"]
+        val, train = seeded_split(len(x), opts.val_fraction, rng)
+        parts["val"].append((x[val], y[val]))
+        parts["train"].append((x[train], y[train]))
+        parts["test"].append(domain["test"])
+    built = {name: domain_split(group) for name, group in parts.items()}
     chosen = select_tasks((Task("label", n_classes, "object class"),), tasks)
     return Dataset("cifar10_stl10", view, chosen, built, domains=("cifar10", "stl10"),
                    info={"classes": list(SHARED_CLASSES if opts.shared_classes

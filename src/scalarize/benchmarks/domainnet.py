@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from scalarize.benchmarks.base import Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.base import Dataset, Task, View, domain_split, seeded_split, select_tasks
 from scalarize.benchmarks.images import decoded_images
 from scalarize.errors import ScalarizeError
 
@@ -79,9 +79,8 @@ def load_domainnet(view: View = "mdl", tasks: list[str] | None = None, seed: int
         raise ScalarizeError(f"unknown DomainNet domain(s) {unknown}; choose from: "
                              f"{', '.join(DOMAINS)}")
     rng = np.random.default_rng([seed, 4099])
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {"train": [], "val": [],
-                                                                   "test": []}
-    for d, domain in enumerate(opts.domains):
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "val": [], "test": []}
+    for domain in opts.domains:
         for split in ("train", "test"):
             lst = opts.root / f"{domain}_{split}.txt"
             names, labels = read_list(lst)
@@ -89,18 +88,12 @@ def load_domainnet(view: View = "mdl", tasks: list[str] | None = None, seed: int
                                f"domainnet-{domain}-{split}-{opts.image_size}", [lst],
                                opts.cache)
             if split == "test":
-                parts["test"].append((np.asarray(x), labels, d))
+                parts["test"].append((x, labels))
                 continue
-            order = rng.permutation(len(names))
-            cut = round(opts.val_fraction * len(names))
-            val, train = np.sort(order[:cut]), np.sort(order[cut:])
-            parts["val"].append((np.asarray(x[val]), labels[val], d))
-            parts["train"].append((np.asarray(x[train]), labels[train], d))
-    splits = {name: Split(x=np.concatenate([x for x, _, _ in group]),
-                          labels={"label": np.concatenate([y for _, y, _ in group])},
-                          domain=np.concatenate([np.full(len(y), d, dtype=np.int64)
-                                                 for _, y, d in group]))
-              for name, group in parts.items()}
+            val, train = seeded_split(len(names), opts.val_fraction, rng)
+            parts["val"].append((x[val], labels[val]))
+            parts["train"].append((x[train], labels[train]))
+    splits = {name: domain_split(group) for name, group in parts.items()}
     chosen = select_tasks((Task("label", N_CLASSES, "object class"),), tasks)
     return Dataset("domainnet", view, chosen, splits, domains=tuple(opts.domains),
                    info={"image_size": opts.image_size})

@@ -11,6 +11,7 @@ import pandas as pd
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
 from scalarize.search.results import (
+    by_strategy,
     exploit_frame,
     is_search,
     members_frame,
@@ -143,11 +144,8 @@ def search_section(folder: Path, figures: Path) -> Section | None:
                             "test_avg_acc is that member's test accuracy. member_epochs is "
                             "the compute each search spent.")
         section.tables.append(("Searches", table))
-        by_strategy = table.groupby("strategy", sort=False).agg(
-            searches=("search", "count"), member_epochs=("member_epochs", "mean"),
-            test_avg_acc=("test_avg_acc", "mean"), test_std=("test_avg_acc", "std"),
-            hypervolume_test=("hypervolume_test", "mean")).reset_index()
-        section.tables.append(("By strategy (mean, std over searches)", by_strategy))
+        section.tables.append(("By strategy (mean, std over seeds)",
+                               by_strategy(table).reset_index()))
     if len(done) <= MAX_DETAILED:
         for path in done:
             relative = path.relative_to(folder).as_posix()

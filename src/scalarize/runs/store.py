@@ -62,6 +62,11 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Atomically replace ``path`` with ``records``, one JSON line each."""
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """All complete records of a JSON-lines file (a torn last line from a kill is ignored)."""
     if not path.is_file():
@@ -126,7 +131,7 @@ class RunDir:
     def truncate_metrics(self, epochs_done: int) -> None:
         """Keep only records of the first ``epochs_done`` epochs (used when resuming)."""
         kept = [r for r in self.read_metrics() if r.get("epoch", 0) <= epochs_done]
-        atomic_write_text(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+        write_jsonl(self.path / METRICS, kept)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """Atomically replace ``checkpoint.pt`` with ``state``."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import Field
 
-from scalarize.config import RunConfig, _Section, dump_yaml, load_study_config
+from scalarize.config import RunConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS
 from scalarize.search.executors import run_planned
@@ -111,6 +111,6 @@ def run_compare(config: CompareConfig, out: Path | str, engine: str = "local",
     data = load_data(config.base())
     plan = plan_compare(config, data.objectives)
     manifest = {"objectives": list(data.objectives), "runs": [asdict(p) for p, _ in plan]}
-    run_planned(Path(out), COMPARE_CONFIG, dump_yaml(config), manifest, [c for _, c in plan],
+    run_planned(Path(out), COMPARE_CONFIG, config, manifest, [c for _, c in plan],
                 engine, engine_options, progress)
     return [p for p, _ in plan]

@@ -10,14 +10,16 @@ Both resume: finished runs are skipped, unfinished ones continue from their chec
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 from tqdm.auto import tqdm
 
-from scalarize.config import RunConfig
+from scalarize.config import RunConfig, dump_yaml
 from scalarize.errors import ScalarizeError
 from scalarize.registry import Registry
 from scalarize.runs.store import atomic_write_text
@@ -48,6 +50,24 @@ class LocalExecutor:
         return summaries
 
 
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Ray connected to ``address`` (a new local instance when ``None``: never a stale cluster
+    whose address file a ``ray start`` left behind) for the duration; shut down afterwards
+    unless it was already running."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def _train_remote(config_yaml: str, out: str) -> dict[str, Any]:
     from scalarize.config import RunConfig as Config
     from scalarize.training import train_run as train
@@ -75,11 +95,7 @@ class RayExecutor:
             ) -> list[dict[str, Any]]:
         import ray
 
-        started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
-        try:
+        with ray_session(self.address):
             remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_train_remote)
             out_abs = str(Path(out).resolve())
             refs = [remote.remote(c.to_yaml(), out_abs) for c in configs]
@@ -94,25 +110,44 @@ class RayExecutor:
                         results[order[ref]] = ray.get(ref)
                         bar.update(1)
             return [r for r in results if r is not None]
-        finally:
-            if started_here:
-                ray.shutdown()
 
 
-def run_planned(out: Path, config_file: str, config_text: str, manifest: dict[str, Any],
+def saved_study(out: Path, config_file: str, config: BaseModel, kind: str = "study") -> bool:
+    """True when ``out`` holds the study ``config``; a different study there is an error.
+    The saved file is validated with the same model before comparing, so a field added to the
+    config since (with its default) does not make an old study look different."""
+    saved = out / config_file
+    if not saved.is_file():
+        return False
+    try:
+        same = type(config).model_validate(yaml.safe_load(saved.read_text())) == config
+    except ValidationError:
+        same = False
+    if not same:
+        raise ScalarizeError(f"{out} holds a different {kind}; re-run it with its own config "
+                             f"({saved}) or choose another --out")
+    return True
+
+
+def record_study(out: Path, config_file: str, config: BaseModel, manifest: dict[str, Any],
+                 kind: str = "study") -> bool:
+    """Record a study in ``out``: its config as ``config_file`` and its plan as ``manifest``
+    (``<config_file stem>.json``). Returns True when ``out`` already holds this study (to
+    continue it); a different study already there is refused and left untouched."""
+    if saved_study(out, config_file, config, kind):
+        return True
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / f"{Path(config_file).stem}.json", json.dumps(manifest, indent=1)
+                      + "\n")
+    atomic_write_text(out / config_file, dump_yaml(config))
+    return False
+
+
+def run_planned(out: Path, config_file: str, config: BaseModel, manifest: dict[str, Any],
                 configs: Sequence[RunConfig], engine: str = "local",
                 engine_options: dict[str, Any] | None = None, progress: bool | None = None
                 ) -> list[dict[str, Any]]:
-    """Run ``configs`` into ``out`` after recording the study: its config as ``config_file``
-    (a different study already in ``out`` is refused, the same one continues) and its plan as
-    ``manifest`` (``<config_file stem>.json``)."""
-    saved = out / config_file
-    if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(config_text):
-        raise ScalarizeError(f"{out} holds a different study; re-run it with its own config "
-                             f"({saved}) or choose another --out")
+    """Run ``configs`` into ``out`` after recording the study (see :func:`record_study`)."""
     executor = EXECUTORS.get(engine)(**(engine_options or {}))
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved, config_text)
-    atomic_write_text(out / f"{Path(config_file).stem}.json", json.dumps(manifest, indent=1)
-                      + "\n")
+    record_study(out, config_file, config, manifest)
     return executor.run(configs, out, progress=progress)

@@ -38,12 +38,12 @@ def rank_order(keys: Sequence[Key]) -> list[int]:
     return ordered + [i for i, k in enumerate(keys) if not _finite(k)]
 
 
-def exploit_pairs(keys: Sequence[Key], quantile: float, rng: np.random.Generator
-                  ) -> dict[int, int]:
-    """``{replaced member: member it copies}`` for one exploit step (see the module doc)."""
+def quantile_split(keys: Sequence[Key], quantile: float) -> tuple[list[int], list[int]]:
+    """``(replaced, sources)``: the members to replace and the best quantile they copy from
+    (see the module doc); empty when there is nothing to exploit."""
     n = len(keys)
     if n < 2:
-        return {}
+        return [], []
     order = rank_order(keys)
     finite = [i for i in order if _finite(keys[i])]
     if not finite:
@@ -55,7 +55,14 @@ def exploit_pairs(keys: Sequence[Key], quantile: float, rng: np.random.Generator
     bottom = [i for i in order[-size:] if i not in top and
               (not _finite(keys[i]) or keys[i] < threshold)]
     bottom += [i for i in order if not _finite(keys[i]) and i not in bottom]
-    return {i: int(top[rng.integers(len(top))]) for i in sorted(bottom)}
+    return sorted(bottom), top
+
+
+def exploit_pairs(keys: Sequence[Key], quantile: float, rng: np.random.Generator
+                  ) -> dict[int, int]:
+    """``{replaced member: member it copies}`` for one exploit step (see the module doc)."""
+    bottom, top = quantile_split(keys, quantile)
+    return {i: int(top[rng.integers(len(top))]) for i in bottom}
 
 
 def pareto_fronts(points: np.ndarray) -> list[list[int]]:

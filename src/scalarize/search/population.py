@@ -22,7 +22,6 @@ continues with the same result.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,17 +34,24 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from scalarize.benchmarks import Dataset
-from scalarize.config import RunConfig, _Section, dump_yaml, load_study_config
+from scalarize.benchmarks.base import seeded_split
+from scalarize.config import RunConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir, append_jsonl, atomic_torch_save, atomic_write_text
+from scalarize.runs.store import RunDir, append_jsonl, atomic_torch_save, write_jsonl
+from scalarize.search.executors import record_study, saved_study
 from scalarize.search.explore import SimplexExplore
 from scalarize.search.policy import exploit_pairs
-from scalarize.search.results import POPULATION, read_population, search_summary
+from scalarize.search.results import (
+    CONFIG_FILE,
+    POPULATION,
+    read_population,
+    search_summary,
+)
 from scalarize.search.strategies import Observation, Strategy, build_strategy
 from scalarize.training import Trainer, TrainingDiverged, load_data
 from scalarize.weights import SimplexWeights, parse_weights
 
-SEARCH_CONFIG, SEARCH_PLAN, STATE = "search.yaml", "search.json", "state.pt"
+STATE = "state.pt"
 
 
 class SearchSpec(_Section):
@@ -86,10 +92,9 @@ def holdout_split(data: Dataset, share: float, seed: int) -> Dataset:
         np.flatnonzero(train.domain == d) for d in range(len(data.domains))]
     held, kept = [], []
     for group in groups:
-        order = rng.permutation(group)
-        cut = round(share * len(order))
-        held.append(order[:cut])
-        kept.append(order[cut:])
+        held_at, kept_at = seeded_split(len(group), share, rng)
+        held.append(group[held_at])
+        kept.append(group[kept_at])
     held_idx, kept_idx = np.sort(np.concatenate(held)), np.sort(np.concatenate(kept))
     if len(held_idx) == 0 or len(kept_idx) == 0:
         empty = "held-out" if len(held_idx) == 0 else "training"
@@ -143,19 +148,8 @@ def plan(config: SearchConfig, objectives: tuple[str, ...]) -> tuple[Strategy, l
 
 
 def prepare_folder(out: Path, config: SearchConfig, manifest: dict[str, Any]) -> bool:
-    """Record the search in ``out``; True when it already holds this search (to continue).
-    A different search already there is refused and left untouched."""
-    saved = out / SEARCH_CONFIG
-    text = dump_yaml(config)
-    if saved.is_file():
-        if saved.read_text() != text:
-            raise ScalarizeError(f"{out} holds a different search; re-run it with its own "
-                                 f"config ({saved}) or choose another --out")
-        return True
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / SEARCH_PLAN, json.dumps(manifest, indent=1) + "\n")
-    atomic_write_text(saved, text)
-    return False
+    """Record the search in ``out``; True when it already holds this search (to continue)."""
+    return record_study(out, CONFIG_FILE, config, manifest, kind="search")
 
 
 class LocalPopulation:
@@ -215,7 +209,7 @@ class LocalPopulation:
             self.load_state_dict(state)
         done_epoch = min(self.epochs, self.generation * self.spec.interval)
         lines = [r for r in read_population(self.out) if r["epoch"] <= done_epoch]
-        atomic_write_text(self.out / POPULATION, "".join(json.dumps(r) + "\n" for r in lines))
+        write_jsonl(self.out / POPULATION, lines)
 
     def _log(self, record: dict[str, Any]) -> None:
         append_jsonl(self.out / POPULATION, record)
@@ -228,9 +222,6 @@ class LocalPopulation:
                     "interval": self.spec.interval,
                     "initial_weights": [m.schedule[0][1] for m in self.members]}
         if prepare_folder(self.out, self.config, manifest):
-            summary = RunDir(self.out).read_summary()
-            if summary is not None:
-                return summary
             self._restore()
         start = time.perf_counter()
         n_gen = math.ceil(self.epochs / self.spec.interval)
@@ -334,8 +325,12 @@ ENGINES = ("local", "ray")
 def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
                engine_options: dict[str, Any] | None = None, progress: bool | None = None
                ) -> dict[str, Any]:
-    """Run (or continue) the search into ``out``; returns its summary."""
+    """Run (or continue) the search into ``out``; returns its summary (a finished search's
+    stored one, without loading data or building members)."""
     out = Path(out)
+    summary = RunDir(out).read_summary()
+    if summary is not None and saved_study(out, CONFIG_FILE, config, kind="search"):
+        return summary
     if engine == "local":
         if engine_options:
             raise ScalarizeError(f"the local engine takes no options, got "

@@ -15,7 +15,6 @@ Ray needs ``out`` on storage every node can reach (a shared file system), as for
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -28,9 +27,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir, append_jsonl, atomic_write_text
+from scalarize.runs.store import RunDir, append_jsonl, write_jsonl
+from scalarize.search.executors import ray_session
 from scalarize.search.explore import SimplexExplore
-from scalarize.search.policy import pareto_keys, rank_order
+from scalarize.search.policy import pareto_keys, quantile_split
 from scalarize.search.population import (
     SearchConfig,
     holdout_split,
@@ -38,7 +38,7 @@ from scalarize.search.population import (
     plan,
     prepare_folder,
 )
-from scalarize.search.results import POPULATION, read_population, search_summary
+from scalarize.search.results import CONFIG_FILE, POPULATION, read_population, search_summary
 from scalarize.training import Trainer, TrainingDiverged, load_data
 from scalarize.weights import SimplexWeights
 
@@ -142,16 +142,8 @@ def pb2_explore_fn(explorer: SimplexExplore, n: int):
     """A ``custom_explore_fn`` for Ray's PB2: put its proposal back onto the simplex, then
     jitter it in log space at a quarter of the PBT scale. Early on, with too little data for
     its GP, PB2 returns the copied point unchanged; the jitter makes explore move it anyway."""
-    jitter = explorer.model_copy(update={"scale": explorer.scale / 4,
-                                         "resample_probability": 0.0})
-    rng = np.random.default_rng()
-
-    def explore(config: dict[str, Any]) -> dict[str, Any]:
-        new = jitter.perturb(np.array(_weights(config, n, explorer.floor)), rng)
-        config.update({f"w{i}": float(v) for i, v in enumerate(new)})
-        return config
-
-    return explore
+    return simplex_explore_fn(explorer.model_copy(update={"scale": explorer.scale / 4,
+                                                          "resample_probability": 0.0}), n)
 
 
 def _pareto_pbt(objectives: tuple[str, ...], **kwargs: Any):
@@ -159,20 +151,13 @@ def _pareto_pbt(objectives: tuple[str, ...], **kwargs: Any):
     from ray.tune.schedulers import PopulationBasedTraining
 
     class ParetoPBT(PopulationBasedTraining):
-        def _quantiles(self):  # the hook Ray's PBT ranks trials with
+        def _quantiles(self):  # the hook Ray's PBT ranks trials with: the shared policy's
             trials = [t for t, s in self._trial_state.items()
                       if s.last_result is not None and not t.is_finished()]
-            if len(trials) <= 1:
-                return [], []
             acc = np.array([[self._trial_state[t].last_result.get(f"val_{o}", math.nan)
                              for o in objectives] for t in trials], dtype=float)
-            keys = pareto_keys(acc)
-            order = rank_order(keys)
-            size = min(math.ceil(len(trials) * self._quantile_fraction), len(trials) // 2)
-            top = order[:size]
-            worst_top = keys[top[-1]]
-            lower = [i for i in order[-size:] if i not in top and keys[i] < worst_top]
-            return [trials[i] for i in lower], [trials[i] for i in top]
+            lower, upper = quantile_split(pareto_keys(acc), self._quantile_fraction)
+            return [trials[i] for i in lower], [trials[i] for i in upper]
 
     return ParetoPBT(**kwargs)
 
@@ -254,10 +239,34 @@ class RayPopulation:
                        custom_explore_fn=pb2_explore_fn(spec.explore, n), **common)
         return None  # grid, random: fixed weights
 
-    def run(self) -> dict[str, Any]:
-        import ray
+    def _tuner(self, points: list[np.ndarray], objectives: tuple[str, ...], epochs: int):
+        """A new Tuner over the members, or the restored one of a killed search."""
         from ray import tune
 
+        search_yaml = (self.out / CONFIG_FILE).read_text()
+        trainable = tune.with_resources(
+            tune.with_parameters(_train_member, search_yaml=search_yaml),
+            {"cpu": self.cpus, "gpu": self.gpus})
+        path = str(self.out / EXPERIMENT)
+        if tune.Tuner.can_restore(path):
+            return tune.Tuner.restore(path, trainable, resume_errored=True)
+        space: dict[str, Any] = {"member": tune.grid_search(list(range(len(points))))}
+        for i in range(len(objectives)):
+            space[f"w{i}"] = tune.sample_from(
+                lambda config, i=i: float(points[config["member"]][i]))
+        recorder = _recorder(self.out, objectives, len(points) * epochs,
+                             None if self.progress is None else not self.progress)
+        return tune.Tuner(
+            trainable, param_space=space,
+            tune_config=tune.TuneConfig(
+                scheduler=self._scheduler(objectives), reuse_actors=True,
+                trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+            run_config=tune.RunConfig(
+                name=EXPERIMENT, storage_path=str(self.out), verbose=0,
+                stop={"training_iteration": epochs}, callbacks=[recorder],
+                failure_config=tune.FailureConfig(max_failures=2)))
+
+    def run(self) -> dict[str, Any]:
         data = load_data(self.config.base())
         objectives = data.objectives
         _, points = plan(self.config, objectives)
@@ -267,44 +276,10 @@ class RayPopulation:
                     "population": len(points), "epochs": epochs,
                     "interval": self.spec.interval,
                     "initial_weights": [[float(w) for w in p] for p in points]}
-        if prepare_folder(self.out, self.config, manifest):
-            summary = RunDir(self.out).read_summary()
-            if summary is not None:
-                return summary
-        started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+        prepare_folder(self.out, self.config, manifest)
         start = time.perf_counter()
-        try:
-            trainable = tune.with_resources(
-                tune.with_parameters(_train_member, search_yaml=(self.out / "search.yaml")
-                                     .read_text()),
-                {"cpu": self.cpus, "gpu": self.gpus})
-            path = self.out / EXPERIMENT
-            bar = _recorder(self.out, objectives, len(points) * epochs,
-                            None if self.progress is None else not self.progress)
-            if tune.Tuner.can_restore(str(path)):
-                tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True)
-            else:
-                space = {"member": tune.grid_search(list(range(len(points))))}
-                for i in range(len(objectives)):
-                    space[f"w{i}"] = tune.sample_from(
-                        lambda config, i=i: float(points[config["member"]][i]))
-                tuner = tune.Tuner(
-                    trainable, param_space=space,
-                    tune_config=tune.TuneConfig(
-                        scheduler=self._scheduler(objectives), reuse_actors=True,
-                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-                    run_config=tune.RunConfig(
-                        name=EXPERIMENT, storage_path=str(self.out), verbose=0,
-                        stop={"training_iteration": epochs},
-                        callbacks=[bar],
-                        failure_config=tune.FailureConfig(max_failures=2)))
-            results = tuner.fit()
-        finally:
-            if started_here:
-                ray.shutdown()
+        with ray_session(self.address):
+            results = self._tuner(points, objectives, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
             raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: "
@@ -332,7 +307,7 @@ class RayPopulation:
         unique = {(r["event"], r["member"], r["epoch"]): r for r in read_population(self.out)}
         lines = sorted(unique.values(),
                        key=lambda r: (r["epoch"], r["event"] != "epoch", r["member"]))
-        atomic_write_text(self.out / POPULATION, "".join(json.dumps(r) + "\n" for r in lines))
+        write_jsonl(self.out / POPULATION, lines)
         summary = search_summary(self.spec.strategy, "ray", list(objectives), epochs, members,
                                  seconds)
         RunDir(self.out).write_summary(summary)

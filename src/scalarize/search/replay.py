@@ -14,7 +14,7 @@ import yaml
 
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.search.results import read_summary
+from scalarize.search.results import CONFIG_FILE, read_summary
 from scalarize.training import train_run
 
 
@@ -27,7 +27,7 @@ def replay_config(folder: Path | str, member: str | int = "best") -> RunConfig:
     entry = summary["members"][ids.index(chosen)]
     if entry["diverged"]:
         raise ScalarizeError(f"member {chosen} diverged during the search; replay another one")
-    tree = yaml.safe_load((folder / "search.yaml").read_text())
+    tree = yaml.safe_load((folder / CONFIG_FILE).read_text())
     tree.pop("search", None)
     tree["name"] = f"replay-m{chosen:02d}"
     tree["scalarization"]["weights"] = entry["schedule"][0][1]

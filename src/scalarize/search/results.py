@@ -18,10 +18,11 @@ import pandas as pd
 import yaml
 
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import read_jsonl
+from scalarize.runs.store import SUMMARY, read_jsonl
 from scalarize.search.policy import hypervolume, pareto_fronts
 
-POPULATION, SUMMARY, PLAN = "population.jsonl", "summary.json", "search.json"
+# the layout of a search folder (its summary is a run's SUMMARY file name)
+CONFIG_FILE, PLAN, POPULATION = "search.yaml", "search.json", "population.jsonl"
 
 
 def read_population(folder: Path | str) -> list[dict[str, Any]]:
@@ -118,8 +119,8 @@ def searches_table(folder: Path | str) -> pd.DataFrame:
     for path in sorted([root, *root.glob("*/")]):
         if not (path / SUMMARY).is_file() or not is_search(path):
             continue
-        summary = json.loads((path / SUMMARY).read_text())
-        config = yaml.safe_load((path / "search.yaml").read_text())
+        summary = read_summary(path)
+        config = yaml.safe_load((path / CONFIG_FILE).read_text())
         rows.append({"search": path.name, "strategy": summary["strategy"],
                      "engine": summary["engine"], "seed": config.get("seed", 0),
                      "population": summary["population"],
@@ -129,3 +130,16 @@ def searches_table(folder: Path | str) -> pd.DataFrame:
                      "hypervolume_test": summary["hypervolume_test"],
                      "seconds": summary["seconds"]})
     return pd.DataFrame(rows)
+
+
+def by_strategy(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`searches_table` summarised per strategy over seeds (mean; std of the test
+    accuracy). The strategy is the folder name without its ``-s<seed>`` suffix, so that, e.g.,
+    ``uniform-s0`` (a one-point grid) and ``grid-s0`` stay apart."""
+    label = table.search.str.replace(r"-s\d+$", "", regex=True)
+    return table.assign(strategy=label).groupby("strategy", sort=False).agg(
+        member_epochs=("member_epochs", "first"),
+        test_avg_acc=("test_avg_acc", "mean"), test_std=("test_avg_acc", "std"),
+        val_avg_acc=("val_avg_acc", "mean"),
+        hypervolume_test=("hypervolume_test", "mean"),
+        seconds=("seconds", "mean"), seeds=("seed", "nunique"))

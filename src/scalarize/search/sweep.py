@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from scalarize.config import RunConfig, _Section, dump_yaml, load_study_config
+from scalarize.config import RunConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
 from scalarize.search.executors import run_planned
 from scalarize.search.simplex import dirichlet_points, simplex_grid
@@ -150,6 +150,6 @@ def run_sweep(config: SweepConfig, out: Path | str, engine: str = "local",
     plan = plan_sweep(config, data.objectives)
     manifest = {"objectives": list(data.objectives), "view": data.view,
                 "runs": [asdict(p) for p, _ in plan]}
-    run_planned(Path(out), SWEEP_CONFIG, dump_yaml(config), manifest, [c for _, c in plan],
+    run_planned(Path(out), SWEEP_CONFIG, config, manifest, [c for _, c in plan],
                 engine, engine_options, progress)
     return [p for p, _ in plan]
