@@ -44,7 +44,7 @@ def main() -> None:
     import torch
 
     from scalarize.benchmarks.base import Split
-    from scalarize.benchmarks.images import decoded_images
+    from scalarize.benchmarks.images import decoded_images, file_checksum
     from scalarize.models import build_model
     from scalarize.training.data import TensorSplit, channel_stats
 
@@ -54,11 +54,12 @@ def main() -> None:
     (root / "list.txt").write_text("\n".join(p.name for p in paths))
 
     start = time.perf_counter()
-    decoded = decoded_images(root, paths, args.size, "bench", [root / "list.txt"])
+    checksum = file_checksum([root / "list.txt"])
+    decoded = decoded_images(root, paths, args.size, "bench", checksum)
     decode_rate = args.images / (time.perf_counter() - start)
 
     start = time.perf_counter()
-    cached = decoded_images(root, paths, args.size, "bench", [root / "list.txt"])
+    cached = decoded_images(root, paths, args.size, "bench", checksum)
     array = np.array(cached)  # read every byte: a memory map alone reads nothing yet
     cache_rate = args.images / (time.perf_counter() - start)
     assert np.array_equal(array, decoded)

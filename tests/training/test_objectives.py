@@ -10,7 +10,7 @@ from scalarize.training.objectives import build_objectives
 def test_domain_losses_average_only_their_own_examples():
     data = load_benchmark("shapes", view="mdl", n_train=[4, 4, 4, 4], n_val=2, n_test=2)
     objectives = build_objectives(data)
-    heads = nn.ModuleDict({k: nn.Linear(5, v) for k, v in objectives.head_sizes().items()})
+    heads = nn.ModuleDict({k: nn.Linear(5, v) for k, v in objectives.head_specs().items()})
     features = torch.randn(6, 5)
     domain = torch.tensor([0, 0, 1, 3, 3, 3])
     target = torch.tensor([1, 2, 3, 4, 5, 6])
@@ -26,13 +26,13 @@ def test_domain_losses_average_only_their_own_examples():
 def test_shared_head_in_the_domain_view():
     data = load_benchmark("shapes", view="mdl", n_train=[4, 4, 4, 4], n_val=2, n_test=2)
     objectives = build_objectives(data, shared_head=True)
-    assert list(objectives.head_sizes()) == ["shared"]
+    assert list(objectives.head_specs()) == ["shared"]
 
 
 def test_task_losses_are_plain_cross_entropies():
     data = load_benchmark("shapes", tasks=["shape", "count"], n_train=8, n_val=2, n_test=2)
     objectives = build_objectives(data)
-    heads = nn.ModuleDict({k: nn.Linear(5, v) for k, v in objectives.head_sizes().items()})
+    heads = nn.ModuleDict({k: nn.Linear(5, v) for k, v in objectives.head_specs().items()})
     features = torch.randn(4, 5)
     labels = {"shape": torch.tensor([0, 1, 2, 3]), "count": torch.tensor([0, 1, 2, 0])}
     losses, counts = objectives.per_example(heads, features,

@@ -9,6 +9,7 @@ from scalarize.benchmarks.cifar_stl import load_cifar_stl
 from scalarize.benchmarks.domainnet import load_domainnet
 from scalarize.benchmarks.npz import load_npz
 from scalarize.benchmarks.shapes import load_shapes
+from scalarize.benchmarks.taskonomy import load_taskonomy
 from scalarize.registry import Registry
 
 BENCHMARKS: Registry[Dataset] = Registry("benchmark")
@@ -17,6 +18,7 @@ BENCHMARKS.register("npz")(load_npz)
 BENCHMARKS.register("cifar10_stl10")(load_cifar_stl)
 BENCHMARKS.register("celeba")(load_celeba)
 BENCHMARKS.register("domainnet")(load_domainnet)
+BENCHMARKS.register("taskonomy")(load_taskonomy)
 
 
 def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,

@@ -7,8 +7,9 @@ the tasks of a multi-task (MTL) view, or the domains of a multi-domain (MDL) vie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,11 +21,21 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Task:
-    """One classification task: its name and number of classes."""
+    """One task: its name, number of classes (0 for a regression), and its ``kind``
+    (``classification`` by default; ``segmentation``, ``depth``, ``normals``, ``regression``
+    for dense tasks) with the kind's options (see :mod:`scalarize.training.task_kinds`)."""
 
     name: str
     num_classes: int
     description: str = ""
+    kind: str = "classification"
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def kind_options(self) -> dict[str, Any]:
+        """What the task kind is built with: the options, plus ``classes`` when it has some."""
+        return {"classes": self.num_classes, **self.options} if self.num_classes else \
+            dict(self.options)
 
 
 @dataclass

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
-from scalarize.benchmarks.images import decoded_images
+from scalarize.benchmarks.images import decoded_images, file_checksum
 from scalarize.errors import ScalarizeError
 
 ATTR_FILE, PARTITION_FILE, IMAGE_DIR = ("list_attr_celeba.txt", "list_eval_partition.txt",
@@ -123,7 +123,8 @@ def load_celeba(view: View = "mtl", tasks: list[str] | None = None, seed: int = 
     chosen = select_tasks(all_tasks, GROUPS[opts.group] if opts.group else tasks)
     x = decoded_images(opts.root, [opts.root / IMAGE_DIR / n for n in images],
                        opts.image_size, f"celeba-{opts.image_size}",
-                       [opts.root / ATTR_FILE, opts.root / PARTITION_FILE], opts.cache)
+                       file_checksum([opts.root / ATTR_FILE, opts.root / PARTITION_FILE]),
+                       opts.cache)
     column = {n: i for i, n in enumerate(names)}
     splits = {}
     for code, split in enumerate(SPLITS):

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from scalarize.benchmarks.base import Dataset, Task, View, domain_split, seeded_split, select_tasks
-from scalarize.benchmarks.images import decoded_images
+from scalarize.benchmarks.images import decoded_images, file_checksum
 from scalarize.errors import ScalarizeError
 
 DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
@@ -84,9 +84,9 @@ def load_domainnet(view: View = "mdl", tasks: list[str] | None = None, seed: int
         for split in ("train", "test"):
             lst = opts.root / f"{domain}_{split}.txt"
             names, labels = read_list(lst)
-            x = decoded_images(opts.root, [opts.root / n for n in names], opts.image_size,
-                               f"domainnet-{domain}-{split}-{opts.image_size}", [lst],
-                               opts.cache)
+            key = f"domainnet-{domain}-{split}-{opts.image_size}"
+            x = decoded_images(opts.root, [opts.root / n for n in names], opts.image_size, key,
+                               file_checksum([lst]), opts.cache)
             if split == "test":
                 parts["test"].append((x, labels))
                 continue

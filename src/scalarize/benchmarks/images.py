@@ -1,16 +1,17 @@
 """Image folders of the real benchmarks: decode once, cache, memory-map.
 
-Readers of JPEG/PNG data sets (CelebA, DomainNet) decode every image once (centre square crop,
-area resize with Pillow) into one N×3×S×S uint8 array kept in ``<root>/.scalarize/<key>.npy``
-beside a JSON file with the checksum of the list files it was built from; later loads
-memory-map it, so training never decodes an image.
+Readers of JPEG/PNG data sets (CelebA, DomainNet, Taskonomy) decode every image once (centre
+square crop, area resize with Pillow) into one N×C×S×S array kept in
+``<root>/.scalarize/<key>.npy`` beside a JSON index with a checksum of where it came from (the
+list files' bytes, or the names and sizes of the image files for data sets without lists);
+later loads memory-map it, so training never decodes an image.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,28 +42,45 @@ def decode_image(path: Path, size: int) -> np.ndarray:
                              "unpack it again") from None
 
 
-def _checksum(paths: Sequence[Path]) -> str:
+def file_checksum(paths: Sequence[Path]) -> str:
+    """SHA-256 of the bytes of ``paths`` (list files: small, and they name every image)."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
+def listing_checksum(paths: Sequence[Path]) -> str:
+    """SHA-256 of the names and byte sizes of ``paths`` (image folders without list files);
+    a missing file counts as size -1, so the decoder reports it."""
+    digest = hashlib.sha256()
+    for path in paths:
+        size = path.stat().st_size if path.is_file() else -1
+        digest.update(f"{path.name}\0{size}\n".encode())
+    return digest.hexdigest()
+
+
 def decoded_images(root: Path, images: Sequence[Path], size: int, key: str,
-                   lists: Sequence[Path], cache: bool = True) -> np.ndarray:
-    """``images`` decoded (N×3×size×size uint8): from ``root/.scalarize/<key>.npy`` when it was
-    built from the same ``lists`` (by checksum), else decoded with a progress bar and cached."""
+                   checksum: str, cache: bool = True,
+                   decode: Callable[[Path, int], np.ndarray] = decode_image) -> np.ndarray:
+    """``images`` decoded by ``decode`` (default: N×3×size×size uint8 RGB): from
+    ``root/.scalarize/<key>.npy`` when it was built from the same source (``checksum``), else
+    decoded with a progress bar and cached."""
     folder = root / CACHE_DIR
     array_path, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
-    checksum = _checksum(lists)
     if cache and array_path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("checksum") == checksum and meta.get("count") == len(images):
             return np.load(array_path, mmap_mode="r")
-    out = np.empty((len(images), 3, size, size), dtype=np.uint8)
+    out: np.ndarray | None = None
     for i, path in enumerate(tqdm(images, desc=f"decoding {key}", unit="image",
                                   disable=None if len(images) > 1000 else True)):
-        out[i] = decode_image(path, size)
+        image = decode(path, size)
+        if out is None:
+            out = np.empty((len(images), *image.shape), dtype=image.dtype)
+        out[i] = image
+    if out is None:
+        raise ScalarizeError(f"{key}: no images to decode")
     if cache:
         folder.mkdir(exist_ok=True)
         tmp = folder / f".{key}.tmp.npy"

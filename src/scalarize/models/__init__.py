@@ -7,7 +7,11 @@ Specs:
 - ``resnet<depth>[-x<width multiplier>]``, e.g. ``resnet26-x0.5`` or ``resnet20``.
 
 Adding a family means one module and one registry line: ``FAMILIES.register("name")`` on a
-function ``(knobs: str, image_shape) -> encoder`` whose encoder has ``out_features``.
+function ``(knobs: str, image_shape) -> encoder`` whose encoder has ``out_features`` (and a
+``feature_map`` method returning N×features×h×w, for dense heads).
+
+Heads are given as ``name -> classes`` (a linear classifier) or ``name -> DenseHead(channels)``
+(a per-pixel decoder, see :mod:`scalarize.models.heads`).
 
 Example:
     >>> model = build_model("vit-d3-w48-p4", (3, 32, 32), {"shape": 4, "colour": 6})
@@ -18,12 +22,14 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.heads import DenseHead, HeadSpec, build_head
 from scalarize.models.resnet import ResNet
 from scalarize.models.vit import ViT
 from scalarize.registry import Registry
@@ -70,28 +76,45 @@ def build_encoder(spec: str, image_shape: tuple[int, int, int]) -> nn.Module:
 
 
 class MultiHeadModel(nn.Module):
-    """A shared encoder and named linear heads. ``forward`` returns the shared features; the
-    objectives decide which head reads which examples."""
+    """A shared encoder and named heads. ``forward`` returns the shared features (pooled, or
+    the feature map when a head is dense); the objectives decide which head reads which
+    examples."""
 
-    def __init__(self, encoder: nn.Module, heads: dict[str, int]) -> None:
+    def __init__(self, encoder: nn.Module, heads: Mapping[str, HeadSpec],
+                 image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.encoder = encoder
-        self.heads = nn.ModuleDict(
-            {name: nn.Linear(encoder.out_features, n) for name, n in heads.items()}
-        )
+        self.spatial = any(isinstance(spec, DenseHead) for spec in heads.values())
+        map_size = self._map_size(image_shape) if self.spatial else None
+        self.heads = nn.ModuleDict({
+            name: build_head(spec, encoder.out_features, map_size, image_shape[-1])
+            for name, spec in heads.items()
+        })
+
+    def _map_size(self, image_shape: tuple[int, int, int]) -> int:
+        if not hasattr(self.encoder, "feature_map"):
+            raise ScalarizeError(f"{type(self.encoder).__name__} has no feature map, so it "
+                                 "cannot feed dense heads; use a vit or resnet spec")
+        was_training = self.encoder.training
+        self.encoder.eval()
+        with torch.no_grad():
+            side = self.encoder.feature_map(torch.zeros(1, *image_shape)).shape[-1]
+        self.encoder.train(was_training)
+        return int(side)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        return self.encoder.feature_map(x) if self.spatial else self.encoder(x)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters of the shared encoder (what gradient-based MTO methods aggregate over)."""
         return list(self.encoder.parameters())
 
 
-def build_model(spec: str, image_shape: tuple[int, int, int], heads: dict[str, int]
+def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec]
                 ) -> MultiHeadModel:
-    """Encoder from ``spec`` plus one linear head per entry of ``heads`` (name -> classes)."""
-    return MultiHeadModel(build_encoder(spec, image_shape), heads)
+    """Encoder from ``spec`` plus one head per entry of ``heads``: ``name -> classes`` for a
+    linear classifier, ``name -> DenseHead(channels)`` for a dense decoder."""
+    return MultiHeadModel(build_encoder(spec, image_shape), heads, image_shape)
 
 
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
@@ -121,5 +144,5 @@ def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, i
     }
 
 
-__all__ = ["FAMILIES", "MultiHeadModel", "ResNet", "ViT", "build_encoder", "build_model",
-           "describe"]
+__all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "ViT",
+           "build_encoder", "build_model", "describe"]

@@ -73,11 +73,21 @@ class ViT(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.apply(_init_weights)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """N×(patches)×width normalised patch tokens."""
         x = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
         for block in self.blocks:
             x = block(x)
-        return self.norm(x).mean(dim=1)
+        return self.norm(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens(x).mean(dim=1)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The patch tokens laid out as an N×width×(H/patch)×(W/patch) map (for dense heads)."""
+        side = x.shape[-2] // self.patch_embed.stride[0]
+        tokens = self.tokens(x)
+        return tokens.transpose(1, 2).reshape(x.shape[0], -1, side, tokens.shape[1] // side)
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -1,29 +1,35 @@
 """Objectives turn shared features into one loss per objective (task or domain).
 
-Both views compute a per-example loss and correctness matrix of shape (T, B) with a mask saying
-which examples count for which objective, so training losses, evaluation metrics and (later)
-gradient probes all come from one place, with static shapes and no host synchronisation.
+Both views compute a per-example loss matrix of shape (T, B) with a mask saying which examples
+count for which objective, so training losses, evaluation metrics and gradient probes all come
+from one place, with static shapes and no host synchronisation. Evaluation goes through a
+:class:`Meter`, which accumulates each objective's metrics over a split on the device.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from scalarize.benchmarks.base import Dataset
+from scalarize.errors import ScalarizeError
+from scalarize.models.heads import DenseHead, HeadSpec
 from scalarize.training.data import Batch
+from scalarize.training.task_kinds import Metric, TaskKind, build_kind
 
 
 @dataclass
 class PerExample:
-    """Loss and correctness of every example for every objective, and which ones count."""
+    """Loss of every example for every objective, which ones count, and each objective's head
+    output (what its metric reads)."""
 
     loss: torch.Tensor  # T×B
-    correct: torch.Tensor  # T×B, bool
     mask: torch.Tensor  # T×B, float (1 where the example belongs to the objective)
+    outputs: dict[str, torch.Tensor]
 
     def mean_losses(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-objective mean loss over its examples (0 when it has none) and example counts."""
@@ -31,51 +37,93 @@ class PerExample:
         return (self.loss * self.mask).sum(dim=1) / counts.clamp(min=1), counts
 
 
+class Meter:
+    """Accumulates, over the batches of a split, each objective's mean loss and its metrics;
+    ``result`` gives ``acc`` (each objective's score, higher is better), ``loss``, ``avg_acc``
+    and ``metrics`` (every named metric of every objective)."""
+
+    def __init__(self, names: tuple[str, ...], metrics: dict[str, Metric],
+                 targets: dict[str, str], device: torch.device, masked: bool) -> None:
+        self.names = names
+        self.metrics = metrics
+        self.targets = targets
+        self.masked = masked
+        self.loss = torch.zeros(len(names), device=device)
+        self.count = torch.zeros(len(names), device=device)
+
+    def update(self, out: PerExample, batch: Batch) -> None:
+        self.loss += (out.loss * out.mask).sum(dim=1)
+        self.count += out.mask.sum(dim=1)
+        for i, name in enumerate(self.names):
+            output, target = out.outputs[name], batch.labels[self.targets[name]]
+            if self.masked:
+                rows = out.mask[i] > 0
+                output, target = output[rows], target[rows]
+            self.metrics[name].update(output, target)
+
+    def result(self) -> dict[str, object]:
+        metrics = {name: self.metrics[name].result() for name in self.names}
+        acc = {name: metrics[name]["score"] for name in self.names}
+        loss = (self.loss / self.count.clamp(min=1)).tolist()
+        return {"acc": acc, "loss": dict(zip(self.names, loss, strict=True)),
+                "avg_acc": float(np.mean(list(acc.values()))), "metrics": metrics}
+
+
 class Objectives:
-    """Base: names of the objectives, the heads they need, and the per-example evaluation."""
+    """Base: names of the objectives, the heads they need, the per-example evaluation and a
+    meter for evaluating a split."""
 
     names: tuple[str, ...]
 
-    def head_sizes(self) -> dict[str, int]:
+    def head_specs(self) -> dict[str, HeadSpec]:
         raise NotImplementedError
 
     def per_example(self, heads: nn.ModuleDict, features: torch.Tensor, batch: Batch
                     ) -> PerExample:
+        raise NotImplementedError
+
+    def meter(self, device: torch.device) -> Meter:
         raise NotImplementedError
 
 
 class TaskObjectives(Objectives):
-    """Multi-task view: one head and one cross-entropy per task, every example counts for all."""
+    """Multi-task view: one head and one loss per task, as its kind says; every example counts
+    for all tasks."""
 
     def __init__(self, data: Dataset) -> None:
-        self.tasks = data.tasks
         self.names = tuple(t.name for t in data.tasks)
+        self.kinds: dict[str, TaskKind] = {t.name: build_kind(t.kind, t.kind_options)
+                                           for t in data.tasks}
 
-    def head_sizes(self) -> dict[str, int]:
-        return {t.name: t.num_classes for t in self.tasks}
+    def head_specs(self) -> dict[str, HeadSpec]:
+        return {name: kind.head() for name, kind in self.kinds.items()}
 
     def per_example(self, heads: nn.ModuleDict, features: torch.Tensor, batch: Batch
                     ) -> PerExample:
-        losses, correct = [], []
-        for name in self.names:
-            logits = heads[name](features).float()
-            target = batch.labels[name]
-            losses.append(F.cross_entropy(logits, target, reduction="none"))
-            correct.append(logits.argmax(dim=1) == target)
-        loss = torch.stack(losses)
-        return PerExample(loss, torch.stack(correct), torch.ones_like(loss))
+        outputs = {name: heads[name](features) for name in self.names}
+        loss = torch.stack([self.kinds[name].loss(outputs[name], batch.labels[name])
+                            for name in self.names])
+        return PerExample(loss, torch.ones_like(loss), outputs)
+
+    def meter(self, device: torch.device) -> Meter:
+        return Meter(self.names, {n: k.metric() for n, k in self.kinds.items()},
+                     {n: n for n in self.names}, device, masked=False)
 
 
 class DomainObjectives(Objectives):
-    """Multi-domain view: one label task; a head per domain (or one shared head); an example
-    counts for its own domain's objective only."""
+    """Multi-domain view: one classification task; a head per domain (or one shared head); an
+    example counts for its own domain's objective only."""
 
     def __init__(self, data: Dataset, shared_head: bool = False) -> None:
         self.names = data.domains
         self.task = data.tasks[0]
+        self.kind = build_kind(self.task.kind, self.task.kind_options)
+        if isinstance(self.kind.head(), DenseHead):
+            raise ScalarizeError(f"the multi-domain view needs a per-image task; "
+                                 f"{self.task.name!r} is a dense {self.task.kind} task")
         self.shared_head = shared_head
 
-    def head_sizes(self) -> dict[str, int]:
+    def head_specs(self) -> dict[str, HeadSpec]:
         if self.shared_head:
             return {"shared": self.task.num_classes}
         return {d: self.task.num_classes for d in self.names}
@@ -86,16 +134,16 @@ class DomainObjectives(Objectives):
         target = batch.labels[self.task.name]
         mask = F.one_hot(batch.domain, len(self.names)).T.float()
         if self.shared_head:
-            logits = heads["shared"](features).float()
-            loss = F.cross_entropy(logits, target, reduction="none").expand(len(self.names), -1)
-            correct = (logits.argmax(dim=1) == target).expand(len(self.names), -1)
-            return PerExample(loss, correct, mask)
-        losses, correct = [], []
-        for name in self.names:
-            logits = heads[name](features).float()
-            losses.append(F.cross_entropy(logits, target, reduction="none"))
-            correct.append(logits.argmax(dim=1) == target)
-        return PerExample(torch.stack(losses), torch.stack(correct), mask)
+            logits = heads["shared"](features)
+            loss = self.kind.loss(logits, target).expand(len(self.names), -1)
+            return PerExample(loss, mask, dict.fromkeys(self.names, logits))
+        outputs = {name: heads[name](features) for name in self.names}
+        loss = torch.stack([self.kind.loss(outputs[name], target) for name in self.names])
+        return PerExample(loss, mask, outputs)
+
+    def meter(self, device: torch.device) -> Meter:
+        return Meter(self.names, {n: self.kind.metric() for n in self.names},
+                     dict.fromkeys(self.names, self.task.name), device, masked=True)
 
 
 def build_objectives(data: Dataset, shared_head: bool = False) -> Objectives:

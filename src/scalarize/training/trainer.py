@@ -92,7 +92,7 @@ class Trainer:
                                            train_cfg.batch_size, config.seed)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.spec, self.data.image_shape,
-                                 self.objectives.head_sizes()).to(self.device)
+                                 self.objectives.head_specs()).to(self.device)
         self.shared_params = self.model.shared_parameters()
         self.method = build_method(config.method.name, config.method.options,
                                    len(self.objectives.names)).to(self.device)
@@ -109,6 +109,9 @@ class Trainer:
         )
         self.weight_tensor = torch.tensor(self.weights.values, device=self.device)
         aug = train_cfg.augment
+        if aug is not None and self.model.spatial:
+            raise ScalarizeError("train.augment moves pixels of the images but not of dense "
+                                 "targets; leave it unset for dense tasks")
         self.augment = Augment(aug.padding, aug.flip) if aug is not None else None
         self.epoch = 0
         self.step = 0
@@ -194,23 +197,13 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> dict[str, Any]:
-        """Accuracy and mean loss per objective on ``split``, and their average accuracy."""
+        """Score (``acc``: accuracy, or a dense task's score) and mean loss per objective on
+        ``split``, their average score, and every objective's named ``metrics``."""
         self.model.eval()
-        n_obj = len(self.objectives.names)
-        correct = torch.zeros(n_obj, device=self.device)
-        loss = torch.zeros(n_obj, device=self.device)
-        count = torch.zeros(n_obj, device=self.device)
+        meter = self.objectives.meter(self.device)
         for batch in self.splits[split].sequential(self.config.train.eval_batch_size):
-            out = self._forward(batch)[1]
-            correct += (out.correct * out.mask).sum(dim=1)
-            loss += (out.loss * out.mask).sum(dim=1)
-            count += out.mask.sum(dim=1)
-        count = count.clamp(min=1)
-        acc = (correct / count).tolist()
-        names = self.objectives.names
-        return {"acc": dict(zip(names, acc, strict=True)),
-                "loss": dict(zip(names, (loss / count).tolist(), strict=True)),
-                "avg_acc": float(np.mean(acc))}
+            meter.update(self._forward(batch)[1], batch)
+        return meter.result()
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train for ``train.epochs`` epochs (continuing from the checkpoint when ``resume``),
@@ -257,6 +250,7 @@ class Trainer:
         record["step"] = self.step
         val = self.evaluate("val")
         record.update({"val_acc": val["acc"], "val_loss": val["loss"],
+                       "val_metrics": val["metrics"],
                        "val_avg_acc": val["avg_acc"], "weights": self.weights.as_dict(),
                        "epoch_seconds": seconds, "step_seconds": seconds / self.steps_per_epoch})
         for callback in self.callbacks:

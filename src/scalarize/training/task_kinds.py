@@ -1,0 +1,278 @@
+"""Task kinds: how one task's head output becomes a per-example loss and evaluation metrics.
+
+A benchmark's :class:`~scalarize.benchmarks.Task` names its ``kind`` (``classification`` by
+default) and the kind's options; the kind decides the head, the loss and the metrics. Every kind
+reports a ``score`` (higher is better, in [0, 1]) that plays the part of accuracy wherever the
+paper ranks by average accuracy, plus its own named metrics:
+
+============== ==================== =================================================
+kind           score                other metrics
+============== ==================== =================================================
+classification accuracy             —
+segmentation   mIoU                 pixel_acc
+depth          δ₁ (max ratio < 1.25) l1, abs_rel
+regression     |error| ≤ tolerance  l1
+normals        angle ≤ 11.25°       l1, mean_angle
+============== ==================== =================================================
+
+Dense targets stay in their compact on-disk integer encoding until they reach the device;
+each kind decodes them there (``scale``, ``invalid`` value, ``ignore`` class). Pixels marked
+invalid or ignored count for neither the loss nor the metrics.
+
+Adding a kind means one class here and one registry line.
+
+Example:
+    >>> import torch
+    >>> kind = TASK_KINDS.get("classification")()
+    >>> metric = kind.metric()
+    >>> metric.update(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
+    >>> metric.result()
+    {'score': 0.5}
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from scalarize.models.heads import DenseHead, HeadSpec
+from scalarize.registry import Registry
+
+
+class Metric:
+    """Accumulates one task's metrics over a split, on the device; ``result`` syncs once."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+
+    def add(self, **values: torch.Tensor) -> None:
+        for name, value in values.items():
+            value = value.detach().double()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def result(self) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class TaskKind:
+    """Base: the head a task needs, its per-example loss and its metric."""
+
+    def head(self) -> HeadSpec:
+        raise NotImplementedError
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-example loss (shape B) of ``output`` against the raw ``target``."""
+        raise NotImplementedError
+
+    def metric(self) -> Metric:
+        raise NotImplementedError
+
+
+TASK_KINDS: Registry[TaskKind] = Registry("task kind")
+
+
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per-example mean of ``values`` (B×…) over ``valid`` entries; 0 for an example with none."""
+    dims = tuple(range(1, values.ndim))
+    valid = valid.to(values.dtype)
+    return (values * valid).sum(dim=dims) / valid.sum(dim=dims).clamp(min=1)
+
+
+class _Mean(Metric):
+    """Metrics that are sums divided by the summed ``count`` (of examples or pixels)."""
+
+    def result(self) -> dict[str, float]:
+        count = self.sums["count"].clamp(min=1)
+        return {name: float(value / count) for name, value in self.sums.items()
+                if name != "count"}
+
+
+@TASK_KINDS.register("classification")
+class Classification(TaskKind):
+    """One label per example, cross-entropy, accuracy."""
+
+    def __init__(self, classes: int = 2) -> None:
+        self.classes = classes
+
+    def head(self) -> HeadSpec:
+        return self.classes
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.float(), target, reduction="none")
+
+    def metric(self) -> Metric:
+        return _Accuracy()
+
+
+class _Accuracy(_Mean):
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        self.add(count=torch.tensor(target.shape[0], device=target.device),
+                 score=(output.argmax(dim=1) == target).sum())
+
+
+@TASK_KINDS.register("segmentation")
+class Segmentation(TaskKind):
+    """A class per pixel (targets B×H×W); pixels equal to ``ignore`` do not count. Per-pixel
+    cross-entropy averaged per image; mIoU over the classes present in the predictions or the
+    targets of the split (confusion matrix accumulated on the device)."""
+
+    def __init__(self, classes: int, ignore: int | None = None) -> None:
+        self.classes = classes
+        self.ignore = ignore
+
+    def head(self) -> HeadSpec:
+        return DenseHead(self.classes)
+
+    def _valid(self, target: torch.Tensor) -> torch.Tensor:
+        return (torch.ones_like(target, dtype=torch.bool) if self.ignore is None
+                else target != self.ignore)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = target.long()
+        valid = self._valid(target)
+        pixel = F.cross_entropy(output.float(), target.where(valid, 0), reduction="none")
+        return _masked_mean(pixel, valid)
+
+    def metric(self) -> Metric:
+        return _Confusion(self)
+
+
+class _Confusion(Metric):
+    def __init__(self, kind: Segmentation) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        target = target.long()
+        valid = self.kind._valid(target)
+        n = self.kind.classes
+        pairs = target[valid] * n + output.argmax(dim=1)[valid]
+        self.add(confusion=torch.bincount(pairs, minlength=n * n).view(n, n))
+
+    def result(self) -> dict[str, float]:
+        confusion = self.sums["confusion"]
+        hits = confusion.diagonal()
+        union = confusion.sum(dim=0) + confusion.sum(dim=1) - hits
+        present = union > 0
+        miou = float((hits[present] / union[present]).mean()) if present.any() else 0.0
+        total = float(confusion.sum())
+        return {"score": miou, "pixel_acc": float(hits.sum()) / total if total else 0.0}
+
+
+class _PixelRegression(TaskKind):
+    """Targets B×C×H×W stored as integers; value = raw × ``scale``; raw == ``invalid`` marks a
+    missing pixel (in any channel). L1 loss over the valid pixels of each image."""
+
+    def __init__(self, channels: int = 1, scale: float = 1.0, invalid: int | None = None
+                 ) -> None:
+        self.channels = channels
+        self.scale = scale
+        self.invalid = invalid
+
+    def head(self) -> HeadSpec:
+        return DenseHead(self.channels)
+
+    def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target values (float) and the B×1×H×W mask of valid pixels."""
+        if target.ndim == 3:
+            target = target.unsqueeze(1)
+        if self.invalid is None:
+            valid = torch.ones_like(target[:, :1], dtype=torch.bool)
+        else:
+            valid = (target != self.invalid).all(dim=1, keepdim=True)
+        return target.float() * self.scale, valid
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        value, valid = self.decode(target)
+        error = (output.float() - value).abs().mean(dim=1, keepdim=True)
+        return _masked_mean(error, valid)
+
+
+@TASK_KINDS.register("regression")
+class Regression(_PixelRegression):
+    """Per-pixel values (e.g. edges); score = share of valid pixels within ``tolerance``."""
+
+    def __init__(self, channels: int = 1, scale: float = 1.0, invalid: int | None = None,
+                 tolerance: float = 0.1) -> None:
+        super().__init__(channels, scale, invalid)
+        self.tolerance = tolerance
+
+    def metric(self) -> Metric:
+        return _RegressionMetric(self)
+
+
+class _RegressionMetric(_Mean):
+    def __init__(self, kind: Regression) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        value, valid = self.kind.decode(target)
+        error = (output.float() - value).abs().mean(dim=1, keepdim=True)[valid]
+        self.add(count=valid.sum(), l1=error.sum(), score=(error <= self.kind.tolerance).sum())
+
+
+@TASK_KINDS.register("depth")
+class Depth(_PixelRegression):
+    """Depth (one channel): L1 loss; score δ₁ = share of valid pixels with
+    max(pred/true, true/pred) < 1.25; also L1 and absolute relative error."""
+
+    def metric(self) -> Metric:
+        return _DepthMetric(self)
+
+
+class _DepthMetric(_Mean):
+    def __init__(self, kind: Depth) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        value, valid = self.kind.decode(target)
+        valid = valid & (value > 0)
+        true, pred = value[valid], output.float()[:, :1][valid].clamp(min=1e-3)
+        ratio = torch.maximum(pred / true, true / pred)
+        self.add(count=valid.sum(), l1=(pred - true).abs().sum(),
+                 abs_rel=((pred - true).abs() / true).sum(), score=(ratio < 1.25).sum())
+
+
+@TASK_KINDS.register("normals")
+class Normals(_PixelRegression):
+    """Surface normals stored as 8-bit RGB (value / 255 × 2 − 1): L1 loss; score = share of
+    valid pixels whose predicted direction is within 11.25° of the true one; also L1 and the
+    mean angle in degrees."""
+
+    def __init__(self, invalid: int | None = None) -> None:
+        super().__init__(channels=3, scale=2.0 / 255.0, invalid=invalid)
+
+    def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        value, valid = super().decode(target)
+        return value - 1.0, valid
+
+    def metric(self) -> Metric:
+        return _NormalsMetric(self)
+
+
+class _NormalsMetric(_Mean):
+    def __init__(self, kind: Normals) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        value, valid = self.kind.decode(target)
+        output = output.float()
+        l1 = (output - value).abs().mean(dim=1, keepdim=True)[valid]
+        cosine = F.cosine_similarity(output, value, dim=1, eps=1e-6).unsqueeze(1)[valid]
+        angle = torch.rad2deg(torch.arccos(cosine.clamp(-1.0, 1.0)))
+        self.add(count=valid.sum(), l1=l1.sum(), mean_angle=angle.sum(),
+                 score=(angle <= 11.25).sum())
+
+
+def build_kind(kind: str, options: dict[str, object]) -> TaskKind:
+    """The :class:`TaskKind` registered as ``kind``, made with ``options``."""
+    return TASK_KINDS.get(kind)(**options)
+
+
+__all__ = ["TASK_KINDS", "Metric", "TaskKind", "build_kind"]
