@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from scalarize.benchmarks import BENCHMARKS
+from scalarize.cli import main
 from scalarize.config import load_config, read_yaml
 from scalarize.models import build_model
 from scalarize.search.compare import load_compare_config
@@ -28,3 +29,25 @@ def test_preset_validates(path):
             config.sweep.capacities, "specs") else list(config.sweep.capacities)
     for spec in specs:
         build_model(spec, (3, 32, 32), {"head": 2})
+
+
+SMOKED = [p for p in CONFIGS if "smoke" in read_yaml(p)]
+COMMANDS = {"sweep": "sweep", "search": "search", "compare": "compare"}
+
+
+def test_every_paper_preset_has_a_smoke_variant():
+    names = {p.name for p in SMOKED}
+    assert {p.name for p in CONFIGS if p.name.startswith(("paper_", "taskonomy"))} <= names
+    assert "cifar10_stl10.yaml" in names
+
+
+@pytest.mark.parametrize("path", SMOKED, ids=lambda p: p.name)
+def test_smoke_variant_runs_on_the_fixture_on_cpu(path, tmp_path, capsys):
+    tree = read_yaml(path)
+    command = next((c for c in COMMANDS if c in tree), "train")
+    out = tmp_path / "out"
+    assert main([command, str(path), "--smoke", "--out", str(out), "--quiet"]) in (0, None)
+    summaries = list(out.rglob("summary.json"))
+    assert summaries, "the smoke run trained nothing"
+    printed = capsys.readouterr().out
+    assert str(out) in printed

@@ -17,13 +17,28 @@ from scalarize.errors import ScalarizeError
 EXIT_USAGE = 2
 
 
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The command line's overrides, after the smoke run's when ``--smoke`` is given."""
+    if not args.smoke:
+        return list(args.overrides)
+    from scalarize.smoke import smoke_overrides
+
+    return [*smoke_overrides(args.config), *args.overrides]
+
+
+def _smoke_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--smoke", action="store_true",
+                        help="run on a tiny fixture of the data set, on the CPU, in seconds "
+                        "(what the preset's smoke: list says)")
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from scalarize.config import load_config
     from scalarize.training import train_run
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
-    config = load_config(Path(args.config), args.overrides)
+    config = load_config(Path(args.config), _overrides(args))
     summary = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
                         progress=False if args.quiet else None)
     test = summary["test"]
@@ -96,7 +111,7 @@ def _cmd_model_info(args: argparse.Namespace) -> None:
 def _cmd_sweep(args: argparse.Namespace) -> None:
     from scalarize.search.sweep import load_sweep_config, run_sweep
 
-    config = load_sweep_config(args.config, args.overrides)
+    config = load_sweep_config(args.config, _overrides(args))
     plan = run_sweep(config, args.out, engine=args.engine, engine_options=_engine_options(args),
                      progress=False if args.quiet else None)
     print(f"{len(plan)} runs in {args.out}; analyse with: scalarize analyze capacity {args.out}")
@@ -116,7 +131,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     from scalarize.analysis.compare import compare_table, load_compare
     from scalarize.search.compare import load_compare_config, run_compare
 
-    config = load_compare_config(args.config, args.overrides)
+    config = load_compare_config(args.config, _overrides(args))
     run_compare(config, args.out, engine=args.engine, engine_options=_engine_options(args),
                 progress=False if args.quiet else None)
     _print_frame(compare_table(load_compare(args.out)), args.format)
@@ -127,7 +142,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
     from scalarize.search.population import load_search_config, run_search
     from scalarize.search.results import members_frame
 
-    overrides = list(args.overrides)
+    overrides = _overrides(args)
     if args.strategy:
         overrides.append(f"search.strategy={args.strategy}")
     config = load_search_config(args.config, overrides)
@@ -234,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue an interrupted run")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _smoke_flag(train)
     train.set_defaults(func=_cmd_train)
 
     runs = sub.add_parser("runs", help="table of the runs under a folder")
@@ -278,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--cpus-per-run", type=float, default=1.0)
         parser.add_argument("--gpus-per-run", type=float, default=0.0)
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        _smoke_flag(parser)
 
     sweep = sub.add_parser("sweep", help="capacity × weights sweep from a YAML config")
     many_runs(sweep, "sweep")

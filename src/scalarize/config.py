@@ -97,6 +97,10 @@ class RunConfig(_Section):
     probes: dict[str, dict[str, Any] | None] = Field(
         default_factory=dict, description="probes to run, e.g. {conflicts: {every: 50}}"
     )
+    smoke: list[str] = Field(
+        default_factory=list,
+        description="overrides that --smoke adds after its own (e.g. a smaller model)",
+    )
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (what ``config.yaml`` of a run holds)."""

@@ -101,3 +101,61 @@ def test_unreachable_server_is_a_clear_error(tmp_path, server):
     base, _ = server
     with pytest.raises(ScalarizeError, match="run the same command again to resume"):
         download(f"{base}/missing.tar.gz", tmp_path / "x.tar.gz", "0" * 32, progress=False)
+
+
+def _domain_zip(tmp_path, domain):
+    import zipfile
+
+    from scalarize.benchmarks.fixtures import write_domainnet
+
+    source = tmp_path / "dn-src"
+    write_domainnet(source, per_split=(6, 3), domains=(domain,))
+    path = tmp_path / f"{domain}.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted((source / domain).rglob("*.jpg")):
+            archive.write(file, file.relative_to(source))
+    lists = {f"domainnet/txt/{domain}_{s}.txt": (source / f"{domain}_{s}.txt").read_bytes()
+             for s in ("train", "test")}
+    return path.read_bytes(), lists
+
+
+def test_domainnet_download_checks_zip_crcs_and_loads(tmp_path, server, monkeypatch):
+    import scalarize.benchmarks.domainnet as domainnet
+
+    base, handler = server
+    monkeypatch.setattr(domainnet, "BASE_URL", base)
+    for domain in ("real", "clipart"):
+        body, lists = _domain_zip(tmp_path, domain)
+        handler.files[domainnet.ZIP_PATHS[domain]] = body
+        handler.files.update(lists)
+    assert domainnet.ZIP_PATHS["clipart"] == "groundtruth/clipart.zip"
+    root = tmp_path / "data"
+    data = load_benchmark("domainnet", view="mdl", root=root, domains=["real", "clipart"],
+                          image_size=8, download=True)
+    assert data.domains == ("real", "clipart") and len(data.splits["test"]) == 6
+    handler.files.clear()  # everything is there now: nothing is fetched again
+    load_benchmark("domainnet", view="mdl", root=root, domains=["real", "clipart"],
+                   image_size=8, download=True)
+
+
+def test_domainnet_corrupted_zip_is_deleted_before_unpacking(tmp_path, server, monkeypatch):
+    import scalarize.benchmarks.domainnet as domainnet
+
+    base, handler = server
+    monkeypatch.setattr(domainnet, "BASE_URL", base)
+    body, lists = _domain_zip(tmp_path, "sketch")
+    middle = len(body) // 2  # inside a stored JPEG's bytes
+    handler.files["sketch.zip"] = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1:]
+    handler.files.update(lists)
+    root = tmp_path / "data"
+    with pytest.raises(ScalarizeError, match="fails its CRC-32 check"):
+        load_benchmark("domainnet", view="mdl", root=root, domains=["sketch"], download=True)
+    assert not (root / "sketch").exists()
+    assert not (root / ".downloads" / "sketch.zip").exists()
+
+
+@pytest.mark.parametrize("name,where", [("celeba", "mmlab.ie.cuhk.edu.hk"),
+                                        ("taskonomy", "StanfordVL/taskonomy")])
+def test_data_sets_without_a_download_say_where_to_get_them(tmp_path, name, where):
+    with pytest.raises(ScalarizeError, match=f"cannot be downloaded for you.*{where}"):
+        load_benchmark(name, root=tmp_path, download=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,22 +27,35 @@ from scalarize.runs.store import finished_runs
 MANIFEST = "sweep.json"
 
 
+def primary_metric(result: dict[str, Any], objective: str) -> tuple[float, bool]:
+    """``(value, lower_is_better)`` of ``objective``'s primary metric in an evaluation result
+    (summaries written before dense tasks existed hold accuracy only)."""
+    primary = result.get("primary", {}).get(objective)
+    if primary is None:
+        return result["acc"][objective], False
+    return result["metrics"][objective][primary["metric"]], not primary["higher_is_better"]
+
+
 def load_sweep(folder: Path | str, split: str = "test") -> pd.DataFrame:
     """One row per finished run of the sweep: role, capacity, axes, weights, per-objective
-    metric on ``split``, average accuracy, parameters. ``attrs['objectives']`` names them."""
+    metric on ``split`` (each objective's primary metric: accuracy, or an error of a dense
+    task), average accuracy, parameters. ``attrs['objectives']`` names them and
+    ``attrs['lower_is_better']`` says which metrics are errors."""
     manifest, done = finished_runs(Path(folder), MANIFEST, "scalarize sweep")
     objectives = manifest["objectives"]
-    rows = []
+    rows, lower = [], {}
     for run, summary in done:
         row = {k: run[k] for k in ("name", "capacity", "weights_label", "single_task", "seed")}
         row.update({f"axis_{k}": v for k, v in run["axes"].items()})
         row.update({f"w_{k}": v for k, v in run["weights"].items()})
-        row.update({f"m_{k}": summary[split]["acc"][k] for k in objectives})
+        for k in objectives:
+            row[f"m_{k}"], lower[k] = primary_metric(summary[split], k)
         row["avg_acc"] = summary[split]["avg_acc"]
         row["params"] = summary["model"]["params"]
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["objectives"] = objectives
+    frame.attrs["lower_is_better"] = lower
     frame.attrs["view"] = manifest.get("view", "mtl")
     frame.attrs["planned"] = len(manifest["runs"])
     return frame
@@ -59,7 +73,8 @@ def weighting_gains(runs: pd.DataFrame) -> pd.DataFrame:
             base = {o: baseline[(r.capacity, r.seed, o)] for o in objectives}
         except KeyError:
             continue  # the baseline of this capacity and seed is not finished yet
-        gain = multitask_gain({o: r[f"m_{o}"] for o in objectives}, base)
+        gain = multitask_gain({o: r[f"m_{o}"] for o in objectives}, base,
+                              runs.attrs.get("lower_is_better"))
         rows.append({**r.to_dict(), "gain": gain})
     out = pd.DataFrame(rows)
     out.attrs.update(runs.attrs)

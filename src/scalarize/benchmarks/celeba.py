@@ -30,6 +30,15 @@ from scalarize.errors import ScalarizeError
 
 ATTR_FILE, PARTITION_FILE, IMAGE_DIR = ("list_attr_celeba.txt", "list_eval_partition.txt",
                                         "img_align_celeba")
+ATTRIBUTES = (  # the 40 columns of list_attr_celeba.txt, in order
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
+    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair",
+    "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair",
+    "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache",
+    "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
+    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings",
+    "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
 GROUPS = {
     "hair": ["Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
              "Receding_Hairline", "Straight_Hair", "Wavy_Hair"],
@@ -49,6 +58,7 @@ class CelebAOptions(BaseModel):
     image_size: int = Field(64, ge=8, le=178)
     group: str | None = Field(None, description=f"one of {sorted(GROUPS)} (or benchmark.tasks)")
     cache: bool = True
+    download: bool = Field(False, description="not offered: CelebA needs its terms accepted")
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -112,6 +122,12 @@ def load_celeba(view: View = "mtl", tasks: list[str] | None = None, seed: int = 
                 **options: object) -> Dataset:
     """CelebA from ``root`` (see the module docstring)."""
     opts = CelebAOptions.model_validate(options)
+    if opts.download:
+        raise ScalarizeError("CelebA cannot be downloaded for you (its terms must be accepted): "
+                             "get img_align_celeba.zip, list_attr_celeba.txt and "
+                             "list_eval_partition.txt from "
+                             "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and unpack them "
+                             f"into {opts.root}")
     if opts.group is not None and opts.group not in GROUPS:
         raise ScalarizeError(f"unknown CelebA group {opts.group!r}; choose one of: "
                              f"{', '.join(sorted(GROUPS))}")

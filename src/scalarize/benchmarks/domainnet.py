@@ -5,6 +5,10 @@ Put under ``root`` what the DomainNet site ships (http://ai.bu.edu/M3SDA/)::
     root/<domain>/<class>/<image>.jpg         for each domain you use
     root/<domain>_train.txt, <domain>_test.txt  lines '<domain>/<class>/<image>.jpg <label>'
 
+or let ``download: true`` fetch the chosen domains' zips and lists from the official URLs
+(resumable; DomainNet publishes no checksums, so every zip member's CRC-32 is verified before
+anything is unpacked, and the lists are checked line by line as they are read).
+
 Multi-domain view: the chosen ``domains`` (any subset of clipart, infograph, painting,
 quickdraw, real, sketch; the paper pairs ``real`` with each other one) share one 345-class
 ``label`` task. Images are centre-cropped and resized to ``image_size`` (default 64) once and
@@ -23,11 +27,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from scalarize.benchmarks.base import Dataset, Task, View, domain_split, seeded_split, select_tasks
+from scalarize.benchmarks.download import Archive, download, fetch
 from scalarize.benchmarks.images import decoded_images, file_checksum
 from scalarize.errors import ScalarizeError
 
 DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
 N_CLASSES = 345
+BASE_URL = "http://csr.bu.edu/ftp/visda/2019/multi-source"
+# two domains' cleaned images moved under groundtruth/
+ZIP_PATHS = {d: f"groundtruth/{d}.zip" if d in ("clipart", "painting") else f"{d}.zip"
+             for d in DOMAINS}
 
 
 class DomainNetOptions(BaseModel):
@@ -40,6 +49,16 @@ class DomainNetOptions(BaseModel):
     image_size: int = Field(64, ge=8, le=512)
     val_fraction: float = Field(0.1, ge=0, lt=1)
     cache: bool = True
+    download: bool = Field(False, description="fetch the chosen domains from the official URLs")
+
+
+def fetch_domain(domain: str, root: Path, base_url: str | None = None) -> None:
+    """Download and unpack ``domain``'s images and its two split lists into ``root``."""
+    base_url = base_url or BASE_URL
+    fetch(Archive(f"{base_url}/{ZIP_PATHS[domain]}", None, domain), root)
+    for split in ("train", "test"):
+        name = f"{domain}_{split}.txt"
+        download(f"{base_url}/domainnet/txt/{name}", root / name, None)
 
 
 def read_list(path: Path) -> tuple[list[str], np.ndarray]:
@@ -78,6 +97,9 @@ def load_domainnet(view: View = "mdl", tasks: list[str] | None = None, seed: int
     if unknown:
         raise ScalarizeError(f"unknown DomainNet domain(s) {unknown}; choose from: "
                              f"{', '.join(DOMAINS)}")
+    if opts.download:
+        for domain in opts.domains:
+            fetch_domain(domain, opts.root)
     rng = np.random.default_rng([seed, 4099])
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "val": [], "test": []}
     for domain in opts.domains:

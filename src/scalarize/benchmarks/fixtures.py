@@ -61,22 +61,20 @@ def write_cifar_stl(root: Path, per_batch: int = 20, stl_train: int = 40, stl_te
 
 
 @FIXTURES.register("celeba")
-def write_celeba(root: Path, n: int = 60, attributes: int = 40) -> dict[str, Any]:
-    """``img_align_celeba/`` JPEGs (178×218) and the attribute and partition lists; the
-    attributes are the 40 real names, each tied to one colour channel's brightness."""
-    from scalarize.benchmarks.celeba import GROUPS
+def write_celeba(root: Path, n: int = 60) -> dict[str, Any]:
+    """``img_align_celeba/`` JPEGs (178×218) and the attribute and partition lists of the 40
+    real attributes; the first two set the red and green brightness, the rest are noise."""
+    from scalarize.benchmarks.celeba import ATTRIBUTES
 
-    names = sorted({a for group in GROUPS.values() for a in group})
-    names += [f"Attribute_{i}" for i in range(attributes - len(names))]
     rng = np.random.default_rng(1)
-    values = rng.choice([-1, 1], (n, attributes))
+    values = rng.choice([-1, 1], (n, len(ATTRIBUTES)))
     folder = root / "img_align_celeba"
     folder.mkdir(parents=True, exist_ok=True)
     files = [f"{i + 1:06d}.jpg" for i in range(n)]
     for file, row in zip(files, values, strict=True):
         colour = np.array([200 if row[0] > 0 else 60, 200 if row[1] > 0 else 60, 128])
         Image.fromarray(_noisy(rng, colour, (218, 178))).save(folder / file, quality=90)
-    lines = [str(n), " ".join(names[:attributes])]
+    lines = [str(n), " ".join(ATTRIBUTES)]
     lines += [f"{f} " + " ".join(f"{v:2d}" for v in row) for f, row in zip(files, values,
                                                                            strict=True)]
     (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")

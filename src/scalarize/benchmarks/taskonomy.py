@@ -71,6 +71,7 @@ class TaskonomyOptions(BaseModel):
     segment_classes: int = Field(18, ge=2, le=256)
     segment_ignore: int | None = Field(None, ge=0, le=255)
     cache: bool = True
+    download: bool = Field(False, description="not offered: Taskonomy needs its tools and terms")
 
 
 def _open(path: Path) -> Image.Image:
@@ -239,6 +240,10 @@ def load_taskonomy(view: View = "mtl", tasks: list[str] | None = None, seed: int
     """Taskonomy from ``root`` (see the module docstring); ``seed`` is unused (the splits are
     buildings)."""
     opts = TaskonomyOptions.model_validate(options)
+    if opts.download:
+        raise ScalarizeError(f"Taskonomy cannot be downloaded for you: fetch the rgb and task "
+                             f"folders of your buildings from {WHERE} and put them under "
+                             f"{opts.root} as <task>/<building>/")
     all_tasks = tuple(
         Task(name, opts.segment_classes if spec.kind == "segmentation" else 0,
              spec.description, spec.kind,

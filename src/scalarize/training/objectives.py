@@ -19,7 +19,7 @@ from scalarize.benchmarks.base import Dataset
 from scalarize.errors import ScalarizeError
 from scalarize.models.heads import DenseHead, HeadSpec
 from scalarize.training.data import Batch
-from scalarize.training.task_kinds import Metric, TaskKind, build_kind
+from scalarize.training.task_kinds import TaskKind, build_kind
 
 
 @dataclass
@@ -39,13 +39,15 @@ class PerExample:
 
 class Meter:
     """Accumulates, over the batches of a split, each objective's mean loss and its metrics;
-    ``result`` gives ``acc`` (each objective's score, higher is better), ``loss``, ``avg_acc``
-    and ``metrics`` (every named metric of every objective)."""
+    ``result`` gives ``acc`` (each objective's score, higher is better), ``loss``, ``avg_acc``,
+    ``metrics`` (every named metric of every objective) and ``primary`` (the metric the gain Δ
+    compares, and whether higher is better)."""
 
-    def __init__(self, names: tuple[str, ...], metrics: dict[str, Metric],
+    def __init__(self, names: tuple[str, ...], kinds: dict[str, TaskKind],
                  targets: dict[str, str], device: torch.device, masked: bool) -> None:
         self.names = names
-        self.metrics = metrics
+        self.kinds = kinds
+        self.metrics = {name: kinds[name].metric() for name in names}
         self.targets = targets
         self.masked = masked
         self.loss = torch.zeros(len(names), device=device)
@@ -65,8 +67,11 @@ class Meter:
         metrics = {name: self.metrics[name].result() for name in self.names}
         acc = {name: metrics[name]["score"] for name in self.names}
         loss = (self.loss / self.count.clamp(min=1)).tolist()
+        primary = {name: {"metric": self.kinds[name].primary[0],
+                          "higher_is_better": self.kinds[name].primary[1]} for name in self.names}
         return {"acc": acc, "loss": dict(zip(self.names, loss, strict=True)),
-                "avg_acc": float(np.mean(list(acc.values()))), "metrics": metrics}
+                "avg_acc": float(np.mean(list(acc.values()))), "metrics": metrics,
+                "primary": primary}
 
 
 class Objectives:
@@ -106,7 +111,7 @@ class TaskObjectives(Objectives):
         return PerExample(loss, torch.ones_like(loss), outputs)
 
     def meter(self, device: torch.device) -> Meter:
-        return Meter(self.names, {n: k.metric() for n, k in self.kinds.items()},
+        return Meter(self.names, self.kinds,
                      {n: n for n in self.names}, device, masked=False)
 
 
@@ -142,7 +147,7 @@ class DomainObjectives(Objectives):
         return PerExample(loss, mask, outputs)
 
     def meter(self, device: torch.device) -> Meter:
-        return Meter(self.names, {n: self.kind.metric() for n in self.names},
+        return Meter(self.names, dict.fromkeys(self.names, self.kind),
                      dict.fromkeys(self.names, self.task.name), device, masked=True)
 
 

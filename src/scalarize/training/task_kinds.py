@@ -5,15 +5,15 @@ default) and the kind's options; the kind decides the head, the loss and the met
 reports a ``score`` (higher is better, in [0, 1]) that plays the part of accuracy wherever the
 paper ranks by average accuracy, plus its own named metrics:
 
-============== ==================== =================================================
-kind           score                other metrics
-============== ==================== =================================================
-classification accuracy             —
-segmentation   mIoU                 pixel_acc
-depth          δ₁ (max ratio < 1.25) l1, abs_rel
-regression     |error| ≤ tolerance  l1
-normals        angle ≤ 11.25°       l1, mean_angle
-============== ==================== =================================================
+============== ===================== ================ =======================
+kind           score                 other metrics    Δ compares
+============== ===================== ================ =======================
+classification accuracy              —                accuracy ↑
+segmentation   mIoU                  pixel_acc        mIoU ↑
+depth          δ₁ (max ratio < 1.25) l1, abs_rel      l1 ↓
+regression     |error| ≤ tolerance   l1               l1 ↓
+normals        angle ≤ 11.25°        l1, mean_angle   mean_angle ↓
+============== ===================== ================ =======================
 
 Dense targets stay in their compact on-disk integer encoding until they reach the device;
 each kind decodes them there (``scale``, ``invalid`` value, ``ignore`` class). Pixels marked
@@ -58,7 +58,12 @@ class Metric:
 
 
 class TaskKind:
-    """Base: the head a task needs, its per-example loss and its metric."""
+    """Base: the head a task needs, its per-example loss and its metric. ``primary`` names the
+    metric the multi-task gain Δ compares with the single-task baseline (and whether higher is
+    better): the score for classification and segmentation, an error for the regressions (a
+    score can be 0 for a weak baseline, which leaves Δ undefined)."""
+
+    primary: tuple[str, bool] = ("score", True)
 
     def head(self) -> HeadSpec:
         raise NotImplementedError
@@ -195,6 +200,8 @@ class _PixelRegression(TaskKind):
 class Regression(_PixelRegression):
     """Per-pixel values (e.g. edges); score = share of valid pixels within ``tolerance``."""
 
+    primary = ("l1", False)
+
     def __init__(self, channels: int = 1, scale: float = 1.0, invalid: int | None = None,
                  tolerance: float = 0.1) -> None:
         super().__init__(channels, scale, invalid)
@@ -220,6 +227,8 @@ class Depth(_PixelRegression):
     """Depth (one channel): L1 loss; score δ₁ = share of valid pixels with
     max(pred/true, true/pred) < 1.25; also L1 and absolute relative error."""
 
+    primary = ("l1", False)
+
     def metric(self) -> Metric:
         return _DepthMetric(self)
 
@@ -243,6 +252,8 @@ class Normals(_PixelRegression):
     """Surface normals stored as 8-bit RGB (value / 255 × 2 − 1): L1 loss; score = share of
     valid pixels whose predicted direction is within 11.25° of the true one; also L1 and the
     mean angle in degrees."""
+
+    primary = ("mean_angle", False)
 
     def __init__(self, invalid: int | None = None) -> None:
         super().__init__(channels=3, scale=2.0 / 255.0, invalid=invalid)
