@@ -1,13 +1,17 @@
 """Data pipeline of the real benchmarks: images/s decoding JPEGs on the fly vs from the decoded
 cache, and the share of a training step spent on data.
 
-Usage: python benchmarks/data_pipeline.py [--images 2000] [--size 64] [--steps 30]
+Usage: python benchmarks/data_pipeline.py [--images 2000] [--size 64] [--steps 30] [--views 100]
 
 Writes ``--images`` random CelebA-shaped JPEGs (178×218, quality 95) in the official layout to a
 temporary folder, then measures (1) decoding them (centre crop + area resize to ``--size``, what
 the readers do once), (2) loading the decoded cache (memory-mapped ``.npy``) and gathering random
 batches from it, and (3) on ``vit-d3-w48-p4`` at batch 128, the time of the trainer's batch
-preparation (gather, copy, normalise) against the whole training step.
+preparation (gather, copy, normalise) against the whole training step. Then the same for
+dense targets: a Taskonomy fixture (``--views`` views of 256×320 in each of four buildings; rgb
+and four target PNGs per view) read by the ``taskonomy`` reader, decoded vs cached, and the
+data share of the trainer's dense step (``vit-d3-w48-p4`` with four dense decoder heads, batch
+32).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--views", type=int, default=100, help="Taskonomy views per building")
     args = parser.parse_args()
 
     import torch
@@ -99,6 +104,57 @@ def main() -> None:
     print(f"share of the step spent on data: {100 * data_ms / step_ms:.1f}%  (target < 5%)")
     decode_share = 128 / decode_rate * 1e3 / (step_ms - data_ms + 128 / decode_rate * 1e3)
     print(f"share if each batch were decoded from JPEG instead: {100 * decode_share:.0f}%")
+    dense(args)
+
+
+def dense(args: argparse.Namespace) -> None:
+    """Taskonomy: decode vs cache, and the data share of a dense training step."""
+    import torch
+
+    from scalarize.benchmarks import load_benchmark
+    from scalarize.benchmarks.fixtures import write_taskonomy
+    from scalarize.config import load_config
+    from scalarize.training import Trainer
+
+    root = Path(tempfile.mkdtemp(prefix="bench-taskonomy-"))
+    options = write_taskonomy(root, views=args.views, height=256, width=320)
+    options["image_size"] = args.size
+    config = load_config(None, ["benchmark.name=taskonomy", f"benchmark.options={options}",
+                                "model.spec=vit-d3-w48-p4", "train.batch_size=32",
+                                "train.device=cpu", "train.epochs=1"])
+    views = 4 * args.views
+    start = time.perf_counter()
+    load_benchmark("taskonomy", **options)  # decodes and caches every building and task
+    decode_rate = views / (time.perf_counter() - start)
+    start = time.perf_counter()
+    data = load_benchmark("taskonomy", **options)  # memory-maps the caches
+    for split in data.splits.values():  # read every byte: a memory map alone reads nothing
+        np.array(split.x), [np.array(v) for v in split.labels.values()]
+    cache_rate = views / (time.perf_counter() - start)
+    trainer = Trainer(config, data=data, progress=False)
+    train = trainer.splits["train"]
+    rng = np.random.default_rng(0)
+    data_times, step_times = [], []
+    for _ in range(args.steps):
+        index = torch.from_numpy(rng.integers(0, len(train), 32))
+        t0 = time.perf_counter()
+        train.batch(index)
+        t1 = time.perf_counter()
+        trainer.train_step(index)  # gathers the batch again, as training does
+        t2 = time.perf_counter()
+        data_times.append(t1 - t0)
+        step_times.append(t2 - t1)
+    data_ms = statistics.median(data_times[3:]) * 1e3
+    step_ms = statistics.median(step_times[3:]) * 1e3
+    print(f"\nTaskonomy fixture: {views} views 256x320 (rgb + 4 target PNGs) -> "
+          f"{args.size}x{args.size}")
+    print(f"reader, decoding the PNGs:  {decode_rate:8,.0f} views/s")
+    print(f"reader, from the cache:     {cache_rate:8,.0f} views/s "
+          f"({cache_rate / decode_rate:,.0f}x)")
+    print(f"dense batch of 32 (rgb + 4 targets) from the cache: {data_ms:.2f} ms")
+    print(f"dense training step of vit-d3-w48-p4 + 4 decoders at batch 32: {step_ms:.1f} ms")
+    print(f"share of the dense step spent on data: {100 * data_ms / step_ms:.1f}%  "
+          "(target < 5%)")
 
 
 if __name__ == "__main__":

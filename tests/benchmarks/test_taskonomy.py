@@ -1,5 +1,6 @@
 """Taskonomy reader against a fixture in the official per-task PNG layout."""
 
+import json
 import shutil
 
 import numpy as np
@@ -53,6 +54,11 @@ def test_task_subset_edge_occlusion_and_cache_round_trip(root):
     assert len(first.splits["train"]) == 4
     cache = root / ".scalarize" / f"taskonomy-allensville-depth_zbuffer-{SIZE}-2.npy"
     assert cache.is_file()
+    meta = json.loads(cache.with_suffix(".json").read_text())
+    assert meta["count"] == 2 and meta["shape"] == [1, SIZE, SIZE] and meta["dtype"] == "uint16"
+    index = (root / ".scalarize" / meta["index"]).read_text().splitlines()
+    assert index == [f"depth_zbuffer/allensville/point_{v}_view_0_domain_depth_zbuffer.png"
+                     for v in (0, 1)]
     stamp = cache.stat().st_mtime_ns
     again = _load(root, max_per_building=2)
     assert cache.stat().st_mtime_ns == stamp  # read back, not rebuilt

@@ -2,9 +2,10 @@
 
 Readers of JPEG/PNG data sets (CelebA, DomainNet, Taskonomy) decode every image once (centre
 square crop, area resize with Pillow) into one N×C×S×S array kept in
-``<root>/.scalarize/<key>.npy`` beside a JSON index with a checksum of where it came from (the
-list files' bytes, or the names and sizes of the image files for data sets without lists);
-later loads memory-map it, so training never decodes an image.
+``<root>/.scalarize/<key>.npy``, beside ``<key>.index.txt`` (row i came from line i's file,
+relative to ``root``) and ``<key>.json`` (row count, shape, dtype and a checksum of where the
+rows came from: the list files' bytes, or the names and sizes of the image files for data sets
+without lists); later loads memory-map the array, so training never decodes an image.
 """
 
 from __future__ import annotations
@@ -86,5 +87,16 @@ def decoded_images(root: Path, images: Sequence[Path], size: int, key: str,
         tmp = folder / f".{key}.tmp.npy"
         np.save(tmp, out)
         tmp.replace(array_path)
-        atomic_write_text(meta_path, json.dumps({"checksum": checksum, "count": len(images)}))
+        index = folder / f"{key}.index.txt"
+        atomic_write_text(index, "".join(f"{_relative(p, root)}\n" for p in images))
+        atomic_write_text(meta_path, json.dumps({
+            "checksum": checksum, "count": len(images), "shape": list(out.shape[1:]),
+            "dtype": str(out.dtype), "index": index.name}))
     return out
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
