@@ -107,6 +107,15 @@ class RunConfig(_Section):
         return dump_yaml(self)
 
 
+def canonical_config(tree: Any) -> Any:
+    """``tree`` validated as a :class:`RunConfig` and dumped (defaults filled in), or ``tree``
+    itself when it does not validate: what two run configs are compared by."""
+    try:
+        return RunConfig.model_validate(tree).model_dump(mode="json")
+    except ValidationError:
+        return tree
+
+
 def validation_message(exc: ValidationError, what: str) -> str:
     """One line from a pydantic error: where, what is wrong."""
     first = exc.errors()[0]

@@ -65,6 +65,21 @@ def test_resume_drops_metrics_past_the_checkpoint(tmp_path):
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
 
 
+def test_a_run_from_before_a_new_config_field_still_resumes(tmp_path):
+    import yaml
+
+    cfg = tiny_config("train.epochs=2")
+    summary = train_run(cfg, tmp_path, progress=False)
+    run = RunDir(tmp_path / summary["run"])
+    saved = yaml.safe_load((run.path / "config.yaml").read_text())
+    del saved["smoke"], saved["train"]["augment"]  # fields added after such runs were made
+    (run.path / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert train_run(cfg, tmp_path, resume=True, progress=False) == summary
+    with pytest.raises(ScalarizeError, match="differs from this config"):
+        train_run(tiny_config("train.epochs=2", "train.lr=0.5"), tmp_path, resume=True,
+                  progress=False)
+
+
 def test_mdl_resampling_and_loss_weighting_both_train():
     for mode in ("resample", "loss"):
         cfg = tiny_config("benchmark.view=mdl", f"scalarization.mdl_mode={mode}",

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +96,14 @@ class RunDir:
     def is_complete(self) -> bool:
         return (self.path / SUMMARY).is_file()
 
-    def prepare(self, config_yaml: str, resume: bool = False, overwrite: bool = False) -> bool:
+    def prepare(self, config_yaml: str, resume: bool = False, overwrite: bool = False,
+                canonical: Callable[[Any], Any] = lambda tree: tree) -> bool:
         """Create the folder for a new run, or check it for ``resume``.
 
         Returns True when resuming an existing run. An existing run is never touched unless
-        ``resume`` (same config required) or ``overwrite`` is given.
+        ``resume`` (same config required: equal after ``canonical``, which can fill in
+        defaults so that a config field added since the run started does not orphan it) or
+        ``overwrite`` is given.
         """
         if self.exists and not (resume or overwrite):
             raise ScalarizeError(
@@ -108,7 +112,7 @@ class RunDir:
             )
         if self.exists and resume:
             saved = (self.path / CONFIG).read_text()
-            if yaml.safe_load(saved) != yaml.safe_load(config_yaml):
+            if canonical(yaml.safe_load(saved)) != canonical(yaml.safe_load(config_yaml)):
                 raise ScalarizeError(
                     f"cannot resume {self.path}: its config.yaml differs from this config; "
                     "choose another --name or pass --overwrite"
