@@ -64,7 +64,9 @@ class Meter:
             self.metrics[name].update(output, target)
 
     def result(self) -> dict[str, object]:
-        metrics = {name: self.metrics[name].result() for name in self.names}
+        # an objective that saw no batch (an empty split) scores 0, as an empty count did
+        metrics = {name: self.metrics[name].result() if self.metrics[name].sums
+                   else {"score": 0.0} for name in self.names}
         acc = {name: metrics[name]["score"] for name in self.names}
         loss = (self.loss / self.count.clamp(min=1)).tolist()
         primary = {name: {"metric": self.kinds[name].primary[0],
