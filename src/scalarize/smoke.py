@@ -27,8 +27,6 @@ from scalarize.config import read_yaml
 
 CPU_RUN = ["train.device=cpu", "train.precision=fp32", "train.epochs=2", "train.batch_size=8",
            "train.eval_batch_size=64", "train.warmup_epochs=0"]
-
-
 OPTIONS_FILE = "fixture-options.json"
 
 
