@@ -46,3 +46,37 @@ def test_unknown_method_fails_before_training(compare_file, tmp_path):
     with pytest.raises(ScalarizeError, match="unknown method 'pcgrad2'"):
         run_compare(config, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_dense_tasks_compare_by_their_primary_metrics(tmp_path):
+    import json
+
+    from scalarize.analysis.gain import multitask_gain
+    from scalarize.benchmarks.fixtures import write_taskonomy
+
+    options = write_taskonomy(tmp_path / "taskonomy", views=2)
+    path = tmp_path / "dense.yaml"
+    path.write_text(f"""
+benchmark:
+  name: taskonomy
+  tasks: [depth_zbuffer, segment_semantic]
+  options: {json.dumps(options)}
+model: {{spec: resnet8-x0.25}}
+train: {{epochs: 2, batch_size: 4, device: cpu}}
+compare:
+  methods: [static]
+  seeds: [0]
+""")
+    run_compare(load_compare_config(path), tmp_path / "out", progress=False)
+    runs = load_compare(tmp_path / "out")
+    assert runs.attrs["lower_is_better"] == {"depth_zbuffer": True, "segment_semantic": False}
+    table = compare_table(runs).set_index("method")
+    static = runs[runs.single_task.isna()].iloc[0]
+    assert table.loc["static", "depth_zbuffer"] == static["m_depth_zbuffer"]  # the L1 error
+    singles = runs[runs.single_task.notna()].set_index("single_task")
+    base = {o: singles.loc[o, f"m_{o}"] for o in ("depth_zbuffer", "segment_semantic")}
+    multi = {o: static[f"m_{o}"] for o in base}
+    expected = multitask_gain(multi, base, {"depth_zbuffer": True})
+    assert table.loc["static", "gain_pct"] == pytest.approx(expected)
+    assert table.loc["static", "avg_acc"] == pytest.approx(
+        (static.s_depth_zbuffer + static.s_segment_semantic) / 2)

@@ -13,27 +13,17 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalarize.analysis.gain import multitask_gain
+from scalarize.analysis.gain import multitask_gain, primary_metric
 from scalarize.analysis.stats import mean_ci
 from scalarize.errors import ScalarizeError
 from scalarize.runs.store import finished_runs
 
 MANIFEST = "sweep.json"
-
-
-def primary_metric(result: dict[str, Any], objective: str) -> tuple[float, bool]:
-    """``(value, lower_is_better)`` of ``objective``'s primary metric in an evaluation result
-    (summaries written before dense tasks existed hold accuracy only)."""
-    primary = result.get("primary", {}).get(objective)
-    if primary is None:
-        return result["acc"][objective], False
-    return result["metrics"][objective][primary["metric"]], not primary["higher_is_better"]
 
 
 def load_sweep(folder: Path | str, split: str = "test") -> pd.DataFrame:

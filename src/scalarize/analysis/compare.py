@@ -8,23 +8,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalarize.analysis.gain import multitask_gain
+from scalarize.analysis.gain import multitask_gain, primary_metric
 from scalarize.errors import ScalarizeError
 from scalarize.runs.store import finished_runs
 
 
 def load_compare(folder: Path | str) -> pd.DataFrame:
-    """One row per finished run of a comparison folder."""
+    """One row per finished run of a comparison folder: each objective's primary metric
+    (``m_<name>``: accuracy, or a dense task's error) and score (``s_<name>``), the average
+    score, time per step, peak memory. ``attrs['lower_is_better']`` marks the errors."""
     manifest, done = finished_runs(Path(folder), "compare.json", "scalarize compare")
     objectives = manifest["objectives"]
-    rows = []
+    rows, lower = [], {}
     for run, summary in done:
-        rows.append({**run, **{f"m_{o}": summary["test"]["acc"][o] for o in objectives},
-                     "avg_acc": summary["test"]["avg_acc"],
-                     "step_ms": 1000 * summary.get("step_seconds", np.nan),
-                     "peak_memory_mb": summary.get("peak_memory_mb")})
+        row = {**run, "avg_acc": summary["test"]["avg_acc"],
+               "step_ms": 1000 * summary.get("step_seconds", np.nan),
+               "peak_memory_mb": summary.get("peak_memory_mb")}
+        for o in objectives:
+            row[f"m_{o}"], lower[o] = primary_metric(summary["test"], o)
+            row[f"s_{o}"] = summary["test"]["acc"][o]
+        rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["objectives"] = objectives
+    frame.attrs["lower_is_better"] = lower
     return frame
 
 
@@ -42,7 +48,8 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
         for _, r in group.iterrows():
             base = {o: baseline.get((r.seed, o)) for o in objectives}
             if None not in base.values():
-                gains.append(multitask_gain({o: r[f"m_{o}"] for o in objectives}, base))
+                gains.append(multitask_gain({o: r[f"m_{o}"] for o in objectives}, base,
+                                            runs.attrs.get("lower_is_better")))
         memory = group.peak_memory_mb.dropna()
         rows.append({
             "method": label, "avg_acc": group.avg_acc.mean(),
@@ -55,7 +62,7 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
         })
     if len(singles):
         rows.append({"method": "single-task", "avg_acc": np.mean(
-            [singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives]),
+            [singles[singles.single_task == o][f"s_{o}"].mean() for o in objectives]),
             **{o: singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives},
             "seeds": singles.seed.nunique()})
     return pd.DataFrame(rows)
