@@ -54,6 +54,10 @@ def test_methods_and_probes_run_on_feature_maps(options, method, tmp_path):
     assert records and len(records[0]["cos"]) == 4  # 4 × 4 task cosines
 
 
-def test_augment_is_refused_for_dense_tasks(options):
-    with pytest.raises(ScalarizeError, match="leave it unset for dense tasks"):
+def test_dense_tasks_flip_but_do_not_crop(options):
+    with pytest.raises(ScalarizeError, match="dense targets do not follow"):
         Trainer(_config(options, "train.augment={padding: 2, flip: true}"), progress=False)
+    plain = Trainer(_config(options), progress=False).fit()
+    flipped = Trainer(_config(options, "train.augment={padding: 0, flip: true}"),
+                      progress=False).fit()
+    assert flipped["test"]["loss"] != plain["test"]["loss"]

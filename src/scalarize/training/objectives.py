@@ -8,6 +8,7 @@ from one place, with static shapes and no host synchronisation. Evaluation goes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,10 @@ class Objectives:
     def meter(self, device: torch.device) -> Meter:
         raise NotImplementedError
 
+    def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        """Label name -> how its target mirrors with the image, for labels that do (dense)."""
+        return {}
+
 
 class TaskObjectives(Objectives):
     """Multi-task view: one head and one loss per task, as its kind says; every example counts
@@ -111,6 +116,10 @@ class TaskObjectives(Objectives):
         loss = torch.stack([self.kinds[name].loss(outputs[name], batch.labels[name])
                             for name in self.names])
         return PerExample(loss, torch.ones_like(loss), outputs)
+
+    def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        return {name: kind.flip for name, kind in self.kinds.items()
+                if isinstance(kind.head(), DenseHead)}
 
     def meter(self, device: torch.device) -> Meter:
         return Meter(self.names, self.kinds,

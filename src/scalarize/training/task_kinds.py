@@ -75,6 +75,20 @@ class TaskKind:
     def metric(self) -> Metric:
         raise NotImplementedError
 
+    def flip(self, target: torch.Tensor) -> torch.Tensor | None:
+        """The raw ``target`` of the left-right mirrored image (last axis is width), or ``None``
+        when a flip leaves the label unchanged (per-image labels)."""
+        return None
+
+
+class _Dense(TaskKind):
+    """Targets are maps: they mirror with the image."""
+
+    def flip(self, target: torch.Tensor) -> torch.Tensor | None:
+        if target.dtype == torch.uint16:  # torch has no CPU flip for uint16: move the bits
+            return target.view(torch.int16).flip(-1).view(torch.uint16)
+        return target.flip(-1)
+
 
 TASK_KINDS: Registry[TaskKind] = Registry("task kind")
 
@@ -119,7 +133,7 @@ class _Accuracy(_Mean):
 
 
 @TASK_KINDS.register("segmentation")
-class Segmentation(TaskKind):
+class Segmentation(_Dense):
     """A class per pixel (targets B×H×W); pixels equal to ``ignore`` do not count. Per-pixel
     cross-entropy averaged per image; mIoU over the classes present in the predictions or the
     targets of the split (confusion matrix accumulated on the device)."""
@@ -167,7 +181,7 @@ class _Confusion(Metric):
         return {"score": miou, "pixel_acc": float(hits.sum()) / total if total else 0.0}
 
 
-class _PixelRegression(TaskKind):
+class _PixelRegression(_Dense):
     """Targets B×C×H×W stored as integers; value = raw × ``scale``; raw == ``invalid`` marks a
     missing pixel (in any channel). L1 loss over the valid pixels of each image."""
 
@@ -261,6 +275,12 @@ class Normals(_PixelRegression):
     def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         value, valid = super().decode(target)
         return value - 1.0, valid
+
+    def flip(self, target: torch.Tensor) -> torch.Tensor | None:
+        """Mirrored normals point the other way along x: raw 255 − x decodes to −x."""
+        mirrored = target.flip(-1).clone()
+        mirrored[:, 0] = 255 - mirrored[:, 0]
+        return mirrored
 
     def metric(self) -> Metric:
         return _NormalsMetric(self)

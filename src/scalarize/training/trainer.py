@@ -109,9 +109,10 @@ class Trainer:
         )
         self.weight_tensor = torch.tensor(self.weights.values, device=self.device)
         aug = train_cfg.augment
-        if aug is not None and self.model.spatial:
-            raise ScalarizeError("train.augment moves pixels of the images but not of dense "
-                                 "targets; leave it unset for dense tasks")
+        self.target_flips = self.objectives.target_flips()
+        if aug is not None and aug.padding and self.target_flips:
+            raise ScalarizeError("train.augment.padding crops images, which dense targets do "
+                                 "not follow; use train.augment={padding: 0, flip: true}")
         self.augment = Augment(aug.padding, aug.flip) if aug is not None else None
         self.epoch = 0
         self.step = 0
@@ -144,7 +145,9 @@ class Trainer:
         per-objective losses and the optimised scalar (no host synchronisation)."""
         batch = self.splits["train"].batch(index)
         if self.augment is not None:
-            batch.x = self.augment(batch.x)
+            targets = {n: (batch.labels[n], f) for n, f in self.target_flips.items()}
+            batch.x, moved = self.augment(batch.x, targets)
+            batch.labels.update(moved)
         features, per_example = self._forward(batch)
         losses, counts = per_example.mean_losses()
         ctx = StepContext(self.model, self.shared_params, features, self.step)
