@@ -26,6 +26,12 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return [*smoke_overrides(args.config), *args.overrides]
 
 
+def _one_run_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--resume", action="store_true", help=f"continue an interrupted {what}")
+    parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _smoke_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="run on a tiny fixture of the data set, on the CPU, in seconds "
@@ -246,9 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="YAML config file (see configs/)")
     train.add_argument("overrides", nargs="*", help="section.field=value, e.g. train.epochs=5")
     train.add_argument("--out", default="runs", help="folder of run folders (default: runs)")
-    train.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _one_run_flags(train, "run")
     _smoke_flag(train)
     train.set_defaults(func=_cmd_train)
 
@@ -315,9 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="retrain a search member with its weight schedule")
     replay.add_argument("dir", help="finished search folder")
     replay.add_argument("--member", default="best", help="'best' (default) or a member number")
-    replay.add_argument("--resume", action="store_true", help="continue an interrupted replay")
-    replay.add_argument("--overwrite", action="store_true", help="replace an existing replay")
-    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    _one_run_flags(replay, "replay")
     replay.set_defaults(func=_cmd_replay)
 
     analyze = sub.add_parser("analyze", help="analyses over a run store")

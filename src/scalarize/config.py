@@ -107,13 +107,13 @@ class RunConfig(_Section):
         return dump_yaml(self)
 
 
-def canonical_config(tree: Any) -> Any:
-    """``tree`` validated as a :class:`RunConfig` and dumped (defaults filled in), or ``tree``
-    itself when it does not validate: what two run configs are compared by."""
+def same_config(saved: Any, config: BaseModel) -> bool:
+    """Whether a saved config tree, validated with ``config``'s own model (so fields added
+    since it was written take their defaults), equals ``config``."""
     try:
-        return RunConfig.model_validate(tree).model_dump(mode="json")
+        return type(config).model_validate(saved) == config
     except ValidationError:
-        return tree
+        return False
 
 
 def validation_message(exc: ValidationError, what: str) -> str:

@@ -74,10 +74,14 @@ class TaskonomyOptions(BaseModel):
     download: bool = Field(False, description="not offered: Taskonomy needs its tools and terms")
 
 
-def _open(path: Path) -> Image.Image:
+def _require(path: Path) -> None:
     if not path.is_file():
         raise ScalarizeError(f"{path} is missing; every rgb view needs a file for each chosen "
                              f"task (download the task for this building from {WHERE})")
+
+
+def _open(path: Path) -> Image.Image:
+    _require(path)
     try:
         image = Image.open(path)
         image.load()
@@ -138,37 +142,39 @@ def decode_labels(path: Path, size: int, classes: int, ignore: int | None) -> np
 
 def decode_rgb(path: Path, size: int) -> np.ndarray:
     """An RGB PNG (inputs, normals) as 3×size×size uint8, area-resized."""
-    if not path.is_file():
-        _open(path)  # the Taskonomy wording of the missing-file error
+    _require(path)  # the Taskonomy wording of the missing-file error
     return decode_image(path, size)
 
 
 @dataclass(frozen=True)
 class TaskonomyTask:
-    """How one Taskonomy folder becomes a task: its kind, options and decoder."""
+    """How one Taskonomy folder becomes a task: its kind, the kind's options and the decoder
+    of its PNGs (segmentation takes both from the benchmark options)."""
 
     kind: str
     description: str
+    decode: Callable[[Path, int], np.ndarray] | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    classes: int = 0
 
-    def decoder(self, opts: TaskonomyOptions) -> Callable[[Path, int], np.ndarray]:
-        if self.kind == "segmentation":
-            return partial(decode_labels, classes=opts.segment_classes,
-                           ignore=opts.segment_ignore)
-        if self.kind == "normals":
-            return decode_rgb
-        return partial(decode_gray16, invalid=self.options.get("invalid"))
+    def resolve(self, name: str, opts: TaskonomyOptions
+                ) -> tuple[Task, Callable[[Path, int], np.ndarray]]:
+        """The task named ``name`` and its decoder, under the benchmark options ``opts``."""
+        if self.decode is None:  # segmentation: classes and ignore value are options
+            classes, ignore = opts.segment_classes, opts.segment_ignore
+            return (Task(name, classes, self.description, self.kind, {"ignore": ignore}),
+                    partial(decode_labels, classes=classes, ignore=ignore))
+        return Task(name, 0, self.description, self.kind, self.options), self.decode
 
 
 TASKS = {
     "depth_zbuffer": TaskonomyTask("depth", "z-buffer depth in metres",
+                                   partial(decode_gray16, invalid=NO_DEPTH),
                                    {"scale": 1 / 512, "invalid": NO_DEPTH}),
-    "normal": TaskonomyTask("normals", "surface normals"),
-    "edge_texture": TaskonomyTask("regression", "2D texture edges",
+    "normal": TaskonomyTask("normals", "surface normals", decode_rgb),
+    "edge_texture": TaskonomyTask("regression", "2D texture edges", decode_gray16,
                                   {"scale": 1e-3, "tolerance": 0.1}),
     "segment_semantic": TaskonomyTask("segmentation", "semantic class per pixel"),
-    "edge_occlusion": TaskonomyTask("regression", "3D occlusion edges",
+    "edge_occlusion": TaskonomyTask("regression", "3D occlusion edges", decode_gray16,
                                     {"scale": 4e-3, "tolerance": 0.1}),
 }
 DEFAULT_TASKS = ["depth_zbuffer", "normal", "edge_texture", "segment_semantic"]
@@ -244,12 +250,9 @@ def load_taskonomy(view: View = "mtl", tasks: list[str] | None = None, seed: int
         raise ScalarizeError(f"Taskonomy cannot be downloaded for you: fetch the rgb and task "
                              f"folders of your buildings from {WHERE} and put them under "
                              f"{opts.root} as <task>/<building>/")
-    all_tasks = tuple(
-        Task(name, opts.segment_classes if spec.kind == "segmentation" else 0,
-             spec.description, spec.kind,
-             {"ignore": opts.segment_ignore} if spec.kind == "segmentation" else spec.options)
-        for name, spec in TASKS.items())
-    chosen = select_tasks(all_tasks, DEFAULT_TASKS if tasks is None else tasks)
+    resolved = {name: spec.resolve(name, opts) for name, spec in TASKS.items()}
+    chosen = select_tasks(tuple(task for task, _ in resolved.values()),
+                          DEFAULT_TASKS if tasks is None else tasks)
     size, suffix = opts.image_size, f"-{opts.max_per_building}" if opts.max_per_building else ""
     splits = {}
     for split, names in _buildings(opts).items():
@@ -257,7 +260,7 @@ def load_taskonomy(view: View = "mtl", tasks: list[str] | None = None, seed: int
         for building in names:
             views = building_views(opts.root, building, opts.max_per_building)
             for domain, decode in [("rgb", decode_rgb),
-                                   *[(t.name, TASKS[t.name].decoder(opts)) for t in chosen]]:
+                                   *[(t.name, resolved[t.name][1]) for t in chosen]]:
                 folder = _layout(opts.root, domain, building)
                 paths = [folder / f"{v}_domain_{domain}.png" for v in views]
                 array = decoded_images(opts.root, paths, size,

@@ -97,13 +97,12 @@ class RunDir:
         return (self.path / SUMMARY).is_file()
 
     def prepare(self, config_yaml: str, resume: bool = False, overwrite: bool = False,
-                canonical: Callable[[Any], Any] = lambda tree: tree) -> bool:
+                same: Callable[[Any], bool] | None = None) -> bool:
         """Create the folder for a new run, or check it for ``resume``.
 
         Returns True when resuming an existing run. An existing run is never touched unless
-        ``resume`` (same config required: equal after ``canonical``, which can fill in
-        defaults so that a config field added since the run started does not orphan it) or
-        ``overwrite`` is given.
+        ``resume`` (same config required: ``same(saved tree)``, by default equality with
+        ``config_yaml``'s tree) or ``overwrite`` is given.
         """
         if self.exists and not (resume or overwrite):
             raise ScalarizeError(
@@ -112,7 +111,8 @@ class RunDir:
             )
         if self.exists and resume:
             saved = (self.path / CONFIG).read_text()
-            if canonical(yaml.safe_load(saved)) != canonical(yaml.safe_load(config_yaml)):
+            is_same = same or (lambda tree: tree == yaml.safe_load(config_yaml))
+            if not is_same(yaml.safe_load(saved)):
                 raise ScalarizeError(
                     f"cannot resume {self.path}: its config.yaml differs from this config; "
                     "choose another --name or pass --overwrite"

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from tqdm.auto import tqdm
 
-from scalarize.config import RunConfig, dump_yaml
+from scalarize.config import RunConfig, dump_yaml, same_config
 from scalarize.errors import ScalarizeError
 from scalarize.registry import Registry
 from scalarize.runs.store import atomic_write_text
@@ -119,11 +119,7 @@ def saved_study(out: Path, config_file: str, config: BaseModel, kind: str = "stu
     saved = out / config_file
     if not saved.is_file():
         return False
-    try:
-        same = type(config).model_validate(yaml.safe_load(saved.read_text())) == config
-    except ValidationError:
-        same = False
-    if not same:
+    if not same_config(yaml.safe_load(saved.read_text()), config):
         raise ScalarizeError(f"{out} holds a different {kind}; re-run it with its own config "
                              f"({saved}) or choose another --out")
     return True

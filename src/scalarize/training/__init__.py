@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from scalarize.benchmarks import Dataset
-from scalarize.config import RunConfig, canonical_config
+from scalarize.config import RunConfig, same_config
 from scalarize.runs.store import RunDir
 from scalarize.training.callbacks import Callback
 from scalarize.training.schedule_weights import WeightSchedule
@@ -35,7 +35,7 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     data = data if data is not None else load_data(config)
     run = RunDir(Path(out) / default_run_name(config, data.objectives))
     resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
-                           canonical=canonical_config)
+                           same=lambda saved: same_config(saved, config))
     if resuming and run.is_complete:
         summary = run.read_summary()
         assert summary is not None

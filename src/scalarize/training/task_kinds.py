@@ -32,6 +32,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -101,7 +103,16 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 
 class _Mean(Metric):
-    """Metrics that are sums divided by the summed ``count`` (of examples or pixels)."""
+    """Metrics that are sums divided by the summed ``count`` (of examples or pixels); ``sums``
+    maps one batch's ``(output, target)`` to those sums (``count`` among them)."""
+
+    def __init__(self, sums: Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+                 ) -> None:
+        super().__init__()
+        self.sums_of = sums
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        self.add(**self.sums_of(output, target))
 
     def result(self) -> dict[str, float]:
         count = self.sums["count"].clamp(min=1)
@@ -123,13 +134,11 @@ class Classification(TaskKind):
         return F.cross_entropy(output.float(), target, reduction="none")
 
     def metric(self) -> Metric:
-        return _Accuracy()
+        return _Mean(self.sums)
 
-
-class _Accuracy(_Mean):
-    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        self.add(count=torch.tensor(target.shape[0], device=target.device),
-                 score=(output.argmax(dim=1) == target).sum())
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"count": torch.tensor(target.shape[0], device=target.device),
+                "score": (output.argmax(dim=1) == target).sum()}
 
 
 @TASK_KINDS.register("segmentation")
@@ -204,10 +213,21 @@ class _PixelRegression(_Dense):
             valid = (target != self.invalid).all(dim=1, keepdim=True)
         return target.float() * self.scale, valid
 
+    @staticmethod
+    def error(output: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """Per-pixel absolute error, averaged over channels (B×1×H×W)."""
+        return (output.float() - value).abs().mean(dim=1, keepdim=True)
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         value, valid = self.decode(target)
-        error = (output.float() - value).abs().mean(dim=1, keepdim=True)
-        return _masked_mean(error, valid)
+        return _masked_mean(self.error(output, value), valid)
+
+    def metric(self) -> Metric:
+        return _Mean(self.sums)
+
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One batch's metric sums over its valid pixels (``count`` among them)."""
+        raise NotImplementedError
 
 
 @TASK_KINDS.register("regression")
@@ -221,19 +241,11 @@ class Regression(_PixelRegression):
         super().__init__(channels, scale, invalid)
         self.tolerance = tolerance
 
-    def metric(self) -> Metric:
-        return _RegressionMetric(self)
-
-
-class _RegressionMetric(_Mean):
-    def __init__(self, kind: Regression) -> None:
-        super().__init__()
-        self.kind = kind
-
-    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        value, valid = self.kind.decode(target)
-        error = (output.float() - value).abs().mean(dim=1, keepdim=True)[valid]
-        self.add(count=valid.sum(), l1=error.sum(), score=(error <= self.kind.tolerance).sum())
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        value, valid = self.decode(target)
+        error = self.error(output, value)[valid]
+        return {"count": valid.sum(), "l1": error.sum(),
+                "score": (error <= self.tolerance).sum()}
 
 
 @TASK_KINDS.register("depth")
@@ -243,22 +255,13 @@ class Depth(_PixelRegression):
 
     primary = ("l1", False)
 
-    def metric(self) -> Metric:
-        return _DepthMetric(self)
-
-
-class _DepthMetric(_Mean):
-    def __init__(self, kind: Depth) -> None:
-        super().__init__()
-        self.kind = kind
-
-    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        value, valid = self.kind.decode(target)
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        value, valid = self.decode(target)
         valid = valid & (value > 0)
         true, pred = value[valid], output.float()[:, :1][valid].clamp(min=1e-3)
         ratio = torch.maximum(pred / true, true / pred)
-        self.add(count=valid.sum(), l1=(pred - true).abs().sum(),
-                 abs_rel=((pred - true).abs() / true).sum(), score=(ratio < 1.25).sum())
+        return {"count": valid.sum(), "l1": (pred - true).abs().sum(),
+                "abs_rel": ((pred - true).abs() / true).sum(), "score": (ratio < 1.25).sum()}
 
 
 @TASK_KINDS.register("normals")
@@ -282,23 +285,12 @@ class Normals(_PixelRegression):
         mirrored[:, 0] = 255 - mirrored[:, 0]
         return mirrored
 
-    def metric(self) -> Metric:
-        return _NormalsMetric(self)
-
-
-class _NormalsMetric(_Mean):
-    def __init__(self, kind: Normals) -> None:
-        super().__init__()
-        self.kind = kind
-
-    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        value, valid = self.kind.decode(target)
-        output = output.float()
-        l1 = (output - value).abs().mean(dim=1, keepdim=True)[valid]
-        cosine = F.cosine_similarity(output, value, dim=1, eps=1e-6).unsqueeze(1)[valid]
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        value, valid = self.decode(target)
+        cosine = F.cosine_similarity(output.float(), value, dim=1, eps=1e-6).unsqueeze(1)[valid]
         angle = torch.rad2deg(torch.arccos(cosine.clamp(-1.0, 1.0)))
-        self.add(count=valid.sum(), l1=l1.sum(), mean_angle=angle.sum(),
-                 score=(angle <= 11.25).sum())
+        return {"count": valid.sum(), "l1": self.error(output, value)[valid].sum(),
+                "mean_angle": angle.sum(), "score": (angle <= 11.25).sum()}
 
 
 def build_kind(kind: str, options: dict[str, object]) -> TaskKind:
