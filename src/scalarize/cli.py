@@ -11,8 +11,12 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scalarize.errors import ScalarizeError
+
+if TYPE_CHECKING:
+    from scalarize.runs.records import RunSummary
 
 EXIT_USAGE = 2
 
@@ -47,10 +51,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = load_config(Path(args.config), _overrides(args))
     summary = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
                         progress=False if args.quiet else None)
-    test = summary["test"]
-    accs = "  ".join(f"{k}={v:.3f}" for k, v in test["acc"].items())
-    print(f"{summary['run']}: test avg_acc={test['avg_acc']:.3f}  {accs}")
-    print(f"run folder: {Path(args.out) / summary['run']}")
+    _print_run(summary, Path(args.out))
 
 
 def _cmd_runs(args: argparse.Namespace) -> None:
@@ -173,10 +174,13 @@ def _cmd_replay(args: argparse.Namespace) -> None:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
     summary = replay(args.dir, args.member, resume=args.resume, overwrite=args.overwrite,
                      progress=False if args.quiet else None)
-    test = summary["test"]
-    accs = "  ".join(f"{k}={v:.3f}" for k, v in test["acc"].items())
-    print(f"{summary['run']}: test avg_acc={test['avg_acc']:.3f}  {accs}")
-    print(f"run folder: {Path(args.dir) / summary['run']}")
+    _print_run(summary, Path(args.dir))
+
+
+def _print_run(summary: RunSummary, out: Path) -> None:
+    accs = "  ".join(f"{k}={v:.3f}" for k, v in summary.test.acc.items())
+    print(f"{summary.run}: test avg_acc={summary.test.avg_acc:.3f}  {accs}")
+    print(f"run folder: {out / str(summary.run)}")
 
 
 def _print_frame(frame, fmt: str) -> None:

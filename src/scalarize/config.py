@@ -10,12 +10,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scalarize.errors import ScalarizeError
+from scalarize.weights import SimplexWeights
 
 
 class _Section(BaseModel):
@@ -84,6 +85,13 @@ class TrainConfig(_Section):
     augment: AugmentConfig | None = Field(None, description="e.g. {padding: 4, flip: true}")
 
 
+class Keep:
+    """The "leave it as it is" marker of :meth:`RunConfig.derive`."""
+
+
+KEEP = Keep()
+
+
 class RunConfig(_Section):
     """Everything that defines one training run."""
 
@@ -105,6 +113,48 @@ class RunConfig(_Section):
     def to_yaml(self) -> str:
         """The resolved config as YAML (what ``config.yaml`` of a run holds)."""
         return dump_yaml(self)
+
+    def derive(self, *, seed: int | None = None, weights: SimplexWeights | str | None = None,
+               schedule: list[tuple[int, list[float]]] | None = None,
+               method: MethodConfig | None = None, spec: str | None = None,
+               name: str | Keep | None = KEEP) -> Self:
+        """A copy with a new seed, weights (validated :class:`SimplexWeights`, or a preset
+        string such as ``onehot:shape``), weight schedule, method, model spec or run name; the
+        one way studies derive their runs' configs. ``name=None`` restores the default name.
+
+        Example:
+            >>> from scalarize.weights import parse_weights
+            >>> base = RunConfig()
+            >>> run = base.derive(seed=3, weights=parse_weights([1, 3], ["a", "b"]), name="x")
+            >>> run.seed, run.scalarization.weights, run.name, base.seed
+            (3, [0.25, 0.75], 'x', 0)
+        """
+        scalarization: dict[str, Any] = {}
+        if weights is not None:
+            scalarization["weights"] = (list(weights.values)
+                                        if isinstance(weights, SimplexWeights) else weights)
+        if schedule is not None:
+            scalarization["schedule"] = [(int(e), list(w)) for e, w in schedule]
+        update: dict[str, Any] = {"scalarization": self.scalarization.model_copy(
+            update=scalarization)}
+        if seed is not None:
+            update["seed"] = seed
+        if method is not None:
+            update["method"] = method
+        if spec is not None:
+            update["model"] = self.model.model_copy(update={"spec": spec})
+        if not isinstance(name, Keep):
+            update["name"] = name
+        return self.model_copy(update=update, deep=True)
+
+
+class StudyConfig(RunConfig):
+    """A run config (the base of every run of a study) plus the study's own section."""
+
+    def base(self) -> RunConfig:
+        """The run config without the study's section."""
+        own = set(type(self).model_fields) - set(RunConfig.model_fields)
+        return RunConfig.model_validate(self.model_dump(exclude=own))
 
 
 def same_config(saved: Any, config: BaseModel) -> bool:
@@ -176,11 +226,11 @@ def load_config(path: Path | str | None, overrides: list[str] | None = None) -> 
         raise ScalarizeError(validation_message(exc, "invalid config")) from None
 
 
-StudyConfig = TypeVar("StudyConfig", bound=RunConfig)
+StudyConfigT = TypeVar("StudyConfigT", bound=RunConfig)
 
 
-def load_study_config(cls: type[StudyConfig], section: str, example: str, path: Path | str,
-                      overrides: list[str] | None = None) -> StudyConfig:
+def load_study_config(cls: type[StudyConfigT], section: str, example: str, path: Path | str,
+                      overrides: list[str] | None = None) -> StudyConfigT:
     """A run config with an extra ``section`` (a sweep, a comparison) validated as ``cls``."""
     tree = apply_overrides(read_yaml(Path(path)), overrides or [])
     if section not in tree:

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from scalarize.benchmarks.fixtures import FIXTURES, write_fixture
-from scalarize.benchmarks.shapes import cache_dir
 from scalarize.config import read_yaml
+from scalarize.files import cache_dir
 
 CPU_RUN = ["train.device=cpu", "train.precision=fp32", "train.epochs=2", "train.batch_size=8",
            "train.eval_batch_size=64", "train.warmup_epochs=0"]

@@ -18,6 +18,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, PlainValidator
 
 from scalarize.errors import ScalarizeError
 
@@ -48,6 +51,14 @@ class SimplexWeights:
         if total <= 0:
             raise ScalarizeError("all weights are zero; at least one weight must be positive")
         object.__setattr__(self, "values", tuple(v / total for v in self.values))
+
+    @classmethod
+    def restore(cls, mapping: Mapping[str, float]) -> SimplexWeights:
+        """Weights read back from a record (``{objective: weight}``), checked like any others
+        but not normalised again, so a written point reads back bit for bit."""
+        weights = cls(tuple(mapping), tuple(float(v) for v in mapping.values()))
+        object.__setattr__(weights, "values", tuple(float(v) for v in mapping.values()))
+        return weights
 
     def as_dict(self) -> dict[str, float]:
         """``{objective: weight}``."""
@@ -107,3 +118,17 @@ def parse_weights(spec: WeightsSpec, names: Sequence[str]) -> SimplexWeights:
     except (TypeError, ValueError):
         raise ScalarizeError(f"cannot read weights {spec!r}; give a list of numbers") from None
     return SimplexWeights(names, values)
+
+
+def _restore(value: Any) -> SimplexWeights:
+    if isinstance(value, SimplexWeights):
+        return value
+    if isinstance(value, Mapping):
+        return SimplexWeights.restore(value)
+    raise ValueError("weights must be a mapping {objective: weight}")
+
+
+WeightsRecord = Annotated[SimplexWeights, PlainValidator(_restore),
+                          PlainSerializer(SimplexWeights.as_dict)]
+"""Weights as a field of a record: a :class:`SimplexWeights` in Python, ``{objective:
+weight}`` on disk."""

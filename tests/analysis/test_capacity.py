@@ -15,6 +15,9 @@ from scalarize.analysis import (
     weighting_gains,
 )
 from scalarize.analysis.capacity import load_sweep
+from scalarize.runs import EvalResult, RunDir, RunSummary
+from scalarize.runs.records import LastValidation, ModelInfo
+from scalarize.weights import parse_weights
 
 
 def _summary(gains_by_capacity):
@@ -68,9 +71,13 @@ def _fake_sweep(folder, results):
                      "seed": seed})
         (folder / name).mkdir(parents=True)
         (folder / name / "config.yaml").write_text("seed: 0\n")
-        summary = {"test": {"acc": metrics, "avg_acc": float(np.mean(list(metrics.values())))},
-                   "model": {"params": params}}
-        (folder / name / "summary.json").write_text(json.dumps(summary))
+        test = EvalResult(acc=metrics, avg_acc=float(np.mean(list(metrics.values()))))
+        RunDir(folder / name).write_summary(RunSummary(
+            run=name, objectives=["a", "b"], weights=parse_weights(weights, ["a", "b"]),
+            weights_label=label, model=ModelInfo(spec=cap, params=params, encoder_params=params,
+                                                 flops=0),
+            epochs=1, steps=1, val=LastValidation(), test=test, train_seconds=0.0,
+            step_seconds=0.0, device="cpu"))
     (folder / "sweep.json").write_text(json.dumps(
         {"objectives": ["a", "b"], "view": "mtl", "runs": runs}))
 

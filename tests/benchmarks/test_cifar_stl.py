@@ -145,4 +145,4 @@ def test_trains_with_per_domain_heads(root, tmp_path):
                                 f"benchmark.options={{root: {root}}}", "model.spec=vit-d1-w16-p8",
                                 "train.epochs=1", "train.batch_size=8", "train.device=cpu"])
     summary = train_run(config, tmp_path / "runs", progress=False)
-    assert set(summary["test"]["acc"]) == {"cifar10", "stl10"}
+    assert set(summary.test.acc) == {"cifar10", "stl10"}

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from scalarize.probes import read_conflicts
 from scalarize.probes.gradients import conflict_measures, gram_matrices, parameter_groups
 from scalarize.runs import RunDir
 from scalarize.training import Trainer, train_run
@@ -61,14 +60,14 @@ def test_probe_does_not_change_the_trajectory(tmp_path):
     plain.fit()
     summary = train_run(tiny_config("model.spec=resnet8-x0.25",
                                     "probes={conflicts: {every: 1}}"), tmp_path, progress=False)
-    run = RunDir(tmp_path / summary["run"])
+    run = RunDir(tmp_path / summary.run)
     probed = run.read_metrics()
-    assert [r["train_loss"] for r in probed] == [r["train_loss"] for r in plain.history]
-    assert summary["test"] == plain._summary()["test"]
-    records = read_conflicts(run.path / "conflicts.jsonl")
+    assert [r.train_loss for r in probed] == [r["train_loss"] for r in plain.history]
+    assert summary.test == plain._summary().test
+    records = [r.dump() for r in run.read_conflicts()]
     assert [r["step"] for r in records] == list(range(6))  # 3 steps × 2 epochs
     assert all(0 <= r["conflict_share"] <= 1 for r in records)
-    assert probed[0]["conflict_share"] is not None
+    assert probed[0].conflict_share is not None
     # whole-encoder norms² are the sum of the layers' norms²
     for r in records:
         for t in range(len(r["norms"])):
@@ -88,7 +87,7 @@ def test_probe_resumes_without_duplicates(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, tmp_path, callbacks=[Kill()], progress=False)
     summary = train_run(cfg, tmp_path, resume=True, progress=False)
-    steps = [r["step"] for r in read_conflicts(tmp_path / summary["run"] / "conflicts.jsonl")]
+    steps = [r.step for r in RunDir(tmp_path / str(summary.run)).read_conflicts()]
     assert steps == [0, 2, 4, 6, 8]
 
 
@@ -97,5 +96,5 @@ def test_mdl_probe_weights_are_the_batch_shares(tmp_path):
                       "benchmark.options={n_train: [32, 32, 16, 16], n_val: 8, n_test: 8, "
                       "image_size: 16}")
     summary = train_run(cfg, tmp_path, progress=False)
-    records = read_conflicts(tmp_path / summary["run"] / "conflicts.jsonl")
-    assert records and len(records[0]["norms"]) == 4
+    records = RunDir(tmp_path / str(summary.run)).read_conflicts()
+    assert records and len(records[0].norms) == 4

@@ -1,20 +1,28 @@
 import pytest
 
 from scalarize.errors import ScalarizeError
-from scalarize.runs import RunDir, load_runs
+from scalarize.runs import EpochRecord, RunDir, load_runs
 from scalarize.training import train_run
+from scalarize.weights import parse_weights
 from tests.conftest import tiny_config
+
+
+def _epoch(epoch: int) -> EpochRecord:
+    return EpochRecord(epoch=epoch, step=epoch, lr=0.1, train_loss={"a": 1.0},
+                       train_objective=1.0, val_acc={"a": 0.5}, val_loss={"a": 1.0},
+                       val_avg_acc=0.5, weights=parse_weights("uniform", ["a"]),
+                       epoch_seconds=1.0, step_seconds=1.0)
 
 
 def test_existing_run_is_never_touched_without_a_flag(tmp_path):
     run = RunDir(tmp_path / "r")
     run.prepare("a: 1\n")
-    run.append_metrics({"epoch": 1})
+    run.append_metrics(_epoch(1))
     with pytest.raises(ScalarizeError, match="--resume to continue it or --overwrite"):
         run.prepare("a: 1\n")
     with pytest.raises(ScalarizeError, match="differs from this config"):
         run.prepare("a: 2\n", resume=True)
-    assert run.read_metrics() == [{"epoch": 1}]
+    assert run.read_metrics() == [_epoch(1)]
     assert run.prepare("a: 1\n", resume=True) is True
     run.prepare("a: 2\n", overwrite=True)
     assert run.read_metrics() == [] and run.read_config() == {"a": 2}
@@ -23,10 +31,10 @@ def test_existing_run_is_never_touched_without_a_flag(tmp_path):
 def test_torn_metrics_line_is_ignored(tmp_path):
     run = RunDir(tmp_path / "r")
     run.prepare("a: 1\n")
-    run.append_metrics({"epoch": 1})
+    run.append_metrics(_epoch(1))
     with open(run.path / "metrics.jsonl", "a") as handle:
         handle.write('{"epoch": 2, "val')
-    assert run.read_metrics() == [{"epoch": 1}]
+    assert run.read_metrics() == [_epoch(1)]
 
 
 def test_checkpoint_is_atomic_and_corruption_is_reported(tmp_path):

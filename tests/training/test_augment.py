@@ -48,8 +48,8 @@ def test_augmentation_is_seeded_and_changes_training(tmp_path):
     config = tiny_config("train.augment={padding: 2, flip: true}", "train.epochs=2")
     a = Trainer(config, progress=False).fit()
     b = Trainer(config, progress=False).fit()
-    assert a["test"] == b["test"]
+    assert a.test == b.test
     plain = Trainer(tiny_config("train.epochs=2"), progress=False).fit()
-    assert plain["test"]["loss"] != a["test"]["loss"]
+    assert plain.test.loss != a.test.loss
     whole = train_run(config, tmp_path / "w", progress=False)
-    assert whole["test"] == a["test"]
+    assert whole.test == a.test

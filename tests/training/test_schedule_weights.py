@@ -10,7 +10,7 @@ def test_schedule_changes_the_weights_at_epoch_boundaries(tmp_path):
     config = tiny_config("train.epochs=3", "benchmark.tasks=[shape, count]",
                          "scalarization.schedule=[[0, [0.5, 0.5]], [2, [0.9, 0.1]]]")
     summary = train_run(config, tmp_path, progress=False)
-    used = [r["weights"]["shape"] for r in RunDir(tmp_path / summary["run"]).read_metrics()]
+    used = [r.weights.as_dict()["shape"] for r in RunDir(tmp_path / summary.run).read_metrics()]
     assert used == pytest.approx([0.5, 0.5, 0.9])
 
 
@@ -27,8 +27,8 @@ def test_resumed_schedule_matches_an_uninterrupted_one(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(config, tmp_path / "b", callbacks=[_KillInEpochTwo()], progress=False)
     resumed = train_run(config, tmp_path / "b", resume=True, progress=False)
-    assert resumed["test"] == whole["test"]
-    assert resumed["weights"] == pytest.approx({"shape": 0.2, "count": 0.8})
+    assert resumed.test == whole.test
+    assert resumed.weights.as_dict() == pytest.approx({"shape": 0.2, "count": 0.8})
 
 
 def test_schedule_must_start_at_epoch_zero():

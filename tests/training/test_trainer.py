@@ -24,8 +24,8 @@ def test_same_seed_same_numbers_and_other_seed_differs():
     a = Trainer(tiny_config(), progress=False).fit()
     b = Trainer(tiny_config(), progress=False).fit()
     c = Trainer(tiny_config("seed=1"), progress=False).fit()
-    assert a["test"] == b["test"]
-    assert a["test"]["loss"] != c["test"]["loss"]
+    assert a.test == b.test
+    assert a.test.loss != c.test.loss
 
 
 class _Kill(Callback):
@@ -45,24 +45,24 @@ def test_resume_equals_uninterrupted(tmp_path, view):
     whole = train_run(cfg, tmp_path / "a", progress=False)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, tmp_path / "b", callbacks=[_Kill()], progress=False)
-    run = RunDir(tmp_path / "b" / whole["run"])
+    run = RunDir(tmp_path / "b" / whole.run)
     assert not run.is_complete and len(run.read_metrics()) == 1  # killed before writing 2
     resumed = train_run(cfg, tmp_path / "b", resume=True, progress=False)
-    assert resumed["test"] == whole["test"]
+    assert resumed.test == whole.test
     lines = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3]
-    whole_lines = RunDir(tmp_path / "a" / whole["run"]).read_metrics()
-    assert [r["val_loss"] for r in lines] == [r["val_loss"] for r in whole_lines]
+    whole_lines = RunDir(tmp_path / "a" / whole.run).read_metrics()
+    assert [r["val_loss"] for r in lines] == [r.val_loss for r in whole_lines]
 
 
 def test_resume_drops_metrics_past_the_checkpoint(tmp_path):
     cfg = tiny_config("train.epochs=2")
     summary = train_run(cfg, tmp_path, progress=False)
-    run = RunDir(tmp_path / summary["run"])
+    run = RunDir(tmp_path / summary.run)
     (run.path / "summary.json").unlink()
-    run.append_metrics({"epoch": 3, "stray": True})
+    run.append_metrics(run.read_metrics()[-1].model_copy(update={"epoch": 3}))
     train_run(cfg, tmp_path, resume=True, progress=False)
-    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert [r.epoch for r in run.read_metrics()] == [1, 2]
 
 
 def test_a_run_from_before_a_new_config_field_still_resumes(tmp_path):
@@ -70,7 +70,7 @@ def test_a_run_from_before_a_new_config_field_still_resumes(tmp_path):
 
     cfg = tiny_config("train.epochs=2")
     summary = train_run(cfg, tmp_path, progress=False)
-    run = RunDir(tmp_path / summary["run"])
+    run = RunDir(tmp_path / summary.run)
     saved = yaml.safe_load((run.path / "config.yaml").read_text())
     del saved["smoke"], saved["train"]["augment"]  # fields added after such runs were made
     (run.path / "config.yaml").write_text(yaml.safe_dump(saved))
@@ -87,7 +87,7 @@ def test_mdl_resampling_and_loss_weighting_both_train():
                           "benchmark.options={n_train: [64, 32, 16, 8], n_val: 8, n_test: 8, "
                           "image_size: 16}")
         summary = Trainer(cfg, progress=False).fit()
-        assert set(summary["test"]["acc"]) == {"flat", "textured", "sketch", "photo"}
+        assert set(summary.test.acc) == {"flat", "textured", "sketch", "photo"}
 
 
 def test_onehot_weights_train_only_that_head():
@@ -121,7 +121,7 @@ def test_divergence_is_a_clear_error():
 def test_bf16_autocast_runs_on_cpu():
     summary = Trainer(tiny_config("train.precision=bf16", "train.epochs=1"),
                       progress=False).fit()
-    assert 0.0 <= summary["test"]["avg_acc"] <= 1.0
+    assert 0.0 <= summary.test.avg_acc <= 1.0
 
 
 def test_unknown_method_lists_valid_names():

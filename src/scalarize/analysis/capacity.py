@@ -18,36 +18,36 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalarize.analysis.gain import multitask_gain, primary_metric
+from scalarize.analysis.gain import multitask_gain
 from scalarize.analysis.stats import mean_ci
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import finished_runs
-
-MANIFEST = "sweep.json"
+from scalarize.runs.store import sweep_runs
 
 
-def load_sweep(folder: Path | str, split: str = "test") -> pd.DataFrame:
+def load_sweep(folder: Path | str) -> pd.DataFrame:
     """One row per finished run of the sweep: role, capacity, axes, weights, per-objective
-    metric on ``split`` (each objective's primary metric: accuracy, or an error of a dense
+    test metric (each objective's primary metric: accuracy, or an error of a dense
     task), average accuracy, parameters. ``attrs['objectives']`` names them and
     ``attrs['lower_is_better']`` says which metrics are errors."""
-    manifest, done = finished_runs(Path(folder), MANIFEST, "scalarize sweep")
-    objectives = manifest["objectives"]
+    plan, done = sweep_runs(folder)
+    objectives = plan.objectives
     rows, lower = [], {}
     for run, summary in done:
-        row = {k: run[k] for k in ("name", "capacity", "weights_label", "single_task", "seed")}
-        row.update({f"axis_{k}": v for k, v in run["axes"].items()})
-        row.update({f"w_{k}": v for k, v in run["weights"].items()})
+        result = summary.test
+        row = {"name": run.name, "capacity": run.capacity, "weights_label": run.weights_label,
+               "single_task": run.single_task, "seed": run.seed}
+        row.update({f"axis_{k}": v for k, v in run.axes.items()})
+        row.update({f"w_{k}": v for k, v in run.weights.items()})
         for k in objectives:
-            row[f"m_{k}"], lower[k] = primary_metric(summary[split], k)
-        row["avg_acc"] = summary[split]["avg_acc"]
-        row["params"] = summary["model"]["params"]
+            row[f"m_{k}"], lower[k] = result.primary_value(k)
+        row["avg_acc"] = result.avg_acc
+        row["params"] = summary.model.params
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["objectives"] = objectives
     frame.attrs["lower_is_better"] = lower
-    frame.attrs["view"] = manifest.get("view", "mtl")
-    frame.attrs["planned"] = len(manifest["runs"])
+    frame.attrs["view"] = plan.view
+    frame.attrs["planned"] = len(plan.runs)
     return frame
 
 

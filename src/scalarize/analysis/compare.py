@@ -8,25 +8,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalarize.analysis.gain import multitask_gain, primary_metric
+from scalarize.analysis.gain import multitask_gain
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import finished_runs
+from scalarize.runs.store import comparison_runs
 
 
 def load_compare(folder: Path | str) -> pd.DataFrame:
     """One row per finished run of a comparison folder: each objective's primary metric
     (``m_<name>``: accuracy, or a dense task's error) and score (``s_<name>``), the average
     score, time per step, peak memory. ``attrs['lower_is_better']`` marks the errors."""
-    manifest, done = finished_runs(Path(folder), "compare.json", "scalarize compare")
-    objectives = manifest["objectives"]
+    plan, done = comparison_runs(folder)
+    objectives = plan.objectives
     rows, lower = [], {}
     for run, summary in done:
-        row = {**run, "avg_acc": summary["test"]["avg_acc"],
-               "step_ms": 1000 * summary.get("step_seconds", np.nan),
-               "peak_memory_mb": summary.get("peak_memory_mb")}
+        row = {**run.dump(), "avg_acc": summary.test.avg_acc,
+               "step_ms": 1000 * summary.step_seconds, "peak_memory_mb": summary.peak_memory_mb}
         for o in objectives:
-            row[f"m_{o}"], lower[o] = primary_metric(summary["test"], o)
-            row[f"s_{o}"] = summary["test"]["acc"][o]
+            row[f"m_{o}"], lower[o] = summary.test.primary_value(o)
+            row[f"s_{o}"] = summary.test.acc[o]
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["objectives"] = objectives

@@ -19,36 +19,34 @@ from scipy import stats
 
 from scalarize.analysis.stats import mean_ci
 from scalarize.errors import ScalarizeError
-from scalarize.probes.conflicts import FILE, read_conflicts
-from scalarize.runs.table import find_runs
+from scalarize.runs.store import RunDir, find_runs
 
 MEASURES = ("conflict_share", "cos_mean", "gms_mean")
 
 
-def _run_identity(run) -> dict[str, object] | None:
+def _run_identity(run: RunDir) -> dict[str, object] | None:
     summary = run.read_summary()
     if summary is None:
         return None
     config = run.read_config()
-    weights = summary["weights"]
-    return {"run": run.path.name, "capacity": config["model"]["spec"],
-            "params": summary["model"]["params"], "weights_label": summary["weights_label"],
-            "multi_task": sum(v > 0 for v in weights.values()) > 1, "seed": config["seed"],
-            "final_val_avg_acc": summary["val"]["avg_acc"],
-            "final_test_avg_acc": summary["test"]["avg_acc"]}
+    return {"run": run.path.name, "capacity": summary.model.spec,
+            "params": summary.model.params, "weights_label": summary.weights_label,
+            "multi_task": not summary.weights.is_single_task, "seed": config["seed"],
+            "final_val_avg_acc": summary.val.avg_acc,
+            "final_test_avg_acc": summary.test.avg_acc}
 
 
 def conflict_steps(folder) -> pd.DataFrame:
     """Every probed step of every finished run under ``folder``, with the run's identity."""
     rows = []
     for run in find_runs(folder):
-        records = read_conflicts(run.path / FILE)
+        records = run.read_conflicts()
         ident = _run_identity(run) if records else None
         if ident is None:
             continue
         for r in records:
-            rows.append({**ident, "step": r["step"], "epoch": r["epoch"],
-                         **{m: r[m] for m in (*MEASURES, "cos_min")}})
+            rows.append({**ident, "step": r.step, "epoch": r.epoch,
+                         **{m: getattr(r, m) for m in (*MEASURES, "cos_min")}})
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records; train with "
                              "probes={conflicts: {every: 50}}")
@@ -59,16 +57,17 @@ def conflict_epochs(folder) -> pd.DataFrame:
     """Per run and epoch: the epoch means of the conflict measures and the validation metric."""
     rows = []
     for run in find_runs(folder):
-        if not (run.path / FILE).is_file():
+        if not run.has_conflicts:
             continue
         ident = _run_identity(run)
         if ident is None:
             continue
         for record in run.read_metrics():
-            if record.get("conflict_share") is None:
+            measures = {m: getattr(record, m, None) for m in MEASURES}
+            if measures["conflict_share"] is None:
                 continue
-            rows.append({**ident, "epoch": record["epoch"], "val_avg_acc": record["val_avg_acc"],
-                         **{m: record[m] for m in MEASURES}})
+            rows.append({**ident, "epoch": record.epoch, "val_avg_acc": record.val_avg_acc,
+                         **measures})
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records")
     return pd.DataFrame(rows)

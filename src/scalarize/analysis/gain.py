@@ -7,7 +7,6 @@ capacity and l_t = 1 when lower is better. Never against the same run's first ep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from scalarize.errors import ScalarizeError
 
@@ -33,11 +32,3 @@ def multitask_gain(multi: Mapping[str, float], single: Mapping[str, float],
         terms.append(sign * (value - base) / base)
     return 100.0 * sum(terms) / len(terms)
 
-
-def primary_metric(result: dict[str, Any], objective: str) -> tuple[float, bool]:
-    """``(value, lower_is_better)`` of ``objective``'s primary metric in an evaluation result
-    (summaries written before dense tasks existed hold accuracy only)."""
-    primary = result.get("primary", {}).get(objective)
-    if primary is None:
-        return result["acc"][objective], False
-    return result["metrics"][objective][primary["metric"]], not primary["higher_is_better"]

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import atomic_write_text
+from scalarize.files import atomic_write_text
 
 CACHE_DIR = ".scalarize"
 

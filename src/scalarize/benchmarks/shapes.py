@@ -33,13 +33,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
 from scalarize.errors import ScalarizeError
+from scalarize.files import cache_dir
 
 VERSION = 3  # bump whenever rendering changes: it keys the on-disk cache
 SHAPES = ("circle", "square", "triangle", "cross")
@@ -217,11 +217,6 @@ def _photo(mask, tone, rng, yy, xx):
 
 
 _STYLES = {"flat": _flat, "textured": _textured, "sketch": _sketch, "photo": _photo}
-
-
-def cache_dir() -> Path:
-    """Where generated data is cached: ``$SCALARIZE_CACHE`` or ``~/.cache/scalarize``."""
-    return Path(os.environ.get("SCALARIZE_CACHE", Path.home() / ".cache" / "scalarize"))
 
 
 def _cached_render(n: int, seed: list[int], image_size: int, style: str, use_cache: bool

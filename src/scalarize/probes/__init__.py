@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scalarize.errors import ScalarizeError
-from scalarize.probes.conflicts import ConflictProbe, read_conflicts
+from scalarize.probes.conflicts import ConflictProbe
 from scalarize.registry import Registry
 from scalarize.training.callbacks import Callback
 
@@ -29,4 +29,4 @@ def build_probes(config: dict[str, dict[str, Any] | None]) -> list[Callback]:
     return probes
 
 
-__all__ = ["PROBES", "ConflictProbe", "build_probes", "read_conflicts"]
+__all__ = ["PROBES", "ConflictProbe", "build_probes"]

@@ -10,18 +10,18 @@ it changes neither ``.grad`` nor any state, so training follows the same traject
 
 from __future__ import annotations
 
-import json
+import functools
 import math
+import operator
 from typing import Any
 
 import numpy as np
 import torch
 
 from scalarize.probes.gradients import conflict_measures, gram_matrices, parameter_groups
-from scalarize.runs.store import atomic_write_text
+from scalarize.runs.records import ConflictRecord
 from scalarize.training.callbacks import Callback
 
-FILE = "conflicts.jsonl"
 EPOCH_KEYS = ("conflict_share", "cos_mean", "gms_mean")
 
 
@@ -33,17 +33,14 @@ class ConflictProbe(Callback):
         if every < 1:
             raise ValueError("every must be >= 1")
         self.every, self.per_layer, self.batched = every, per_layer, batched
-        self.pending: list[dict[str, Any]] = []
-        self.records: list[dict[str, Any]] = []
+        self.pending: list[ConflictRecord] = []
+        self.records: list[ConflictRecord] = []
 
     def on_fit_start(self, trainer) -> None:
         self.groups = parameter_groups(trainer.model.encoder)
         self.pending = []
         if trainer.run_dir is not None:  # resuming: keep what the checkpoint covers
-            path = trainer.run_dir.path / FILE
-            kept = [r for r in read_conflicts(path) if r["step"] < trainer.step]
-            if path.exists() or kept:
-                atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+            trainer.run_dir.truncate_conflicts(trainer.step)
 
     def on_losses(self, trainer, losses, per_example, ctx) -> None:
         if ctx.step % self.every:
@@ -52,40 +49,23 @@ class ConflictProbe(Callback):
             counts = per_example.mask.sum(dim=1)
             weights = trainer.mixing.step_weights(trainer.weight_tensor, counts)
         grams = gram_matrices(losses, self.groups, self.batched)
-        whole = sum(grams.values())
-        record: dict[str, Any] = {"step": ctx.step, "epoch": trainer.epoch + 1,
-                                  "objectives": list(trainer.objectives.names),
-                                  **conflict_measures(whole, weights)}
+        whole = functools.reduce(operator.add, grams.values())  # the groups' Grams add up
+        layers = None
         if self.per_layer:
-            record["layers"] = {
+            layers = {
                 name: {k: v for k, v in conflict_measures(g, weights).items() if k != "cos"}
                 for name, g in grams.items()
             }
-        self.pending.append(record)
+        self.pending.append(ConflictRecord(
+            step=ctx.step, epoch=trainer.epoch + 1, objectives=list(trainer.objectives.names),
+            layers=layers, **conflict_measures(whole, weights)))
 
     def on_epoch_end(self, trainer, record: dict[str, Any]) -> None:
         epoch_records = self.pending
         for key in EPOCH_KEYS:
-            values = [r[key] for r in epoch_records if not math.isnan(r[key])]
+            values = [getattr(r, key) for r in epoch_records if not math.isnan(getattr(r, key))]
             record[key] = float(np.mean(values)) if values else None
         if trainer.run_dir is not None and epoch_records:
-            with open(trainer.run_dir.path / FILE, "a") as handle:
-                handle.write("".join(json.dumps(r) + "\n" for r in epoch_records))
+            trainer.run_dir.append_conflicts(epoch_records)
         self.records += epoch_records
         self.pending = []
-
-
-def read_conflicts(path) -> list[dict[str, Any]]:
-    """Records of a ``conflicts.jsonl`` (a torn last line is ignored)."""
-    records: list[dict[str, Any]] = []
-    try:
-        with open(path) as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        return records
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return records

@@ -17,6 +17,8 @@ from scalarize.analysis.capacity import (
 )
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
+from scalarize.runs.layout import SWEEP
+from scalarize.runs.store import StudyDir
 
 
 def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
@@ -90,8 +92,6 @@ def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: P
             ax.set_axis_off()
             fig.colorbar(points, ax=ax, shrink=0.7, label="Δ (%)")
     else:
-        from scalarize.analysis.capacity import distance_from_uniform
-
         fig, ax = plt.subplots(figsize=(6, 4))
         weight_cols = [f"w_{o}" for o in objectives]
         for cap in caps:
@@ -125,7 +125,7 @@ def rank_matrix_figure(summary: pd.DataFrame, pairs: pd.DataFrame, path: Path) -
 
 def capacity_section(folder: Path, figures: Path) -> Section | None:
     """The capacity study of a sweep folder, or ``None`` when the folder is no sweep."""
-    if not (folder / "sweep.json").is_file():
+    if not StudyDir(folder, SWEEP).is_study:
         return None
     runs = load_sweep(folder)
     if runs.empty:

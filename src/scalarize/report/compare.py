@@ -7,11 +7,13 @@ from pathlib import Path
 from scalarize.analysis.compare import compare_table, load_compare
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
+from scalarize.runs.layout import COMPARISON
+from scalarize.runs.store import StudyDir
 
 
 def compare_section(folder: Path, figures: Path) -> Section | None:
     """The comparison table of a ``scalarize compare`` folder, or ``None``."""
-    if not (folder / "compare.json").is_file():
+    if not StudyDir(folder, COMPARISON).is_study:
         return None
     runs = load_compare(folder)
     if runs.empty:

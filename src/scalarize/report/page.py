@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalarize.runs.store import atomic_write_text
+from scalarize.files import atomic_write_text
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

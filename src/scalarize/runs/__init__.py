@@ -1,6 +1,24 @@
-"""The run store: one folder per run, and a DataFrame view over many."""
+"""The run store: the layout of every folder scalarize writes, typed records for every file and
+line in them, and a DataFrame view over many runs."""
 
-from scalarize.runs.store import RunDir, atomic_write_text
-from scalarize.runs.table import find_runs, load_runs
+from scalarize.runs.records import (
+    ComparedRun,
+    ComparePlan,
+    ConflictRecord,
+    EpochRecord,
+    EvalResult,
+    MemberResult,
+    PlannedRun,
+    PopulationEvent,
+    RunSummary,
+    SearchPlan,
+    SearchSummary,
+    SweepPlan,
+)
+from scalarize.runs.store import RunDir, SearchDir, StudyDir, find_runs
+from scalarize.runs.table import load_runs
 
-__all__ = ["RunDir", "atomic_write_text", "find_runs", "load_runs"]
+__all__ = ["ComparePlan", "ComparedRun", "ConflictRecord", "EpochRecord", "EvalResult",
+           "MemberResult", "PlannedRun", "PopulationEvent", "RunDir", "RunSummary",
+           "SearchDir", "SearchPlan", "SearchSummary", "StudyDir", "SweepPlan", "find_runs",
+           "load_runs"]

@@ -12,8 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from scalarize.errors import ScalarizeError
-from scalarize.runs.store import CONFIG, RunDir
+from scalarize.runs.store import RunDir, find_runs
 
 
 def run_row(run: RunDir) -> dict[str, Any]:
@@ -29,26 +28,18 @@ def run_row(run: RunDir) -> dict[str, Any]:
         "method": config["method"]["name"],
         "seed": config["seed"],
         "status": "complete" if summary else "incomplete",
-        "epochs": metrics[-1]["epoch"] if metrics else 0,
+        "epochs": metrics[-1].epoch if metrics else 0,
     }
     if summary:
-        row["weights"] = summary["weights_label"]
-        row.update({f"w_{k}": v for k, v in summary["weights"].items()})
-        row["params"] = summary["model"]["params"]
-        row["flops"] = summary["model"]["flops"]
-        row["test_avg_acc"] = summary["test"]["avg_acc"]
-        row.update({f"test_acc_{k}": v for k, v in summary["test"]["acc"].items()})
-        row["val_avg_acc"] = summary["val"]["avg_acc"]
-        row["train_seconds"] = summary["train_seconds"]
+        row["weights"] = summary.weights_label
+        row.update({f"w_{k}": v for k, v in summary.weights.as_dict().items()})
+        row["params"] = summary.model.params
+        row["flops"] = summary.model.flops
+        row["test_avg_acc"] = summary.test.avg_acc
+        row.update({f"test_acc_{k}": v for k, v in summary.test.acc.items()})
+        row["val_avg_acc"] = summary.val.avg_acc
+        row["train_seconds"] = summary.train_seconds
     return row
-
-
-def find_runs(root: Path | str) -> list[RunDir]:
-    """Run folders (those holding a ``config.yaml``) under ``root``, sorted by path."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ScalarizeError(f"{root} is not a folder of runs")
-    return [RunDir(p.parent) for p in sorted(root.rglob(CONFIG))]
 
 
 def load_runs(root: Path | str) -> pd.DataFrame:

@@ -16,21 +16,20 @@ folder records it, so the analysis knows each run's capacity axes and role.
 from __future__ import annotations
 
 import itertools
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from scalarize.config import RunConfig, _Section, load_study_config
+from scalarize.config import RunConfig, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
+from scalarize.runs.layout import SWEEP
+from scalarize.runs.records import PlannedRun, SweepPlan
+from scalarize.runs.store import StudyDir
 from scalarize.search.executors import run_planned
 from scalarize.search.simplex import dirichlet_points, simplex_grid
 from scalarize.training import default_run_name, load_data
 from scalarize.weights import WeightsSpec, parse_weights
-
-SWEEP_CONFIG = "sweep.yaml"  # the plan goes to sweep.json beside it
 
 
 class CapacityGrid(_Section):
@@ -89,32 +88,16 @@ class SweepSpec(_Section):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
 
 
-class SweepConfig(RunConfig):
+class SweepConfig(StudyConfig):
     """A run config (the base of every run) plus its ``sweep`` section."""
 
     sweep: SweepSpec
-
-    def base(self) -> RunConfig:
-        return RunConfig.model_validate(self.model_dump(exclude={"sweep"}))
 
 
 def load_sweep_config(path: Path | str, overrides: list[str] | None = None) -> SweepConfig:
     """A sweep config from YAML with overrides (see the module docstring)."""
     return load_study_config(SweepConfig, "sweep", "configs/shapes_capacity.yaml", path,
                              overrides)
-
-
-@dataclass
-class PlannedRun:
-    """One run of a sweep and its role in the study."""
-
-    name: str
-    capacity: str
-    axes: dict[str, Any]
-    weights: dict[str, float]
-    weights_label: str
-    single_task: str | None
-    seed: int
 
 
 def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
@@ -126,19 +109,17 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
     weightings = [parse_weights(w, objectives) for w in spec.weights.specs(len(objectives))]
     if spec.single_task:
         weightings += [parse_weights(f"onehot:{o}", objectives) for o in objectives]
-    base = config.base().model_dump(mode="json")
+    base = config.base()
     plan: dict[str, tuple[PlannedRun, RunConfig]] = {}
     for seed, (capacity, axes), weights in itertools.product(spec.seeds, capacities,
                                                               weightings):
-        tree = json.loads(json.dumps(base))
-        tree["seed"], tree["model"]["spec"] = seed, capacity
-        tree["scalarization"]["weights"] = list(weights.values)
-        tree["name"] = None
-        run_config = RunConfig.model_validate(tree)
+        run_config = base.derive(seed=seed, spec=capacity, weights=weights, name=None)
         name = default_run_name(run_config, objectives)
         single = objectives[weights.values.index(1.0)] if weights.is_single_task else None
-        plan.setdefault(name, (PlannedRun(name, capacity, axes, weights.as_dict(),
-                                          weights.label(), single, seed), run_config))
+        planned = PlannedRun(name=name, capacity=capacity, axes=axes,
+                             weights=weights.as_dict(), weights_label=weights.label(),
+                             single_task=single, seed=seed)
+        plan.setdefault(name, (planned, run_config))
     return list(plan.values())
 
 
@@ -148,8 +129,8 @@ def run_sweep(config: SweepConfig, out: Path | str, engine: str = "local",
     """Run (or continue) the sweep into ``out``; returns its plan."""
     data = load_data(config.base())
     plan = plan_sweep(config, data.objectives)
-    manifest = {"objectives": list(data.objectives), "view": data.view,
-                "runs": [asdict(p) for p, _ in plan]}
-    run_planned(Path(out), SWEEP_CONFIG, config, manifest, [c for _, c in plan],
-                engine, engine_options, progress)
+    record = SweepPlan(objectives=list(data.objectives), view=data.view,
+                       runs=[p for p, _ in plan])
+    run_planned(StudyDir(out, SWEEP), config, record, [c for _, c in plan], engine,
+                engine_options, progress)
     return [p for p, _ in plan]

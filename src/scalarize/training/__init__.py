@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config
+from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
 from scalarize.training.callbacks import Callback
 from scalarize.training.schedule_weights import WeightSchedule
@@ -27,7 +27,7 @@ def default_run_name(config: RunConfig, objectives: Sequence[str]) -> str:
 
 def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = False,
               overwrite: bool = False, callbacks: Sequence[Callback] = (),
-              data: Dataset | None = None, progress: bool | None = None) -> dict[str, Any]:
+              data: Dataset | None = None, progress: bool | None = None) -> RunSummary:
     """Train ``config`` into ``out/<run name>`` and return its summary.
 
     A finished run with ``resume`` returns its stored summary without training again.

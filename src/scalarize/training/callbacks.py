@@ -11,6 +11,7 @@ import torch
 
 if TYPE_CHECKING:
     from scalarize.methods.base import StepContext
+    from scalarize.runs.records import RunSummary
     from scalarize.training.objectives import PerExample
     from scalarize.training.trainer import Trainer
 
@@ -32,5 +33,6 @@ class Callback:
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         """After evaluation; a callback may add keys to ``record`` before it is written."""
 
-    def on_fit_end(self, trainer: Trainer, summary: dict[str, Any]) -> None:
-        """After the test evaluation; a callback may add keys to ``summary``."""
+    def on_fit_end(self, trainer: Trainer, summary: RunSummary) -> None:
+        """After the test evaluation; a callback may add fields to ``summary`` (they are kept
+        in ``summary.json``)."""

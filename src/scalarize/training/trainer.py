@@ -6,7 +6,7 @@ Example:
     >>> cfg = load_config(None, ["train.epochs=1", "model.spec=vit-d1-w16-p8",
     ...     "benchmark.options={n_train: 64, n_val: 16, n_test: 16, cache: false}"])
     >>> summary = Trainer(cfg, progress=False).fit()
-    >>> 0.0 <= summary["test"]["avg_acc"] <= 1.0
+    >>> 0.0 <= summary.test.avg_acc <= 1.0
     True
 """
 
@@ -27,6 +27,13 @@ from scalarize.config import RunConfig, validation_message
 from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
 from scalarize.models import build_model, describe
+from scalarize.runs.records import (
+    EpochRecord,
+    EvalResult,
+    LastValidation,
+    ModelInfo,
+    RunSummary,
+)
 from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
 from scalarize.training.callbacks import Callback
@@ -199,16 +206,16 @@ class Trainer:
                 "train_objective": total}
 
     @torch.no_grad()
-    def evaluate(self, split: str = "val") -> dict[str, Any]:
+    def evaluate(self, split: str = "val") -> EvalResult:
         """Score (``acc``: accuracy, or a dense task's score) and mean loss per objective on
         ``split``, their average score, and every objective's named ``metrics``."""
         self.model.eval()
         meter = self.objectives.meter(self.device)
         for batch in self.splits[split].sequential(self.config.train.eval_batch_size):
             meter.update(self._forward(batch)[1], batch)
-        return meter.result()
+        return EvalResult.model_validate(meter.result())
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
+    def fit(self, resume: bool = False) -> RunSummary:
         """Train for ``train.epochs`` epochs (continuing from the checkpoint when ``resume``),
         evaluate on test, and return the summary."""
         if resume and self.run_dir is not None:
@@ -252,44 +259,43 @@ class Trainer:
         self.epoch += 1
         record["step"] = self.step
         val = self.evaluate("val")
-        record.update({"val_acc": val["acc"], "val_loss": val["loss"],
-                       "val_metrics": val["metrics"],
-                       "val_avg_acc": val["avg_acc"], "weights": self.weights.as_dict(),
+        record.update({"val_acc": val.acc, "val_loss": val.loss, "val_metrics": val.metrics,
+                       "val_avg_acc": val.avg_acc, "weights": self.weights.as_dict(),
                        "epoch_seconds": seconds, "step_seconds": seconds / self.steps_per_epoch})
         for callback in self.callbacks:
             callback.on_epoch_end(self, record)
         self.history.append(record)
         if self.run_dir is not None:
-            self.run_dir.append_metrics(record)
+            self.run_dir.append_metrics(EpochRecord.model_validate(record))
             self.run_dir.save_checkpoint(self.state_dict())
         if self._bar is not None:
-            self._bar.set_postfix(val_avg_acc=f"{val['avg_acc']:.3f}", refresh=False)
+            self._bar.set_postfix(val_avg_acc=f"{val.avg_acc:.3f}", refresh=False)
 
-    def _summary(self) -> dict[str, Any]:
+    def _summary(self) -> RunSummary:
         test = self.evaluate("test")
         val = self.history[-1] if self.history else {}
         best = max(self.history, key=lambda r: r["val_avg_acc"]) if self.history else {}
-        return {
-            "run": self.run_dir.path.name if self.run_dir else None,
-            "objectives": list(self.objectives.names),
-            "weights": self.weights.as_dict(),
-            "weights_label": self.weights.label(),
-            "model": {"spec": self.config.model.spec,
-                      **describe(self.model, self.data.image_shape)},
-            "epochs": self.epoch,
-            "steps": self.step,
-            "val": {"acc": val.get("val_acc"), "loss": val.get("val_loss"),
-                    "avg_acc": val.get("val_avg_acc")},
-            "test": test,
-            "best_epoch": best.get("epoch"),
-            "best_val_avg_acc": best.get("val_avg_acc"),
-            "train_seconds": self.train_seconds,
-            "step_seconds": self.train_seconds / max(1, self.step),
+        return RunSummary(
+            run=self.run_dir.path.name if self.run_dir else None,
+            objectives=list(self.objectives.names),
+            weights=self.weights,
+            weights_label=self.weights.label(),
+            model=ModelInfo(spec=self.config.model.spec,
+                            **describe(self.model, self.data.image_shape)),
+            epochs=self.epoch,
+            steps=self.step,
+            val=LastValidation(acc=val.get("val_acc"), loss=val.get("val_loss"),
+                               avg_acc=val.get("val_avg_acc")),
+            test=test,
+            best_epoch=best.get("epoch"),
+            best_val_avg_acc=best.get("val_avg_acc"),
+            train_seconds=self.train_seconds,
+            step_seconds=self.train_seconds / max(1, self.step),
             # GPU memory is measured per run; on CPU, see benchmarks/method_cost.py
-            "peak_memory_mb": (torch.cuda.max_memory_allocated(self.device) / 2**20
-                               if self.device.type == "cuda" else None),
-            "device": str(self.device),
-        }
+            peak_memory_mb=(torch.cuda.max_memory_allocated(self.device) / 2**20
+                            if self.device.type == "cuda" else None),
+            device=str(self.device),
+        )
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
