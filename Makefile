@@ -18,12 +18,14 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/scalarize demo
 
-test: setup
-	$(BIN)/ruff check src tests benchmarks
+test: lint
 	$(BIN)/python -m pytest
 
+# ruff, the architecture contracts (pyproject's [tool.importlinter]) and the type checker
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) demo-runs .pytest_cache

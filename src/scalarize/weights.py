@@ -114,10 +114,10 @@ def parse_weights(spec: WeightsSpec, names: Sequence[str]) -> SimplexWeights:
             )
         return SimplexWeights(names, tuple(float(spec.get(n, 0.0)) for n in names))
     try:
-        values = tuple(float(v) for v in spec)
+        numbers = tuple(float(v) for v in spec)
     except (TypeError, ValueError):
         raise ScalarizeError(f"cannot read weights {spec!r}; give a list of numbers") from None
-    return SimplexWeights(names, values)
+    return SimplexWeights(names, numbers)
 
 
 def _restore(value: Any) -> SimplexWeights:

@@ -45,8 +45,8 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
     for label, group in runs[runs.single_task.isna()].groupby("label", sort=False):
         gains = []
         for _, r in group.iterrows():
-            base = {o: baseline.get((r.seed, o)) for o in objectives}
-            if None not in base.values():
+            if all((r.seed, o) in baseline for o in objectives):
+                base = {o: baseline[(r.seed, o)] for o in objectives}
                 gains.append(multitask_gain({o: r[f"m_{o}"] for o in objectives}, base,
                                             runs.attrs.get("lower_is_better")))
         memory = group.peak_memory_mb.dropna()

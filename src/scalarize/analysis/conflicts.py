@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ def within_runs(epochs: pd.DataFrame, measure: str = "conflict_share") -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def across_runs(epochs: pd.DataFrame, measure: str = "conflict_share") -> dict[str, float]:
+def across_runs(epochs: pd.DataFrame, measure: str = "conflict_share") -> dict[str, Any]:
     """Across multi-task runs: the run's mean ``measure`` over training against its final
     validation average accuracy."""
     per_run = epochs[epochs.multi_task].groupby("run").agg(

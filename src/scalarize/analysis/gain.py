@@ -16,7 +16,7 @@ def multitask_gain(multi: Mapping[str, float], single: Mapping[str, float],
     """Δ in percent of ``multi`` (objective -> metric) against ``single`` baselines.
 
     Example:
-        >>> multitask_gain({"a": 0.9, "b": 0.5}, {"a": 0.8, "b": 0.5})
+        >>> round(multitask_gain({"a": 0.9, "b": 0.5}, {"a": 0.8, "b": 0.5}), 2)
         6.25
     """
     missing = sorted(set(multi) - set(single))

@@ -17,8 +17,10 @@ STL-10's 96×96 images are resized to ``image_size`` (default 32, CIFAR's resolu
 averaging. A seeded ``val_fraction`` of each domain's training images is the validation split.
 
 Example:
-    >>> data = load_cifar_stl(root="data")  # doctest: +SKIP
-    >>> data.domains
+    >>> import tempfile
+    >>> from scalarize.benchmarks.fixtures import write_fixture
+    >>> options = write_fixture("cifar10_stl10", tempfile.mkdtemp())  # the official formats
+    >>> load_cifar_stl(**options).domains
     ('cifar10', 'stl10')
 """
 

@@ -16,7 +16,11 @@ cached in ``root/.scalarize/`` (see :mod:`scalarize.benchmarks.images`). A seede
 ``val_fraction`` of each domain's training list validates.
 
 Example:
-    >>> data = load_domainnet(root="data/domainnet", domains=["real", "sketch"])  # doctest: +SKIP
+    >>> import tempfile
+    >>> from scalarize.benchmarks.fixtures import write_fixture
+    >>> root = write_fixture("domainnet", tempfile.mkdtemp())["root"]  # the official layout
+    >>> load_domainnet(root=root, domains=["real", "sketch"], image_size=16).domains
+    ('real', 'sketch')
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def write_taskonomy(root: Path, views: int = 4, height: int = 32, width: int = 4
     return {"root": str(root), "split_file": "train_val_test_fixture.csv", "image_size": 16}
 
 
-def write_fixture(name: str, root: Path) -> dict[str, Any]:
+def write_fixture(name: str, root: Path | str) -> dict[str, Any]:
     """Write benchmark ``name``'s fixture under ``root``; returns its ``benchmark.options``."""
     writer: Callable[..., dict[str, Any]] = FIXTURES.get(name)
-    return writer(root)
+    return writer(Path(root))

@@ -30,8 +30,8 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     if not path.is_file():
         raise ScalarizeError(f"image {path} is missing; unpack the data set completely")
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
             w, h = image.size
             side = min(w, h)
             left, top = (w - side) // 2, (h - side) // 2

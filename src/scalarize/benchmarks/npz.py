@@ -110,7 +110,7 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
         all_tasks.append(Task(name, int(y.max()) + 1 if n else 1))
         labels[name] = y.astype(np.int64)
     chosen = select_tasks(tuple(all_tasks), tasks)
-    domain, domain_names = None, ()
+    domain, domain_names = None, tuple[str, ...]()
     if "domain" in arrays:
         domain = arrays["domain"]
         if domain.shape != (n,) or domain.dtype.kind not in "iu" or (n and domain.min() < 0):

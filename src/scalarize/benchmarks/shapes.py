@@ -234,7 +234,7 @@ def _cached_render(n: int, seed: list[int], image_size: int, style: str, use_cac
     x, factors = render(n, seed, image_size, style)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, x=x, **factors)
+    np.savez(tmp, x=x, **factors)  # type: ignore[arg-type]  # the stub reads **kwds as flags
     os.replace(tmp, path)
     return x, factors
 

@@ -30,8 +30,12 @@ by nearest neighbour. Each building × task is cached in ``root/.scalarize/`` wi
 its file names and sizes, and memory-mapped on later loads.
 
 Example:
-    >>> data = load_taskonomy(root="data/taskonomy", split_file="train_val_test_tiny.csv",
-    ...                       tasks=["depth_zbuffer", "segment_semantic"])  # doctest: +SKIP
+    >>> import tempfile
+    >>> from scalarize.benchmarks.fixtures import write_fixture
+    >>> options = write_fixture("taskonomy", tempfile.mkdtemp())  # the official layout
+    >>> data = load_taskonomy(tasks=["depth_zbuffer", "segment_semantic"], **options)
+    >>> [task.kind for task in data.tasks]
+    ['depth', 'segmentation']
 """
 
 from __future__ import annotations
@@ -256,7 +260,8 @@ def load_taskonomy(view: View = "mtl", tasks: list[str] | None = None, seed: int
     size, suffix = opts.image_size, f"-{opts.max_per_building}" if opts.max_per_building else ""
     splits = {}
     for split, names in _buildings(opts).items():
-        images, labels = [], {t.name: [] for t in chosen}
+        images: list[np.ndarray] = []
+        labels: dict[str, list[np.ndarray]] = {t.name: [] for t in chosen}
         for building in names:
             views = building_views(opts.root, building, opts.max_per_building)
             for domain, decode in [("rgb", decode_rgb),

@@ -29,18 +29,19 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.encoder import Encoder
 from scalarize.models.heads import DenseHead, HeadSpec, build_head
 from scalarize.models.resnet import ResNet
 from scalarize.models.vit import ViT
 from scalarize.registry import Registry
 
-FAMILIES: Registry[nn.Module] = Registry("model family")
+FAMILIES: Registry[Encoder] = Registry("model family")
 _VIT = re.compile(r"^-d(\d+)-w(\d+)-p(\d+)(?:-h(\d+))?$")
 _RESNET = re.compile(r"^(\d+)(?:-x(\d*\.?\d+))?$")
 
 
 @FAMILIES.register("vit")
-def _vit(knobs: str, image_shape: tuple[int, int, int]) -> nn.Module:
+def _vit(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
     match = _VIT.match(knobs)
     if not match:
         raise ScalarizeError(
@@ -54,7 +55,7 @@ def _vit(knobs: str, image_shape: tuple[int, int, int]) -> nn.Module:
 
 
 @FAMILIES.register("resnet")
-def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> nn.Module:
+def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
     match = _RESNET.match(knobs)
     if not match:
         raise ScalarizeError(
@@ -66,7 +67,7 @@ def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> nn.Module:
     return ResNet(int(match.group(1)), multiplier, image_size=h, in_channels=c)
 
 
-def build_encoder(spec: str, image_shape: tuple[int, int, int]) -> nn.Module:
+def build_encoder(spec: str, image_shape: tuple[int, int, int]) -> Encoder:
     """The shared encoder described by ``spec`` for images of ``image_shape`` (C, H, W)."""
     match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower())
     if not match:
@@ -80,7 +81,9 @@ class MultiHeadModel(nn.Module):
     the feature map when a head is dense); the objectives decide which head reads which
     examples."""
 
-    def __init__(self, encoder: nn.Module, heads: Mapping[str, HeadSpec],
+    encoder: Encoder
+
+    def __init__(self, encoder: Encoder, heads: Mapping[str, HeadSpec],
                  image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.encoder = encoder
@@ -92,14 +95,16 @@ class MultiHeadModel(nn.Module):
         })
 
     def _map_size(self, image_shape: tuple[int, int, int]) -> int:
-        if not hasattr(self.encoder, "feature_map"):
-            raise ScalarizeError(f"{type(self.encoder).__name__} has no feature map, so it "
-                                 "cannot feed dense heads; use a vit or resnet spec")
         was_training = self.encoder.training
         self.encoder.eval()
-        with torch.no_grad():
-            side = self.encoder.feature_map(torch.zeros(1, *image_shape)).shape[-1]
-        self.encoder.train(was_training)
+        try:
+            with torch.no_grad():
+                side = self.encoder.feature_map(torch.zeros(1, *image_shape)).shape[-1]
+        except (AttributeError, NotImplementedError):
+            raise ScalarizeError(f"{type(self.encoder).__name__} has no feature map, so it "
+                                 "cannot feed dense heads; use a vit or resnet spec") from None
+        finally:
+            self.encoder.train(was_training)
         return int(side)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

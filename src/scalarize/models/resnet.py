@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.encoder import Encoder
 
 BOTTLENECK_DEPTHS = {26: [2, 2, 2, 2], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
 
@@ -72,7 +73,7 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
 
-class ResNet(nn.Module):
+class ResNet(Encoder):
     """ResNet encoder mapping N×C×H×W images to N×features (global average pooled)."""
 
     def __init__(self, depth: int, width_multiplier: float = 1.0, image_size: int = 32,

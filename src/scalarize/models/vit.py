@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.encoder import Encoder
 
 
 class Attention(nn.Module):
@@ -52,7 +53,7 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class ViT(nn.Module):
+class ViT(Encoder):
     """ViT encoder mapping N×C×H×W images to N×width features."""
 
     def __init__(self, image_size: int, patch: int, depth: int, width: int, heads: int,

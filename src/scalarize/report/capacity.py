@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalarize.analysis.capacity import (
+    distance_from_uniform,
     load_sweep,
     per_capacity,
     rank_stability,

@@ -1,8 +1,10 @@
 """All runs under a folder as one pandas DataFrame (``scalarize runs DIR``).
 
 Example:
-    >>> frame = load_runs("runs")  # doctest: +SKIP
-    >>> frame.groupby("model")["test_avg_acc"].mean()  # doctest: +SKIP
+    >>> import tempfile
+    >>> load_runs(tempfile.mkdtemp()).empty  # no runs yet; after training:
+    True
+    >>> load_runs("runs").groupby("model")["test_avg_acc"].mean()  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -54,11 +54,12 @@ class TensorSplit:
 
     def batch(self, index: torch.Tensor | slice) -> Batch:
         """The examples at ``index``, normalised, on the device."""
-        move = {"device": self.device, "non_blocking": True}
-        x = self.x[index].to(**move).float()
+        device = self.device
+        x = self.x[index].to(device, non_blocking=True).float()
         x = torch.addcmul(self.shift, x, self.scale)
-        labels = {k: v[index].to(**move) for k, v in self.labels.items()}
-        domain = None if self.domain is None else self.domain[index].to(**move)
+        labels = {k: v[index].to(device, non_blocking=True) for k, v in self.labels.items()}
+        domain = (None if self.domain is None
+                  else self.domain[index].to(device, non_blocking=True))
         return Batch(x=x, labels=labels, domain=domain)
 
     def sequential(self, batch_size: int):

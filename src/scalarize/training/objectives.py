@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -118,8 +119,8 @@ class TaskObjectives(Objectives):
         return PerExample(loss, torch.ones_like(loss), outputs)
 
     def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-        return {name: kind.flip for name, kind in self.kinds.items()
-                if isinstance(kind.head(), DenseHead)}
+        return {name: cast(Callable[[torch.Tensor], torch.Tensor], kind.flip)  # dense: a map
+                for name, kind in self.kinds.items() if isinstance(kind.head(), DenseHead)}
 
     def meter(self, device: torch.device) -> Meter:
         return Meter(self.names, self.kinds,

@@ -11,7 +11,7 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
 
     Example:
         >>> [round(warmup_cosine(s, 2, 6), 3) for s in range(6)]
-        [0.5, 1.0, 0.854, 0.5, 0.146, 0.0]
+        [0.5, 1.0, 1.0, 0.75, 0.25, 0.0]
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps

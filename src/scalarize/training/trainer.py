@@ -128,7 +128,8 @@ class Trainer:
         self._bar: tqdm | None = None
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, param in self.model.named_parameters():
             (no_decay if param.ndim <= 1 or name.endswith("pos_embed") else decay).append(param)
         groups = [{"params": decay, "weight_decay": self.config.train.weight_decay},
