@@ -37,7 +37,7 @@ def load_sweep(folder: Path | str) -> pd.DataFrame:
         row = {"name": run.name, "capacity": run.capacity, "weights_label": run.weights_label,
                "single_task": run.single_task, "seed": run.seed}
         row.update({f"axis_{k}": v for k, v in run.axes.items()})
-        row.update({f"w_{k}": v for k, v in run.weights.items()})
+        row.update({f"w_{k}": v for k, v in run.weights.as_dict().items()})
         for k in objectives:
             row[f"m_{k}"], lower[k] = result.primary_value(k)
         row["avg_acc"] = result.avg_acc

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -35,10 +35,15 @@ class Record(BaseModel):
     """Base of every record: validated on read, dumped to plain JSON types on write."""
 
     model_config = ConfigDict(extra="ignore", frozen=False)
+    omit_when_none: ClassVar[frozenset[str]] = frozenset()  # optional keys left out when unset
 
     def dump(self) -> dict[str, Any]:
         """The record as written to disk (plain dicts, lists, numbers, strings)."""
-        return self.model_dump(mode="python")
+        tree = self.model_dump(mode="python")
+        for key in self.omit_when_none:
+            if tree.get(key) is None:
+                tree.pop(key, None)
+        return tree
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.dump(), indent=indent)
@@ -155,7 +160,7 @@ class PlannedRun(Record):
     name: str
     capacity: str
     axes: dict[str, Any]
-    weights: dict[str, float]
+    weights: WeightsRecord
     weights_label: str
     single_task: str | None
     seed: int
@@ -198,6 +203,8 @@ class SearchPlan(Record):
 class EpochEvent(Record):
     """A member finished an epoch: its weights and held-out scores."""
 
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"train_objective", "node"})
+
     event: Literal["epoch"] = "epoch"
     member: int
     epoch: int
@@ -216,7 +223,7 @@ class ExploitEvent(Record):
     member: int
     epoch: int
     parent: int
-    weights_before: dict[str, float]
+    weights_before: dict[str, float] | None = None  # None only in Ray-engine folders of 0.1
     weights: dict[str, float]
 
 

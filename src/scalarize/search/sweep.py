@@ -117,7 +117,7 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
         name = default_run_name(run_config, objectives)
         single = objectives[weights.values.index(1.0)] if weights.is_single_task else None
         planned = PlannedRun(name=name, capacity=capacity, axes=axes,
-                             weights=weights.as_dict(), weights_label=weights.label(),
+                             weights=weights, weights_label=weights.label(),
                              single_task=single, seed=seed)
         plan.setdefault(name, (planned, run_config))
     return list(plan.values())
