@@ -80,3 +80,25 @@ compare:
     assert table.loc["static", "gain_pct"] == pytest.approx(expected)
     assert table.loc["static", "avg_acc"] == pytest.approx(
         (static.s_depth_zbuffer + static.s_segment_semantic) / 2)
+
+
+def test_weights_for_a_method_that_ignores_them_are_refused(compare_file, tmp_path):
+    config = load_compare_config(compare_file, [
+        "compare.methods=[static, {name: pcgrad, weights: [0.8, 0.2], label: tilted-pcgrad}]"])
+    with pytest.raises(ScalarizeError, match=r"compare entry 'tilted-pcgrad' gives weights, "
+                       r"but pcgrad ignores the scalarization weights .*remove 'weights'"):
+        run_compare(config, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_for_any_method_set_the_batch_mix_with_mdl_resampling(compare_file):
+    config = load_compare_config(compare_file, [
+        "benchmark.view=mdl", "benchmark.tasks=null",
+        "compare.methods=[{name: pcgrad, weights: [0.4, 0.2, 0.2, 0.2]}]"])
+    runs = [c for p, c in plan_compare(config, ("a", "b", "c", "d")) if p.method == "pcgrad"]
+    assert [c.scalarization.weights for c in runs] == [[0.4, 0.2, 0.2, 0.2]] * 2  # two seeds
+    with pytest.raises(ScalarizeError, match="pcgrad ignores the scalarization weights"):
+        plan_compare(load_compare_config(compare_file, [
+            "benchmark.view=mdl", "benchmark.tasks=null", "scalarization.mdl_mode=loss",
+            "compare.methods=[{name: pcgrad, weights: [0.4, 0.2, 0.2, 0.2]}]"]),
+            ("a", "b", "c", "d"))

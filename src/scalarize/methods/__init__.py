@@ -10,6 +10,15 @@ Loss-based      ``uw`` (uncertainty), ``dwa``, ``rlw``, ``famo``, ``imtl_l``, ``
 Each method's options go in ``method.options``; defaults follow its paper (CAGrad c = 0.4,
 DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025). Adding a method means one factory and one
 registry line; the trainer does not change.
+
+Only ``static`` uses the run's scalarization weights; every other method chooses its own (the
+weights then only scale the logged objective, or, for multi-domain data resampling, the batch
+mix). :func:`method_uses_weights` says which, without building the method; it reads the
+``uses_weights`` of the registered class or factory (``True`` when it does not say).
+
+Every method keeps all it learns in its ``state_dict()`` (inner optimisers, loss histories,
+solver state: :mod:`scalarize.methods.state`), so a resumed run, or a population member that
+copies another, continues exactly as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -26,7 +35,14 @@ METHODS: Registry[Method] = Registry("method")
 METHODS.register("static")(StaticScalarization)
 
 
+def _own_weights(factory: Callable[..., Method]) -> Callable[..., Method]:
+    """Mark ``factory``'s method as choosing its own weights (without importing its module)."""
+    factory.uses_weights = False  # type: ignore[attr-defined]
+    return factory
+
+
 def _jacobian(build: Callable[..., Any]) -> Callable[..., Method]:
+    @_own_weights
     def factory(n_objectives: int, **options: Any) -> Method:
         from scalarize.methods.jacobian import JacobianMethod
 
@@ -36,6 +52,7 @@ def _jacobian(build: Callable[..., Any]) -> Callable[..., Method]:
 
 
 def _scalarizer(build: Callable[..., Any]) -> Callable[..., Method]:
+    @_own_weights
     def factory(n_objectives: int, **options: Any) -> Method:
         from scalarize.methods.loss_based import ScalarizerMethod
 
@@ -80,12 +97,14 @@ def _register_torchjd() -> None:
         METHODS.register(name)(_scalarizer(build))
 
 
+@_own_weights
 def _mgda_ub(n_objectives: int, **options: Any) -> Method:
     from scalarize.methods.jacobian import FeatureMGDA
 
     return FeatureMGDA(**options)
 
 
+@_own_weights
 def _gradnorm(n_objectives: int, **options: Any) -> Method:
     from scalarize.methods.loss_based import GradNorm
 
@@ -110,4 +129,11 @@ def build_method(name: str, options: dict[str, Any] | None = None, n_objectives:
                              "'torchjd[full]>=0.18'") from None
 
 
-__all__ = ["METHODS", "Method", "StaticScalarization", "StepContext", "build_method"]
+def method_uses_weights(name: str) -> bool:
+    """Whether method ``name`` uses the run's scalarization weights (``static`` does; methods
+    that choose their own do not). Nothing is built or imported."""
+    return bool(getattr(METHODS.get(name), "uses_weights", True))
+
+
+__all__ = ["METHODS", "Method", "StaticScalarization", "StepContext", "build_method",
+           "method_uses_weights"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,7 +29,23 @@ class StepContext:
 
 class Method(nn.Module):
     """Base class: override :meth:`backward`. Learnable state (e.g. loss scales) lives in the
-    module's parameters, which the trainer adds to the optimiser and checkpoints."""
+    module's parameters, which the trainer adds to the optimiser and checkpoints.
+
+    Everything else a method learns while training (an inner optimiser, running statistics, a
+    solver's previous solution) must be in ``state_dict()`` too, so that a resumed run or a
+    population member that copies another continues exactly: as buffers, or through
+    ``get_extra_state`` / ``set_extra_state``. A checkpoint written before a method kept extra
+    state loads with the method's fresh state.
+    """
+
+    #: whether the run's scalarization weights shape the update; ``False`` for methods that
+    #: choose their own weights (a comparison refuses weights for them)
+    uses_weights: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        if type(self).set_extra_state is not nn.Module.set_extra_state:
+            self.register_load_state_dict_pre_hook(_without_extra_state)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
@@ -39,3 +56,13 @@ class Method(nn.Module):
     def after_step(self, recompute_losses: Callable[[], torch.Tensor]) -> None:
         """Called after the optimiser step; ``recompute_losses()`` evaluates the batch's losses
         with the updated model (only methods that need it call it, e.g. FAMO)."""
+
+    def on_epoch_end(self) -> None:
+        """For the trainer to call after each training epoch: DWA rolls its loss history here
+        (the trainer does not call it yet; until it does, DWA weights the losses uniformly)."""
+
+
+def _without_extra_state(module: nn.Module, state_dict: dict[str, Any], prefix: str,
+                         *args: Any) -> None:
+    """A checkpoint from before the method kept extra state: load ``None`` (keep fresh)."""
+    state_dict.setdefault(f"{prefix}_extra_state", None)

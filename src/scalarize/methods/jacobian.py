@@ -5,15 +5,21 @@ goes through its own head only) and the heads' ``.grad``; ``jac_to_grad`` then a
 Jacobian into ``.grad`` with the method's aggregator (PCGrad, MGDA, CAGrad, IMTL-G, Nash-MTL,
 GradDrop, Aligned-MTL, UPGrad, DualProj, GradVac, ConFIG). These methods replace the choice of
 weights, so the run's simplex weights only scale what is logged.
+
+Stateful aggregators (GradVac's EMA targets, Nash-MTL's previous solution) keep their state in
+the method's ``state_dict()`` (see :mod:`scalarize.methods.state`), so runs resume exactly.
 """
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 import torch
 from torchjd.aggregation import Aggregator, MGDAWeighting
 from torchjd.autojac import jac_to_grad, mtl_backward
 
 from scalarize.methods.base import Method, StepContext
+from scalarize.methods.state import capture, prepare, restore
 
 
 class JacobianMethod(Method):
@@ -24,9 +30,19 @@ class JacobianMethod(Method):
         >>> method = JacobianMethod(UPGrad())
     """
 
+    uses_weights: ClassVar[bool] = False
+
     def __init__(self, aggregator: Aggregator) -> None:
         super().__init__()
         self.aggregator = aggregator
+        prepare(aggregator)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return capture(self.aggregator)
+
+    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
+        if extra is not None:
+            restore(self.aggregator, extra)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
@@ -44,6 +60,8 @@ class FeatureMGDA(Method):
     """MGDA-UB (Sener & Koltun 2018): MGDA weights from the gradients of the losses with respect
     to the shared features (an upper bound that costs T small backward passes through the heads
     only), then one backward pass of the weighted sum."""
+
+    uses_weights: ClassVar[bool] = False
 
     def __init__(self, epsilon: float = 0.001, max_iters: int = 100) -> None:
         super().__init__()

@@ -1,28 +1,53 @@
 """Loss-based multi-task methods: the weights come from the loss values, not the gradients.
 
 Uncertainty weighting, DWA, RLW, FAMO and IMTL-L are torchjd scalarizers; GradNorm is written
-here (no maintained library has it; torchjd does not).
+here (no maintained library has it; torchjd does not). None of them uses the run's simplex
+weights: each chooses its own.
+
+Everything they learn is in the method's ``state_dict()``: UW's and IMTL-L's scales and FAMO's
+logits as parameters, GradNorm's weights as buffers, and as extra state DWA's loss history,
+FAMO's and GradNorm's inner Adam (see :mod:`scalarize.methods.state`), so runs resume exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torchjd.scalarization import Scalarizer
 
 from scalarize.methods.base import Method, StepContext
+from scalarize.methods.state import (
+    capture,
+    load_optimizer,
+    optimizer_state,
+    place,
+    prepare,
+    restore,
+)
 
 
 class ScalarizerMethod(Method):
     """Backpropagate ``scalarizer(losses)``; its learnable parameters join the optimiser."""
 
+    uses_weights: ClassVar[bool] = False
+
     def __init__(self, scalarizer: Scalarizer) -> None:
         super().__init__()
         self.scalarizer = scalarizer
+        prepare(scalarizer)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return capture(self.scalarizer)
+
+    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
+        if extra is not None:
+            restore(self.scalarizer, extra)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
+        place(self.scalarizer, losses.device)
         loss = self.scalarizer(losses)
         loss.backward()
         return loss.detach()
@@ -33,12 +58,24 @@ class ScalarizerMethod(Method):
         if update is not None:
             update(recompute_losses())
 
+    def on_epoch_end(self) -> None:
+        """DWA turns the epoch's loss sums into its history of mean losses."""
+        step = getattr(self.scalarizer, "step", None)
+        if step is not None:
+            step()
+
 
 class GradNorm(Method):
     """GradNorm (Chen et al. 2018) on the shared features: learnable loss weights w_t are moved
     so that the gradient norms ‖∇_z w_t L_t‖ approach mean-norm × r_t^α, with r_t the task's
     relative inverse training rate L_t / L_t(0) normalised by its mean; the weights are then
-    renormalised to sum to T. The weights have their own Adam (``lr``), as in the paper."""
+    renormalised to sum to T. The weights have their own Adam (``lr``), as in the paper; its
+    state is the method's extra state."""
+
+    uses_weights: ClassVar[bool] = False
+    log_w: torch.Tensor
+    initial: torch.Tensor
+    started: torch.Tensor
 
     def __init__(self, n_objectives: int, alpha: float = 1.5, lr: float = 0.025) -> None:
         super().__init__()
@@ -48,6 +85,16 @@ class GradNorm(Method):
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
         self.lr = lr
         self._adam: torch.optim.Adam | None = None
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"adam": optimizer_state(self._adam)}
+
+    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
+        if extra is not None:
+            self._adam = load_optimizer(self._new_adam, extra["adam"])
+
+    def _new_adam(self) -> torch.optim.Adam:
+        return torch.optim.Adam([self.log_w], lr=self.lr)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
@@ -71,7 +118,7 @@ class GradNorm(Method):
 
     def _step_weights(self, grad: torch.Tensor) -> None:
         if self._adam is None:
-            self._adam = torch.optim.Adam([self.log_w], lr=self.lr)
+            self._adam = self._new_adam()
         self.log_w.grad = grad
         self._adam.step()
         self.log_w.grad = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from scalarize.methods.base import Method, StepContext
@@ -16,6 +18,8 @@ class StaticScalarization(Method):
         >>> StaticScalarization().backward(losses, torch.tensor([0.5, 0.5]), None).item()
         2.0
     """
+
+    uses_weights: ClassVar[bool] = True
 
     def __init__(self, n_objectives: int | None = None) -> None:
         super().__init__()

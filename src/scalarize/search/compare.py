@@ -26,7 +26,7 @@ from pydantic import Field
 
 from scalarize.config import RunConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
-from scalarize.methods import METHODS
+from scalarize.methods import METHODS, method_uses_weights
 from scalarize.search.executors import run_planned
 from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
@@ -75,8 +75,15 @@ def plan_compare(config: CompareConfig, objectives: tuple[str, ...]
                  ) -> list[tuple[ComparedRun, RunConfig]]:
     """Every run: each method entry per seed, plus the single-task baselines."""
     entries = [MethodEntry(name=m) if isinstance(m, str) else m for m in config.compare.methods]
+    # weights act on the loss, except with MDL data resampling (there they set every batch)
+    on_loss = config.benchmark.view == "mtl" or config.scalarization.mdl_mode == "loss"
     for entry in entries:
         METHODS.get(entry.name)  # unknown names fail before anything trains
+        if entry.weights is not None and on_loss and not method_uses_weights(entry.name):
+            raise ScalarizeError(
+                f"compare entry {entry.label or entry.name!r} gives weights, but {entry.name} "
+                "ignores the scalarization weights (it chooses its own); remove 'weights' from "
+                "that entry")
     base = config.base().model_dump(mode="json")
     plan: list[tuple[ComparedRun, RunConfig]] = []
     labels = [e.label or e.name for e in entries]
