@@ -215,3 +215,10 @@ def test_state_that_cannot_be_checkpointed_is_announced():
 
     with pytest.warns(UserWarning, match="PCD keeps state that scalarize does not checkpoint"):
         JacobianMethod(PCD())
+
+
+def test_the_trainer_rolls_dwa_history_every_epoch(data):
+    """DWA weights from the last two epochs' mean losses: the trainer must end each epoch."""
+    trainer = Trainer(_config("dwa", epochs=3), data=data, progress=False)
+    trainer.fit()
+    assert len(trainer.method.scalarizer._previous_averages) == 2

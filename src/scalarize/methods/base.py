@@ -58,8 +58,7 @@ class Method(nn.Module):
         with the updated model (only methods that need it call it, e.g. FAMO)."""
 
     def on_epoch_end(self) -> None:
-        """For the trainer to call after each training epoch: DWA rolls its loss history here
-        (the trainer does not call it yet; until it does, DWA weights the losses uniformly)."""
+        """Called by the trainer after each training epoch: DWA rolls its loss history here."""
 
 
 def _without_extra_state(module: nn.Module, state_dict: dict[str, Any], prefix: str,

@@ -195,6 +195,7 @@ class Trainer:
             total_sum += loss
             if self._bar is not None:
                 self._bar.update(1)
+        self.method.on_epoch_end()
         n = self.steps_per_epoch
         means = (loss_sum / n).tolist()
         total = total_sum.item() / n
@@ -307,6 +308,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "weights": list(self.weights.values), "history": self.history,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": (torch.cuda.get_rng_state(self.device)
+                         if self.device.type == "cuda" else None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -320,6 +323,8 @@ class Trainer:
         self.train_seconds = state["train_seconds"]
         self.history = list(state["history"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
 
     def _restore(self) -> None:
         assert self.run_dir is not None
