@@ -17,21 +17,20 @@ to one folder with ``compare.json`` naming each run's method label, seed and rol
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from scalarize.config import RunConfig, _Section, load_study_config
+from scalarize.config import MethodConfig, RunConfig, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS, method_uses_weights
+from scalarize.runs.layout import COMPARISON
+from scalarize.runs.records import ComparedRun, ComparePlan
+from scalarize.runs.store import StudyDir
 from scalarize.search.executors import run_planned
 from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
-
-COMPARE_CONFIG = "compare.yaml"  # the plan goes to compare.json beside it
 
 
 class MethodEntry(_Section):
@@ -47,28 +46,16 @@ class CompareSpec(_Section):
     single_task: bool = True
 
 
-class CompareConfig(RunConfig):
+class CompareConfig(StudyConfig):
     """A run config (shared by every entry) plus its ``compare`` section."""
 
     compare: CompareSpec
-
-    def base(self) -> RunConfig:
-        return RunConfig.model_validate(self.model_dump(exclude={"compare"}))
 
 
 def load_compare_config(path: Path | str, overrides: list[str] | None = None) -> CompareConfig:
     """A compare config from YAML with overrides (see the module docstring)."""
     return load_study_config(CompareConfig, "compare", "configs/compare_shapes.yaml", path,
                              overrides)
-
-
-@dataclass
-class ComparedRun:
-    name: str
-    label: str
-    method: str
-    seed: int
-    single_task: str | None
 
 
 def plan_compare(config: CompareConfig, objectives: tuple[str, ...]
@@ -84,30 +71,29 @@ def plan_compare(config: CompareConfig, objectives: tuple[str, ...]
                 f"compare entry {entry.label or entry.name!r} gives weights, but {entry.name} "
                 "ignores the scalarization weights (it chooses its own); remove 'weights' from "
                 "that entry")
-    base = config.base().model_dump(mode="json")
+    base = config.base()
     plan: list[tuple[ComparedRun, RunConfig]] = []
     labels = [e.label or e.name for e in entries]
     if len(set(labels)) != len(labels):
         raise ScalarizeError(f"compare entries share labels {labels}; give each a 'label'")
     for seed in config.compare.seeds:
         for entry, label in zip(entries, labels, strict=True):
-            tree = json.loads(json.dumps(base))
-            weights = entry.weights if entry.weights is not None else tree["scalarization"][
-                "weights"]
-            tree.update(seed=seed, name=f"{label}-s{seed}")
-            tree["method"] = {"name": entry.name, "options": entry.options}
-            tree["scalarization"]["weights"] = list(parse_weights(weights, objectives).values)
-            plan.append((ComparedRun(f"{label}-s{seed}", label, entry.name, seed, None),
-                         RunConfig.model_validate(tree)))
+            weights = parse_weights(entry.weights if entry.weights is not None
+                                    else base.scalarization.weights, objectives)
+            name = f"{label}-s{seed}"
+            plan.append((
+                ComparedRun(name=name, label=label, method=entry.name, seed=seed,
+                            single_task=None),
+                base.derive(seed=seed, name=name, weights=weights,
+                            method=MethodConfig(name=entry.name, options=entry.options))))
         if config.compare.single_task:
             for objective in objectives:
-                tree = json.loads(json.dumps(base))
                 name = f"single-{objective}-s{seed}"
-                tree.update(seed=seed, name=name)
-                tree["method"] = {"name": "static", "options": {}}
-                tree["scalarization"]["weights"] = f"onehot:{objective}"
-                plan.append((ComparedRun(name, f"single-{objective}", "static", seed, objective),
-                             RunConfig.model_validate(tree)))
+                plan.append((
+                    ComparedRun(name=name, label=f"single-{objective}", method="static",
+                                seed=seed, single_task=objective),
+                    base.derive(seed=seed, name=name, weights=f"onehot:{objective}",
+                                method=MethodConfig())))
     return plan
 
 
@@ -117,7 +103,7 @@ def run_compare(config: CompareConfig, out: Path | str, engine: str = "local",
     """Run (or continue) the comparison into ``out``; returns its plan."""
     data = load_data(config.base())
     plan = plan_compare(config, data.objectives)
-    manifest = {"objectives": list(data.objectives), "runs": [asdict(p) for p, _ in plan]}
-    run_planned(Path(out), COMPARE_CONFIG, config, manifest, [c for _, c in plan],
-                engine, engine_options, progress)
+    record = ComparePlan(objectives=list(data.objectives), runs=[p for p, _ in plan])
+    run_planned(StudyDir(out, COMPARISON), config, record, [c for _, c in plan], engine,
+                engine_options, progress)
     return [p for p, _ in plan]
