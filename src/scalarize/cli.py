@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -146,23 +146,24 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
-    from scalarize.search.population import load_search_config, run_search
-    from scalarize.search.results import members_frame
+    from scalarize.analysis.search import members_frame
+    from scalarize.search.executors import run_search
+    from scalarize.search.spec import load_search_config
 
     overrides = _overrides(args)
     if args.strategy:
         overrides.append(f"search.strategy={args.strategy}")
     config = load_search_config(args.config, overrides)
     summary = run_search(config, args.out, engine=args.engine,
-                         engine_options=_engine_options(args, unit="member"),
+                         engine_options=_engine_options(args),
                          progress=False if args.quiet else None)
     _print_frame(members_frame(args.out), args.format)
-    weights = ", ".join(f"{o}={w:.3f}" for o, w in zip(summary["objectives"],
-                                                       summary["best_weights"], strict=True))
-    print(f"\nbest member {summary['best_member']} (held-out avg_acc "
-          f"{summary['val_avg_acc']:.3f}, test avg_acc {summary['test_avg_acc']:.3f}); final "
-          f"weights {weights}; {summary['member_epochs']} member-epochs in "
-          f"{summary['seconds']:.0f} s")
+    weights = ", ".join(f"{o}={w:.3f}" for o, w in zip(summary.objectives,
+                                                       summary.best_weights, strict=True))
+    print(f"\nbest member {summary.best_member} (held-out avg_acc "
+          f"{summary.val_avg_acc:.3f}, test avg_acc {summary.test_avg_acc:.3f}); final "
+          f"weights {weights}; {summary.member_epochs} member-epochs in "
+          f"{summary.seconds:.0f} s")
     print(f"retrain it: scalarize replay {args.out} --member best; report: scalarize report "
           f"{args.out}")
 
@@ -244,6 +245,27 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     demo_main(Path(args.out), progress=False if args.quiet else None)
 
 
+class _RegistryNames:
+    """Choices read from a registry (``module:attribute``) when argparse first needs them, so
+    that building the parser imports no engine or strategy."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def _names(self) -> list[str]:
+        import importlib
+
+        module, _, attr = self.target.partition(":")
+        names: list[str] = getattr(importlib.import_module(module), attr).names()
+        return names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scalarize",
@@ -297,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("config", help=f"{what} config (a run config plus a '{what}' section)")
         parser.add_argument("overrides", nargs="*", help="section.field=value")
         parser.add_argument("--out", required=True, help="output folder (re-run to continue it)")
-        parser.add_argument("--engine", choices=["local", "ray"], default="local")
+        parser.add_argument("--engine", default="local",
+                            choices=_RegistryNames("scalarize.search.executors:ENGINES"))
         parser.add_argument("--address", help="Ray cluster address (ray engine)")
         parser.add_argument("--cpus-per-run", type=float, default=1.0)
         parser.add_argument("--gpus-per-run", type=float, default=0.0)
@@ -315,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="population-based search of the weights")
     many_runs(search, "search")
-    search.add_argument("--strategy", choices=["pbt", "pb2", "mopbt", "grid", "random"],
+    search.add_argument("--strategy",
+                        choices=_RegistryNames("scalarize.search.strategies:STRATEGIES"),
                         help="overrides search.strategy of the config")
     search.add_argument("--format", choices=["table", "csv", "json"], default="table")
     search.set_defaults(func=_cmd_search)

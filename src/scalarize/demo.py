@@ -20,11 +20,12 @@ import pandas as pd
 
 from scalarize.analysis import load_sweep, weighting_gains
 from scalarize.analysis.conflicts import by_factor, conflict_epochs
+from scalarize.analysis.search import members_frame
 from scalarize.benchmarks import Dataset
 from scalarize.report import build_report
-from scalarize.search.population import SearchConfig, run_search
+from scalarize.search.executors import run_search
 from scalarize.search.replay import replay
-from scalarize.search.results import members_frame
+from scalarize.search.spec import SearchConfig
 from scalarize.search.sweep import SweepConfig, run_sweep
 from scalarize.training import load_data
 
@@ -94,15 +95,15 @@ def main(out: Path = Path("demo-runs"), progress: bool | None = None) -> pd.Data
           "the shared encoder point apart")
     print(conflicts.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
     search = run_search(pbt_config(), out / "pbt", progress=progress)
-    print(f"\nPopulation-based search (PBT, {search['population']} members × "
-          f"{search['epochs']} epochs, exploit/explore every {PBT_SEARCH['interval']} "
+    print(f"\nPopulation-based search (PBT, {search.population} members × "
+          f"{search.epochs} epochs, exploit/explore every {PBT_SEARCH['interval']} "
           f"epochs, ranked on a held-out 30% of the training split):")
     print(members_frame(out / "pbt").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     replayed = replay(out / "pbt", "best", resume=True, progress=progress)
     uniform = runs[(runs.capacity == PBT_SPEC) & (runs.weights_label == "uniform")]
-    print(f"selected member m{search['best_member']} (test avg_acc {search['test_avg_acc']:.3f},"
+    print(f"selected member m{search.best_member} (test avg_acc {search.test_avg_acc:.3f},"
           f" trained on 70% of the training split), retrained from scratch on all of it with its"
-          f" weight schedule (scalarize replay): test avg_acc {replayed['test']['avg_acc']:.3f};"
+          f" weight schedule (scalarize replay): test avg_acc {replayed.test.avg_acc:.3f};"
           f" uniform weights, same capacity and budget: {float(uniform.avg_acc.iloc[0]):.3f}")
     html_path, _ = build_report(out)
     print(f"\nΔ = mean relative gain over the single-task models of the same capacity (%).\n"

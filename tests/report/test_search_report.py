@@ -1,6 +1,7 @@
 from scalarize.report import build_report
-from scalarize.report.search import find_searches
-from scalarize.search.population import load_search_config, run_search
+from scalarize.analysis.search import find_searches
+from scalarize.search.executors import run_search
+from scalarize.search.spec import load_search_config
 
 SEARCH = """
 seed: 0

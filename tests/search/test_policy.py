@@ -3,15 +3,9 @@ import math
 import numpy as np
 import pytest
 
+from scalarize.analysis.pareto import crowding_distance, hypervolume, pareto_fronts
 from scalarize.errors import ScalarizeError
-from scalarize.search.policy import (
-    crowding_distance,
-    exploit_pairs,
-    hypervolume,
-    pareto_fronts,
-    pareto_keys,
-    rank_order,
-)
+from scalarize.search.policy import exploit_pairs, pareto_keys, rank_order
 
 
 def test_worst_quantile_copies_from_the_best_quantile():

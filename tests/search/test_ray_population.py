@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from scalarize.search.population import load_search_config, run_search
+from scalarize.analysis.search import population_frame
+from scalarize.runs import SearchDir, SearchSummary
+from scalarize.search.executors import run_search
 from scalarize.search.replay import replay
-from scalarize.search.results import population_frame, read_population
+from scalarize.search.spec import load_search_config
 from tests.search.conftest import search_yaml
 
 
@@ -29,25 +31,63 @@ def search_file(tmp_path):
     return path
 
 
-def test_ray_engine_writes_the_local_engines_store(search_file, tmp_path):
-    config = load_search_config(search_file)
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the end-to-end tests of this module (each search would otherwise
+    start and stop its own)."""
+    import ray
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def _events(folder):
+    """``population.jsonl`` without what differs between engines by nature (time, node)."""
+    lines = [e.dump() for e in SearchDir(folder).read_events()]
+    return [{k: v for k, v in line.items() if k not in ("seconds", "node")} for line in lines]
+
+
+def _same_search(local: SearchSummary, ray: SearchSummary) -> None:
+    """Everything but the engine's name and the times."""
+    skip = {"engine", "seconds", "train_seconds", "members"}
+    assert ray.model_dump(exclude=skip) == local.model_dump(exclude=skip)
+    for a, b in zip(local.members, ray.members, strict=True):
+        assert a.model_dump(exclude={"train_seconds"}) == b.model_dump(exclude={"train_seconds"})
+
+
+@pytest.mark.parametrize("strategy", ["pbt", "pb2", "mopbt"])
+def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(search_file, tmp_path,
+                                                                  local_ray, strategy):
+    """The same config and seed on both engines: the same population.jsonl (every epoch's
+    weights and held-out scores, every exploit with its parent and explored weights) and the
+    same summary, to the last bit. It holds because Ray only transports: each trial runs the
+    shared member runner (its own torch RNG state, restored with its checkpoint, weights never
+    normalised twice), and the decisions are the shared policy's, fed the members' scores in
+    member order whatever order Ray's results come in. One torch thread per member on both, so
+    that the float reductions are the same; pb2 runs its Gaussian process from the second
+    decision on (with three or more observations), mopbt ranks by Pareto front."""
+    config = load_search_config(search_file, [f"search.strategy={strategy}"])
     local = run_search(config, tmp_path / "local", progress=False)
-    ray_summary = run_search(config, tmp_path / "ray", engine="ray", progress=False)
-    assert set(ray_summary) == set(local)
-    assert ray_summary["engine"] == "ray" and ray_summary["member_epochs"] == 16
+    ray = run_search(config, tmp_path / "ray", engine="ray", progress=False)
+    assert ray.engine == "ray" and ray.member_epochs == 16
+    assert _events(tmp_path / "ray") == _events(tmp_path / "local")
+    assert any(e["event"] == "exploit" for e in _events(tmp_path / "ray"))
+    _same_search(local, ray)
     frame = population_frame(tmp_path / "ray")
     assert sorted(frame.groupby("member").epoch.max()) == [4, 4, 4, 4]
-    events = {r["event"] for r in read_population(tmp_path / "ray")}
-    assert "exploit" in events
-    for member in ray_summary["members"]:
-        assert len(member["schedule"]) == len(member["lineage"]) + 1
-        for _, weights in member["schedule"]:
-            assert sum(weights) == pytest.approx(1.0)
-    # the same search, finished, is not run again; its best member replays
+    assert frame.node.notna().all()
+
+
+def test_a_finished_ray_search_is_not_run_again_and_replays(search_file, tmp_path, local_ray):
+    config = load_search_config(search_file, ["search.strategy=random", "train.epochs=2"])
+    first = run_search(config, tmp_path / "ray", engine="ray", progress=False)
+    assert all(len(m.schedule) == 1 for m in first.members)
     again = run_search(config, tmp_path / "ray", engine="ray", progress=False)
-    assert again["seconds"] == ray_summary["seconds"]
+    assert again.seconds == first.seconds
     replayed = replay(tmp_path / "ray", "best", progress=False)
-    assert replayed["run"] == f"replay-m{ray_summary['best_member']:02d}"
+    assert replayed.run == f"replay-m{first.best_member:02d}"
 
 
 def _free_port() -> int:

@@ -8,28 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalarize.report.figures import plt, save_figure
-from scalarize.report.page import Section
-from scalarize.search.results import (
+from scalarize.analysis.search import (
     by_strategy,
     exploit_frame,
-    is_search,
+    find_searches,
     members_frame,
     population_frame,
-    read_summary,
     searches_table,
 )
+from scalarize.report.figures import plt, save_figure
+from scalarize.report.page import Section
+from scalarize.runs.store import SearchDir
 
 MAX_DETAILED = 4  # more searches than this in one folder: the comparison table only
-
-
-def find_searches(folder: Path) -> list[Path]:
-    """``folder`` itself when it is a search, else the finished searches up to two levels down."""
-    if is_search(folder):
-        return [folder]
-    found = [p.parent for p in sorted([*folder.glob("*/summary.json"),
-                                       *folder.glob("*/*/summary.json")]) if is_search(p.parent)]
-    return found
 
 
 def schedule_figure(pop: pd.DataFrame, objectives: list[str], best: int, path: Path) -> Path:
@@ -95,22 +86,22 @@ def pareto_figure(members: pd.DataFrame, pop: pd.DataFrame, objectives: list[str
 
 
 def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: str) -> None:
-    summary = read_summary(folder)
-    objectives = summary["objectives"]
+    summary = SearchDir(folder).read_summary()
+    objectives = summary.objectives
     pop, exploits = population_frame(folder), exploit_frame(folder)
     members = members_frame(folder)
-    best = summary["best_member"]
-    weights = ", ".join(f"{o} {w:.3f}" for o, w in zip(objectives, summary["best_weights"],
+    best = summary.best_member
+    weights = ", ".join(f"{o} {w:.3f}" for o, w in zip(objectives, summary.best_weights,
                                                        strict=True))
     section.text.append(
-        f"{prefix}{summary['strategy']} on the {summary['engine']} engine: "
-        f"{summary['population']} members × {summary['epochs']} epochs = "
-        f"{summary['member_epochs']} member-epochs in {summary['seconds']:.0f} s, "
+        f"{prefix}{summary.strategy} on the {summary.engine} engine: "
+        f"{summary.population} members × {summary.epochs} epochs = "
+        f"{summary.member_epochs} member-epochs in {summary.seconds:.0f} s, "
         f"{len(exploits)} exploits. Selected member m{best} (held-out average accuracy "
-        f"{summary['val_avg_acc']:.3f}, test {summary['test_avg_acc']:.3f}); its final "
+        f"{summary.val_avg_acc:.3f}, test {summary.test_avg_acc:.3f}); its final "
         f"weights: {weights}. Pareto front on held-out accuracy: "
-        f"{', '.join(f'm{m}' for m in summary['pareto_front'])} (hypervolume "
-        f"{summary['hypervolume_val']:.4f} held-out, {summary['hypervolume_test']:.4f} test).")
+        f"{', '.join(f'm{m}' for m in summary.pareto_front)} (hypervolume "
+        f"{summary.hypervolume_val:.4f} held-out, {summary.hypervolume_test:.4f} test).")
     section.tables.append((f"{prefix}members (final weights and accuracy)", members))
     if not pop.empty:
         section.figures.append((f"{prefix}weight schedules (selected member bold)",
@@ -133,7 +124,7 @@ def search_section(folder: Path, figures: Path) -> Section | None:
     if not searches:
         return None
     section = Section("Population search of the weights")
-    done = [s for s in searches if (s / "summary.json").is_file()]
+    done = [s for s in searches if SearchDir(s).is_finished]
     if not done:
         section.text.append("No search has finished yet.")
         return section

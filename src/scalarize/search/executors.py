@@ -1,35 +1,56 @@
-"""Executors run a list of independent training runs into one run store.
+"""Engines: where the runs of a study and the members of a search train. One registry,
+``ENGINES``, serves the ``--engine`` flag of ``sweep``, ``compare`` and ``search``:
 
-- ``local``: one after another in this process, sharing the loaded data set;
-- ``ray``: as Ray tasks on a local Ray instance or on a cluster (``address``); each task loads
-  its data and writes its run folder itself, so ``out`` must be storage every node can reach.
+- ``local``: in this process; planned runs one after another sharing the loaded data set, a
+  search's members by :class:`~scalarize.search.population.LocalPopulation`;
+- ``ray``: on a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
+  loads its data and writes its run folder itself, so ``out`` must be storage every node can
+  reach), a search's members as Ray Tune trials
+  (:class:`~scalarize.search.ray_population.RayPopulation`).
 
-Both resume: finished runs are skipped, unfinished ones continue from their checkpoints.
+Both resume: finished runs are skipped, unfinished ones continue from their checkpoints. An
+engine only runs members and carries scores and checkpoints; what a search decides is the
+shared :class:`~scalarize.search.decide.PopulationPolicy`, whichever engine runs it.
+
+Example:
+    >>> ENGINES.names()
+    ['local', 'ray']
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
-from scalarize.config import RunConfig, dump_yaml, same_config
+from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.registry import Registry
-from scalarize.runs.store import atomic_write_text
+from scalarize.runs.records import Record, RunSummary, SearchSummary
+from scalarize.runs.store import SearchDir, StudyDir
+from scalarize.search.ray_session import ray_session
+from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data, train_run
 
-Executor = Any
-EXECUTORS: Registry[Executor] = Registry("engine")
+
+class Engine(Protocol):
+    """What an engine does: train planned runs, and run a population search."""
+
+    def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
+            ) -> list[RunSummary]: ...
+
+    def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
+               ) -> SearchSummary: ...
 
 
-@EXECUTORS.register("local")
+ENGINES: Registry[Engine] = Registry("engine")
+
+
+@ENGINES.register("local")
 class LocalExecutor:
     """Runs in this process, one after another."""
 
@@ -38,7 +59,7 @@ class LocalExecutor:
             raise ScalarizeError(f"the local engine takes no options, got {sorted(options)}")
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
-            ) -> list[dict[str, Any]]:
+            ) -> list[RunSummary]:
         cache: dict[str, Any] = {}
         summaries = []
         for config in tqdm(configs, desc="runs", unit="run", disable=progress is False):
@@ -49,26 +70,14 @@ class LocalExecutor:
                                        progress=False if progress is False else None))
         return summaries
 
+    def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
+               ) -> SearchSummary:
+        from scalarize.search.population import LocalPopulation
 
-@contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
-    """Ray connected to ``address`` (a new local instance when ``None``: never a stale cluster
-    whose address file a ``ray start`` left behind) for the duration; shut down afterwards
-    unless it was already running."""
-    import ray
-
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    try:
-        yield
-    finally:
-        if started_here:
-            ray.shutdown()
+        return LocalPopulation(config, folder, progress).run()
 
 
-def _train_remote(config_yaml: str, out: str) -> dict[str, Any]:
+def _train_remote(config_yaml: str, out: str) -> RunSummary:
     from scalarize.config import RunConfig as Config
     from scalarize.training import train_run as train
 
@@ -76,9 +85,10 @@ def _train_remote(config_yaml: str, out: str) -> dict[str, Any]:
                  progress=False)
 
 
-@EXECUTORS.register("ray")
+@ENGINES.register("ray")
 class RayExecutor:
-    """Runs as Ray tasks, ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``."""
+    """Runs as Ray tasks (planned runs) or Ray Tune trials (search members),
+    ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``."""
 
     def __init__(self, address: str | None = None, cpus_per_run: float = 1.0,
                  gpus_per_run: float = 0.0) -> None:
@@ -92,7 +102,7 @@ class RayExecutor:
         self.cpus, self.gpus = cpus_per_run, gpus_per_run
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
-            ) -> list[dict[str, Any]]:
+            ) -> list[RunSummary]:
         import ray
 
         with ray_session(self.address):
@@ -100,7 +110,7 @@ class RayExecutor:
             out_abs = str(Path(out).resolve())
             refs = [remote.remote(c.to_yaml(), out_abs) for c in configs]
             order = {ref: i for i, ref in enumerate(refs)}
-            results: list[dict[str, Any] | None] = [None] * len(refs)
+            results: list[RunSummary | None] = [None] * len(refs)
             pending = list(refs)
             with tqdm(total=len(refs), desc="runs (ray)", unit="run",
                       disable=progress is False) as bar:
@@ -111,39 +121,39 @@ class RayExecutor:
                         bar.update(1)
             return [r for r in results if r is not None]
 
+    def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
+               ) -> SearchSummary:
+        from scalarize.search.ray_population import RayPopulation
 
-def saved_study(out: Path, config_file: str, config: BaseModel, kind: str = "study") -> bool:
-    """True when ``out`` holds the study ``config``; a different study there is an error.
-    The saved file is validated with the same model before comparing, so a field added to the
-    config since (with its default) does not make an old study look different."""
-    saved = out / config_file
-    if not saved.is_file():
-        return False
-    if not same_config(yaml.safe_load(saved.read_text()), config):
-        raise ScalarizeError(f"{out} holds a different {kind}; re-run it with its own config "
-                             f"({saved}) or choose another --out")
-    return True
+        return RayPopulation(config, folder, progress=progress, address=self.address,
+                             cpus_per_member=self.cpus, gpus_per_member=self.gpus).run()
 
 
-def record_study(out: Path, config_file: str, config: BaseModel, manifest: dict[str, Any],
-                 kind: str = "study") -> bool:
-    """Record a study in ``out``: its config as ``config_file`` and its plan as ``manifest``
-    (``<config_file stem>.json``). Returns True when ``out`` already holds this study (to
-    continue it); a different study already there is refused and left untouched."""
-    if saved_study(out, config_file, config, kind):
-        return True
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / f"{Path(config_file).stem}.json", json.dumps(manifest, indent=1)
-                      + "\n")
-    atomic_write_text(out / config_file, dump_yaml(config))
-    return False
+def build_engine(name: str, options: dict[str, Any] | None = None) -> Engine:
+    """The engine ``name`` built with its ``options`` (e.g. a Ray ``address``)."""
+    return ENGINES.get(name)(**(options or {}))
 
 
-def run_planned(out: Path, config_file: str, config: BaseModel, manifest: dict[str, Any],
+def run_planned(study: StudyDir, config: BaseModel, plan: Record,
                 configs: Sequence[RunConfig], engine: str = "local",
                 engine_options: dict[str, Any] | None = None, progress: bool | None = None
-                ) -> list[dict[str, Any]]:
-    """Run ``configs`` into ``out`` after recording the study (see :func:`record_study`)."""
-    executor = EXECUTORS.get(engine)(**(engine_options or {}))
-    record_study(out, config_file, config, manifest)
-    return executor.run(configs, out, progress=progress)
+                ) -> list[RunSummary]:
+    """Run ``configs`` into the study folder after recording the study there
+    (:meth:`~scalarize.runs.StudyDir.record`: a different study already there is refused)."""
+    runner = build_engine(engine, engine_options)
+    study.record(config, plan)
+    return runner.run(configs, study.path, progress=progress)
+
+
+def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
+               engine_options: dict[str, Any] | None = None, progress: bool | None = None
+               ) -> SearchSummary:
+    """Run (or continue) the search ``config`` into ``out`` on the engine ``engine``; returns
+    its summary (a finished search's stored one, without loading data or building members)."""
+    folder = SearchDir(out)
+    if folder.is_finished and folder.holds(config):
+        return folder.read_summary()
+    return build_engine(engine, engine_options).search(config, folder, progress=progress)
+
+__all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine", "ray_session",
+           "run_planned", "run_search"]

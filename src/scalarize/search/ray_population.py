@@ -1,190 +1,266 @@
-"""The Ray Tune engine of population search (``scalarize search --engine ray``).
+"""The Ray Tune engine of population search (``scalarize search --engine ray``): a transport.
 
-The same search as :class:`~scalarize.search.population.LocalPopulation`, as Ray Tune trials
-(one per member, ``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray or the cluster at
-``address``: ``pbt`` and ``mopbt`` run Ray's :class:`PopulationBasedTraining` (``mopbt`` ranks
-trials by Pareto front and crowding distance through its ``_quantiles`` hook), ``pb2`` runs Ray's
-:class:`PB2`; all explore with the same simplex handling (log-space perturbation; PB2's proposals
-normalised onto the simplex), synchronously at every ``interval`` epochs, with
-``reuse_actors``, and a checkpoint every interval. ``grid`` and ``random`` run their trials
-without a scheduler. When Tune is done, the engine writes the same ``population.jsonl`` and
-``summary.json`` as the local engine; a killed search resumes through ``Tuner.restore``.
+Each member is a Ray Tune trial (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray
+or the cluster at ``address``. A trial runs the shared member runner
+(:class:`~scalarize.search.member.Member`: the same trainer, epochs, events and state as in the
+in-process engine) and reports after every epoch; at every ``interval`` it reports a checkpoint
+of the member. Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
+:class:`~ray.tune.schedulers.PopulationBasedTraining` whose hooks call the shared
+:class:`~scalarize.search.decide.PopulationPolicy` (ranking with the strategy's keys, the
+quantile rule where ties never copy, a diverged member frozen and always replaced, PBT/PB2/MO-PBT
+explore), so the same scores and seed give the same exploits and weights as in-process. Ray only
+carries scores and checkpoints: sources checkpoint (Ray's ``_checkpoint_or_exploit``), targets
+restart from them with the decided weights. Fixed-weight strategies (grid, random) run without a
+scheduler. Actors are reused; each worker process keeps the loaded data and its members'
+trainers between trials, so a paused member resumes without building its trainer again.
 
-Ray needs ``out`` on storage every node can reach (a shared file system), as for sweeps.
+The driver appends every reported event and every decision to ``population.jsonl`` as they come
+and, at the end, rewrites it in the in-process engine's order and writes the same summary; a
+killed search resumes through ``Tuner.restore``. Ray needs the search folder on storage every
+node can reach (a shared file system), as for sweeps.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import time
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
+from ray.tune.execution.tune_controller import TuneController
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.schedulers.pbt import _FutureTrainingResult
 from tqdm.auto import tqdm
 
+from scalarize.benchmarks import Dataset
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir, append_jsonl, write_jsonl
-from scalarize.search.executors import ray_session
-from scalarize.search.explore import SimplexExplore
-from scalarize.search.policy import pareto_keys, quantile_split
-from scalarize.search.population import (
-    SearchConfig,
-    holdout_split,
-    member_config,
-    plan,
-    prepare_folder,
+from scalarize.runs.records import (
+    POPULATION_EVENT,
+    EpochEvent,
+    ExploitEvent,
+    MemberResult,
+    PopulationEvent,
+    SearchPlan,
+    SearchSummary,
 )
-from scalarize.search.results import CONFIG_FILE, POPULATION, read_population, search_summary
-from scalarize.training import Trainer, TrainingDiverged, load_data
+from scalarize.runs.store import SearchDir
+from scalarize.search.decide import Decision, PopulationPolicy, initial_points, normalised
+from scalarize.search.member import Member, search_data
+from scalarize.search.ray_session import ray_session
+from scalarize.search.results import search_summary
+from scalarize.search.spec import SearchConfig
+from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
-EXPERIMENT = "ray"  # Tune's experiment folder inside the search folder
-_DATA: dict[str, Any] = {}  # per worker process: the loaded data of the search it runs
+ENGINE = "ray"
+MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that layout)
 
 
-def _weights(config: dict[str, Any], n: int, floor: float) -> list[float]:
-    raw = np.maximum([float(config[f"w{i}"]) for i in range(n)], floor)
-    return (raw / raw.sum()).tolist()
+# -- the decisions: Ray's PBT, ranked, exploited and explored by the shared policy ---------------
+def member_of(trial_id: str) -> int:
+    """A trial's member number. Exploit copies a config from another trial, so identity comes
+    from the trial id, ``<experiment>_<creation index>``, and trials are created in the order
+    of the ``member`` grid."""
+    return int(trial_id.rsplit("_", 1)[-1])
 
 
-def _train_member(config: dict[str, Any], search_yaml: str) -> None:
-    """The Tune trainable: one member, reporting held-out accuracy after every epoch."""
+def result_scores(result: dict[str, Any], objectives: Sequence[str]) -> list[float] | None:
+    """A member's held-out scores from its reported result (``None``: it diverged)."""
+    if result.get("diverged"):
+        return None
+    return [float(result[f"val_{o}"]) for o in objectives]
+
+
+def result_weights(result: dict[str, Any], objectives: Sequence[str]) -> SimplexWeights:
+    """A member's weights from its reported result, exactly as its trainer holds them."""
+    return SimplexWeights.restore({o: float(result[f"w_{o}"]) for o in objectives})
+
+
+def _keep(config: dict[str, Any]) -> dict[str, Any]:
+    return config  # Ray's explore is never used: :meth:`PolicyPBT._get_new_config` decides
+
+
+class PolicyPBT(PopulationBasedTraining):
+    """Ray's synchronous PBT deciding with a :class:`PopulationPolicy`.
+
+    Hooks: ``_quantiles`` (called once per synchronised interval boundary) hands the policy
+    every member's reported scores and weights and returns the targets as the lower quantile and
+    their sources as the upper one (so the sources checkpoint); ``_checkpoint_or_exploit`` makes
+    each target copy the source the policy drew (not Ray's random choice); ``_get_new_config``
+    returns the explored weights. ``record`` receives the decision's exploit events."""
+
+    def __init__(self, policy: PopulationPolicy, population: int, epochs: int, interval: int,
+                 record: Callable[[list[ExploitEvent]], None] | None = None) -> None:
+        super().__init__(time_attr="training_iteration", metric="score", mode="max",
+                         perturbation_interval=interval, quantile_fraction=policy.quantile,
+                         custom_explore_fn=_keep, log_config=False, synch=True)
+        self.policy, self.population, self.epochs = policy, population, epochs
+        self.record = record
+        self.decision: Decision | None = None
+        self._by_member: dict[int, Trial] = {}
+
+    def _quantiles(self) -> tuple[list[Trial], list[Trial]]:
+        states = {member_of(t.trial_id): (t, s) for t, s in self._trial_state.items()
+                  if s.last_result is not None and not t.is_finished()}
+        self.decision = None
+        if sorted(states) != list(range(self.population)):
+            return [], []  # not the whole population at one boundary: nothing to decide
+        results = [states[m][1].last_result for m in range(self.population)]
+        epoch = int(results[0]["epoch"])
+        if not self.policy.decides_at(epoch, self.epochs):
+            return [], []
+        objectives = self.policy.objectives
+        self.decision = self.policy.decide(epoch, [result_scores(r, objectives) for r in results],
+                                           [result_weights(r, objectives) for r in results])
+        self._by_member = {m: states[m][0] for m in states}
+        if self.record is not None:
+            self.record(self.decision.events())
+        pairs = self.decision.pairs
+        return ([self._by_member[t] for t in pairs],
+                [self._by_member[s] for s in sorted(set(pairs.values()))])
+
+    def _checkpoint_or_exploit(self, trial: Trial, tune_controller: TuneController,
+                               upper_quantile: list[Trial], lower_quantile: list[Trial]) -> None:
+        super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, [])
+        member = member_of(trial.trial_id)
+        if self.decision is None or member not in self.decision.pairs:
+            return
+        source = self._by_member[self.decision.pairs[member]]
+        state = self._trial_state[source]
+        if isinstance(state.last_checkpoint, _FutureTrainingResult):
+            saved = state.last_checkpoint.resolve()
+            if saved:
+                state.last_result, state.last_checkpoint = saved.metrics, saved.checkpoint
+        if not state.last_checkpoint:
+            raise ScalarizeError(f"member {self.decision.pairs[member]} has no checkpoint for "
+                                 f"member {member} to copy; delete the search folder and rerun")
+        self._exploit(tune_controller, trial, source)
+
+    def _get_new_config(self, trial: Trial, trial_to_clone: Trial
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert self.decision is not None
+        member = member_of(trial.trial_id)
+        weights = self.decision.weights[member].values
+        return {**trial_to_clone.config, "member": member,
+                **{f"w{i}": w for i, w in enumerate(weights)}}, {}
+
+
+# -- the trainable: one member, run by the shared member runner ---------------------------------
+class _Worker:
+    """What a worker process keeps between the trials it runs: the search, its data and the
+    members it has built (their trainers are reused when a trial of the member comes back)."""
+
+    current: _Worker | None = None
+
+    def __init__(self, search_yaml: str) -> None:
+        self.search_yaml = search_yaml
+        self.config = SearchConfig.model_validate(yaml.safe_load(search_yaml))
+        self.data: Dataset = search_data(self.config)
+        self.points = initial_points(self.config, self.data.objectives)
+        self.members: dict[int, tuple[Member, str]] = {}  # member -> (member, its state's id)
+
+    @classmethod
+    def of(cls, search_yaml: str) -> _Worker:
+        if cls.current is None or cls.current.search_yaml != search_yaml:
+            cls.current = None  # one search's data in memory at a time
+            cls.current = cls(search_yaml)
+        return cls.current
+
+    def fresh(self, member: int) -> Member:
+        built = Member.build(self.config, self.data, member, self.points[member])
+        self.members[member] = (built, "")
+        return built
+
+    def restored(self, member: int, saved: dict[str, Any], config: dict[str, Any]) -> Member:
+        """Member ``member`` from a checkpoint: its own (kept in memory when this worker wrote
+        it and has not trained it since) or another member's, which it copies with the
+        weights the policy decided (in the trial's ``config``)."""
+        cached, state_id = self.members.get(member, (None, ""))
+        own = saved["member"] == member
+        if own and cached is not None and state_id == saved["id"]:
+            return cached
+        target = cached if cached is not None else self.fresh(member)
+        if own:
+            target.load_state_dict(saved["state"])
+        else:
+            objectives = self.data.objectives
+            weights = SimplexWeights.restore({o: float(config[f"w{i}"])
+                                              for i, o in enumerate(objectives)})
+            target.copy_from(saved["state"], saved["member"], saved["epoch"], weights)
+        self.members[member] = (target, saved["id"] if own else "")
+        return target
+
+    def advancing(self, member: int) -> None:
+        """``member`` is about to train: its in-memory state no longer matches a checkpoint."""
+        self.members[member] = (self.members[member][0], "")
+
+    def saved(self, member: int) -> str:
+        """Note that ``member``'s current state is the one being checkpointed; its id."""
+        state_id = uuid.uuid4().hex
+        self.members[member] = (self.members[member][0], state_id)
+        return state_id
+
+
+def _train_member(config: dict[str, Any], search_yaml: str, threads: int) -> None:
+    """The Tune trainable: one member, reporting after every epoch (see the module doc)."""
     import ray
     from ray import tune
 
-    search = SearchConfig.model_validate(yaml.safe_load(search_yaml))
-    if search_yaml not in _DATA:
-        _DATA.clear()
-        _DATA[search_yaml] = holdout_split(load_data(search.base()), search.search.holdout,
-                                           search.benchmark.seed)
-    data = _DATA[search_yaml]
-    objectives = data.objectives
-    context = tune.get_context()
-    member = _member_of(context.get_trial_id())
-    weights = _weights(config, len(objectives), search.search.explore.floor)
-    trainer = Trainer(member_config(search.base(), search.seed, member, np.array(weights)),
-                      data=data, progress=False)
-    schedule: list[list[Any]] = [[0, weights]]
-    lineage: list[list[int]] = []
-    parent = None
+    worker = _Worker.of(search_yaml)
+    search, objectives = worker.config, worker.data.objectives
+    if search.train.threads is None:
+        torch.set_num_threads(threads)
+    member_id = member_of(tune.get_context().get_trial_id())
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
+    position = 0  # epochs the population has trained (a frozen member trains none of them)
+    if checkpoint is None:
+        member = worker.fresh(member_id)
+    else:
         with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / "member.pt", map_location="cpu",
+            saved = torch.load(Path(folder) / MEMBER_FILE, map_location="cpu",
                                weights_only=False)
-        trainer.load_state_dict(state["trainer"])
-        schedule, lineage = state["schedule"], state["lineage"]
-        if state["member"] != member:
-            parent = state["member"]
-            lineage = [*lineage, [trainer.epoch, parent]]
-        if schedule[-1][1] != weights:
-            schedule = [*schedule, [trainer.epoch, weights]]
-        trainer.set_weights(SimplexWeights(objectives, tuple(weights)))
+        member = worker.restored(member_id, saved, config)
+        position = saved["epoch"]
     node = ray.get_runtime_context().get_node_id()
     epochs, interval = search.train.epochs, search.search.interval
-    diverged = False
-    while trainer.epoch < epochs:
-        metrics: dict[str, Any] = {"member": member, "parent": parent, "node": node,
-                                   **{f"w_{o}": w for o, w in zip(objectives, weights,
-                                                                   strict=True)}}
-        try:
-            record = trainer.train_epochs(1)[0]
-            metrics.update(epoch=record["epoch"], score=record["val_avg_acc"],
-                           seconds=record["epoch_seconds"],
-                           **{f"val_{o}": record["val_acc"][o] for o in objectives})
-        except TrainingDiverged:
-            diverged = True
-            trainer.epoch += 1  # keep the member in step with the population until replaced
-            metrics.update(epoch=trainer.epoch, score=-1.0, diverged=True, seconds=0.0,
-                           **{f"val_{o}": math.nan for o in objectives})
-        parent = None
-        done = trainer.epoch == epochs
-        if done:
-            metrics.update(_final(trainer, schedule, lineage, diverged, objectives))
-        if done or trainer.epoch % interval == 0:
+    while position < epochs:
+        worker.advancing(member_id)
+        events = list(member.advance(position + 1))
+        position += 1
+        for event in events:
+            if isinstance(event, EpochEvent):
+                event.node = node
+        scores = member.scores()
+        metrics: dict[str, Any] = {
+            "member": member_id, "epoch": position, "diverged": member.diverged,
+            "score": math.nan if scores is None else sum(scores) / len(scores),
+            "events": json.dumps([e.dump() for e in events]),
+            **{f"val_{o}": math.nan if scores is None else s
+               for o, s in zip(objectives, scores or [math.nan] * len(objectives), strict=True)},
+            **{f"w_{o}": w for o, w in zip(objectives, member.weights.values, strict=True)}}
+        if position == epochs:
+            metrics["result"] = member.result().to_json()
+            tune.report(metrics)
+        elif position % interval == 0:
             with tempfile.TemporaryDirectory() as folder:
-                torch.save({"trainer": trainer.state_dict(), "schedule": schedule,
-                            "lineage": lineage, "member": member}, Path(folder) / "member.pt")
+                torch.save({"member": member_id, "epoch": position, "id": worker.saved(member_id),
+                            "state": member.state_dict()}, Path(folder) / MEMBER_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report(metrics)
 
 
-def _final(trainer: Trainer, schedule: list[list[Any]], lineage: list[list[int]],
-           diverged: bool, objectives: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"final_schedule": yaml.safe_dump(schedule),
-                           "final_lineage": yaml.safe_dump(lineage),
-                           "train_seconds": trainer.train_seconds, "diverged": diverged}
-    if not diverged:
-        test = trainer.evaluate("test")
-        out.update({f"test_{o}": test["acc"][o] for o in objectives},
-                   test_avg_acc=test["avg_acc"])
-    return out
-
-
-def simplex_explore_fn(explorer: SimplexExplore, n: int):
-    """A ``custom_explore_fn`` for Ray's PBT: perturb ``w0..w{n-1}`` on the simplex."""
-    rng = np.random.default_rng()
-
-    def explore(config: dict[str, Any]) -> dict[str, Any]:
-        new = explorer.perturb(np.array(_weights(config, n, explorer.floor)), rng)
-        config.update({f"w{i}": float(v) for i, v in enumerate(new)})
-        return config
-
-    return explore
-
-
-def pb2_explore_fn(explorer: SimplexExplore, n: int):
-    """A ``custom_explore_fn`` for Ray's PB2: put its proposal back onto the simplex, then
-    jitter it in log space at a quarter of the PBT scale. Early on, with too little data for
-    its GP, PB2 returns the copied point unchanged; the jitter makes explore move it anyway."""
-    return simplex_explore_fn(explorer.model_copy(update={"scale": explorer.scale / 4,
-                                                          "resample_probability": 0.0}), n)
-
-
-def _pareto_pbt(objectives: tuple[str, ...], **kwargs: Any):
-    """Ray's PBT ranked by Pareto front and crowding distance (multi-objective PBT)."""
-    from ray.tune.schedulers import PopulationBasedTraining
-
-    class ParetoPBT(PopulationBasedTraining):
-        def _quantiles(self):  # the hook Ray's PBT ranks trials with: the shared policy's
-            trials = [t for t, s in self._trial_state.items()
-                      if s.last_result is not None and not t.is_finished()]
-            acc = np.array([[self._trial_state[t].last_result.get(f"val_{o}", math.nan)
-                             for o in objectives] for t in trials], dtype=float)
-            lower, upper = quantile_split(pareto_keys(acc), self._quantile_fraction)
-            return [trials[i] for i in lower], [trials[i] for i in upper]
-
-    return ParetoPBT(**kwargs)
-
-
-def _lines(result: dict[str, Any], objectives: tuple[str, ...]) -> list[dict[str, Any]]:
-    """``population.jsonl`` lines (the local engine's schema) from one Tune result."""
-    member, epoch = int(result["member"]), int(result["epoch"])
-    weights = {o: result[f"w_{o}"] for o in objectives}
-    lines = []
-    parent = result.get("parent")
-    if parent is not None and not _isnan(parent):
-        lines.append({"event": "exploit", "member": member, "epoch": epoch - 1,
-                      "parent": int(parent), "weights_before": None, "weights": weights})
-    if result.get("diverged") is True:
-        lines.append({"event": "diverged", "member": member, "epoch": epoch})
-    else:
-        lines.append({"event": "epoch", "member": member, "epoch": epoch, "weights": weights,
-                      "val_acc": {o: result[f"val_{o}"] for o in objectives},
-                      "val_avg_acc": result["score"], "seconds": result["seconds"],
-                      "node": result["node"]})
-    return lines
-
-
-def _recorder(out: Path, objectives: tuple[str, ...], total: int, disable: bool | None):
-    """A Tune callback in the driver: appends every result to ``population.jsonl`` as it
-    comes (Tune's own per-trial logs can lag behind paused and restored PBT trials) and moves
-    a tqdm bar over member-epochs."""
+# -- the driver -------------------------------------------------------------------------------
+def _recorder(folder: SearchDir, total: int, disable: bool | None) -> Any:
+    """A Tune callback in the driver: appends each result's events to ``population.jsonl`` as
+    they come and moves a tqdm bar over member-epochs."""
     from ray.tune import Callback
 
     class Recorder(Callback):
@@ -192,138 +268,99 @@ def _recorder(out: Path, objectives: tuple[str, ...], total: int, disable: bool 
             self.bar = tqdm(total=total, unit="member-epoch", desc="search (ray)",
                             dynamic_ncols=True, disable=disable)
 
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            for line in _lines(result, objectives):
-                append_jsonl(out / POPULATION, line)
+        def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
+                            result: dict[str, Any], **info: Any) -> None:
+            events = [POPULATION_EVENT.validate_python(e) for e in json.loads(result["events"])]
+            folder.append_events(events)
             self.bar.update(1)
 
-        def on_experiment_end(self, trials, **info):
+        def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
             self.bar.close()
 
     return Recorder()
 
 
+def local_order(events: Sequence[PopulationEvent], interval: int) -> list[PopulationEvent]:
+    """``events`` without repeats (a restored trial may report an epoch again), in the order the
+    in-process engine writes them: interval by interval, every member's epochs (member by
+    member), then the interval's exploits."""
+    unique = {(e.event, e.member, e.epoch): e for e in events}
+
+    def key(e: PopulationEvent) -> tuple[int, int, int, int]:
+        if isinstance(e, ExploitEvent):
+            return (e.epoch // interval, 1, e.member, e.epoch)
+        return (math.ceil(e.epoch / interval), 0, e.member, e.epoch)
+
+    return sorted(unique.values(), key=key)
+
+
 class RayPopulation:
     """Runs the search as Ray Tune trials; see the module docstring."""
 
-    def __init__(self, config: SearchConfig, out: Path, progress: bool | None = None,
+    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
                  address: str | None = None, cpus_per_member: float = 1.0,
                  gpus_per_member: float = 0.0) -> None:
-        try:
-            import ray  # noqa: F401
-            from ray import tune  # noqa: F401
-        except ImportError:
-            raise ScalarizeError("the ray engine needs Ray Tune: "
-                                 "pip install -c constraints.txt 'scalarize[ray]'") from None
-        self.config, self.out, self.progress = config, Path(out).resolve(), progress
+        self.config, self.progress = config, progress
+        self.folder = SearchDir(Path(folder.path).resolve())
         self.address, self.cpus, self.gpus = address, cpus_per_member, gpus_per_member
         self.spec = config.search
 
-    def _scheduler(self, objectives: tuple[str, ...]):
-        from ray.tune.schedulers import PopulationBasedTraining
-        from ray.tune.schedulers.pb2 import PB2
-
-        n, spec = len(objectives), self.spec
-        common = {"time_attr": "training_iteration", "perturbation_interval": spec.interval,
-                  "quantile_fraction": spec.quantile, "synch": True, "metric": "score",
-                  "mode": "max"}
-        if spec.strategy == "pbt":
-            return PopulationBasedTraining(
-                custom_explore_fn=simplex_explore_fn(spec.explore, n),
-                resample_probability=0.0, **common)
-        if spec.strategy == "mopbt":
-            return _pareto_pbt(objectives, custom_explore_fn=simplex_explore_fn(spec.explore, n),
-                               resample_probability=0.0, **common)
-        if spec.strategy == "pb2":
-            return PB2(hyperparam_bounds={f"w{i}": [spec.explore.floor, 1.0] for i in range(n)},
-                       custom_explore_fn=pb2_explore_fn(spec.explore, n), **common)
-        return None  # grid, random: fixed weights
-
-    def _tuner(self, points: list[np.ndarray], objectives: tuple[str, ...], epochs: int):
+    def _tuner(self, n: int, policy: PopulationPolicy, epochs: int) -> Any:
         """A new Tuner over the members, or the restored one of a killed search."""
         from ray import tune
 
-        search_yaml = (self.out / CONFIG_FILE).read_text()
         trainable = tune.with_resources(
-            tune.with_parameters(_train_member, search_yaml=search_yaml),
+            tune.with_parameters(_train_member, search_yaml=self.config.to_yaml(),
+                                 threads=max(1, int(self.cpus))),
             {"cpu": self.cpus, "gpu": self.gpus})
-        path = str(self.out / EXPERIMENT)
-        if tune.Tuner.can_restore(path):
-            return tune.Tuner.restore(path, trainable, resume_errored=True)
-        space: dict[str, Any] = {"member": tune.grid_search(list(range(len(points))))}
-        for i in range(len(objectives)):
-            space[f"w{i}"] = tune.sample_from(
-                lambda config, i=i: float(points[config["member"]][i]))
-        recorder = _recorder(self.out, objectives, len(points) * epochs,
+        experiment = self.folder.ray_experiment
+        if tune.Tuner.can_restore(str(experiment)):
+            return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
+        scheduler = (PolicyPBT(policy, n, epochs, self.spec.interval, self.folder.append_events)
+                     if policy.adaptive else None)
+        recorder = _recorder(self.folder, n * epochs,
                              None if self.progress is None else not self.progress)
         return tune.Tuner(
-            trainable, param_space=space,
+            trainable, param_space={"member": tune.grid_search(list(range(n)))},
             tune_config=tune.TuneConfig(
-                scheduler=self._scheduler(objectives), reuse_actors=True,
+                scheduler=scheduler, reuse_actors=True,
                 trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
             run_config=tune.RunConfig(
-                name=EXPERIMENT, storage_path=str(self.out), verbose=0,
+                name=experiment.name, storage_path=str(experiment.parent), verbose=0,
                 stop={"training_iteration": epochs}, callbacks=[recorder],
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=3),
                 failure_config=tune.FailureConfig(max_failures=2)))
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> SearchSummary:
         data = load_data(self.config.base())
         objectives = data.objectives
-        _, points = plan(self.config, objectives)
+        points = initial_points(self.config, objectives)
         epochs = self.config.train.epochs
-        manifest = {"strategy": self.spec.strategy, "engine": "ray",
-                    "objectives": list(objectives), "view": data.view,
-                    "population": len(points), "epochs": epochs,
-                    "interval": self.spec.interval,
-                    "initial_weights": [[float(w) for w in p] for p in points]}
-        prepare_folder(self.out, self.config, manifest)
+        plan = SearchPlan(strategy=self.spec.strategy, engine=ENGINE,
+                          objectives=list(objectives), view=data.view, population=len(points),
+                          epochs=epochs, interval=self.spec.interval,
+                          initial_weights=[list(normalised(p).values) for p in points])
+        self.folder.record(self.config, plan)
+        policy = PopulationPolicy.for_search(self.config, objectives)
         start = time.perf_counter()
         with ray_session(self.address):
-            results = self._tuner(points, objectives, epochs).fit()
+            results = self._tuner(len(points), policy, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
             raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: "
                                  f"{errors[0]}") from None
-        return self._write(results, objectives, epochs, time.perf_counter() - start)
-
-    def _write(self, results, objectives: tuple[str, ...], epochs: int, seconds: float
-               ) -> dict[str, Any]:
-        members = []
-        for result in results:
-            last = result.metrics
-            schedule = yaml.safe_load(last["final_schedule"])
-            entry = {"member": int(last["member"]), "schedule": schedule,
-                     "lineage": yaml.safe_load(last["final_lineage"]),
-                     "diverged": bool(last["diverged"]), "weights": schedule[-1][1],
-                     "train_seconds": last["train_seconds"]}
-            if not entry["diverged"]:
-                entry.update(val_acc={o: last[f"val_{o}"] for o in objectives},
-                             val_avg_acc=last["score"],
-                             test_acc={o: last[f"test_{o}"] for o in objectives},
-                             test_avg_acc=last["test_avg_acc"])
-            members.append(entry)
-        members.sort(key=lambda m: m["member"])
-        # one line per (event, member, epoch): a restored trial may report an epoch again
-        unique = {(r["event"], r["member"], r["epoch"]): r for r in read_population(self.out)}
-        lines = sorted(unique.values(),
-                       key=lambda r: (r["epoch"], r["event"] != "epoch", r["member"]))
-        write_jsonl(self.out / POPULATION, lines)
-        summary = search_summary(self.spec.strategy, "ray", list(objectives), epochs, members,
-                                 seconds)
-        RunDir(self.out).write_summary(summary)
+        members = sorted((MemberResult.model_validate_json(r.metrics["result"])
+                          for r in results), key=lambda m: m.member)
+        self.folder.write_events(local_order(self.folder.read_events(), self.spec.interval))
+        summary = search_summary(self.spec.strategy, ENGINE, list(objectives), epochs, members,
+                                 time.perf_counter() - start)
+        self.folder.write_summary(summary)
         return summary
 
 
-def _member_of(trial_id: str) -> int:
-    """A trial's member number. Exploit copies the whole config (``member`` included) from
-    another trial, so identity comes from the trial id, ``<experiment>_<creation index>``, and
-    trials are created in the order of the ``member`` grid."""
-    return int(trial_id.rsplit("_", 1)[-1])
+def _trial_name(trial: Trial) -> str:
+    return f"m{member_of(trial.trial_id):02d}"
 
 
-def _trial_name(trial: Any) -> str:
-    return f"m{_member_of(trial.trial_id):02d}"
-
-
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+__all__ = ["PolicyPBT", "RayPopulation", "local_order", "member_of", "result_scores",
+           "result_weights"]

@@ -8,31 +8,29 @@ The replay is an ordinary run (``SEARCH/replay-m<id>/``) whose config carries th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.search.results import CONFIG_FILE, read_summary
+from scalarize.runs.records import RunSummary
+from scalarize.runs.store import SearchDir
+from scalarize.search.spec import SearchConfig
 from scalarize.training import train_run
+from scalarize.weights import SimplexWeights
 
 
 def replay_config(folder: Path | str, member: str | int = "best") -> RunConfig:
     """The run config that retrains ``member`` (``best`` or its number) of a finished search."""
-    folder = Path(folder)
-    summary = read_summary(folder)
-    ids = [m["member"] for m in summary["members"]]
-    chosen = summary["best_member"] if member == "best" else _member_id(member, ids)
-    entry = summary["members"][ids.index(chosen)]
-    if entry["diverged"]:
+    search = SearchDir(folder)
+    summary = search.read_summary()
+    ids = [m.member for m in summary.members]
+    chosen = summary.best_member if member == "best" else _member_id(member, ids)
+    entry = summary.members[ids.index(chosen)]
+    if entry.diverged:
         raise ScalarizeError(f"member {chosen} diverged during the search; replay another one")
-    tree = yaml.safe_load((folder / CONFIG_FILE).read_text())
-    tree.pop("search", None)
-    tree["name"] = f"replay-m{chosen:02d}"
-    tree["scalarization"]["weights"] = entry["schedule"][0][1]
-    tree["scalarization"]["schedule"] = entry["schedule"]
-    return RunConfig.model_validate(tree)
+    first = SimplexWeights.restore(dict(zip(summary.objectives, entry.schedule[0][1],
+                                            strict=True)))  # as the search wrote it
+    base = SearchConfig.model_validate(search.read_config()).base()
+    return base.derive(weights=first, schedule=entry.schedule, name=f"replay-m{chosen:02d}")
 
 
 def _member_id(member: str | int, ids: list[int]) -> int:
@@ -46,7 +44,7 @@ def _member_id(member: str | int, ids: list[int]) -> int:
 
 
 def replay(folder: Path | str, member: str | int = "best", *, resume: bool = False,
-           overwrite: bool = False, progress: bool | None = None) -> dict[str, Any]:
+           overwrite: bool = False, progress: bool | None = None) -> RunSummary:
     """Retrain ``member`` of the search in ``folder`` into ``folder/replay-m<id>``."""
     return train_run(replay_config(folder, member), folder, resume=resume, overwrite=overwrite,
                      progress=progress)
