@@ -1,5 +1,5 @@
-from scalarize.report import build_report
 from scalarize.analysis.search import find_searches
+from scalarize.report import build_report
 from scalarize.search.executors import run_search
 from scalarize.search.spec import load_search_config
 

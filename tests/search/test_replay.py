@@ -4,8 +4,8 @@ import pytest
 from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
 from scalarize.search.executors import run_search
-from scalarize.search.spec import load_search_config
 from scalarize.search.replay import replay, replay_config
+from scalarize.search.spec import load_search_config
 from tests.search.conftest import SEARCH
 
 
