@@ -87,8 +87,7 @@ class LocalPopulation:
                 end = min(self.epochs, begin + self.spec.interval)
                 for member in self.members:
                     self._train(member, begin, end, bar)
-                if self.policy.decides_at(end, self.epochs):
-                    self._exploit_explore(end)
+                self._boundary(end)
                 self.generation += 1
                 self.folder.save_state(self.state_dict())
         return self._finish(time.perf_counter() - start)
@@ -105,6 +104,11 @@ class LocalPopulation:
 
     def _log(self, events: list[PopulationEvent]) -> None:
         self.folder.append_events(events)
+
+    def _boundary(self, epoch: int) -> None:
+        """Every member has trained to ``epoch``: exploit and explore if the strategy does."""
+        if self.policy.decides_at(epoch, self.epochs):
+            self._exploit_explore(epoch)
 
     def _exploit_explore(self, epoch: int) -> None:
         decision = self.policy.decide(epoch, [m.scores() for m in self.members],
