@@ -51,14 +51,10 @@ def _rss_of_ray_processes(root_pid: int) -> int:
 
 def measure(mode: str, epochs: int, interval: int) -> dict[str, float]:
     """Runs inside the subprocess."""
-    from scalarize.search.population import (
-        holdout_split,
-        load_search_config,
-        member_config,
-        plan,
-        run_search,
-    )
-    from scalarize.training import Trainer, load_data
+    from scalarize.search.decide import initial_points
+    from scalarize.search.executors import run_search
+    from scalarize.search.member import Member, search_data
+    from scalarize.search.spec import load_search_config
 
     folder = Path(tempfile.mkdtemp(prefix="bench-search-"))
     (folder / "c.yaml").write_text("seed: 0\nsearch: {}\n")
@@ -74,17 +70,16 @@ def measure(mode: str, epochs: int, interval: int) -> dict[str, float]:
         threading.Thread(target=sample, daemon=True).start()
     start = time.perf_counter()
     if mode == "bare":
-        base = config.base()
-        data = holdout_split(load_data(base), config.search.holdout, base.benchmark.seed)
-        _, points = plan(config, data.objectives)
-        trainers = [Trainer(member_config(base, config.seed, i, p), data=data, progress=False)
-                    for i, p in enumerate(points)]
+        data = search_data(config)
+        points = initial_points(config, data.objectives)
+        trainers = [Member.build(config, data, i, p).trainer for i, p in enumerate(points)]
         for trainer in trainers:
             trainer.train_epochs(epochs)
         for trainer in trainers:
             trainer.evaluate("test")
     else:
-        run_search(config, folder / "out", engine=mode, progress=False)
+        options = json.loads(os.environ.get("RAY_OPTIONS", "{}")) if mode == "ray" else {}
+        run_search(config, folder / "out", engine=mode, engine_options=options, progress=False)
     seconds = time.perf_counter() - start
     stop.set()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ray.tune.schedulers import TrialScheduler
 from ray.tune.schedulers.pbt import _PBTTrialState
 
 from scalarize.runs import SearchDir
@@ -131,6 +132,9 @@ class StandInController:
     def pause_trial(self, trial: StandInTrial, should_checkpoint: bool = True) -> None:
         trial.status = "PAUSED"
 
+    def _schedule_trial_train(self, trial: StandInTrial) -> None:
+        assert trial.status == "RUNNING"  # a member that waited at the boundary goes on
+
     def _schedule_trial_save(self, trial: StandInTrial, result: dict[str, Any] | None = None
                              ) -> str:
         return _checkpoint(trial, self.epoch)
@@ -161,15 +165,21 @@ def ray_decisions(strategy: str, recorded: list[ExploitEvent]
     for epoch, scores in enumerate(SCORES, start=1):
         controller = StandInController(shuffled, epoch)
         order = random.Random(epoch).sample(shuffled, N)  # results arrive in any order
-        for trial in order:
-            trial.status = "RUNNING"
-            trial.checkpoint = _checkpoint(trial, epoch)
+        for trial in trials:
+            trial.status = "PAUSED"
             trial.run_metadata.checkpoint_manager._latest_checkpoint_result = None
+        for k, trial in enumerate(order):  # two slots: this member and the next one run
+            trial.status = "RUNNING"
+            if k + 1 < N:
+                order[k + 1].status = "RUNNING"
+            trial.checkpoint = _checkpoint(trial, epoch)
             result = _result(trial, epoch, scores[int(trial.trial_id[-5:])])
-            scheduler.on_trial_result(controller, trial, result)
-            if trial is not order[-1]:
-                assert trial.status == "RUNNING"  # Ray pauses it through its decision
-                trial.status = "PAUSED"
+            decision = scheduler.on_trial_result(controller, trial, result)
+            if decision == TrialScheduler.PAUSE:
+                trial.status = "PAUSED"  # Tune checkpoints and pauses it
+            else:  # the second last waits holding its slot, the last one goes on
+                assert k >= N - 2 and trial.status == "RUNNING"
+        scheduler.choose_trial_to_run(controller)  # targets paused at the boundary copy now
         decision = {}
         for trial in trials:
             copied = trial.run_metadata.checkpoint_manager._latest_checkpoint_result

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,8 +34,9 @@ import torch
 import yaml
 from ray.tune.execution.tune_controller import TuneController
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from ray.tune.schedulers.pbt import _FutureTrainingResult
+from ray.tune.trainable import Trainable
 from tqdm.auto import tqdm
 
 from scalarize.benchmarks import Dataset
@@ -90,11 +90,19 @@ def _keep(config: dict[str, Any]) -> dict[str, Any]:
 class PolicyPBT(PopulationBasedTraining):
     """Ray's synchronous PBT deciding with a :class:`PopulationPolicy`.
 
-    Hooks: ``_quantiles`` (called once per synchronised interval boundary) hands the policy
-    every member's reported scores and weights and returns the targets as the lower quantile and
-    their sources as the upper one (so the sources checkpoint); ``_checkpoint_or_exploit`` makes
-    each target copy the source the policy drew (not Ray's random choice); ``_get_new_config``
-    returns the explored weights. ``record`` receives the decision's exploit events."""
+    Decision hooks: ``_quantiles`` (called once per interval boundary, when every member has
+    reached it) hands the policy every member's reported scores and weights and returns the
+    targets as the lower quantile and their sources as the upper one (so the sources
+    checkpoint); ``_checkpoint_or_exploit`` makes each target copy the source the policy drew
+    (not Ray's random choice); ``_get_new_config`` returns the explored weights. ``record``
+    receives the decision's exploit events.
+
+    Scheduling hooks, so that Ray pauses and checkpoints only what it must: a member that
+    reaches the boundary before the others waits holding its slot (no pause, no checkpoint)
+    unless another member needs the slot to catch up; after the decision the waiting members go
+    on, and only the targets restart (from their sources' checkpoints). ``choose_trial_to_run``
+    queues paused members as slots free up (Ray's picks one at a time, which left all but one
+    slot idle)."""
 
     def __init__(self, policy: PopulationPolicy, population: int, epochs: int, interval: int,
                  record: Callable[[list[ExploitEvent]], None] | None = None) -> None:
@@ -105,6 +113,50 @@ class PolicyPBT(PopulationBasedTraining):
         self.record = record
         self.decision: Decision | None = None
         self._by_member: dict[int, Trial] = {}
+        self._waiting: list[Trial] = []  # at the boundary, holding their slot
+        self._pending: dict[Trial, Trial] = {}  # running targets -> their sources
+
+    def on_trial_result(self, tune_controller: TuneController, trial: Trial,
+                        result: dict[str, Any]) -> str:
+        if self._time_attr not in result or self._metric not in result:
+            return super().on_trial_result(tune_controller, trial, result)  # Ray's errors
+        time = result[self._time_attr]
+        state = self._trial_state[trial]
+        if time - state.last_perturbation_time < self._perturbation_interval:
+            return TrialScheduler.CONTINUE
+        self._save_trial_state(state, time, result, trial)
+        behind = [t for t in tune_controller.get_live_trials() if t is not trial and
+                  self._trial_state[t].last_train_time < self._next_perturbation_sync]
+        if behind:
+            if any(t.status in (Trial.PENDING, Trial.PAUSED) for t in behind):
+                return TrialScheduler.PAUSE  # a member behind needs the slot
+            self._waiting.append(trial)
+            return TrialScheduler.NOOP  # wait for the others, keeping the slot and the state
+        lower, upper = self._quantiles()
+        rest = [t for t in tune_controller.get_trials() if t not in lower and t not in upper]
+        for t in upper + rest + lower:  # sources checkpoint before targets copy them
+            self._trial_state[t].last_perturbation_time = time
+            self._checkpoint_or_exploit(t, tune_controller, upper, lower)
+        self._next_perturbation_sync = max(
+            self._next_perturbation_sync + self._perturbation_interval,
+            max(self._trial_state[t].last_train_time for t in tune_controller.get_trials()))
+        waiting, self._waiting = self._waiting, []
+        for t in waiting:
+            if t in self._pending:  # a target: pause it (its actor then serves another)
+                tune_controller.pause_trial(t, should_checkpoint=True)
+            elif t.status == Trial.RUNNING:
+                tune_controller._schedule_trial_train(t)  # Tune has no public "go on"
+        if trial in self._pending:
+            return TrialScheduler.PAUSE
+        return TrialScheduler.NOOP if trial.status == Trial.PAUSED else TrialScheduler.CONTINUE
+
+    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        for target in [t for t in self._pending if t.status == Trial.PAUSED]:
+            self._exploit(tune_controller, target, self._pending.pop(target))
+        trials = tune_controller.get_trials()
+        paused = [t for t in trials if t.status == Trial.PAUSED and t not in self._pending and
+                  self._trial_state[t].last_train_time < self._next_perturbation_sync]
+        return min(paused, key=lambda t: self._trial_state[t].last_train_time, default=None)
 
     def _quantiles(self) -> tuple[list[Trial], list[Trial]]:
         states = {member_of(t.trial_id): (t, s) for t, s in self._trial_state.items()
@@ -133,15 +185,23 @@ class PolicyPBT(PopulationBasedTraining):
         if self.decision is None or member not in self.decision.pairs:
             return
         source = self._by_member[self.decision.pairs[member]]
-        state = self._trial_state[source]
+        if trial.status == Trial.PAUSED:
+            self._exploit(tune_controller, trial, source)
+        else:  # copied once paused (see on_trial_result): Ray's immediate stop of a running
+            self._pending[trial] = source  # trial would drop its actor, to start a new one
+
+    def _exploit(self, tune_controller: TuneController, trial: Trial, trial_to_clone: Trial
+                 ) -> None:
+        state = self._trial_state[trial_to_clone]
         if isinstance(state.last_checkpoint, _FutureTrainingResult):
             saved = state.last_checkpoint.resolve()
             if saved:
                 state.last_result, state.last_checkpoint = saved.metrics, saved.checkpoint
         if not state.last_checkpoint:
-            raise ScalarizeError(f"member {self.decision.pairs[member]} has no checkpoint for "
-                                 f"member {member} to copy; delete the search folder and rerun")
-        self._exploit(tune_controller, trial, source)
+            raise ScalarizeError(f"member {member_of(trial_to_clone.trial_id)} has no "
+                                 f"checkpoint for member {member_of(trial.trial_id)} to copy; "
+                                 "delete the search folder and run the search again")
+        super()._exploit(tune_controller, trial, trial_to_clone)
 
     def _get_new_config(self, trial: Trial, trial_to_clone: Trial
                         ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -208,53 +268,63 @@ class _Worker:
         return state_id
 
 
-def _train_member(config: dict[str, Any], search_yaml: str, threads: int) -> None:
-    """The Tune trainable: one member, reporting after every epoch (see the module doc)."""
-    import ray
-    from ray import tune
+class MemberTrainable(Trainable):
+    """The Tune trainable: one member, one epoch per ``step``, a checkpoint only when Tune asks
+    for one (a source of an exploit, or a member paused to free its slot)."""
 
-    worker = _Worker.of(search_yaml)
-    search, objectives = worker.config, worker.data.objectives
-    if search.train.threads is None:
-        torch.set_num_threads(threads)
-    member_id = member_of(tune.get_context().get_trial_id())
-    checkpoint = tune.get_checkpoint()
-    position = 0  # epochs the population has trained (a frozen member trains none of them)
-    if checkpoint is None:
-        member = worker.fresh(member_id)
-    else:
-        with checkpoint.as_directory() as folder:
-            saved = torch.load(Path(folder) / MEMBER_FILE, map_location="cpu",
-                               weights_only=False)
-        member = worker.restored(member_id, saved, config)
-        position = saved["epoch"]
-    node = ray.get_runtime_context().get_node_id()
-    epochs, interval = search.train.epochs, search.search.interval
-    while position < epochs:
-        worker.advancing(member_id)
-        events = list(member.advance(position + 1))
-        position += 1
+    def setup(self, config: dict[str, Any], search_yaml: str = "", threads: int = 1) -> None:
+        self.worker = _Worker.of(search_yaml)
+        if self.worker.config.train.threads is None:
+            torch.set_num_threads(threads)
+        self._start()
+
+    def _start(self) -> None:
+        self.member_id = member_of(self.trial_id)
+        self.member: Member | None = None  # built on the first step unless restored before
+        self.position = 0  # epochs the population has trained (a frozen member trains none)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        self._start()  # a reused actor: another trial (its config is already ``new_config``)
+        return True
+
+    def step(self) -> dict[str, Any]:
+        import ray
+
+        worker, objectives = self.worker, self.worker.data.objectives
+        if self.member is None:
+            self.member = worker.fresh(self.member_id)
+        member = self.member
+        worker.advancing(self.member_id)
+        events = list(member.advance(self.position + 1))
+        self.position += 1
+        node = ray.get_runtime_context().get_node_id()
         for event in events:
             if isinstance(event, EpochEvent):
                 event.node = node
         scores = member.scores()
+        row = scores if scores is not None else [math.nan] * len(objectives)
         metrics: dict[str, Any] = {
-            "member": member_id, "epoch": position, "diverged": member.diverged,
+            "member": self.member_id, "epoch": self.position, "diverged": member.diverged,
             "score": math.nan if scores is None else sum(scores) / len(scores),
             "events": json.dumps([e.dump() for e in events]),
-            **{f"val_{o}": math.nan if scores is None else s
-               for o, s in zip(objectives, scores or [math.nan] * len(objectives), strict=True)},
+            **{f"val_{o}": v for o, v in zip(objectives, row, strict=True)},
             **{f"w_{o}": w for o, w in zip(objectives, member.weights.values, strict=True)}}
-        if position == epochs:
+        if self.position == worker.config.train.epochs:
             metrics["result"] = member.result().to_json()
-            tune.report(metrics)
-        elif position % interval == 0:
-            with tempfile.TemporaryDirectory() as folder:
-                torch.save({"member": member_id, "epoch": position, "id": worker.saved(member_id),
-                            "state": member.state_dict()}, Path(folder) / MEMBER_FILE)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-        else:
-            tune.report(metrics)
+        return metrics
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        if self.member is None:
+            self.member = self.worker.fresh(self.member_id)
+        torch.save({"member": self.member_id, "epoch": self.position,
+                    "id": self.worker.saved(self.member_id), "state": self.member.state_dict()},
+                   Path(checkpoint_dir) / MEMBER_FILE)
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:
+        saved = torch.load(Path(checkpoint_dir) / MEMBER_FILE, map_location="cpu",
+                           weights_only=False)
+        self.member = self.worker.restored(self.member_id, saved, self.config)
+        self.position = saved["epoch"]
 
 
 # -- the driver -------------------------------------------------------------------------------
@@ -310,7 +380,7 @@ class RayPopulation:
         from ray import tune
 
         trainable = tune.with_resources(
-            tune.with_parameters(_train_member, search_yaml=self.config.to_yaml(),
+            tune.with_parameters(MemberTrainable, search_yaml=self.config.to_yaml(),
                                  threads=max(1, int(self.cpus))),
             {"cpu": self.cpus, "gpu": self.gpus})
         experiment = self.folder.ray_experiment
