@@ -57,9 +57,15 @@ def _same_search(local: SearchSummary, ray: SearchSummary) -> None:
         assert a.model_dump(exclude={"train_seconds"}) == b.model_dump(exclude={"train_seconds"})
 
 
-@pytest.mark.parametrize("strategy", ["pbt", "pb2", "mopbt"])
+@pytest.mark.parametrize("strategy,overrides", [
+    ("pbt", []), ("pb2", []), ("mopbt", []),
+    # 6 members at a learning rate where some diverge (frozen, then replaced, or diverged at
+    # the end: on this CPU at least; the equality holds either way)
+    ("pbt", ["train.lr=135", "search.population=6"]),
+], ids=["pbt", "pb2", "mopbt", "pbt-diverging"])
 def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(search_file, tmp_path,
-                                                                  local_ray, strategy):
+                                                                  local_ray, strategy,
+                                                                  overrides):
     """The same config and seed on both engines: the same population.jsonl (every epoch's
     weights and held-out scores, every exploit with its parent and explored weights) and the
     same summary, to the last bit. It holds because Ray only transports: each trial runs the
@@ -68,16 +74,14 @@ def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(search_file, 
     member order whatever order Ray's results come in. One torch thread per member on both, so
     that the float reductions are the same; pb2 runs its Gaussian process from the second
     decision on (with three or more observations), mopbt ranks by Pareto front."""
-    config = load_search_config(search_file, [f"search.strategy={strategy}"])
+    config = load_search_config(search_file, [f"search.strategy={strategy}", *overrides])
     local = run_search(config, tmp_path / "local", progress=False)
     ray = run_search(config, tmp_path / "ray", engine="ray", progress=False)
-    assert ray.engine == "ray" and ray.member_epochs == 16
+    assert ray.engine == "ray" and ray.member_epochs == 4 * config.search.population
     assert _events(tmp_path / "ray") == _events(tmp_path / "local")
     assert any(e["event"] == "exploit" for e in _events(tmp_path / "ray"))
     _same_search(local, ray)
-    frame = population_frame(tmp_path / "ray")
-    assert sorted(frame.groupby("member").epoch.max()) == [4, 4, 4, 4]
-    assert frame.node.notna().all()
+    assert population_frame(tmp_path / "ray").node.notna().all()
 
 
 def test_a_finished_ray_search_is_not_run_again_and_replays(search_file, tmp_path, local_ray):

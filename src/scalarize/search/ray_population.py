@@ -23,10 +23,13 @@ node can reach (a shared file system), as for sweeps.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -413,7 +416,7 @@ class RayPopulation:
         self.folder.record(self.config, plan)
         policy = PopulationPolicy.for_search(self.config, objectives)
         start = time.perf_counter()
-        with ray_session(self.address):
+        with ray_session(self.address), _without_tune_logs():
             results = self._tuner(len(points), policy, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
@@ -426,6 +429,29 @@ class RayPopulation:
                                  time.perf_counter() - start)
         self.folder.write_summary(summary)
         return summary
+
+
+@contextmanager
+def _without_tune_logs() -> Iterator[None]:
+    """Tune without its per-trial CSV, JSON and TensorBoard logs, its console tables and its
+    warnings about them: ``population.jsonl`` and the progress bar are the record, and Tune's
+    logs of paused and restored trials only cost time. Errors still surface (as errors of the
+    trials, which :meth:`RayPopulation.run` raises)."""
+    settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
+    before = {key: os.environ.get(key) for key in settings}
+    tune_logger = logging.getLogger("ray.tune")
+    level = tune_logger.level
+    os.environ.update(settings)
+    tune_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tune_logger.setLevel(level)
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _trial_name(trial: Trial) -> str:
