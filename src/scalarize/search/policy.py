@@ -33,6 +33,11 @@ def _finite(key: Key) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
+def _below(key: Key, other: Key) -> bool:
+    """``key < other`` for keys of one kind (both numbers or both tuples)."""
+    return bool(key < other)  # type: ignore[operator]
+
+
 def rank_order(keys: Sequence[Key]) -> list[int]:
     """Member indices from best to worst; non-finite keys last; ties keep member order."""
     finite = [i for i, k in enumerate(keys) if _finite(k)]
@@ -55,7 +60,7 @@ def quantile_split(keys: Sequence[Key], quantile: float) -> tuple[list[int], lis
     top = finite[:size]
     threshold = keys[top[-1]]
     bottom = [i for i in order[-size:] if i not in top and
-              (not _finite(keys[i]) or keys[i] < threshold)]
+              (not _finite(keys[i]) or _below(keys[i], threshold))]
     bottom += [i for i in order if not _finite(keys[i]) and i not in bottom]
     return sorted(bottom), top
 

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import yaml
@@ -167,7 +167,8 @@ class PolicyPBT(PopulationBasedTraining):
         self.decision = None
         if sorted(states) != list(range(self.population)):
             return [], []  # not the whole population at one boundary: nothing to decide
-        results = [states[m][1].last_result for m in range(self.population)]
+        results = [cast(dict[str, Any], states[m][1].last_result)
+                   for m in range(self.population)]
         epoch = int(results[0]["epoch"])
         if not self.policy.decides_at(epoch, self.epochs):
             return [], []
@@ -323,8 +324,9 @@ class MemberTrainable(Trainable):
                     "id": self.worker.saved(self.member_id), "state": self.member.state_dict()},
                    Path(checkpoint_dir) / MEMBER_FILE)
 
-    def load_checkpoint(self, checkpoint_dir: str) -> None:
-        saved = torch.load(Path(checkpoint_dir) / MEMBER_FILE, map_location="cpu",
+    def load_checkpoint(self, checkpoint: Any) -> None:
+        """Restore from the directory :meth:`save_checkpoint` wrote (Tune passes its path)."""
+        saved = torch.load(Path(checkpoint) / MEMBER_FILE, map_location="cpu",
                            weights_only=False)
         self.member = self.worker.restored(self.member_id, saved, self.config)
         self.position = saved["epoch"]
