@@ -28,6 +28,7 @@ import math
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -219,7 +220,8 @@ class PolicyPBT(PopulationBasedTraining):
 # -- the trainable: one member, run by the shared member runner ---------------------------------
 class _Worker:
     """What a worker process keeps between the trials it runs: the search, its data and the
-    members it has built (their trainers are reused when a trial of the member comes back)."""
+    members it has built (their trainers are reused when a trial of the member comes back):
+    every member on a CPU, the last one only on a GPU, whose memory is scarcer."""
 
     current: _Worker | None = None
 
@@ -228,7 +230,7 @@ class _Worker:
         self.config = SearchConfig.model_validate(yaml.safe_load(search_yaml))
         self.data: Dataset = search_data(self.config)
         self.points = initial_points(self.config, self.data.objectives)
-        self.members: dict[int, tuple[Member, str]] = {}  # member -> (member, its state's id)
+        self.members: OrderedDict[int, tuple[Member, str]] = OrderedDict()  # -> (it, state id)
 
     @classmethod
     def of(cls, search_yaml: str) -> _Worker:
@@ -239,8 +241,15 @@ class _Worker:
 
     def fresh(self, member: int) -> Member:
         built = Member.build(self.config, self.data, member, self.points[member])
-        self.members[member] = (built, "")
+        self._keep(member, built, "")
         return built
+
+    def _keep(self, member: int, kept: Member, state_id: str) -> None:
+        self.members[member] = (kept, state_id)
+        self.members.move_to_end(member)
+        room = len(self.points) if kept.trainer.device.type == "cpu" else 1
+        while len(self.members) > room:
+            self.members.popitem(last=False)
 
     def restored(self, member: int, saved: dict[str, Any], config: dict[str, Any]) -> Member:
         """Member ``member`` from a checkpoint: its own (kept in memory when this worker wrote
@@ -258,7 +267,7 @@ class _Worker:
             weights = SimplexWeights.restore({o: float(config[f"w{i}"])
                                               for i, o in enumerate(objectives)})
             target.copy_from(saved["state"], saved["member"], saved["epoch"], weights)
-        self.members[member] = (target, saved["id"] if own else "")
+        self._keep(member, target, saved["id"] if own else "")
         return target
 
     def advancing(self, member: int) -> None:
