@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalarize.search.population import load_search_config, run_search
-from scalarize.search.results import by_strategy, searches_table
+from scalarize.analysis.search import by_strategy, searches_table
+from scalarize.search.executors import run_search
+from scalarize.search.spec import load_search_config
 
 SETTINGS = {
     "2tasks": ("configs/findings/search_2tasks.yaml", {

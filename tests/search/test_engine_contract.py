@@ -145,7 +145,7 @@ def _checkpoint(trial: StandInTrial, epoch: int) -> str:
 
 
 def _result(trial: StandInTrial, epoch: int, row: list[float] | None) -> dict[str, Any]:
-    """What the trainable reports at a boundary (see ``ray_population._train_member``)."""
+    """What the trainable reports at a boundary (``MemberTrainable.step``)."""
     member = int(trial.trial_id.rsplit("_", 1)[-1])
     return {"member": member, "epoch": epoch, "training_iteration": epoch,
             "diverged": row is None, "score": math.nan if row is None else sum(row) / len(row),
