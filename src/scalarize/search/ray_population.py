@@ -1,23 +1,26 @@
 """The Ray Tune engine of population search (``scalarize search --engine ray``): a transport.
 
 Each member is a Ray Tune trial (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray
-or the cluster at ``address``. A trial runs the shared member runner
+or the cluster at ``address``. A trial (:class:`MemberTrainable`) runs the shared member runner
 (:class:`~scalarize.search.member.Member`: the same trainer, epochs, events and state as in the
-in-process engine) and reports after every epoch; at every ``interval`` it reports a checkpoint
-of the member. Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
+in-process engine), one epoch per Tune step, and checkpoints the member only when Tune asks.
+Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
 :class:`~ray.tune.schedulers.PopulationBasedTraining` whose hooks call the shared
 :class:`~scalarize.search.decide.PopulationPolicy` (ranking with the strategy's keys, the
 quantile rule where ties never copy, a diverged member frozen and always replaced, PBT/PB2/MO-PBT
 explore), so the same scores and seed give the same exploits and weights as in-process. Ray only
 carries scores and checkpoints: sources checkpoint (Ray's ``_checkpoint_or_exploit``), targets
-restart from them with the decided weights. Fixed-weight strategies (grid, random) run without a
-scheduler. Actors are reused; each worker process keeps the loaded data and its members'
-trainers between trials, so a paused member resumes without building its trainer again.
+restart from them with the decided weights. When members outnumber the slots, Tune pauses and
+resumes them between intervals; actors are reused, and each worker process keeps the loaded data
+and its members' trainers between trials. Fixed-weight strategies (grid, random) run without a
+scheduler and checkpoint every interval.
 
 The driver appends every reported event and every decision to ``population.jsonl`` as they come
-and, at the end, rewrites it in the in-process engine's order and writes the same summary; a
-killed search resumes through ``Tuner.restore``. Ray needs the search folder on storage every
-node can reach (a shared file system), as for sweeps.
+and, at the end, rewrites it in the in-process engine's order and writes the same summary. A
+killed search resumes through ``Tuner.restore``, from the members' last checkpoints (the policy
+starts afresh there, so its later decisions may differ from an uninterrupted run's; the
+in-process engine resumes exactly). Ray needs the search folder on storage every node can reach
+(a shared file system), as for sweeps.
 """
 
 from __future__ import annotations
@@ -412,7 +415,8 @@ class RayPopulation:
             run_config=tune.RunConfig(
                 name=experiment.name, storage_path=str(experiment.parent), verbose=0,
                 stop={"training_iteration": epochs}, callbacks=[recorder],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=3),
+                checkpoint_config=tune.CheckpointConfig(  # fixed weights: every interval
+                    num_to_keep=3, checkpoint_frequency=0 if scheduler else self.spec.interval),
                 failure_config=tune.FailureConfig(max_failures=2)))
 
     def run(self) -> SearchSummary:
