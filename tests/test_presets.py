@@ -10,7 +10,7 @@ from scalarize.cli import main
 from scalarize.config import load_config, read_yaml
 from scalarize.models import build_model
 from scalarize.search.compare import load_compare_config
-from scalarize.search.population import load_search_config
+from scalarize.search.spec import load_search_config
 from scalarize.search.sweep import load_sweep_config
 
 CONFIGS = sorted(Path(__file__).parent.parent.glob("configs/**/*.yaml"))

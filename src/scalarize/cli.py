@@ -124,11 +124,11 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     print(f"{len(plan)} runs in {args.out}; analyse with: scalarize analyze capacity {args.out}")
 
 
-def _engine_options(args: argparse.Namespace, unit: str = "run") -> dict[str, object]:
-    """Engine keyword arguments; the Ray resources are per ``unit`` (a run, a member)."""
+def _engine_options(args: argparse.Namespace) -> dict[str, object]:
+    """Engine keyword arguments; the Ray resources are per run (a search: per member)."""
     if args.engine == "ray":
-        return {"address": args.address, f"cpus_per_{unit}": args.cpus_per_run,
-                f"gpus_per_{unit}": args.gpus_per_run}
+        return {"address": args.address, "cpus_per_run": args.cpus_per_run,
+                "gpus_per_run": args.gpus_per_run}
     if args.address:
         raise ScalarizeError("--address needs --engine ray")
     return {}

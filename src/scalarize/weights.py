@@ -124,7 +124,10 @@ def _restore(value: Any) -> SimplexWeights:
     if isinstance(value, SimplexWeights):
         return value
     if isinstance(value, Mapping):
-        return SimplexWeights.restore(value)
+        try:
+            return SimplexWeights.restore(value)
+        except ScalarizeError as exc:  # pydantic reports a ValueError with the record's path
+            raise ValueError(str(exc)) from None
     raise ValueError("weights must be a mapping {objective: weight}")
 
 

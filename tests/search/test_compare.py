@@ -85,8 +85,8 @@ compare:
 def test_weights_for_a_method_that_ignores_them_are_refused(compare_file, tmp_path):
     config = load_compare_config(compare_file, [
         "compare.methods=[static, {name: pcgrad, weights: [0.8, 0.2], label: tilted-pcgrad}]"])
-    with pytest.raises(ScalarizeError, match=r"compare entry 'tilted-pcgrad' gives weights, "
-                       r"but pcgrad ignores the scalarization weights .*remove 'weights'"):
+    with pytest.raises(ScalarizeError, match=r"compare entry 'tilted-pcgrad' sets the "
+                       r"scalarization weights, but pcgrad ignores them .*remove the weights"):
         run_compare(config, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -97,7 +97,7 @@ def test_weights_for_any_method_set_the_batch_mix_with_mdl_resampling(compare_fi
         "compare.methods=[{name: pcgrad, weights: [0.4, 0.2, 0.2, 0.2]}]"])
     runs = [c for p, c in plan_compare(config, ("a", "b", "c", "d")) if p.method == "pcgrad"]
     assert [c.scalarization.weights for c in runs] == [[0.4, 0.2, 0.2, 0.2]] * 2  # two seeds
-    with pytest.raises(ScalarizeError, match="pcgrad ignores the scalarization weights"):
+    with pytest.raises(ScalarizeError, match="pcgrad ignores them"):
         plan_compare(load_compare_config(compare_file, [
             "benchmark.view=mdl", "benchmark.tasks=null", "scalarization.mdl_mode=loss",
             "compare.methods=[{name: pcgrad, weights: [0.4, 0.2, 0.2, 0.2]}]"]),

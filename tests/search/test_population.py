@@ -181,3 +181,23 @@ def test_explicit_points_and_a_different_search_in_the_same_folder(search_file, 
 def test_unknown_strategy_is_a_clear_error(search_file, tmp_path):
     with pytest.raises(ScalarizeError, match="unknown search strategy 'pbx'"):
         run_search(_config(search_file, "search.strategy=pbx"), tmp_path / "x", progress=False)
+
+
+def test_searching_the_weights_of_a_method_that_ignores_them_is_refused(search_file, tmp_path):
+    with pytest.raises(ScalarizeError, match="the search sets the scalarization weights, but "
+                       "famo ignores them"):
+        run_search(_config(search_file, "method.name=famo"), tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_search_folder_continues_only_on_its_own_engine(search_file, tmp_path):
+    from scalarize.runs.records import SearchPlan
+
+    config = _config(search_file)
+    folder = SearchDir(tmp_path / "s")
+    plan = SearchPlan(strategy="pbt", engine="ray", objectives=["a"], population=1, epochs=1,
+                      interval=1, initial_weights=[[1.0]])
+    folder.record(config, plan)
+    with pytest.raises(ScalarizeError, match="run by the ray engine; continue it with "
+                       "--engine ray"):
+        folder.record(config, plan.model_copy(update={"engine": "local"}))

@@ -58,7 +58,7 @@ def test_a_different_sweep_in_the_same_folder_is_refused(sweep_file, tmp_path):
     config = load_sweep_config(sweep_file, ["sweep.seeds=[0]", "sweep.weights={step: 1.0}"])
     run_sweep(config, tmp_path / "out", progress=False)
     other = load_sweep_config(sweep_file, ["sweep.seeds=[5]"])
-    with pytest.raises(ScalarizeError, match="holds a different study"):
+    with pytest.raises(ScalarizeError, match="holds a different sweep"):
         run_sweep(other, tmp_path / "out", progress=False)
 
 
@@ -80,7 +80,19 @@ def test_ray_engine_writes_the_same_store(sweep_file, tmp_path):
     for p, q in zip(plan, local, strict=True):
         ray_summary = RunDir(tmp_path / "ray" / p.name).read_summary()
         local_summary = RunDir(tmp_path / "local" / q.name).read_summary()
+        assert ray_summary is not None and local_summary is not None
         # Ray gives each task one CPU thread: sums reduce in another order, hence approx
-        assert ray_summary["test"]["acc"] == local_summary["test"]["acc"]
-        assert ray_summary["test"]["loss"] == pytest.approx(local_summary["test"]["loss"],
+        assert ray_summary.test.acc == local_summary.test.acc
+        assert ray_summary.test.loss == pytest.approx(local_summary.test.loss,
                                                             rel=1e-4)
+
+
+def test_a_weights_grid_for_a_method_that_ignores_weights_is_refused(sweep_file, tmp_path):
+    config = load_sweep_config(sweep_file, ["method.name=pcgrad", "sweep.weights={step: 0.5}"])
+    with pytest.raises(ScalarizeError, match="the sweep's weights grid sets the scalarization "
+                       "weights, but pcgrad ignores them"):
+        run_sweep(config, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    # a capacity sweep of such a method at one weighting (uniform) is fine
+    only_uniform = load_sweep_config(sweep_file, ["method.name=pcgrad", "sweep.weights={}"])
+    assert plan_sweep(only_uniform, ("shape", "colour"))

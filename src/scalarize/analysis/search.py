@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from scalarize.runs import layout
 from scalarize.runs.records import EpochEvent, ExploitEvent
 from scalarize.runs.store import SearchDir
 
@@ -33,7 +32,7 @@ def find_searches(folder: Path | str) -> list[Path]:
         return [folder]
     found = [p for p in {*folder.glob("*/"), *folder.glob("*/*/")}
              if SearchDir(p).is_finished and is_search(p)]
-    return sorted(found, key=lambda p: p / layout.SUMMARY)  # in the order of their summaries
+    return sorted(found)
 
 
 def population_frame(folder: Path | str) -> pd.DataFrame:

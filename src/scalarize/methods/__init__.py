@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods.base import Method, StepContext
 from scalarize.methods.static import StaticScalarization
@@ -135,5 +136,25 @@ def method_uses_weights(name: str) -> bool:
     return bool(getattr(METHODS.get(name), "uses_weights", True))
 
 
+def refuse_ignored_weights(method: str, config: RunConfig, what: str) -> None:
+    """Refuse weights that would change nothing: ``what`` (a study's varied or searched
+    weights, a comparison entry's weights) given to a method that chooses its own, unless the
+    weights set the MDL batch mix (data resampling), which they do for every method.
+
+    Example:
+        >>> refuse_ignored_weights("static", RunConfig(), "the search")  # fine
+        >>> refuse_ignored_weights("pcgrad", RunConfig(), "the search")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        scalarize.errors.ScalarizeError: the search sets the scalarization weights, but pcgrad ...
+    """
+    METHODS.get(method)  # an unknown name fails first, with the list of names
+    on_loss = config.benchmark.view == "mtl" or config.scalarization.mdl_mode == "loss"
+    if on_loss and not method_uses_weights(method):
+        raise ScalarizeError(f"{what} sets the scalarization weights, but {method} ignores "
+                             "them (it chooses its own); use method.name=static, or remove "
+                             "the weights")
+
+
 __all__ = ["METHODS", "Method", "StaticScalarization", "StepContext", "build_method",
-           "method_uses_weights"]
+           "method_uses_weights", "refuse_ignored_weights"]

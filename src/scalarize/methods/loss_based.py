@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
-from torchjd.scalarization import Scalarizer
+from torchjd.scalarization import DWA, Scalarizer
 
 from scalarize.methods.base import Method, StepContext
 from scalarize.methods.state import (
@@ -60,9 +60,8 @@ class ScalarizerMethod(Method):
 
     def on_epoch_end(self) -> None:
         """DWA turns the epoch's loss sums into its history of mean losses."""
-        step = getattr(self.scalarizer, "step", None)
-        if step is not None:
-            step()
+        if isinstance(self.scalarizer, DWA):
+            self.scalarizer.step()
 
 
 class GradNorm(Method):

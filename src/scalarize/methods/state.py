@@ -12,8 +12,7 @@ already holds (UW's and IMTL-L's scales, FAMO's logits) are not repeated here.
 
 No method has its own random generator, numpy's or Python's: PCGrad's and GradVac's task orders
 are drawn from torch's CPU generator, GradDrop's masks and RLW's weights from the generator of the
-losses' device. The trainer checkpoints the CPU one; on CUDA, GradDrop and RLW draw from the CUDA
-generator, which the trainer's checkpoint does not hold (yet).
+losses' device. The trainer checkpoints the CPU one and, on CUDA, the CUDA one.
 
 An aggregator or scalarizer torchjd marks ``Stateful`` that is not handled here draws a warning
 when a method is built with it.

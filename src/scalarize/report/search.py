@@ -146,4 +146,4 @@ def search_section(folder: Path, figures: Path) -> Section | None:
     return section
 
 
-__all__ = ["find_searches", "search_section"]
+__all__ = ["search_section"]

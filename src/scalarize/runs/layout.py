@@ -37,4 +37,3 @@ class StudyLayout:
 SWEEP = StudyLayout("sweep", "sweep.yaml", "sweep.json", "scalarize sweep")
 COMPARISON = StudyLayout("comparison", "compare.yaml", "compare.json", "scalarize compare")
 SEARCH = StudyLayout("search", "search.yaml", "search.json", "scalarize search")
-STUDIES = (SWEEP, COMPARISON, SEARCH)

@@ -141,6 +141,8 @@ class EpochRecord(_Open):
 class ConflictRecord(Record):
     """One probed step of the gradient-conflict probe (see :mod:`scalarize.probes`)."""
 
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"layers"})
+
     step: int
     epoch: int
     objectives: list[str]

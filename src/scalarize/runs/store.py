@@ -9,9 +9,10 @@ half-written file. Nothing outside this package names a file of these folders
 (:mod:`scalarize.runs.layout`).
 
 Example:
-    >>> run = RunDir("runs/shapes-mtl-vit-d3-w48-p4-uniform-static-s0")
-    >>> run.read_summary() is None  # not trained yet
-    True
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.read_summary() is None, run.read_metrics()  # nothing trained here yet
+    (True, [])
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ class RunDir:
 
     def truncate_metrics(self, epochs_done: int) -> None:
         """Keep only records of the first ``epochs_done`` epochs (used when resuming)."""
-        path = self.path / layout.METRICS
-        write_lines(path, [r for r in read_lines(path) if r.get("epoch", 0) <= epochs_done])
+        kept = [r.dump() for r in self.read_metrics() if r.epoch <= epochs_done]
+        write_lines(self.path / layout.METRICS, kept)
 
     # -- conflicts.jsonl ----------------------------------------------------------------------
     @property
@@ -170,9 +171,9 @@ class RunDir:
 
     def truncate_conflicts(self, before_step: int) -> None:
         """Keep the records of steps before ``before_step`` (used when resuming)."""
-        path = self.path / layout.CONFLICTS
-        if path.exists():
-            write_lines(path, [r for r in read_lines(path) if r["step"] < before_step])
+        if self.has_conflicts:
+            kept = [r.dump() for r in self.read_conflicts() if r.step < before_step]
+            write_lines(self.path / layout.CONFLICTS, kept)
 
     # -- checkpoint.pt, summary.json ----------------------------------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -284,8 +285,16 @@ class SearchDir(StudyDir):
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, layout.SEARCH)
 
-    def read_search_plan(self) -> SearchPlan:
-        return self.read_plan(SearchPlan)
+    def record(self, config: BaseModel, plan: Record) -> bool:
+        """As :meth:`StudyDir.record`; a search continues only on the engine that began it."""
+        if not self.holds(config):
+            return super().record(config, plan)
+        saved = self.read_plan(SearchPlan)
+        if isinstance(plan, SearchPlan) and saved.engine != plan.engine:
+            raise ScalarizeError(f"{self.path} holds a search run by the {saved.engine} engine; "
+                                 f"continue it with --engine {saved.engine} or choose another "
+                                 "--out")
+        return True
 
     def append_events(self, events: Sequence[PopulationEvent]) -> None:
         """Append population events (flushed to disk)."""

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from scalarize.config import MethodConfig, RunConfig, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
-from scalarize.methods import METHODS, method_uses_weights
+from scalarize.methods import METHODS, refuse_ignored_weights
 from scalarize.runs.layout import COMPARISON
 from scalarize.runs.records import ComparedRun, ComparePlan
 from scalarize.runs.store import StudyDir
@@ -62,15 +62,11 @@ def plan_compare(config: CompareConfig, objectives: tuple[str, ...]
                  ) -> list[tuple[ComparedRun, RunConfig]]:
     """Every run: each method entry per seed, plus the single-task baselines."""
     entries = [MethodEntry(name=m) if isinstance(m, str) else m for m in config.compare.methods]
-    # weights act on the loss, except with MDL data resampling (there they set every batch)
-    on_loss = config.benchmark.view == "mtl" or config.scalarization.mdl_mode == "loss"
     for entry in entries:
         METHODS.get(entry.name)  # unknown names fail before anything trains
-        if entry.weights is not None and on_loss and not method_uses_weights(entry.name):
-            raise ScalarizeError(
-                f"compare entry {entry.label or entry.name!r} gives weights, but {entry.name} "
-                "ignores the scalarization weights (it chooses its own); remove 'weights' from "
-                "that entry")
+        if entry.weights is not None:
+            refuse_ignored_weights(entry.name, config,
+                                   f"compare entry {entry.label or entry.name!r}")
     base = config.base()
     plan: list[tuple[ComparedRun, RunConfig]] = []
     labels = [e.label or e.name for e in entries]

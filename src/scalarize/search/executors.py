@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
+from scalarize.methods import refuse_ignored_weights
 from scalarize.registry import Registry
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
@@ -131,7 +132,12 @@ class RayExecutor:
 
 def build_engine(name: str, options: dict[str, Any] | None = None) -> Engine:
     """The engine ``name`` built with its ``options`` (e.g. a Ray ``address``)."""
-    return ENGINES.get(name)(**(options or {}))
+    factory = ENGINES.get(name)
+    try:
+        return factory(**(options or {}))
+    except TypeError as exc:
+        raise ScalarizeError(f"the {name} engine: bad options {sorted(options or {})} ({exc})"
+                             ) from None
 
 
 def run_planned(study: StudyDir, config: BaseModel, plan: Record,
@@ -153,7 +159,9 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
     folder = SearchDir(out)
     if folder.is_finished and folder.holds(config):
         return folder.read_summary()
+    refuse_ignored_weights(config.method.name, config, "the search")
     return build_engine(engine, engine_options).search(config, folder, progress=progress)
 
-__all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine", "ray_session",
+
+__all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine",
            "run_planned", "run_search"]

@@ -124,10 +124,8 @@ class Member:
                 "lineage": self.lineage, "rng": self.rng, "diverged": self.diverged}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`, bit for bit (the weights are not normalised again)."""
+        """Inverse of :meth:`state_dict`, bit for bit."""
         self.trainer.load_state_dict(state["trainer"])
-        saved = zip(self.trainer.objectives.names, state["trainer"]["weights"], strict=True)
-        self.trainer.set_weights(SimplexWeights.restore(dict(saved)))
         self.schedule, self.lineage = state["schedule"], state["lineage"]
         self.rng, self.diverged = state["rng"], state["diverged"]
 

@@ -24,7 +24,7 @@ from scalarize.runs.store import SearchDir
 from scalarize.search.decide import PopulationPolicy, initial_points, normalised
 from scalarize.search.member import Member, search_data
 from scalarize.search.results import search_summary
-from scalarize.search.spec import SearchConfig, load_search_config
+from scalarize.search.spec import SearchConfig
 
 ENGINE = "local"
 
@@ -125,4 +125,4 @@ class LocalPopulation:
         return summary
 
 
-__all__ = ["LocalPopulation", "SearchConfig", "load_search_config"]
+__all__ = ["LocalPopulation"]

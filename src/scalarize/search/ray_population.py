@@ -17,9 +17,10 @@ scheduler and checkpoint every interval.
 
 The driver appends every reported event and every decision to ``population.jsonl`` as they come
 and, at the end, rewrites it in the in-process engine's order and writes the same summary. A
-killed search resumes through ``Tuner.restore``, from the members' last checkpoints (the policy
-starts afresh there, so its later decisions may differ from an uninterrupted run's; the
-in-process engine resumes exactly). Ray needs the search folder on storage every node can reach
+killed grid or random search resumes through ``Tuner.restore`` from the members' last
+checkpoints; a killed adaptive search (pbt, pb2, mopbt) is refused with a clear line, since its
+members checkpoint only for exploits and its policy lives in the driver (the in-process engine
+resumes every strategy exactly). Ray needs the search folder on storage every node can reach
 (a shared file system), as for sweeps.
 """
 
@@ -402,7 +403,17 @@ class RayPopulation:
             {"cpu": self.cpus, "gpu": self.gpus})
         experiment = self.folder.ray_experiment
         if tune.Tuner.can_restore(str(experiment)):
-            return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
+            if policy.adaptive:  # its members checkpoint only for exploits, its policy is here
+                raise ScalarizeError(
+                    f"the Ray search in {self.folder.path} was interrupted, and an interrupted "
+                    f"{self.spec.strategy} search cannot continue on Ray; delete the folder to "
+                    "start again (the local engine's searches resume exactly)")
+            try:
+                return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
+            except Exception as exc:  # e.g. a Tune experiment written by another release
+                raise ScalarizeError(f"cannot continue the Ray search in {self.folder.path} "
+                                     f"({type(exc).__name__}); delete the folder to start "
+                                     "again") from None
         scheduler = (PolicyPBT(policy, n, epochs, self.spec.interval, self.folder.append_events)
                      if policy.adaptive else None)
         recorder = _recorder(self.folder, n * epochs,
@@ -435,8 +446,9 @@ class RayPopulation:
             results = self._tuner(len(points), policy, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
-            raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: "
-                                 f"{errors[0]}") from None
+            last = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[-1]
+            raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: {last}"
+                                 ) from None
         members = sorted((MemberResult.model_validate_json(r.metrics["result"])
                           for r in results), key=lambda m: m.member)
         self.folder.write_events(local_order(self.folder.read_events(), self.spec.interval))

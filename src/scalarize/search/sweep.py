@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from scalarize.config import RunConfig, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
+from scalarize.methods import refuse_ignored_weights
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import StudyDir
@@ -107,6 +108,8 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
     capacities = ([(s, {"spec": s}) for s in spec.capacities]
                   if isinstance(spec.capacities, list) else spec.capacities.specs())
     weightings = [parse_weights(w, objectives) for w in spec.weights.specs(len(objectives))]
+    if len({w.values for w in weightings}) > 1:
+        refuse_ignored_weights(config.method.name, config, "the sweep's weights grid")
     if spec.single_task:
         weightings += [parse_weights(f"onehot:{o}", objectives) for o in objectives]
     base = config.base()

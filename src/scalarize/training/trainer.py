@@ -318,7 +318,8 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.set_weights(SimplexWeights(self.objectives.names, tuple(state["weights"])))
+        saved = dict(zip(self.objectives.names, state["weights"], strict=True))
+        self.set_weights(SimplexWeights.restore(saved))  # bit for bit: not normalised again
         self.epoch, self.step = state["epoch"], state["step"]
         self.train_seconds = state["train_seconds"]
         self.history = list(state["history"])
