@@ -22,3 +22,16 @@ def test_the_package_root_is_lazy():
     assert _loaded_after("import scalarize", ["torch", "pandas"]) == {"torch": False,
                                                                        "pandas": False}
     assert _loaded_after("from scalarize import Trainer", ["torch"]) == {"torch": True}
+
+
+def test_the_report_command_never_loads_the_training_stack(tmp_path):
+    """The whole command, parser included (its --engine/--strategy names are not listed
+    eagerly), on a sweep folder of the previous release."""
+    sweep = "tests/runs/release_0_1/sweep"
+    loaded = _loaded_after(
+        "import io, sys, scalarize.cli; sys.stdout = io.StringIO(); "
+        f"rc = scalarize.cli.main(['report', {sweep!r}, '--out', {str(tmp_path)!r}]); "
+        "sys.stdout = sys.__stdout__; assert rc == 0",
+        ["torch", "scalarize.training", "scalarize.search", "scalarize.methods"])
+    assert not any(loaded.values()), loaded
+    assert (tmp_path / "report.html").is_file()

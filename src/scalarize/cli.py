@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -245,27 +245,6 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     demo_main(Path(args.out), progress=False if args.quiet else None)
 
 
-class _RegistryNames:
-    """Choices read from a registry (``module:attribute``) when argparse first needs them, so
-    that building the parser imports no engine or strategy."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def _names(self) -> list[str]:
-        import importlib
-
-        module, _, attr = self.target.partition(":")
-        names: list[str] = getattr(importlib.import_module(module), attr).names()
-        return names
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scalarize",
@@ -319,8 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("config", help=f"{what} config (a run config plus a '{what}' section)")
         parser.add_argument("overrides", nargs="*", help="section.field=value")
         parser.add_argument("--out", required=True, help="output folder (re-run to continue it)")
-        parser.add_argument("--engine", default="local",
-                            choices=_RegistryNames("scalarize.search.executors:ENGINES"))
+        # names checked by the registries when used: listing them here would import them
+        parser.add_argument("--engine", default="local", metavar="ENGINE",
+                            help="local (default), ray, or another registered engine")
         parser.add_argument("--address", help="Ray cluster address (ray engine)")
         parser.add_argument("--cpus-per-run", type=float, default=1.0)
         parser.add_argument("--gpus-per-run", type=float, default=0.0)
@@ -338,9 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="population-based search of the weights")
     many_runs(search, "search")
-    search.add_argument("--strategy",
-                        choices=_RegistryNames("scalarize.search.strategies:STRATEGIES"),
-                        help="overrides search.strategy of the config")
+    search.add_argument("--strategy", metavar="STRATEGY",
+                        help="overrides search.strategy of the config: pbt, pb2, mopbt, grid, "
+                        "random, or another registered strategy")
     search.add_argument("--format", choices=["table", "csv", "json"], default="table")
     search.set_defaults(func=_cmd_search)
 
