@@ -44,7 +44,7 @@ def population_frame(folder: Path | str) -> pd.DataFrame:
             continue
         row: dict[str, Any] = {"member": event.member, "epoch": event.epoch,
                                "val_avg_acc": event.val_avg_acc, "node": event.node}
-        row.update({f"w_{k}": v for k, v in event.weights.items()})
+        row.update({f"w_{k}": v for k, v in event.weights.as_dict().items()})
         row.update({f"val_{k}": v for k, v in event.val_acc.items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -53,7 +53,8 @@ def population_frame(folder: Path | str) -> pd.DataFrame:
 def exploit_frame(folder: Path | str) -> pd.DataFrame:
     """One row per exploit: epoch, member replaced, member copied, weights before and after."""
     rows = [{"epoch": e.epoch, "member": e.member, "parent": e.parent,
-             "weights_before": e.weights_before, "weights": e.weights}
+             "weights_before": None if e.weights_before is None else e.weights_before.as_dict(),
+             "weights": e.weights.as_dict()}
             for e in SearchDir(folder).read_events() if isinstance(e, ExploitEvent)]
     return pd.DataFrame(rows, columns=EXPLOIT_COLUMNS)
 

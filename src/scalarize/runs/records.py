@@ -210,7 +210,7 @@ class EpochEvent(Record):
     event: Literal["epoch"] = "epoch"
     member: int
     epoch: int
-    weights: dict[str, float]
+    weights: WeightsRecord
     val_acc: dict[str, float]
     val_avg_acc: float
     train_objective: float | None = None
@@ -225,8 +225,8 @@ class ExploitEvent(Record):
     member: int
     epoch: int
     parent: int
-    weights_before: dict[str, float] | None = None  # None only in Ray-engine folders of 0.1
-    weights: dict[str, float]
+    weights_before: WeightsRecord | None = None  # None only in Ray-engine folders of 0.1
+    weights: WeightsRecord
 
 
 class DivergedEvent(Record):

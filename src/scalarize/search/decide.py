@@ -53,8 +53,7 @@ class Decision:
     def events(self) -> list[ExploitEvent]:
         """The ``population.jsonl`` lines of this step, by replaced member."""
         return [ExploitEvent(member=target, epoch=self.epoch, parent=source,
-                             weights_before=self.before[target].as_dict(),
-                             weights=self.weights[target].as_dict())
+                             weights_before=self.before[target], weights=self.weights[target])
                 for target, source in self.pairs.items()]
 
 
