@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from scalarize.errors import ScalarizeError
-from scalarize.runs.records import ExploitEvent
+from scalarize.runs.records import ExploitEvent, SearchPlan
 from scalarize.search.policy import exploit_pairs
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import Observation, Strategy, build_strategy
@@ -143,10 +143,16 @@ def initial_points(config: SearchConfig, objectives: Sequence[str]) -> list[Simp
     return points
 
 
-def normalised(point: SimplexWeights) -> SimplexWeights:
-    """``point`` as a member's trainer holds it (normalised once)."""
-    return SimplexWeights(point.names, point.values)
+def search_plan(config: SearchConfig, engine: str, view: str,
+                points: Sequence[SimplexWeights]) -> SearchPlan:
+    """``search.json`` of the search ``config`` on ``engine``: its initial weights as each
+    member's trainer holds them (normalised once)."""
+    return SearchPlan(strategy=config.search.strategy, engine=engine,
+                      objectives=list(points[0].names), view=view, population=len(points),
+                      epochs=config.train.epochs, interval=config.search.interval,
+                      initial_weights=[list(SimplexWeights(p.names, p.values).values)
+                                       for p in points])
 
 
-__all__ = ["Decision", "PopulationPolicy", "Scores", "initial_points", "normalised",
+__all__ = ["Decision", "PopulationPolicy", "Scores", "initial_points", "search_plan",
            "strategy_of"]

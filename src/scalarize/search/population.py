@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from scalarize.runs.records import EpochEvent, PopulationEvent, SearchPlan, SearchSummary
 from scalarize.runs.store import SearchDir
-from scalarize.search.decide import PopulationPolicy, initial_points, normalised
+from scalarize.search.decide import PopulationPolicy, initial_points, search_plan
 from scalarize.search.member import Member, search_data
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
@@ -47,11 +47,7 @@ class LocalPopulation:
         self.epochs = config.train.epochs
 
     def plan(self) -> SearchPlan:
-        return SearchPlan(strategy=self.spec.strategy, engine=ENGINE,
-                          objectives=list(self.objectives), view=self.data.view,
-                          population=len(self.members), epochs=self.epochs,
-                          interval=self.spec.interval,
-                          initial_weights=[list(normalised(p).values) for p in self.points])
+        return search_plan(self.config, ENGINE, self.data.view, self.points)
 
     # -- persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

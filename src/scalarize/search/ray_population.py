@@ -55,11 +55,10 @@ from scalarize.runs.records import (
     ExploitEvent,
     MemberResult,
     PopulationEvent,
-    SearchPlan,
     SearchSummary,
 )
 from scalarize.runs.store import SearchDir
-from scalarize.search.decide import Decision, PopulationPolicy, initial_points, normalised
+from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
 from scalarize.search.member import Member, search_data
 from scalarize.search.ray_session import ray_session
 from scalarize.search.results import search_summary
@@ -435,11 +434,7 @@ class RayPopulation:
         objectives = data.objectives
         points = initial_points(self.config, objectives)
         epochs = self.config.train.epochs
-        plan = SearchPlan(strategy=self.spec.strategy, engine=ENGINE,
-                          objectives=list(objectives), view=data.view, population=len(points),
-                          epochs=epochs, interval=self.spec.interval,
-                          initial_weights=[list(normalised(p).values) for p in points])
-        self.folder.record(self.config, plan)
+        self.folder.record(self.config, search_plan(self.config, ENGINE, data.view, points))
         policy = PopulationPolicy.for_search(self.config, objectives)
         start = time.perf_counter()
         with ray_session(self.address), _without_tune_logs():
