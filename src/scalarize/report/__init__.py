@@ -15,7 +15,7 @@ from scalarize.report.compare import compare_section
 from scalarize.report.conflicts import conflicts_section
 from scalarize.report.page import Section, write_report
 from scalarize.report.search import search_section
-from scalarize.runs.layout import REPORT
+from scalarize.runs.layout import FIGURES, REPORT
 
 SectionProvider = Callable[[Path, Path], Section | None]
 REPORT_SECTIONS: list[SectionProvider] = [capacity_section, compare_section,
@@ -28,7 +28,7 @@ def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Pat
     if not folder.is_dir():
         raise ScalarizeError(f"{folder} is not a folder; pass a sweep or search output folder")
     out = Path(out) if out is not None else folder / REPORT
-    sections = [s for provider in REPORT_SECTIONS if (s := provider(folder, out / "figures"))]
+    sections = [s for provider in REPORT_SECTIONS if (s := provider(folder, out / FIGURES))]
     if not sections:
         raise ScalarizeError(f"nothing to report in {folder}: it holds no sweep, probed run "
                              "or search")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalarize.files import atomic_write_text
+from scalarize.runs.layout import REPORT_HTML, REPORT_MD
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -80,7 +81,7 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 def write_report(title: str, sections: list[Section], out: Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    html_path, md_path = out / "report.html", out / "report.md"
+    html_path, md_path = out / REPORT_HTML, out / REPORT_MD
     atomic_write_text(html_path, render_html(title, sections))
     atomic_write_text(md_path, render_markdown(title, sections, out))
     return html_path, md_path

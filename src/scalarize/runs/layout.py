@@ -21,7 +21,10 @@ CONFLICTS = "conflicts.jsonl"
 POPULATION = "population.jsonl"
 SEARCH_STATE = "state.pt"
 RAY_EXPERIMENT = "ray"
-REPORT = "report"
+REPORT = "report"  # in it: REPORT_HTML, REPORT_MD and the FIGURES folder
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+FIGURES = "figures"
 
 
 @dataclass(frozen=True)
