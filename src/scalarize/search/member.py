@@ -92,7 +92,8 @@ class Member:
     def advance(self, end: int) -> Iterator[PopulationEvent]:
         """Train up to epoch ``end``, yielding an event per epoch; a diverged member is frozen
         (it trains nothing until an exploit replaces it). The member's own torch RNG state is
-        used and kept, so the order in which an engine trains members does not matter."""
+        used and kept, so on CPU the order in which an engine trains members does not matter
+        (on CUDA, augmentation, GradDrop and RLW share the device's generator)."""
         if self.diverged:
             return
         torch.set_rng_state(self.rng)
