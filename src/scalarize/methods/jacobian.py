@@ -12,17 +12,17 @@ the method's ``state_dict()`` (see :mod:`scalarize.methods.state`), so runs resu
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torchjd.aggregation import Aggregator, MGDAWeighting
 from torchjd.autojac import jac_to_grad, mtl_backward
 
 from scalarize.methods.base import Method, StepContext
-from scalarize.methods.state import capture, prepare, restore
+from scalarize.methods.state import TorchjdMethod, prepare
 
 
-class JacobianMethod(Method):
+class JacobianMethod(TorchjdMethod):
     """Aggregate the per-objective Jacobian of the shared parameters with ``aggregator``.
 
     Example:
@@ -30,19 +30,13 @@ class JacobianMethod(Method):
         >>> method = JacobianMethod(UPGrad())
     """
 
-    uses_weights: ClassVar[bool] = False
-
     def __init__(self, aggregator: Aggregator) -> None:
         super().__init__()
         self.aggregator = aggregator
         prepare(aggregator)
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return capture(self.aggregator)
-
-    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
-        if extra is not None:
-            restore(self.aggregator, extra)
+    def wrapped(self) -> Aggregator:
+        return self.aggregator
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:

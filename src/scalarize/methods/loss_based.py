@@ -19,31 +19,24 @@ from torchjd.scalarization import DWA, Scalarizer
 
 from scalarize.methods.base import Method, StepContext
 from scalarize.methods.state import (
-    capture,
+    TorchjdMethod,
     load_optimizer,
     optimizer_state,
     place,
     prepare,
-    restore,
 )
 
 
-class ScalarizerMethod(Method):
+class ScalarizerMethod(TorchjdMethod):
     """Backpropagate ``scalarizer(losses)``; its learnable parameters join the optimiser."""
-
-    uses_weights: ClassVar[bool] = False
 
     def __init__(self, scalarizer: Scalarizer) -> None:
         super().__init__()
         self.scalarizer = scalarizer
         prepare(scalarizer)
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return capture(self.scalarizer)
-
-    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
-        if extra is not None:
-            restore(self.scalarizer, extra)
+    def wrapped(self) -> Scalarizer:
+        return self.scalarizer
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:

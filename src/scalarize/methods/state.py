@@ -24,7 +24,7 @@ import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +32,8 @@ from torch import nn
 from torchjd import Stateful
 from torchjd.aggregation import GradVacWeighting, NashMTL
 from torchjd.scalarization import DWA, FAMO, IMTLL, UW
+
+from scalarize.methods.base import Method
 
 State = dict[str, Any]
 Opt = TypeVar("Opt", bound=torch.optim.Optimizer)
@@ -219,3 +221,20 @@ def place(root: nn.Module, device: torch.device) -> None:
     """Move restored state that lives beside the losses (DWA's) to ``device``."""
     for _, module, handler in _stateful(root):
         handler.place(module, device)
+
+
+class TorchjdMethod(Method):
+    """A method around one torchjd object (:meth:`wrapped`) whose changing state rides in the
+    method's extra state, so ``state_dict()`` (and every checkpoint) carries it."""
+
+    uses_weights: ClassVar[bool] = False
+
+    def wrapped(self) -> nn.Module:
+        raise NotImplementedError
+
+    def get_extra_state(self) -> State:
+        return capture(self.wrapped())
+
+    def set_extra_state(self, extra: State | None) -> None:
+        if extra is not None:  # None: a checkpoint from before methods kept their state
+            restore(self.wrapped(), extra)
