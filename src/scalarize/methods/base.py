@@ -39,7 +39,8 @@ class Method(nn.Module):
     """
 
     #: whether the run's scalarization weights shape the update; ``False`` for methods that
-    #: choose their own weights (a comparison refuses weights for them)
+    #: choose their own weights (comparisons, sweeps and searches refuse weights for them:
+    #: :func:`~scalarize.methods.refuse_ignored_weights`)
     uses_weights: ClassVar[bool] = True
 
     def __init__(self) -> None:

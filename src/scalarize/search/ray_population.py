@@ -57,7 +57,7 @@ from scalarize.runs.records import (
     PopulationEvent,
     SearchSummary,
 )
-from scalarize.runs.store import SearchDir
+from scalarize.runs.store import SearchDir, load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
 from scalarize.search.member import Member, search_data
 from scalarize.search.ray_session import ray_session
@@ -332,14 +332,14 @@ class MemberTrainable(Trainable):
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         if self.member is None:
             self.member = self.worker.fresh(self.member_id)
-        torch.save({"member": self.member_id, "epoch": self.position,
-                    "id": self.worker.saved(self.member_id), "state": self.member.state_dict()},
-                   Path(checkpoint_dir) / MEMBER_FILE)
+        save_torch(Path(checkpoint_dir) / MEMBER_FILE,
+                   {"member": self.member_id, "epoch": self.position,
+                    "id": self.worker.saved(self.member_id), "state": self.member.state_dict()})
 
     def load_checkpoint(self, checkpoint: Any) -> None:
         """Restore from the directory :meth:`save_checkpoint` wrote (Tune passes its path)."""
-        saved = torch.load(Path(checkpoint) / MEMBER_FILE, map_location="cpu",
-                           weights_only=False)
+        saved = load_torch(Path(checkpoint) / MEMBER_FILE, "member checkpoint",
+                           "delete the search folder to start again")
         self.member = self.worker.restored(self.member_id, saved, self.config)
         self.position = saved["epoch"]
 
