@@ -30,7 +30,6 @@ from scalarize.errors import ScalarizeError
 from scalarize.files import (
     append_lines,
     atomic_write_text,
-    atomic_write_with,
     read_lines,
     write_lines,
 )
@@ -48,6 +47,7 @@ from scalarize.runs.records import (
     SearchSummary,
     SweepPlan,
 )
+from scalarize.runs.torch_io import load_torch, save_torch
 
 R = TypeVar("R", bound=Record)
 
@@ -77,24 +77,6 @@ def _validate_lines(path: Path, validate: Callable[[Any], R]) -> list[R]:
         raise ScalarizeError(f"{path} holds a line that is not a valid record "
                              f"({exc.errors()[0]['msg']}); delete the folder or re-run the "
                              "command that wrote it") from None
-
-
-def load_torch(path: Path, what: str, remedy: str) -> Any:
-    """A ``torch.save`` file (torch imported only here: readers of the store never pay it)."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torn or foreign: say so in one line
-        raise ScalarizeError(f"{what} {path} is unreadable ({type(exc).__name__}); {remedy}"
-                             ) from None
-
-
-def save_torch(path: Path, state: Any) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    import torch
-
-    atomic_write_with(path, lambda tmp: torch.save(state, tmp))
 
 
 class RunDir:

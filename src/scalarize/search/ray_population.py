@@ -57,7 +57,8 @@ from scalarize.runs.records import (
     PopulationEvent,
     SearchSummary,
 )
-from scalarize.runs.store import SearchDir, load_torch, save_torch
+from scalarize.runs.store import SearchDir
+from scalarize.runs.torch_io import load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
 from scalarize.search.member import Member, search_data
 from scalarize.search.ray_session import ray_session
