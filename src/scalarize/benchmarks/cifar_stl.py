@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -78,24 +79,71 @@ def _missing(path: Path, url: str) -> ScalarizeError:
                           f"{path.parent.parent} and point benchmark.options.root there")
 
 
+# numpy's own unpickling constructor (``numpy.core.multiarray._reconstruct`` in numpy 1,
+# ``numpy._core.multiarray._reconstruct`` in numpy 2), taken from an array's pickle recipe
+_RECONSTRUCT = np.empty(0).__reduce__()[0]
+_CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+                  ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+                  ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global that :class:`CifarUnpickler` does not allow."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 python batch and nothing else.
+
+    ``pickle.load`` calls whatever function a file names, so a crafted batch could run any code.
+    No library fits to read these files safely: ``numpy.load(allow_pickle=False)`` does not
+    read pickles, torch's weights-only unpickler refuses numpy arrays, and torchvision calls
+    ``pickle.load`` itself. So this unpickler resolves only the globals the official
+    ``cifar-10-batches-py`` files name (they are python-2 pickles of a dict of byte strings,
+    a list of ints and one uint8 array, which needs numpy's ``_reconstruct``, ``ndarray``
+    and ``dtype``) and raises :class:`RefusedGlobal` for any other, before it is imported.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        super().__init__(file, encoding="bytes")  # python 2's str as bytes: keys b"data", ...
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _CIFAR_GLOBALS[module, name]
+        except KeyError:
+            raise RefusedGlobal(f"{module}.{name}") from None
+
+    def persistent_load(self, pid: object) -> object:
+        raise pickle.UnpicklingError("persistent ids are not part of a CIFAR-10 batch")
+
+
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N×3×32×32 uint8) and labels (int64) of one CIFAR-10 python batch file."""
+    """Images (N×3×32×32 uint8) and labels (int64) of one CIFAR-10 python batch file, read
+    through :class:`CifarUnpickler` (a file that names any other global is refused unrun)."""
     if not path.is_file():
         raise _missing(path, CIFAR_URL)
     try:
         with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
+            batch = CifarUnpickler(handle).load()
         data, labels = batch[b"data"], batch[b"labels"]
+        data = np.asarray(data, dtype=np.uint8)
+        labels = np.asarray(labels, dtype=np.int64)
+    except RefusedGlobal as exc:
+        raise ScalarizeError(f"{path} asks for {exc.name}, which no CIFAR-10 python batch "
+                             "holds: it could run code, so it was refused unread; delete it "
+                             f"and download the batch again from {CIFAR_URL}") from None
     except Exception as exc:
         raise ScalarizeError(f"{path} is truncated or not a CIFAR-10 python batch "
                              f"({type(exc).__name__}); download it again") from None
-    data = np.asarray(data, dtype=np.uint8)
-    labels = np.asarray(labels, dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != CIFAR_BYTES:
         raise ScalarizeError(f"{path}: images have shape {data.shape}, expected N×3072; "
                              "download it again")
-    if len(labels) != len(data):
-        raise ScalarizeError(f"{path}: {len(data)} images but {len(labels)} labels")
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise ScalarizeError(f"{path}: {len(data)} images but {labels.size} labels; download "
+                             "it again")
     _check_labels(labels, 10, path)
     return data.reshape(-1, 3, 32, 32), labels
 

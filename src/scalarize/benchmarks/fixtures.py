@@ -49,7 +49,10 @@ def write_cifar_stl(root: Path, per_batch: int = 20, stl_train: int = 40, stl_te
         images = np.stack([_noisy(rng, _colour(y), (32, 32)) for y in labels])
         batch = {b"data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1),
                  b"labels": labels.tolist(), b"batch_label": name.encode()}
-        (cifar / name).write_bytes(pickle.dumps(batch))
+        # protocol 3: byte strings and numpy arrays pickled through the globals the official
+        # python-2 files name (protocol 5 would use numpy's _frombuffer, which the reader
+        # refuses; 2 would write bytes through _codecs.encode)
+        (cifar / name).write_bytes(pickle.dumps(batch, protocol=3))
     stl = root / "stl10_binary"
     stl.mkdir(parents=True, exist_ok=True)
     for split, n in [("train", stl_train), ("test", stl_test)]:
