@@ -7,9 +7,12 @@ traceback); nothing already written is overwritten.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +22,44 @@ if TYPE_CHECKING:
     from scalarize.runs.records import RunSummary
 
 EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong and where the usage is, no usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line for a file-system fault: the path, what the system said, what would fix it."""
+    path = exc.filename or "a file"
+    reason = exc.strerror or str(exc)
+    fixes = {errno.EACCES: "check its permissions or choose another --out",
+             errno.EPERM: "check its permissions or choose another --out",
+             errno.EROFS: "choose a writable --out",
+             errno.ENOSPC: "free some space or choose another --out",
+             errno.EDQUOT: "free some space or choose another --out",
+             errno.ENOTDIR: "a part of the path is a file; choose another path",
+             errno.EISDIR: "it is a folder; give a file",
+             errno.ENAMETOOLONG: "choose a shorter name"}
+    fix = fixes.get(exc.errno or 0, "check the path")
+    return f"{path}: {reason}; {fix}"
+
+
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings raised by the library print as ``scalarize: warning: ...``, one line each."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"scalarize: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
@@ -106,9 +147,13 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 
 
 def _cmd_model_info(args: argparse.Namespace) -> None:
-    from scalarize.models import build_model, describe
+    import torch
+
+    from scalarize.models import build_model, check_model, describe
+    from scalarize.training.check import memory_budget
 
     shape = (args.channels, args.image_size, args.image_size)
+    check_model(args.spec, shape, {"head": args.classes}, memory_budget(torch.device("cpu")))
     model = build_model(args.spec, shape, {"head": args.classes})
     info = describe(model, shape)
     print(f"{args.spec}: {info['encoder_params']:,} encoder parameters, "
@@ -246,7 +291,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scalarize",
         description="Multi-task and multi-domain learning by scalarization, at scale.",
     )
@@ -355,6 +400,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation: Python's, torch's CPU allocator's or CUDA's."""
+    text = str(exc)
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or any(
+        marker in text for marker in ("can't allocate memory", "DefaultCPUAllocator",
+                                      "CUDA out of memory"))
+
+
+def _one_line(message: str) -> str:
+    """A message on one line (a path or value quoted in it may hold a line break)."""
+    return " ".join(message.split("\n"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scalarize`` command; returns the exit status."""
     parser = build_parser()
@@ -367,11 +425,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], None] = args.func
     try:
-        func(args)
+        with _one_line_warnings():
+            func(args)
     except ScalarizeError as exc:
         if args.debug:
             raise
-        print(f"scalarize: error: {exc}", file=sys.stderr)
+        print(f"scalarize: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the environment: permissions, a full disk, a file in the way
+        if args.debug:
+            raise
+        print(f"scalarize: error: {_one_line(_os_error_message(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MemoryError, RuntimeError) as exc:
+        if args.debug or not _is_out_of_memory(exc):
+            raise
+        print("scalarize: error: out of memory; choose a smaller model, image size, batch "
+              "(train.batch_size, train.eval_batch_size) or data set", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("scalarize: interrupted; run the same command with --resume to continue",

@@ -10,17 +10,36 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from scalarize.errors import ScalarizeError
 from scalarize.weights import SimplexWeights
 
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+
+
+def _safe_name(name: str | None) -> str | None:
+    """A run name is one folder name inside ``--out``: no separators, no ``.``/``..``, no
+    control characters, at most 120 characters."""
+    if name is None:
+        return None
+    bad = (not name.strip() or name in {".", ".."} or "/" in name or "\\" in name
+           or len(name) > 120 or any(ord(c) < 32 or ord(c) == 127 for c in name))
+    if bad:
+        raise ValueError(f"{name[:60]!r} is not a folder name; use letters, digits, '-', '_' "
+                         "and '.', without '/' or '..', at most 120 characters")
+    return name
+
+
+RunName = Annotated[str, AfterValidator(_safe_name)]
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BenchmarkConfig(_Section):
@@ -29,7 +48,7 @@ class BenchmarkConfig(_Section):
     name: str = "shapes"
     view: Literal["mtl", "mdl"] = "mtl"
     tasks: list[str] | None = None
-    seed: int = Field(0, description="seed of the data (generation, splits), kept apart from "
+    seed: Seed = Field(0, description="seed of the data (generation, splits), kept apart from "
                                      "the run seed so that seeds of a study share their data")
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -95,8 +114,8 @@ KEEP = Keep()
 class RunConfig(_Section):
     """Everything that defines one training run."""
 
-    name: str | None = None
-    seed: int = 0
+    name: RunName | None = None
+    seed: Seed = 0
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     scalarization: ScalarizationConfig = Field(default_factory=ScalarizationConfig)
@@ -170,8 +189,13 @@ def validation_message(exc: ValidationError, what: str) -> str:
     """One line from a pydantic error: where, what is wrong."""
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    seen = first.get("input")
+    if isinstance(seen, int | float | str) and not isinstance(seen, bool) and \
+            first["type"] not in {"value_error", "missing", "extra_forbidden"}:
+        message += f" (got {str(seen)[:40]!s})"
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{what}: {where}: {first['msg']}{extra}"
+    return f"{what}: {where}: {message}{extra}"
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -203,10 +227,18 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from ``path``, with a clear error when missing or malformed."""
+    if path.is_dir():
+        raise ScalarizeError(f"config file {path} is a folder; give a YAML file, e.g. "
+                             "configs/shapes_mtl.yaml")
     if not path.is_file():
         raise ScalarizeError(f"config file {path} does not exist")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ScalarizeError(f"config file {path} is not UTF-8 text (byte {exc.start}); save "
+                             "it as UTF-8 YAML") from None
+    except RecursionError:
+        raise ScalarizeError(f"config file {path} nests too deeply to be a config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -47,10 +47,14 @@ class SimplexWeights:
                 raise ScalarizeError(f"weight of {name!r} is {value}; weights must be finite")
             if value < 0:
                 raise ScalarizeError(f"weight of {name!r} is {value}; weights must be >= 0")
-        total = math.fsum(self.values)
-        if total <= 0:
+        values = self.values
+        peak = max(values)
+        if peak <= 0:
             raise ScalarizeError("all weights are zero; at least one weight must be positive")
-        object.__setattr__(self, "values", tuple(v / total for v in self.values))
+        if peak > 1e300:  # each finite, their sum maybe not: scale by the largest first
+            values = tuple(v / peak for v in values)
+        total = math.fsum(values)
+        object.__setattr__(self, "values", tuple(v / total for v in values))
 
     @classmethod
     def restore(cls, mapping: Mapping[str, float]) -> SimplexWeights:

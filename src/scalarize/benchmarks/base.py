@@ -84,6 +84,16 @@ class Dataset:
         missing = [s for s in SPLITS if s not in self.splits]
         if missing:
             raise ScalarizeError(f"benchmark {self.name!r} lacks split(s) {missing}")
+        if len(self.splits["train"]) == 0:
+            raise ScalarizeError(f"benchmark {self.name!r} has no training examples; check "
+                                 "its options (sizes, split)")
+        train_domains = self.splits["train"].domain
+        if self.view == "mdl" and train_domains is not None:
+            counts = np.bincount(train_domains, minlength=len(self.domains))
+            empty = [d for d, c in zip(self.domains, counts, strict=False) if c == 0]
+            if empty:
+                raise ScalarizeError(f"benchmark {self.name!r}: domain(s) {empty} have no "
+                                     "training examples; give every domain some, or drop it")
 
     @property
     def objectives(self) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
 from scalarize.errors import ScalarizeError
@@ -36,8 +36,14 @@ class NpzOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Path
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> NpzOptions:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("val_fraction + test_fraction must leave some images to train on")
+        return self
 
 
 def _fail(path: Path, problem: str) -> ScalarizeError:
@@ -87,6 +93,9 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
             arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise _fail(path, f"not a readable .npz file ({exc})") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise _fail(path, f"member {key!r} is not a NumPy array; save arrays with np.savez")
     if "x" not in arrays:
         raise _fail(path, f"no 'x' array (found {sorted(arrays)})")
     x = arrays["x"]

@@ -62,6 +62,9 @@ MDL_TASK = Task("label", len(SHAPES) * MAX_COUNT, "shape × count")
 _CHUNK = 1024
 
 
+MAX_IMAGES = 1_000_000
+
+
 class ShapesOptions(BaseModel):
     """Options of the ``shapes`` benchmark (``benchmark.options`` in a config)."""
 
@@ -71,11 +74,20 @@ class ShapesOptions(BaseModel):
     n_train: int | list[int] = Field(
         4000, description="training images (MTL), or per domain (MDL): one int or one per domain"
     )
-    n_val: int = Field(1000, ge=1)
-    n_test: int = Field(1000, ge=1)
+    n_val: int = Field(1000, ge=1, le=MAX_IMAGES)
+    n_test: int = Field(1000, ge=1, le=MAX_IMAGES)
     domains: list[str] = Field(default_factory=lambda: list(DOMAINS))
     style: str = Field("photo", description="drawing style of the MTL view")
     cache: bool = True
+
+    @field_validator("n_train")
+    @classmethod
+    def _sizes_in_range(cls, value: int | list[int]) -> int | list[int]:
+        sizes = value if isinstance(value, list) else [value]
+        bad = [n for n in sizes if not 1 <= n <= MAX_IMAGES]
+        if bad or not sizes:
+            raise ValueError(f"sizes must be 1 to {MAX_IMAGES:,} images, got {value}")
+        return value
 
     @field_validator("domains")
     @classmethod

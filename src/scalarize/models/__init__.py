@@ -50,7 +50,9 @@ def _vit(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
         )
     depth, width, patch = (int(g) for g in match.groups()[:3])
     heads = int(match.group(4)) if match.group(4) else max(1, width // 16)
-    c, h, _ = image_shape
+    c, h, w = image_shape
+    if h != w:
+        raise ScalarizeError(f"a ViT needs square images; these are {h}x{w} (height x width)")
     return ViT(image_size=h, patch=patch, depth=depth, width=width, heads=heads, in_channels=c)
 
 
@@ -119,7 +121,41 @@ def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
                 ) -> MultiHeadModel:
     """Encoder from ``spec`` plus one head per entry of ``heads``: ``name -> classes`` for a
     linear classifier, ``name -> DenseHead(channels)`` for a dense decoder."""
+    _check_shapes(image_shape, heads)
     return MultiHeadModel(build_encoder(spec, image_shape), heads, image_shape)
+
+
+def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec]) -> None:
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise ScalarizeError(f"images of shape {tuple(image_shape)} cannot feed a model; "
+                             "give channels, height and width of at least 1")
+    for name, head in heads.items():
+        size = head.channels if isinstance(head, DenseHead) else head
+        if size < 1:
+            raise ScalarizeError(f"head {name!r} has {size} outputs; a task needs at least 1 "
+                                 "class or channel")
+
+
+def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
+                budget_bytes: int | None = None) -> int:
+    """Build the model on the ``meta`` device (no memory, no compute) to check that ``spec``
+    fits ``image_shape`` and ``heads``; returns its parameter count. With ``budget_bytes``, a
+    model whose parameters, gradients and Adam state (16 bytes per parameter) exceed it is
+    refused before anything is allocated.
+
+    Example:
+        >>> check_model("vit-d1-w16-p8", (3, 16, 16), {"shape": 4}) > 0
+        True
+    """
+    with torch.device("meta"):
+        model = build_model(spec, image_shape, heads)
+    params = sum(p.numel() for p in model.parameters())
+    if budget_bytes is not None and 16 * params > budget_bytes:
+        raise ScalarizeError(
+            f"model {spec} with heads {dict(heads)} has {params:,} parameters and needs about "
+            f"{16 * params / 2**30:,.1f} GiB to train, more than the {budget_bytes / 2**30:,.1f}"
+            " GiB here; choose a smaller model, image size or number of classes")
+    return params
 
 
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
@@ -150,4 +186,4 @@ def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, i
 
 
 __all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "ViT",
-           "build_encoder", "build_model", "describe"]
+           "build_encoder", "build_model", "check_model", "describe"]

@@ -59,6 +59,14 @@ class ViT(Encoder):
     def __init__(self, image_size: int, patch: int, depth: int, width: int, heads: int,
                  in_channels: int = 3, mlp_ratio: float = 4.0) -> None:
         super().__init__()
+        knobs = {"depth": depth, "width": width, "patch": patch, "heads": heads,
+                 "image size": image_size, "channels": in_channels}
+        for knob, value in knobs.items():
+            if value < 1:
+                raise ScalarizeError(f"ViT {knob} is {value}; it must be at least 1")
+        if patch > image_size:
+            raise ScalarizeError(f"ViT patch {patch} is larger than the {image_size}-pixel "
+                                 "image; choose a patch that divides the image size")
         if image_size % patch:
             raise ScalarizeError(
                 f"image size {image_size} is not divisible by the patch size {patch}; "

@@ -22,7 +22,15 @@ from typing import Any
 
 from pydantic import Field
 
-from scalarize.config import MethodConfig, RunConfig, StudyConfig, _Section, load_study_config
+from scalarize.config import (
+    MethodConfig,
+    RunConfig,
+    RunName,
+    Seed,
+    StudyConfig,
+    _Section,
+    load_study_config,
+)
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS, refuse_ignored_weights
 from scalarize.runs.layout import COMPARISON
@@ -37,12 +45,12 @@ class MethodEntry(_Section):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
     weights: WeightsSpec | None = None
-    label: str | None = None
+    label: RunName | None = Field(None, description="names the entry's run folders")
 
 
 class CompareSpec(_Section):
     methods: list[str | MethodEntry] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     single_task: bool = True
 
 

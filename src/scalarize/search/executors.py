@@ -35,7 +35,8 @@ from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
 from scalarize.search.ray_session import ray_session
 from scalarize.search.spec import SearchConfig
-from scalarize.training import load_data, train_run
+from scalarize.search.strategies import STRATEGIES
+from scalarize.training import check_run, check_study, load_data, train_run
 
 
 class Engine(Protocol):
@@ -146,9 +147,11 @@ def run_planned(study: StudyDir, config: BaseModel, plan: Record,
                 ) -> list[RunSummary]:
     """Run ``configs`` into the study folder after recording the study there
     (:meth:`~scalarize.runs.StudyDir.record`: a different study already there is refused)."""
+    check_study(configs)
     runner = build_engine(engine, engine_options)
-    study.record(config, plan)
-    return runner.run(configs, study.path, progress=progress)
+    with study.lock():
+        study.record(config, plan)
+        return runner.run(configs, study.path, progress=progress)
 
 
 def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
@@ -160,7 +163,11 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
     if folder.is_finished and folder.holds(config):
         return folder.read_summary()
     refuse_ignored_weights(config.method.name, config, "the search")
-    return build_engine(engine, engine_options).search(config, folder, progress=progress)
+    STRATEGIES.get(config.search.strategy)
+    check_run(config.base(), load_data(config.base()))
+    runner = build_engine(engine, engine_options)
+    with folder.lock():
+        return runner.search(config, folder, progress=progress)
 
 
 __all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine",

@@ -30,7 +30,7 @@ class SearchSpec(_Section):
     """The ``search`` section (see the module docstring)."""
 
     strategy: str = "pbt"
-    population: int = Field(8, ge=1)
+    population: int = Field(8, ge=2, description="members (a search needs at least two)")
     interval: int = Field(2, ge=1, description="epochs between exploit/explore steps")
     quantile: float = Field(0.25, gt=0, le=0.5)
     explore: SimplexExplore = Field(default_factory=SimplexExplore)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from scalarize.config import RunConfig, StudyConfig, _Section, load_study_config
+from scalarize.config import RunConfig, Seed, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
 from scalarize.methods import refuse_ignored_weights
 from scalarize.runs.layout import SWEEP
@@ -37,7 +37,7 @@ class CapacityGrid(_Section):
     """Model specs from a template and the values of its axes (their cross product)."""
 
     template: str
-    axes: dict[str, list[Any]]
+    axes: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
 
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         names = list(self.axes)
@@ -60,7 +60,7 @@ class WeightGrid(_Section):
     points: list[Any] | None = None
     random: int | None = Field(None, ge=1)
     alpha: float = Field(1.0, gt=0)
-    seed: int = 0
+    seed: Seed = 0
     include_uniform: bool = True
 
     @model_validator(mode="after")
@@ -83,10 +83,10 @@ class WeightGrid(_Section):
 
 
 class SweepSpec(_Section):
-    capacities: list[str] | CapacityGrid
+    capacities: Annotated[list[str], Field(min_length=1)] | CapacityGrid
     weights: WeightGrid = Field(default_factory=WeightGrid)
     single_task: bool = True
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
 
 
 class SweepConfig(StudyConfig):
@@ -123,6 +123,9 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
                              weights=weights, weights_label=weights.label(),
                              single_task=single, seed=seed)
         plan.setdefault(name, (planned, run_config))
+    if not plan:
+        raise ScalarizeError("the sweep plans no runs: its weights grid is empty and "
+                             "single_task is off; give sweep.weights points or a step")
     return list(plan.values())
 
 

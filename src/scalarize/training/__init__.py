@@ -10,6 +10,7 @@ from scalarize.config import RunConfig, same_config
 from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
 from scalarize.training.callbacks import Callback
+from scalarize.training.check import check_run, check_study
 from scalarize.training.schedule_weights import WeightSchedule
 from scalarize.training.trainer import Trainer, TrainingDiverged, load_data
 from scalarize.weights import parse_weights
@@ -30,13 +31,15 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
               data: Dataset | None = None, progress: bool | None = None) -> RunSummary:
     """Train ``config`` into ``out/<run name>`` and return its summary.
 
-    A finished run with ``resume`` returns its stored summary without training again.
+    Everything (data, model, method, weights, probes) is built and checked before the run
+    folder is created or changed, so a refused config leaves no folder behind and
+    ``overwrite`` removes the old run only once the new one is known to be valid. The folder
+    is locked while the run trains. A finished run with ``resume`` returns its stored summary
+    without training again.
     """
     data = data if data is not None else load_data(config)
     run = RunDir(Path(out) / default_run_name(config, data.objectives))
-    resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
-                           same=lambda saved: same_config(saved, config))
-    if resuming and run.is_complete:
+    if resume and run.is_complete and same_config(run.read_config(), config):
         summary = run.read_summary()
         assert summary is not None
         return summary
@@ -45,9 +48,17 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     callbacks = [*build_probes(config.probes), *callbacks]
     if config.scalarization.schedule is not None:
         callbacks.insert(0, WeightSchedule(config.scalarization.schedule))
-    trainer = Trainer(config, run_dir=run, callbacks=callbacks, data=data, progress=progress)
-    return trainer.fit(resume=resuming)
+    check_run(config, data)
+    trainer = Trainer(config, callbacks=callbacks, data=data, progress=progress)
+    with run.lock():
+        resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
+                               same=lambda saved: same_config(saved, config))
+        if resuming and run.is_complete:
+            summary = run.read_summary()
+            assert summary is not None
+            return summary
+        trainer.run_dir = run
+        return trainer.fit(resume=resuming)
 
-
-__all__ = ["Callback", "Trainer", "TrainingDiverged", "WeightSchedule", "default_run_name",
-           "load_data", "train_run"]
+__all__ = ["Callback", "Trainer", "TrainingDiverged", "WeightSchedule", "check_run",
+           "check_study", "default_run_name", "load_data", "train_run"]

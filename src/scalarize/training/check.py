@@ -1,0 +1,86 @@
+"""Check a run config against its data before anything is written or trained.
+
+:func:`check_run` builds what a run needs (objectives, weights and weight schedule, the model on
+the ``meta`` device, the method, the probes, the device) without allocating or training, so a
+mistake in any run of a study is one clear line before the first folder is created.
+
+Example:
+    >>> from scalarize.config import load_config
+    >>> from scalarize.errors import ScalarizeError
+    >>> cfg = load_config(None, ["model.spec=vit-d1-w16-p8",
+    ...     "benchmark.options={n_train: 32, n_val: 8, n_test: 8, image_size: 16, cache: false}"])
+    >>> data = load_data(cfg)
+    >>> check_run(cfg, data)
+    >>> try:
+    ...     check_run(cfg.derive(spec="vit-d1-w16-p32"), data)
+    ... except ScalarizeError as exc:
+    ...     print(exc)
+    ViT patch 32 is larger than the 16-pixel image; choose a patch that divides the image size
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+
+from scalarize.benchmarks import Dataset
+from scalarize.config import RunConfig
+from scalarize.errors import ScalarizeError
+from scalarize.methods import build_method
+from scalarize.models import check_model
+from scalarize.training.objectives import build_objectives
+from scalarize.training.trainer import load_data, resolve_device
+from scalarize.weights import parse_weights
+
+
+def memory_budget(device: torch.device) -> int | None:
+    """Bytes of memory on ``device`` (the GPU's, or the machine's RAM), ``None`` if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_run(config: RunConfig, data: Dataset) -> None:
+    """Raise a one-line :class:`ScalarizeError` if ``config`` cannot train on ``data``."""
+    from scalarize.probes import build_probes  # probes build on the training package
+
+    device = resolve_device(config.train.device)
+    objectives = build_objectives(data, config.model.shared_head)
+    parse_weights(config.scalarization.weights, objectives.names)
+    for epoch, weights in config.scalarization.schedule or []:
+        if epoch < 0:
+            raise ScalarizeError(f"scalarization.schedule has an entry at epoch {epoch}; "
+                                 "epochs count finished epochs, from 0")
+        parse_weights(weights, objectives.names)
+    check_model(config.model.spec, data.image_shape, objectives.head_specs(),
+                memory_budget(device))
+    build_method(config.method.name, config.method.options, len(objectives.names))
+    build_probes(config.probes)
+    if len(data.splits["train"]) == 0:
+        raise ScalarizeError(f"benchmark {config.benchmark.name!r} has no training examples; "
+                             "check its options")
+
+
+def check_study(configs: Sequence[RunConfig], data: Dataset | None = None) -> None:
+    """:func:`check_run` on every distinct config of a study (seeds and names aside), on
+    ``data`` or each config's own."""
+    seen = set()
+    loaded: dict[str, Dataset] = {}
+    for config in configs:
+        key = config.model_dump_json(exclude={"seed", "name"})
+        if key in seen:
+            continue
+        seen.add(key)
+        if data is None:
+            bench = config.benchmark.model_dump_json()
+            if bench not in loaded:
+                loaded[bench] = load_data(config)
+        check_run(config, data if data is not None else loaded[bench])
+
+
+__all__ = ["check_run", "check_study", "memory_budget"]
