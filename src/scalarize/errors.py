@@ -10,3 +10,8 @@ from __future__ import annotations
 
 class ScalarizeError(Exception):
     """A problem with the user's input, with a message that says how to fix it."""
+
+
+class SkippedRunWarning(UserWarning):
+    """A run left out of a table, an analysis or a report because one of its files is corrupt
+    or unreadable; the message names the run folder and the reason."""

@@ -36,5 +36,8 @@ def test_report_of_a_tiny_sweep(tmp_path):
 def test_report_of_an_empty_folder(tmp_path):
     with pytest.raises(ScalarizeError, match="nothing to report"):
         build_report(tmp_path)
-    with pytest.raises(ScalarizeError, match="is not a folder"):
+    with pytest.raises(ScalarizeError, match="missing does not exist; pass the --out folder"):
         build_report(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ScalarizeError, match="file is a file, not a folder"):
+        build_report(tmp_path / "file")

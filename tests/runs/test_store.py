@@ -59,5 +59,5 @@ def test_load_runs_gives_a_dataframe(tmp_path):
     assert frame["test_avg_acc"].between(0, 1).all()
     assert (frame["status"] == "complete").all()
     assert {"test_acc_shape", "w_shape", "params", "flops"} <= set(frame.columns)
-    with pytest.raises(ScalarizeError, match="not a folder of runs"):
+    with pytest.raises(ScalarizeError, match="does not exist; give a folder of runs"):
         load_runs(tmp_path / "missing")

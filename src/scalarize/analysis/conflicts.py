@@ -12,6 +12,8 @@ Example:
 from __future__ import annotations
 
 import math
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from scipy import stats
 
 from scalarize.analysis.stats import mean_ci
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir, find_runs
+from scalarize.runs.store import RunDir, find_runs, read_or_skip
 
 MEASURES = ("conflict_share", "cos_mean", "gms_mean")
 
@@ -29,46 +31,56 @@ def _run_identity(run: RunDir) -> dict[str, object] | None:
     summary = run.read_summary()
     if summary is None:
         return None
-    config = run.read_config()
+    seed = run.read_config().get("seed", 0)
     return {"run": run.path.name, "capacity": summary.model.spec,
             "params": summary.model.params, "weights_label": summary.weights_label,
-            "multi_task": not summary.weights.is_single_task, "seed": config["seed"],
+            "multi_task": not summary.weights.is_single_task, "seed": seed,
             "final_val_avg_acc": summary.val.avg_acc,
             "final_test_avg_acc": summary.test.avg_acc}
 
 
-def conflict_steps(folder) -> pd.DataFrame:
-    """Every probed step of every finished run under ``folder``, with the run's identity."""
+def _probed_steps(run: RunDir) -> list[dict[str, object]]:
+    records = run.read_conflicts()
+    ident = _run_identity(run) if records else None
+    if ident is None:
+        return []
+    return [{**ident, "step": r.step, "epoch": r.epoch,
+             **{m: getattr(r, m) for m in (*MEASURES, "cos_min")}} for r in records]
+
+
+def _probed_epochs(run: RunDir) -> list[dict[str, object]]:
+    ident = _run_identity(run)
+    if ident is None:
+        return []
+    rows = []
+    for record in run.read_metrics():
+        measures = {m: getattr(record, m, None) for m in MEASURES}
+        if measures["conflict_share"] is None:
+            continue
+        rows.append({**ident, "epoch": record.epoch, "val_avg_acc": record.val_avg_acc,
+                     **measures})
+    return rows
+
+
+def conflict_steps(folder: Path | str) -> pd.DataFrame:
+    """Every probed step of every finished run under ``folder``, with the run's identity (a
+    corrupt run is skipped with one :class:`~scalarize.errors.SkippedRunWarning`)."""
     rows = []
     for run in find_runs(folder):
-        records = run.read_conflicts()
-        ident = _run_identity(run) if records else None
-        if ident is None:
-            continue
-        for r in records:
-            rows.append({**ident, "step": r.step, "epoch": r.epoch,
-                         **{m: getattr(r, m) for m in (*MEASURES, "cos_min")}})
+        rows += read_or_skip(run.path, partial(_probed_steps, run)) or []
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records; train with "
                              "probes={conflicts: {every: 50}}")
     return pd.DataFrame(rows)
 
 
-def conflict_epochs(folder) -> pd.DataFrame:
-    """Per run and epoch: the epoch means of the conflict measures and the validation metric."""
+def conflict_epochs(folder: Path | str) -> pd.DataFrame:
+    """Per run and epoch: the epoch means of the conflict measures and the validation metric
+    (a corrupt run is skipped with one :class:`~scalarize.errors.SkippedRunWarning`)."""
     rows = []
     for run in find_runs(folder):
-        if not run.has_conflicts:
-            continue
-        ident = _run_identity(run)
-        if ident is None:
-            continue
-        for record in run.read_metrics():
-            measures = {m: getattr(record, m, None) for m in MEASURES}
-            if measures["conflict_share"] is None:
-                continue
-            rows.append({**ident, "epoch": record.epoch, "val_avg_acc": record.val_avg_acc,
-                         **measures})
+        if run.has_conflicts:
+            rows += read_or_skip(run.path, partial(_probed_epochs, run)) or []
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records")
     return pd.DataFrame(rows)

@@ -8,13 +8,14 @@ Example:
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from scalarize.runs.records import EpochEvent, ExploitEvent
-from scalarize.runs.store import SearchDir
+from scalarize.runs.records import EpochEvent, ExploitEvent, SearchSummary
+from scalarize.runs.store import SearchDir, read_or_skip
 
 EXPLOIT_COLUMNS = ["epoch", "member", "parent", "weights_before", "weights"]
 
@@ -75,18 +76,27 @@ def members_frame(folder: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _summary_and_config(search: SearchDir) -> tuple[SearchSummary, dict[str, Any]]:
+    return search.read_summary(), search.read_config()
+
+
 def searches_table(folder: Path | str) -> pd.DataFrame:
     """Finished searches in ``folder`` and its sub-folders, one row each: strategy, seed,
-    member-epochs, the selected member's held-out and test accuracy, test hypervolume."""
+    member-epochs, the selected member's held-out and test accuracy, test hypervolume. A search
+    whose summary or config is corrupt is skipped with one
+    :class:`~scalarize.errors.SkippedRunWarning`."""
     root = Path(folder)
     rows = []
     for path in sorted([root, *root.glob("*/")]):
         search = SearchDir(path)
         if not (search.is_finished and search.is_study):
             continue
-        summary = search.read_summary()
+        read = read_or_skip(path, partial(_summary_and_config, search), "search")
+        if read is None:
+            continue
+        summary, config = read
         rows.append({"search": path.name, "strategy": summary.strategy,
-                     "engine": summary.engine, "seed": search.read_config().get("seed", 0),
+                     "engine": summary.engine, "seed": config.get("seed", 0),
                      "population": summary.population,
                      "member_epochs": summary.member_epochs,
                      "val_avg_acc": summary.val_avg_acc,

@@ -25,8 +25,12 @@ REPORT_SECTIONS: list[SectionProvider] = [capacity_section, compare_section,
 def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` (and PNG figures) for ``folder``."""
     folder = Path(folder)
+    if not folder.exists():
+        raise ScalarizeError(f"{folder} does not exist; pass the --out folder of a sweep, "
+                             "comparison, search or probed runs")
     if not folder.is_dir():
-        raise ScalarizeError(f"{folder} is not a folder; pass a sweep or search output folder")
+        raise ScalarizeError(f"{folder} is a file, not a folder; pass the --out folder of a "
+                             "sweep, comparison, search or probed runs")
     out = Path(out) if out is not None else folder / REPORT
     sections = [s for provider in REPORT_SECTIONS if (s := provider(folder, out / FIGURES))]
     if not sections:

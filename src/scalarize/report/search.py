@@ -18,7 +18,7 @@ from scalarize.analysis.search import (
 )
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
-from scalarize.runs.store import SearchDir
+from scalarize.runs.store import SearchDir, read_or_skip
 
 MAX_DETAILED = 4  # more searches than this in one folder: the comparison table only
 
@@ -125,6 +125,9 @@ def search_section(folder: Path, figures: Path) -> Section | None:
         return None
     section = Section("Population search of the weights")
     done = [s for s in searches if SearchDir(s).is_finished]
+    if searches != [folder]:  # several searches: a corrupt one is skipped with a warning
+        done = [s for s in done
+                if read_or_skip(s, SearchDir(s).read_summary, "search") is not None]
     if not done:
         section.text.append("No search has finished yet.")
         return section

@@ -5,8 +5,12 @@ A :class:`RunDir` is one run (``config.yaml``, ``metrics.jsonl``, ``checkpoint.p
 folder (its config, its plan, its runs); a :class:`SearchDir` adds a search's population log,
 state and summary. Lines are appended and flushed; whole files are replaced atomically
 (:mod:`scalarize.files`), so a kill loses at most the current interval and never leaves a
-half-written file. Nothing outside this package names a file of these folders
-(:mod:`scalarize.runs.layout`).
+half-written file; the temporaries such a kill leaves are removed when the folder is taken up
+again. A folder being written is locked (:meth:`RunDir.lock`, :meth:`StudyDir.lock`) so that a
+second process on it is refused. Every read of a corrupt, unreadable or misplaced file raises a
+one-line :class:`~scalarize.errors.ScalarizeError` naming the file; readers over many runs
+skip such a run with one :class:`~scalarize.errors.SkippedRunWarning` (:func:`read_or_skip`).
+Nothing outside this package names a file of these folders (:mod:`scalarize.runs.layout`).
 
 Example:
     >>> import tempfile
@@ -18,7 +22,9 @@ Example:
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,11 +32,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from scalarize.config import dump_yaml, same_config
-from scalarize.errors import ScalarizeError
+from scalarize.errors import ScalarizeError, SkippedRunWarning
 from scalarize.files import (
     append_lines,
     atomic_write_text,
+    folder_lock,
     read_lines,
+    remove_temporaries,
     write_lines,
 )
 from scalarize.runs import layout
@@ -50,14 +58,66 @@ from scalarize.runs.records import (
 from scalarize.runs.torch_io import load_torch, save_torch
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+# the files of a run and of a study folder whose temporaries a kill may leave behind
+RUN_FILES = (layout.CONFIG, layout.METRICS, layout.SUMMARY, layout.CHECKPOINT, layout.CONFLICTS)
+STUDY_FILES = tuple({s.config for s in (layout.SWEEP, layout.COMPARISON, layout.SEARCH)}
+                    | {s.plan for s in (layout.SWEEP, layout.COMPARISON, layout.SEARCH)}
+                    | {layout.POPULATION, layout.SEARCH_STATE, layout.SUMMARY})
+
+
+def _unreadable(path: Path, exc: BaseException, remedy: str) -> ScalarizeError:
+    """The one-line error for a file that exists but cannot be read as text."""
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        reason = "is a folder, not a file"
+    elif isinstance(exc, UnicodeDecodeError):
+        reason = "is not UTF-8 text"
+    elif isinstance(exc, OSError):
+        reason = f"is unreadable ({exc.strerror or type(exc).__name__})"
+    else:
+        reason = f"is unreadable ({type(exc).__name__})"
+    return ScalarizeError(f"{path} {reason}; {remedy}")
+
+
+def _read_bytes(path: Path, remedy: str) -> bytes | None:
+    """The bytes of ``path``; ``None`` when missing, a one-line error when it is a folder or
+    unreadable."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc, remedy) from None
+
+
+def read_yaml_mapping(path: Path, remedy: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping, with a one-line error naming ``path`` when it is
+    missing, a folder, unreadable, not UTF-8, not YAML, or not a mapping."""
+    data = _read_bytes(path, remedy)
+    if data is None:
+        raise ScalarizeError(f"{path} is missing; {remedy}")
+    try:
+        tree = yaml.safe_load(data.decode())
+    except UnicodeDecodeError as exc:
+        raise _unreadable(path, exc, remedy) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ScalarizeError(f"{path} is not valid YAML{where}; {remedy}") from None
+    if not isinstance(tree, dict):
+        raise ScalarizeError(f"{path} does not hold a mapping of settings; {remedy}")
+    return tree
 
 
 def _read_record(path: Path, model: type[R]) -> R | None:
     """``path`` validated as ``model``; ``None`` when missing, a clear error when corrupt."""
-    if not path.is_file():
+    remedy = "delete it or re-run the command that wrote it"
+    data = _read_bytes(path, remedy)
+    if data is None:
         return None
     try:
-        return model.model_validate_json(path.read_bytes())
+        return model.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -73,10 +133,25 @@ def _write_record(path: Path, record: Record) -> None:
 def _validate_lines(path: Path, validate: Callable[[Any], R]) -> list[R]:
     try:
         return [validate(line) for line in read_lines(path)]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc, "delete the folder or re-run the command that wrote it"
+                          ) from None
     except ValidationError as exc:
         raise ScalarizeError(f"{path} holds a line that is not a valid record "
                              f"({exc.errors()[0]['msg']}); delete the folder or re-run the "
                              "command that wrote it") from None
+
+
+def read_or_skip(folder: Path, read: Callable[[], T], what: str = "run") -> T | None:
+    """``read()``, or ``None`` with one :class:`SkippedRunWarning` naming ``folder`` and the
+    reason when it raises a :class:`ScalarizeError` (a corrupt or unreadable file). Readers
+    over many runs (or searches: ``what``) use it so that one bad run does not hide the
+    others."""
+    try:
+        return read()
+    except ScalarizeError as exc:
+        warnings.warn(f"skipped {what} {folder}: {exc}", SkippedRunWarning, stacklevel=2)
+        return None
 
 
 class RunDir:
@@ -102,6 +177,13 @@ class RunDir:
         ``resume`` (same config required: ``same(saved tree)``, by default equality with
         ``config_yaml``'s tree) or ``overwrite`` is given.
         """
+        config = self.path / layout.CONFIG
+        if self.path.exists() and not self.path.is_dir():
+            raise ScalarizeError(f"run folder {self.path} is a file; remove it or choose "
+                                 "another --out")
+        if config.is_dir() and not overwrite:
+            raise ScalarizeError(f"{config} is a folder, not a file; remove it or pass "
+                                 "--overwrite")
         if self.exists and not (resume or overwrite):
             raise ScalarizeError(
                 f"run folder {self.path} already exists; pass --resume to continue it or "
@@ -114,15 +196,24 @@ class RunDir:
                     f"cannot resume {self.path}: its config.yaml differs from this config; "
                     "choose another --name or pass --overwrite"
                 )
+            remove_temporaries(self.path, RUN_FILES)
             return True
-        if overwrite and self.path.exists():
-            shutil.rmtree(self.path)
+        if overwrite:
+            _empty_folder(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(self.path, RUN_FILES)
         atomic_write_text(self.path / layout.CONFIG, config_yaml)
         return False
 
+    def lock(self) -> AbstractContextManager[Path]:
+        """Hold this run folder (created when missing) for a ``with`` block; a second process
+        on it is refused with one line (:func:`scalarize.files.folder_lock`)."""
+        return folder_lock(self.path, "run folder")
+
     def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / layout.CONFIG).read_text())
+        """The run's ``config.yaml``, with a one-line error when it is corrupt."""
+        return read_yaml_mapping(self.path / layout.CONFIG,
+                                 "delete the run folder or train it again with --overwrite")
 
     # -- metrics.jsonl ------------------------------------------------------------------------
     def append_metrics(self, record: EpochRecord) -> None:
@@ -178,11 +269,27 @@ class RunDir:
         return _read_record(self.path / layout.SUMMARY, RunSummary)
 
 
+def _empty_folder(folder: Path) -> None:
+    """Remove everything inside ``folder`` but keep the folder itself (its lock is held on
+    it)."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def find_runs(root: Path | str) -> list[RunDir]:
     """Run folders (those holding a ``config.yaml``) under ``root``, sorted by path."""
     root = Path(root)
+    if not root.exists():
+        raise ScalarizeError(f"{root} does not exist; give a folder of runs (the --out of "
+                             "'scalarize train', a sweep or a comparison)")
     if not root.is_dir():
-        raise ScalarizeError(f"{root} is not a folder of runs")
+        raise ScalarizeError(f"{root} is a file, not a folder of runs; give the folder that "
+                             "holds the runs")
     return [RunDir(p.parent) for p in sorted(root.rglob(layout.CONFIG))]
 
 
@@ -205,9 +312,9 @@ class StudyDir:
         """True when the folder holds the study ``config``; a different study there is an
         error. The saved config is validated with ``config``'s own model before comparing, so
         a field added since (with its default) does not make an old study look different."""
-        if not self.config_path.is_file():
+        if not self.config_path.exists():
             return False
-        if not same_config(yaml.safe_load(self.config_path.read_text()), config):
+        if not same_config(self.read_config(), config):
             raise ScalarizeError(f"{self.path} holds a different {self.study.kind}; re-run it "
                                  f"with its own config ({self.config_path}) or choose another "
                                  "--out")
@@ -216,18 +323,36 @@ class StudyDir:
     def record(self, config: BaseModel, plan: Record) -> bool:
         """Record the study: its config and plan. Returns True when the folder already holds
         this study (to continue it); a different study there is refused and left untouched."""
+        self._check_folder()
         if self.holds(config):
+            remove_temporaries(self.path, STUDY_FILES)
             return True
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(self.path, STUDY_FILES)
         atomic_write_text(self.path / self.study.plan, plan.to_json(indent=1) + "\n")
         atomic_write_text(self.config_path, dump_yaml(config))
         return False
 
+    def lock(self) -> AbstractContextManager[Path]:
+        """Hold this study folder (created when missing) for a ``with`` block; a second
+        process on it is refused with one line (:func:`scalarize.files.folder_lock`)."""
+        return folder_lock(self.path, f"{self.study.kind} folder")
+
     def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load(self.config_path.read_text())
+        """The study's config (``<kind>.yaml``), with a one-line error when it is corrupt."""
+        return read_yaml_mapping(self.config_path, "delete the folder or choose another --out")
+
+    def _check_folder(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise ScalarizeError(f"{self.path} is a file, not a {self.study.kind} folder; give "
+                                 f"the folder '{self.study.command}' wrote (its --out)")
 
     def read_plan(self, model: type[R]) -> R:
         """The study's plan, with a clear error when the folder holds none."""
+        if not self.path.exists():
+            raise ScalarizeError(f"{self.path} does not exist; give a {self.study.kind} folder "
+                                 f"(the --out of '{self.study.command}')")
+        self._check_folder()
         plan = _read_record(self.path / self.study.plan, model)
         if plan is None:
             raise ScalarizeError(f"{self.path} holds no {self.study.plan}; run "
@@ -253,9 +378,12 @@ def comparison_runs(folder: Path | str) -> tuple[ComparePlan, list[tuple[Any, Ru
 
 
 def _finished(study: StudyDir, runs: Iterable[Any]) -> list[tuple[Any, RunSummary]]:
+    """Planned runs with their summaries; a run whose summary is corrupt is skipped with one
+    :class:`SkippedRunWarning`."""
     done = []
     for run in runs:
-        summary = study.run(run.name).read_summary()
+        folder = study.run(run.name)
+        summary = read_or_skip(folder.path, folder.read_summary)
         if summary is not None:
             done.append((run, summary))
     return done
@@ -269,6 +397,7 @@ class SearchDir(StudyDir):
 
     def record(self, config: BaseModel, plan: Record) -> bool:
         """As :meth:`StudyDir.record`; a search continues only on the engine that began it."""
+        self._check_folder()
         if not self.holds(config):
             return super().record(config, plan)
         saved = self.read_plan(SearchPlan)
@@ -276,6 +405,7 @@ class SearchDir(StudyDir):
             raise ScalarizeError(f"{self.path} holds a search run by the {saved.engine} engine; "
                                  f"continue it with --engine {saved.engine} or choose another "
                                  "--out")
+        remove_temporaries(self.path, STUDY_FILES)
         return True
 
     def append_events(self, events: Sequence[PopulationEvent]) -> None:
