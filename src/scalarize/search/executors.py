@@ -33,7 +33,7 @@ from scalarize.methods import refuse_ignored_weights
 from scalarize.registry import Registry
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
-from scalarize.search.ray_session import ray_session
+from scalarize.search.ray_session import CONNECT_TIMEOUT, check_address, ray_session
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
 from scalarize.training import check_run, check_study, load_data, train_run
@@ -79,7 +79,12 @@ class LocalExecutor:
         return LocalPopulation(config, folder, progress).run()
 
 
+RETRIES = 2  # times a planned run (a Ray task) runs again after its worker died
+
+
 def _train_remote(config_yaml: str, out: str) -> RunSummary:
+    """One planned run on a Ray worker; a retry after the worker died resumes its run folder
+    from the last checkpoint (``resume=True``), as a re-run of the command does."""
     from scalarize.config import RunConfig as Config
     from scalarize.training import train_run as train
 
@@ -90,25 +95,34 @@ def _train_remote(config_yaml: str, out: str) -> RunSummary:
 @ENGINES.register("ray")
 class RayExecutor:
     """Runs as Ray tasks (planned runs) or Ray Tune trials (search members),
-    ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``."""
+    ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``; an address where no cluster
+    answers within ``connect_timeout`` seconds is refused with one line, before any folder is
+    written. A run or member whose worker process dies (killed, out of memory, a lost node) is
+    retried (twice), resuming from its last checkpoint."""
 
     def __init__(self, address: str | None = None, cpus_per_run: float = 1.0,
-                 gpus_per_run: float = 0.0) -> None:
+                 gpus_per_run: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ScalarizeError(
                 "the ray engine needs Ray: pip install -c constraints.txt 'scalarize[ray]'"
             ) from None
-        self.address = address
+        if address is not None:
+            check_address(address, connect_timeout)
+        self.address, self.connect_timeout = address, connect_timeout
         self.cpus, self.gpus = cpus_per_run, gpus_per_run
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]:
         import ray
+        from ray.exceptions import WorkerCrashedError
 
-        with ray_session(self.address):
-            remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_train_remote)
+        with ray_session(self.address, self.connect_timeout):
+            # a dead worker's task runs again (its run resumes from its checkpoint); an
+            # exception in the run is its answer, never retried
+            remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=RETRIES,
+                                retry_exceptions=False)(_train_remote)
             out_abs = str(Path(out).resolve())
             refs = [remote.remote(c.to_yaml(), out_abs) for c in configs]
             order = {ref: i for i, ref in enumerate(refs)}
@@ -119,7 +133,14 @@ class RayExecutor:
                 while pending:
                     done, pending = ray.wait(pending, num_returns=1)
                     for ref in done:
-                        results[order[ref]] = ray.get(ref)
+                        try:
+                            results[order[ref]] = ray.get(ref)
+                        except WorkerCrashedError:
+                            raise ScalarizeError(
+                                f"the Ray worker of run {order[ref] + 1} of {len(refs)} in "
+                                f"{out} died {RETRIES + 1} times (killed, out of memory, or "
+                                "its node lost); run the same command again to resume it"
+                            ) from None
                         bar.update(1)
             return [r for r in results if r is not None]
 
@@ -128,7 +149,8 @@ class RayExecutor:
         from scalarize.search.ray_population import RayPopulation
 
         return RayPopulation(config, folder, progress=progress, address=self.address,
-                             cpus_per_member=self.cpus, gpus_per_member=self.gpus).run()
+                             cpus_per_member=self.cpus, gpus_per_member=self.gpus,
+                             connect_timeout=self.connect_timeout).run()
 
 
 def build_engine(name: str, options: dict[str, Any] | None = None) -> Engine:

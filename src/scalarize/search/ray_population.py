@@ -61,13 +61,14 @@ from scalarize.runs.store import SearchDir
 from scalarize.runs.torch_io import load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
 from scalarize.search.member import Member, search_data
-from scalarize.search.ray_session import ray_session
+from scalarize.search.ray_session import CONNECT_TIMEOUT, ray_session
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
 ENGINE = "ray"
+MAX_FAILURES = 2  # times a trial restarts (from its last checkpoint) after its worker died
 MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that layout)
 
 
@@ -387,8 +388,10 @@ class RayPopulation:
 
     def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
                  address: str | None = None, cpus_per_member: float = 1.0,
-                 gpus_per_member: float = 0.0) -> None:
+                 gpus_per_member: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT
+                 ) -> None:
         self.config, self.progress = config, progress
+        self.connect_timeout = connect_timeout
         self.folder = SearchDir(Path(folder.path).resolve())
         self.address, self.cpus, self.gpus = address, cpus_per_member, gpus_per_member
         self.spec = config.search
@@ -428,7 +431,7 @@ class RayPopulation:
                 stop={"training_iteration": epochs}, callbacks=[recorder],
                 checkpoint_config=tune.CheckpointConfig(  # fixed weights: every interval
                     num_to_keep=3, checkpoint_frequency=0 if scheduler else self.spec.interval),
-                failure_config=tune.FailureConfig(max_failures=2)))
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
 
     def run(self) -> SearchSummary:
         data = load_data(self.config.base())
@@ -438,7 +441,7 @@ class RayPopulation:
         self.folder.record(self.config, search_plan(self.config, ENGINE, data.view, points))
         policy = PopulationPolicy.for_search(self.config, objectives)
         start = time.perf_counter()
-        with ray_session(self.address), _without_tune_logs():
+        with ray_session(self.address, self.connect_timeout), _without_tune_logs():
             results = self._tuner(len(points), policy, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
