@@ -1,6 +1,11 @@
 """CIFAR-10 + STL-10 readers against tiny fixtures written in the official formats."""
 
+import io
 import pickle
+import pickletools
+import struct
+import sys
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -8,6 +13,7 @@ import pytest
 from scalarize.benchmarks import load_benchmark
 from scalarize.benchmarks.cifar_stl import (
     SHARED_CLASSES,
+    CifarUnpickler,
     read_cifar_batch,
     read_stl,
     resize_area,
@@ -24,16 +30,51 @@ def _cifar_images(n: int, offset: int) -> np.ndarray:
     return ((i * 7 + c * 50 + r * 3 + k) % 256).astype(np.uint8)
 
 
+class _Python2Pickler(pickle._Pickler):
+    """Pickles as python 2's cPickle wrote the official ``cifar-10-batches-py`` files:
+    protocol 2, every string a python-2 ``str`` (BINSTRING), numpy's ``_reconstruct`` under
+    its numpy-1 module ``numpy.core.multiarray``."""
+
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
+
+    def _save_str(self, obj):
+        data = obj if isinstance(obj, bytes) else obj.encode("latin-1")
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_str
+    dispatch[str] = _save_str
+
+    def save_global(self, obj, name=None):
+        module = ("numpy.core.multiarray" if obj.__name__ == "_reconstruct"
+                  else obj.__module__)
+        self.write(pickle.GLOBAL + f"{module}\n{obj.__name__}\n".encode())
+        self.memoize(obj)
+
+
+def _dump_python2(batch, handle):
+    _Python2Pickler(handle, protocol=2).dump(batch)
+
+
+def _globals(data: bytes) -> set[str]:
+    return {arg.replace(" ", ".") for op, arg, _ in pickletools.genops(data)
+            if op.name == "GLOBAL"}
+
+
 def _write_cifar(root, n=PER_BATCH):
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name, offset in [*[(f"data_batch_{b}", b * 100) for b in range(1, 6)],
                          ("test_batch", 900)]:
         images = _cifar_images(n, offset)
-        batch = {b"data": images.reshape(n, -1), b"labels": [(offset + j) % 10 for j in range(n)],
-                 b"batch_label": name.encode()}
+        batch = {b"batch_label": name.encode(), b"labels": [(offset + j) % 10 for j in range(n)],
+                 b"data": images.reshape(n, -1),
+                 b"filenames": [f"img_{offset + j}.png".encode() for j in range(n)]}
         with open(folder / name, "wb") as handle:
-            pickle.dump(batch, handle)
+            _dump_python2(batch, handle)
 
 
 def _stl_images(n: int) -> np.ndarray:
@@ -132,7 +173,8 @@ def test_label_out_of_range_and_wrong_image_size(root):
         load_benchmark("cifar10_stl10", view="mdl", root=root)
     path = root / "cifar-10-batches-py" / "test_batch"
     with open(path, "wb") as handle:
-        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, handle)
+        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, handle,
+                    protocol=3)
     with pytest.raises(ScalarizeError, match="expected N×3072"):
         read_cifar_batch(path)
 
@@ -146,3 +188,87 @@ def test_trains_with_per_domain_heads(root, tmp_path):
                                 "train.epochs=1", "train.batch_size=8", "train.device=cpu"])
     summary = train_run(config, tmp_path / "runs", progress=False)
     assert set(summary.test.acc) == {"cifar10", "stl10"}
+
+
+# -- the restricted unpickler ---------------------------------------------------------------------
+def test_batches_are_written_as_the_official_python2_files(root):
+    data = (root / "cifar-10-batches-py" / "data_batch_1").read_bytes()
+    assert data.startswith(b"\x80\x02}q\x00(U\x0bbatch_label")  # protocol 2, a py2 str key
+    assert _globals(data) == {"numpy.core.multiarray._reconstruct", "numpy.ndarray",
+                              "numpy.dtype"}
+
+
+@pytest.mark.parametrize("protocol", [3, 4])
+def test_a_batch_pickled_by_python3_numpy2_loads_too(tmp_path, protocol):
+    """``numpy._core.multiarray._reconstruct``, as numpy 2 names it (the fixture writer's)."""
+    images = _cifar_images(2, 0).reshape(2, -1)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": images, b"labels": [3, 4]}, protocol=protocol))
+    x, y = read_cifar_batch(path)
+    assert np.array_equal(x.reshape(2, -1), images) and y.tolist() == [3, 4]
+
+
+def test_the_benchmark_fixture_holds_only_the_official_globals(tmp_path):
+    from scalarize.benchmarks.fixtures import write_fixture
+
+    options = write_fixture("cifar10_stl10", tmp_path)
+    data = (tmp_path / "cifar-10-batches-py" / "test_batch").read_bytes()
+    assert _globals(data) | {g for op, g, _ in pickletools.genops(data)
+                             if op.name == "STACK_GLOBAL"} <= {
+        "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype"}
+    assert load_benchmark("cifar10_stl10", view="mdl", **options).domains == ("cifar10",
+                                                                              "stl10")
+
+
+@pytest.mark.parametrize(("module", "name"), [("os", "system"), ("builtins", "eval"),
+                                              ("numpy", "load"), ("posix", "system"),
+                                              ("numpy.core.multiarray", "scalar")])
+def test_any_other_global_is_refused_in_one_line(tmp_path, module, name):
+    path = tmp_path / "data_batch_1"
+    # {b"data": module.name("x")}: a call of the global, made only if it is resolved
+    path.write_bytes(b"\x80\x02}U\x04datac" + f"{module}\n{name}\n".encode()
+                     + b"U\x01x\x85R" + b"s.")
+    with pytest.raises(ScalarizeError) as refused:
+        read_cifar_batch(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path} asks for {module}.{name}, which no CIFAR-10")
+    assert "\n" not in message and "download the batch again" in message
+
+
+def test_a_refused_module_is_never_imported(tmp_path):
+    module = "scalarize_cifar_test_never_imported"
+    (tmp_path / f"{module}.py").write_text("raise SystemExit('imported')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        path = tmp_path / "test_batch"
+        path.write_bytes(b"\x80\x02c" + f"{module}\nrun\n".encode() + b")R.")
+        with pytest.raises(ScalarizeError, match=f"asks for {module}.run"):
+            read_cifar_batch(path)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert module not in sys.modules
+
+
+def test_protocol_5_arrays_are_not_what_the_official_files_hold(tmp_path):
+    """numpy pickles an array at protocol 5 through ``_frombuffer``: not in the allowed set."""
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]},
+                                  protocol=5))
+    with pytest.raises(ScalarizeError, match=r"asks for numpy\._core\.numeric\._frombuffer"):
+        read_cifar_batch(path)
+
+
+def test_persistent_ids_are_refused(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(b"\x80\x02U\x01xQ.")  # BINPERSID
+    with pytest.raises(ScalarizeError, match="not a CIFAR-10 python batch"):
+        read_cifar_batch(path)
+
+
+def test_the_unpickler_reads_bytes_keys_like_pickle_with_encoding_bytes(root):
+    data = (root / "cifar-10-batches-py" / "test_batch").read_bytes()
+    ours = CifarUnpickler(io.BytesIO(data)).load()
+    theirs = pickle.loads(data, encoding="bytes")
+    assert list(ours) == list(theirs) == [b"batch_label", b"labels", b"data", b"filenames"]
+    assert np.array_equal(ours[b"data"], theirs[b"data"])
+    assert ours[b"filenames"] == theirs[b"filenames"]
