@@ -185,10 +185,21 @@ def same_config(saved: Any, config: BaseModel) -> bool:
         return False
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "tuple", "none"}
+
+
+def _is_union_tag(part: object) -> bool:
+    """A location part naming a union's branch (``list[float]``), not a field."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or part.startswith(
+        ("constrained-", "function-", "lax-", "json-")))
+
+
 def validation_message(exc: ValidationError, what: str) -> str:
     """One line from a pydantic error: where, what is wrong."""
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    errors = exc.errors()
+    # in a union (weights: str | list | dict) the deepest error is the branch the user meant
+    first = max(errors, key=lambda e: len([p for p in e["loc"] if not _is_union_tag(p)]))
+    where = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     seen = first.get("input")
     if isinstance(seen, int | float | str) and not isinstance(seen, bool) and \

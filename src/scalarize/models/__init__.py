@@ -147,8 +147,13 @@ def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
         >>> check_model("vit-d1-w16-p8", (3, 16, 16), {"shape": 4}) > 0
         True
     """
-    with torch.device("meta"):
-        model = build_model(spec, image_shape, heads)
+    try:
+        with torch.device("meta"):
+            model = build_model(spec, image_shape, heads)
+    except ScalarizeError as exc:
+        message = str(exc)
+        raise ScalarizeError(message if spec in message else f"model {spec}: {message}"
+                             ) from None
     params = sum(p.numel() for p in model.parameters())
     if budget_bytes is not None and 16 * params > budget_bytes:
         raise ScalarizeError(

@@ -14,8 +14,8 @@ Example:
     >>> try:
     ...     check_run(cfg.derive(spec="vit-d1-w16-p32"), data)
     ... except ScalarizeError as exc:
-    ...     print(exc)
-    ViT patch 32 is larger than the 16-pixel image; choose a patch that divides the image size
+    ...     print(str(exc).split(";")[0])
+    model vit-d1-w16-p32: ViT patch 32 is larger than the 16-pixel image
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def check_run(config: RunConfig, data: Dataset) -> None:
         if epoch < 0:
             raise ScalarizeError(f"scalarization.schedule has an entry at epoch {epoch}; "
                                  "epochs count finished epochs, from 0")
-        parse_weights(weights, objectives.names)
+        try:
+            parse_weights(weights, objectives.names)
+        except ScalarizeError as exc:
+            raise ScalarizeError(f"scalarization.schedule at epoch {epoch}: {exc}") from None
     check_model(config.model.spec, data.image_shape, objectives.head_specs(),
                 memory_budget(device))
     build_method(config.method.name, config.method.options, len(objectives.names))

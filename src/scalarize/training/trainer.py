@@ -331,5 +331,12 @@ class Trainer:
         assert self.run_dir is not None
         state = self.run_dir.load_checkpoint()
         if state is not None:
-            self.load_state_dict(state)
+            try:
+                self.load_state_dict(state)
+            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+                reason = str(exc).strip().splitlines()[0][:160]
+                raise ScalarizeError(
+                    f"checkpoint {self.run_dir.checkpoint_path} does not fit this run "
+                    f"({type(exc).__name__}: {reason}); delete it to restart the run or pass "
+                    "--overwrite") from None
         self.run_dir.truncate_metrics(self.epoch)
