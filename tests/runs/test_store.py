@@ -1,7 +1,9 @@
 import pytest
 
-from scalarize.errors import ScalarizeError
-from scalarize.runs import EpochRecord, RunDir, load_runs
+from scalarize.errors import ScalarizeError, SkippedRunWarning
+from scalarize.runs import EpochRecord, RunDir, SearchDir, StudyDir, SweepPlan, find_runs, load_runs
+from scalarize.runs.layout import SWEEP
+from scalarize.runs.store import read_or_skip
 from scalarize.training import train_run
 from scalarize.weights import parse_weights
 from tests.conftest import tiny_config
@@ -61,3 +63,75 @@ def test_load_runs_gives_a_dataframe(tmp_path):
     assert {"test_acc_shape", "w_shape", "params", "flops"} <= set(frame.columns)
     with pytest.raises(ScalarizeError, match="does not exist; give a folder of runs"):
         load_runs(tmp_path / "missing")
+
+
+def test_overwrite_empties_the_folder_in_place(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.prepare("a: 1\n")
+    (run.path / "nested").mkdir()
+    (run.path / "nested" / "f").write_text("x")
+    (run.path / "link").symlink_to(tmp_path)  # a link is removed, not followed
+    inode = run.path.stat().st_ino
+    run.prepare("a: 2\n", overwrite=True)
+    assert run.path.stat().st_ino == inode
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.yaml"]
+    assert tmp_path.is_dir()
+
+
+@pytest.mark.parametrize("text,says", [
+    (b"a: [1\n", r"config\.yaml is not valid YAML at line 2"),
+    (b"\xff\xfe", r"config\.yaml is not UTF-8 text"),
+    (b"- a\n", r"config\.yaml does not hold a mapping"),
+    (b"", r"config\.yaml does not hold a mapping"),
+])
+def test_corrupt_run_config_is_one_line(tmp_path, text, says):
+    run = RunDir(tmp_path / "r")
+    run.prepare("a: 1\n")
+    (run.path / "config.yaml").write_bytes(text)
+    with pytest.raises(ScalarizeError, match=says) as exc:
+        run.read_config()
+    assert "\n" not in str(exc.value) and "--overwrite" in str(exc.value)
+
+
+def test_files_in_the_wrong_place_name_the_path_and_the_fix(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ScalarizeError, match=r"run folder .*file is a file; remove it"):
+        RunDir(tmp_path / "file").prepare("a: 1\n")
+    run = RunDir(tmp_path / "r")
+    (run.path / "config.yaml").mkdir(parents=True)
+    with pytest.raises(ScalarizeError, match=r"config\.yaml is a folder, not a file"):
+        run.prepare("a: 1\n")
+    run.prepare("a: 1\n", overwrite=True)
+    (run.path / "summary.json").mkdir()
+    with pytest.raises(ScalarizeError, match=r"summary\.json is a folder, not a file"):
+        run.read_summary()
+    (run.path / "metrics.jsonl").write_bytes(b"\xff\n")
+    with pytest.raises(ScalarizeError, match=r"metrics\.jsonl is not UTF-8 text"):
+        run.read_metrics()
+    with pytest.raises(ScalarizeError, match="is a file, not a folder of runs"):
+        find_runs(tmp_path / "file")
+
+
+def test_study_files_corrupt_or_misplaced_are_one_line(tmp_path):
+    config = tiny_config()
+    study = StudyDir(tmp_path / "s", SWEEP)
+    with pytest.raises(ScalarizeError, match="does not exist; give a sweep folder"):
+        study.read_plan(SweepPlan)
+    study.record(config, SweepPlan(objectives=["a"], runs=[]))
+    study.config_path.write_bytes(b"seed: {")
+    with pytest.raises(ScalarizeError, match=r"sweep\.yaml is not valid YAML"):
+        study.record(config, SweepPlan(objectives=["a"], runs=[]))
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ScalarizeError, match="is a file, not a sweep folder"):
+        StudyDir(tmp_path / "f", SWEEP).read_plan(SweepPlan)
+    with pytest.raises(ScalarizeError, match="is a file, not a search folder"):
+        SearchDir(tmp_path / "f").record(config, SweepPlan(objectives=["a"], runs=[]))
+
+
+def test_read_or_skip_warns_once_and_passes_good_reads(tmp_path):
+    def bad() -> int:
+        raise ScalarizeError("x.json is corrupt; delete it")
+
+    assert read_or_skip(tmp_path, lambda: 3) == 3
+    with pytest.warns(SkippedRunWarning, match=f"skipped run {tmp_path}: x.json is corrupt"):
+        assert read_or_skip(tmp_path, bad) is None
