@@ -253,9 +253,16 @@ class RunDir:
         """Atomically replace ``checkpoint.pt`` with ``state``."""
         save_torch(self.path / layout.CHECKPOINT, state)
 
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / layout.CHECKPOINT
+
     def load_checkpoint(self) -> dict[str, Any] | None:
         """The last checkpoint, or ``None`` when the run has none yet."""
-        path = self.path / layout.CHECKPOINT
+        path = self.checkpoint_path
+        if path.exists() and not path.is_file():
+            raise ScalarizeError(f"checkpoint {path} is not a file; remove it to restart the "
+                                 "run or pass --overwrite")
         if not path.is_file():
             return None
         return load_torch(path, "checkpoint", "delete it to restart the run or pass "
@@ -445,6 +452,10 @@ class SearchDir(StudyDir):
 
     def read_summary(self) -> SearchSummary:
         """The summary of a finished search, with a clear error otherwise."""
+        if not self.path.exists():
+            raise ScalarizeError(f"{self.path} does not exist; give a search folder (the --out "
+                                 "of 'scalarize search')")
+        self._check_folder()
         if not self.is_study:
             raise ScalarizeError(f"{self.path} is not a search folder; run 'scalarize search' "
                                  "into it")
