@@ -21,7 +21,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,15 @@ def _lock_holder(stat: os.stat_result) -> int | None:
     return None
 
 
+def _open_folder(path: Path) -> tuple[int, os.stat_result, bool]:
+    """A descriptor of ``path`` (created when missing), its stat, and whether it was created."""
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    return fd, os.fstat(fd), created
+
+
 @contextmanager
 def folder_lock(path: Path, what: str) -> Iterator[Path]:
     """Hold ``path`` (created when missing) for the ``with`` block; a second process that asks
@@ -194,20 +203,22 @@ def folder_lock(path: Path, what: str) -> Iterator[Path]:
     left behind (no file that a listing, a snapshot or an overwrite has to know about and no
     stale file after a crash), and the kernel drops the lock when the holding process exits or
     is killed, so a lock is never stale. The same process may nest locks on one folder (a
-    counter, not a second ``flock``, which would refuse its own holder). A file system that
-    cannot lock (some network mounts) runs unguarded rather than refusing to work.
+    counter, not a second ``flock``, which would refuse its own holder). A folder the lock
+    created and that is still empty at the end is removed (a refused command leaves no empty
+    folder). A file system that cannot lock (some network mounts) runs unguarded rather than
+    refusing to work.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-    stat = os.fstat(fd)
-    key = (stat.st_dev, stat.st_ino)
     with _held_guard:  # one thread at a time: nesting is counted, never flocked twice
-        held = _held.get(key)
-        if held is not None:
-            held[1] += 1
-            os.close(fd)
-        else:
+        for _ in range(10):
+            fd, stat, created = _open_folder(path)
+            key = (stat.st_dev, stat.st_ino)
+            held = _held.get(key)
+            if held is not None:
+                held[1] += 1
+                os.close(fd)
+                created = False
+                break
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -221,7 +232,17 @@ def folder_lock(path: Path, what: str) -> Iterator[Path]:
                 if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.ENOTSUP, errno.EBADF):
                     os.close(fd)
                     raise
-            _held[key] = [fd, 1]
+            try:  # the folder we locked may have been removed by its last holder meanwhile
+                same = os.stat(path)
+            except FileNotFoundError:
+                same = None
+            if same is not None and (same.st_dev, same.st_ino) == key:
+                _held[key] = [fd, 1]
+                break
+            os.close(fd)
+        else:
+            raise ScalarizeError(f"{what} {path} keeps being removed and created; check what "
+                                 "else writes there")
     try:
         yield path
     finally:
@@ -230,4 +251,7 @@ def folder_lock(path: Path, what: str) -> Iterator[Path]:
             entry[1] -= 1
             if entry[1] == 0:
                 del _held[key]
+                if created:
+                    with suppress(OSError):  # not empty, or gone: leave it
+                        path.rmdir()
                 os.close(entry[0])  # closing the descriptor releases the flock

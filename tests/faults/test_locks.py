@@ -113,7 +113,17 @@ def test_the_lock_creates_the_folder_nests_and_leaves_nothing(tmp_path):
         with RunDir(folder).lock():  # the same process may nest (a sweep locking its run)
             pass
         assert "in use" in _refused_elsewhere(folder)  # still held by the outer block
-    assert list(folder.iterdir()) == []
+    assert not folder.exists()  # created by the lock and left empty: removed
+    assert (tmp_path / "a").is_dir()
+
+
+def test_a_folder_that_was_there_or_got_files_stays(tmp_path):
+    with RunDir(tmp_path).lock():
+        pass
+    assert tmp_path.is_dir()
+    with RunDir(tmp_path / "r").lock() as path:
+        (path / "config.yaml").write_text("seed: 0\n")
+    assert (tmp_path / "r" / "config.yaml").is_file()
 
 
 def test_overwrite_keeps_the_locked_folder(tmp_path):
