@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -23,19 +24,36 @@ Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 
 def _safe_name(name: str | None) -> str | None:
-    """A run name is one folder name inside ``--out``: no separators, no ``.``/``..``, no
-    control characters, at most 120 characters."""
+    """A run name is one visible folder name inside ``--out``: no separators, no leading ``.``
+    (so no ``..``, and no clash with the store's hidden temporaries), no control characters, at
+    most 120 characters."""
     if name is None:
         return None
-    bad = (not name.strip() or name in {".", ".."} or "/" in name or "\\" in name
+    bad = (not name.strip() or name.startswith(".") or "/" in name or "\\" in name
            or len(name) > 120 or any(ord(c) < 32 or ord(c) == 127 for c in name))
     if bad:
         raise ValueError(f"{name[:60]!r} is not a folder name; use letters, digits, '-', '_' "
-                         "and '.', without '/' or '..', at most 120 characters")
+                         "and '.' (not first), without '/', at most 120 characters")
     return name
 
 
 RunName = Annotated[str, AfterValidator(_safe_name)]
+
+
+def _finite_numbers(tree: Any, where: str = "") -> Any:
+    """Refuse NaN and infinities anywhere in a free-form options tree."""
+    if isinstance(tree, float) and not math.isfinite(tree):
+        raise ValueError(f"{where or 'a value'} is {tree}; give a finite number")
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _finite_numbers(value, f"{where}.{key}" if where else str(key))
+    if isinstance(tree, list):
+        for i, value in enumerate(tree):
+            _finite_numbers(value, f"{where}[{i}]")
+    return tree
+
+
+Options = Annotated[dict[str, Any], AfterValidator(_finite_numbers)]
 
 
 class _Section(BaseModel):
@@ -50,7 +68,7 @@ class BenchmarkConfig(_Section):
     tasks: list[str] | None = None
     seed: Seed = Field(0, description="seed of the data (generation, splits), kept apart from "
                                      "the run seed so that seeds of a study share their data")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
 
 
 class ModelConfig(_Section):
@@ -76,21 +94,21 @@ class MethodConfig(_Section):
     """How per-objective losses become one update (``static`` = weighted sum)."""
 
     name: str = "static"
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
 
 
 class AugmentConfig(_Section):
     """Batch augmentation of training images (on the device): random crop after zero padding
     (of the normalised image, i.e. mean colour), left-right flip."""
 
-    padding: int = Field(4, ge=0)
+    padding: int = Field(4, ge=0, le=256)
     flip: bool = True
 
 
 class TrainConfig(_Section):
     """Optimisation recipe (the paper's ViT study by default) and where to run."""
 
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(256, ge=1)
     eval_batch_size: int = Field(1024, ge=1)
     lr: float = Field(1e-3, gt=0)
@@ -121,7 +139,7 @@ class RunConfig(_Section):
     scalarization: ScalarizationConfig = Field(default_factory=ScalarizationConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    probes: dict[str, dict[str, Any] | None] = Field(
+    probes: dict[str, Options | None] = Field(
         default_factory=dict, description="probes to run, e.g. {conflicts: {every: 50}}"
     )
     smoke: list[str] = Field(
@@ -198,7 +216,9 @@ def validation_message(exc: ValidationError, what: str) -> str:
     """One line from a pydantic error: where, what is wrong."""
     errors = exc.errors()
     # in a union (weights: str | list | dict) the deepest error is the branch the user meant
-    first = max(errors, key=lambda e: len([p for p in e["loc"] if not _is_union_tag(p)]))
+    # (a type mismatch is the branch not meant, so our own checks' messages win ties)
+    first = max(errors, key=lambda e: (len([p for p in e["loc"] if not _is_union_tag(p)]),
+                                       not e["type"].endswith("_type")))
     where = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     seen = first.get("input")
@@ -236,6 +256,24 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return tree
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kilobytes; anything near a megabyte is a mistake
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    silently, so a config would train something other than what it seems to say)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from ``path``, with a clear error when missing or malformed."""
     if path.is_dir():
@@ -243,8 +281,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
                              "configs/shapes_mtl.yaml")
     if not path.is_file():
         raise ScalarizeError(f"config file {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ScalarizeError(f"config file {path} is {size / 2**20:,.1f} MiB; a config is a few "
+                             "kilobytes of YAML, did you pass a data file?")
     try:
-        tree = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+        tree = yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError as exc:
         raise ScalarizeError(f"config file {path} is not UTF-8 text (byte {exc.start}); save "
                              "it as UTF-8 YAML") from None
@@ -253,7 +295,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ScalarizeError(f"config file {path} is not valid YAML{where}") from None
+        problem = getattr(exc, "problem", None)
+        why = f" ({problem})" if problem else ""
+        raise ScalarizeError(f"config file {path} is not valid YAML{where}{why}") from None
     if not isinstance(tree, dict):
         raise ScalarizeError(f"config file {path} must hold a mapping of sections")
     return tree

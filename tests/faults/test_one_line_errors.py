@@ -24,6 +24,8 @@ CONFIG_FILES = {
     "unknown-field": (b"train: {epochz: 3}\n", "train.epochz"),
     "wrong-type": (b"train: {lr: fast}\n", "train.lr"),
     "section-not-mapping": (b"train: 5\n", "train"),
+    "duplicate-key": (b"seed: 0\ntrain: {lr: 0.1}\nseed: 3\n", "'seed' is given twice"),
+    "huge": (b"seed: 0\n" + b"#" * (2 << 20), "MiB"),
 }
 
 
@@ -85,6 +87,13 @@ OUT_OF_RANGE = {
     "probe-unknown": ("probes={nope: {}}", "nope"),
     "probe-option": ("probes={conflicts: {every: 0}}", "every"),
     "name-empty": ("name=' '", "name"),
+    "name-hidden": ("name=.hidden", "name"),
+    "method-option-nan": ("method.options={c: .nan}", "c is nan"),
+    "epochs-huge": (f"train.epochs={2**70}", "train.epochs"),
+    "padding-huge": ("train.augment={padding: 100000}", "train.augment.padding"),
+    "vit-depth-huge": ("model.spec=vit-d100000000-w16-p8", "depth 100000000"),
+    "unicode-digits": ("model.spec=vit-d\uff13-w16-p8", "vit-d"),
+    "duplicate-tasks": ("benchmark.tasks=[shape, shape]", "more than once"),
 }
 
 
@@ -129,7 +138,11 @@ def _npz(path, **arrays):
 
 
 NPZ = {
-    "huge-label": ({"y_a": np.array([10**12] + [0] * 39)}, "parameters"),
+    "huge-label": ({"y_a": np.array([10**12] + [0] * 39)}, "10000000000"),
+    "label-wrapping-int64": ({"y_a": np.array([2**64 - 1] + [0] * 39, np.uint64)}, "y_a"),
+    "no-task-name": ({"y_": np.zeros(40, np.int64)}, "y_"),
+    "duplicate-domain-names": ({"domain": np.arange(40) % 2,
+                                "domain_names": np.array(["a", "a"])}, "repeats"),
     "negative-label": ({"y_a": np.array([-1] + [0] * 39)}, "negative"),
     "float-label": ({"y_a": np.linspace(0, 1, 40)}, "integers"),
     "short-labels": ({"y_a": np.zeros(7, np.int64)}, "y_a"),

@@ -72,7 +72,9 @@ SWEEPS = {
                         "weights: {include_uniform: false}}\n", "plans no runs"),
     "depth-zero": ("sweep: {capacities: [vit-d1-w16-p8, vit-d0-w16-p8]}\n", "vit-d0-w16-p8"),
     "template-axis": ("sweep: {capacities: {template: 'vit-d{depth}-w16-p8', "
-                      "axes: {width: [1]}}}\n", "depth"),
+                      "axes: {width: [1]}}}\n", "width"),
+    "template-unused-axis": ("sweep: {capacities: {template: 'vit-d{depth}-w16-p8', "
+                             "axes: {depth: [1], width: [16]}}}\n", "['width']"),
 }
 
 

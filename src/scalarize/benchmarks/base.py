@@ -138,6 +138,9 @@ def select_tasks(tasks: tuple[Task, ...], wanted: list[str] | None) -> tuple[Tas
         )
     if not wanted:
         raise ScalarizeError("benchmark.tasks is empty; name at least one task")
+    twice = sorted({n for n in wanted if wanted.count(n) > 1})
+    if twice:
+        raise ScalarizeError(f"benchmark.tasks names {twice} more than once; name each task once")
     return tuple(by_name[n] for n in wanted)
 
 

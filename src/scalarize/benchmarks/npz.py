@@ -29,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
 from scalarize.errors import ScalarizeError
 
+MAX_CLASSES = 2**31  # labels are class indices; more classes than this is a mistake
+
 
 class NpzOptions(BaseModel):
     """Options of the ``npz`` benchmark."""
@@ -114,8 +116,13 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
             raise _fail(path, f"'{key}' has shape {y.shape}; give one label per image ({n})")
         if y.dtype.kind not in "iu":
             raise _fail(path, f"'{key}' has dtype {y.dtype}; labels must be integers")
+        if not name:
+            raise _fail(path, f"'{key}' names no task; call it 'y_<task>'")
         if n and y.min() < 0:
             raise _fail(path, f"'{key}' holds negative labels; classes must be 0..K-1")
+        if n and int(y.max()) >= MAX_CLASSES:
+            raise _fail(path, f"'{key}' holds label {int(y.max())}; classes must be 0..K-1 "
+                        f"with K below {MAX_CLASSES:,}")
         all_tasks.append(Task(name, int(y.max()) + 1 if n else 1))
         labels[name] = y.astype(np.int64)
     chosen = select_tasks(tuple(all_tasks), tasks)
@@ -128,6 +135,9 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
         n_domains = int(domain.max()) + 1 if n else 0
         if "domain_names" in arrays:
             domain_names = tuple(str(s) for s in arrays["domain_names"])
+            if len(set(domain_names)) != len(domain_names):
+                raise _fail(path, f"'domain_names' repeats a name ({list(domain_names)}); give "
+                            "each domain its own")
             if len(domain_names) < n_domains:
                 raise _fail(path, f"'domain_names' names {len(domain_names)} domains but "
                             f"'domain' uses {n_domains}")

@@ -36,8 +36,8 @@ from scalarize.models.vit import ViT
 from scalarize.registry import Registry
 
 FAMILIES: Registry[Encoder] = Registry("model family")
-_VIT = re.compile(r"^-d(\d+)-w(\d+)-p(\d+)(?:-h(\d+))?$")
-_RESNET = re.compile(r"^(\d+)(?:-x(\d*\.?\d+))?$")
+_VIT = re.compile(r"^-d([0-9]+)-w([0-9]+)-p([0-9]+)(?:-h([0-9]+))?$")
+_RESNET = re.compile(r"^([0-9]+)(?:-x([0-9]*\.?[0-9]+))?$")
 
 
 @FAMILIES.register("vit")
@@ -71,7 +71,7 @@ def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
 
 def build_encoder(spec: str, image_shape: tuple[int, int, int]) -> Encoder:
     """The shared encoder described by ``spec`` for images of ``image_shape`` (C, H, W)."""
-    match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower())
+    match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
     if not match:
         raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4 or resnet20")
     family, knobs = match.groups()

@@ -82,12 +82,12 @@ class ResNet(Encoder):
         if depth in BOTTLENECK_DEPTHS:
             block: type[BasicBlock] | type[Bottleneck] = Bottleneck
             counts, base = BOTTLENECK_DEPTHS[depth], [64, 128, 256, 512]
-        elif depth >= 8 and (depth - 2) % 6 == 0:
+        elif 8 <= depth <= 1000 and (depth - 2) % 6 == 0:
             block, counts, base = BasicBlock, [(depth - 2) // 6] * 3, [16, 32, 64]
         else:
             raise ScalarizeError(
                 f"unsupported ResNet depth {depth}; use 26, 50, 101 (bottleneck) or 6n+2 such "
-                "as 8, 14, 20, 32, 56 (CIFAR-style)"
+                "as 8, 14, 20, 32, 56 up to 1000 (CIFAR-style)"
             )
         if width_multiplier <= 0:
             raise ScalarizeError(f"width multiplier must be positive, got {width_multiplier}")

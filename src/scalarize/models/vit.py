@@ -20,6 +20,8 @@ from torch import nn
 from scalarize.errors import ScalarizeError
 from scalarize.models.encoder import Encoder
 
+MAX_DEPTH = 1000
+
 
 class Attention(nn.Module):
     """Multi-head self-attention."""
@@ -64,6 +66,8 @@ class ViT(Encoder):
         for knob, value in knobs.items():
             if value < 1:
                 raise ScalarizeError(f"ViT {knob} is {value}; it must be at least 1")
+        if depth > MAX_DEPTH:
+            raise ScalarizeError(f"ViT depth {depth} is more than {MAX_DEPTH} blocks")
         if patch > image_size:
             raise ScalarizeError(f"ViT patch {patch} is larger than the {image_size}-pixel "
                                  "image; choose a patch that divides the image size")

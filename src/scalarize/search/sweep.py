@@ -39,6 +39,14 @@ class CapacityGrid(_Section):
     template: str
     axes: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _axes_in_template(self) -> CapacityGrid:
+        unused = [name for name in self.axes if "{" + name + "}" not in self.template]
+        if unused:
+            raise ValueError(f"axes {unused} do not appear in template {self.template!r}; "
+                             "write them as {name} in it or drop them")
+        return self
+
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         names = list(self.axes)
         out = []
