@@ -194,7 +194,8 @@ class RunDir:
             if not is_same(self.read_config()):
                 raise ScalarizeError(
                     f"cannot resume {self.path}: its config.yaml differs from this config; "
-                    "choose another --name or pass --overwrite"
+                    "choose another name= or --out, or remove that run folder (scalarize "
+                    "train --overwrite replaces it)"
                 )
             remove_temporaries(self.path, RUN_FILES)
             return True
