@@ -68,7 +68,7 @@ from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
 ENGINE = "ray"
-MAX_FAILURES = 2  # times a trial restarts (from its last checkpoint) after its worker died
+MAX_FAILURES = 2  # times a fixed-weight trial restarts from its checkpoint after its worker died
 MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that layout)
 
 
@@ -431,7 +431,11 @@ class RayPopulation:
                 stop={"training_iteration": epochs}, callbacks=[recorder],
                 checkpoint_config=tune.CheckpointConfig(  # fixed weights: every interval
                     num_to_keep=3, checkpoint_frequency=0 if scheduler else self.spec.interval),
-                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
+                # a trial whose worker died restarts from its member's last checkpoint when the
+                # weights are fixed; an adaptive search stops at once (Tune's PBT cannot restore
+                # a member whose exploit checkpoint was still being saved, and would hang)
+                failure_config=tune.FailureConfig(max_failures=0 if scheduler else MAX_FAILURES,
+                                                  fail_fast=scheduler is not None)))
 
     def run(self) -> SearchSummary:
         data = load_data(self.config.base())
@@ -445,9 +449,16 @@ class RayPopulation:
             results = self._tuner(len(points), policy, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
+            from ray.exceptions import RayActorError, WorkerCrashedError
+
             last = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[-1]
+            if isinstance(errors[0], RayActorError | WorkerCrashedError):
+                last = "a member's worker process died (killed, out of memory, or its node lost)"
+            hint = (f"; an interrupted {self.spec.strategy} search cannot continue on Ray: "
+                    "delete the folder to start again (the local engine's searches resume "
+                    "exactly)" if policy.adaptive else "")
             raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: {last}"
-                                 ) from None
+                                 f"{hint}") from None
         members = sorted((MemberResult.model_validate_json(r.metrics["result"])
                           for r in results), key=lambda m: m.member)
         self.folder.write_events(local_order(self.folder.read_events(), self.spec.interval))
@@ -461,14 +472,14 @@ class RayPopulation:
 def _without_tune_logs() -> Iterator[None]:
     """Tune without its per-trial CSV, JSON and TensorBoard logs, its console tables and its
     warnings about them: ``population.jsonl`` and the progress bar are the record, and Tune's
-    logs of paused and restored trials only cost time. Errors still surface (as errors of the
-    trials, which :meth:`RayPopulation.run` raises)."""
+    logs of paused and restored trials only cost time. Errors surface once, on one line, as
+    :meth:`RayPopulation.run` raises the trials' errors (not as Tune's logged tracebacks)."""
     settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
     before = {key: os.environ.get(key) for key in settings}
     tune_logger = logging.getLogger("ray.tune")
     level = tune_logger.level
     os.environ.update(settings)
-    tune_logger.setLevel(logging.ERROR)
+    tune_logger.setLevel(logging.CRITICAL)  # a failed trial: RayPopulation.run says it once
     try:
         yield
     finally:
