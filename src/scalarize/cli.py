@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -71,6 +72,22 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return [*smoke_overrides(args.config), *args.overrides]
 
 
+def _number(low: float, exclusive: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number at least (or above) ``low``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < low or (exclusive and value == low):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range; give a number {'>' if exclusive else '>='} {low:g}")
+        return value
+
+    return parse
+
+
 def _one_run_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--resume", action="store_true", help=f"continue an interrupted {what}")
     parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
@@ -130,6 +147,9 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
     from scalarize.benchmarks.images import CACHE_DIR
     from scalarize.config import apply_overrides
 
+    if not Path(args.root).is_dir():
+        raise ScalarizeError(f"--root {args.root} is not a folder; give the folder holding "
+                             f"the official {args.name} files (see the README)")
     options = apply_overrides({}, args.options)
     options["root"] = args.root
     if args.download:
@@ -173,7 +193,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     """Engine keyword arguments; the Ray resources are per run (a search: per member)."""
     if args.engine == "ray":
         return {"address": args.address, "cpus_per_run": args.cpus_per_run,
-                "gpus_per_run": args.gpus_per_run}
+                "gpus_per_run": args.gpus_per_run, "connect_timeout": args.connect_timeout}
     if args.address:
         raise ScalarizeError("--address needs --engine ray")
     return {}
@@ -347,8 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--engine", default="local", metavar="ENGINE",
                             help="local (default), ray, or another registered engine")
         parser.add_argument("--address", help="Ray cluster address (ray engine)")
-        parser.add_argument("--cpus-per-run", type=float, default=1.0)
-        parser.add_argument("--gpus-per-run", type=float, default=0.0)
+        parser.add_argument("--cpus-per-run", type=_number(0, exclusive=True), default=1.0,
+                            help="CPUs per run or member (ray engine; > 0)")
+        parser.add_argument("--gpus-per-run", type=_number(0), default=0.0,
+                            help="GPUs per run or member (ray engine; may be fractional)")
+        parser.add_argument("--connect-timeout", type=_number(0, exclusive=True), default=30.0,
+                            metavar="SECONDS", help="give up on --address after this long "
+                            "(ray engine; default 30)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
         _smoke_flag(parser)
 

@@ -208,8 +208,9 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "tuple", "none"}
 
 def _is_union_tag(part: object) -> bool:
     """A location part naming a union's branch (``list[float]``), not a field."""
-    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or part.startswith(
-        ("constrained-", "function-", "lax-", "json-")))
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or part[:1].isupper()
+                                      or part.startswith(("constrained-", "function-", "lax-",
+                                                          "json-")))
 
 
 def validation_message(exc: ValidationError, what: str) -> str:
@@ -217,7 +218,8 @@ def validation_message(exc: ValidationError, what: str) -> str:
     errors = exc.errors()
     # in a union (weights: str | list | dict) the deepest error is the branch the user meant
     # (a type mismatch is the branch not meant, so our own checks' messages win ties)
-    first = max(errors, key=lambda e: (len([p for p in e["loc"] if not _is_union_tag(p)]),
+    first = max(errors, key=lambda e: (e["type"] == "extra_forbidden",  # a typo'd key first
+                                       len([p for p in e["loc"] if not _is_union_tag(p)]),
                                        not e["type"].endswith("_type")))
     where = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
@@ -252,6 +254,9 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError:
             value = raw
+        except RecursionError:
+            raise ScalarizeError(f"override {key!r} nests too deeply to be a value") from None
+        _check_size(value, f"override {key!r}")
         _set_path(tree, key.strip(), value)
     return tree
 
@@ -272,6 +277,30 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     None, None, f"key {key!r} is given twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+MAX_CONFIG_VALUES = 100_000  # values in a config once YAML aliases are expanded
+MAX_CONFIG_DEPTH = 64
+
+
+def _check_size(tree: Any, source: str) -> None:
+    """Refuse a tree that YAML aliases blow up (a "billion laughs" bomb) or make endless (an
+    alias to itself): every reader after this one walks it value by value."""
+    count = 0
+
+    def walk(node: Any, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_CONFIG_VALUES or depth > MAX_CONFIG_DEPTH:
+            raise ScalarizeError(f"{source} expands to more than {MAX_CONFIG_VALUES:,} values "
+                                 f"or {MAX_CONFIG_DEPTH} levels (YAML aliases?); write it out "
+                                 "plainly")
+        children = node.values() if isinstance(node, dict) else node if isinstance(
+            node, list) else ()
+        for child in children:
+            walk(child, depth + 1)
+
+    walk(tree, 0)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -300,6 +329,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ScalarizeError(f"config file {path} is not valid YAML{where}{why}") from None
     if not isinstance(tree, dict):
         raise ScalarizeError(f"config file {path} must hold a mapping of sections")
+    _check_size(tree, f"config file {path}")
     return tree
 
 

@@ -77,12 +77,24 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """File-system errors raised without a file name (a full disk on write or fsync) name
+    ``path``, so the one-line error says where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename:
     data fsynced before the rename, the folder fsynced after it."""
     fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with _naming(path), os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -104,8 +116,9 @@ def atomic_write_with(path: Path, write: Callable[[str], None]) -> None:
     fd, tmp = _create_temporary(path)
     os.close(fd)
     try:
-        write(tmp)
-        _fsync_file(tmp)
+        with _naming(path):
+            write(tmp)
+            _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -136,7 +149,7 @@ def append_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
     if not text:
         return
     created = not path.exists()
-    with open(path, "a") as handle:
+    with _naming(path), open(path, "a") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
@@ -150,16 +163,28 @@ def write_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def read_lines(path: Path) -> list[Any]:
-    """All complete JSON lines of ``path`` (none when it is missing; a torn last line from a
-    kill is ignored)."""
+    """All complete JSON lines of ``path`` (none when it is missing). A torn last line from a
+    kill is ignored; a bad line before the last is damage, not a kill, and an error.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "log.jsonl"
+        >>> _ = path.write_text('{"epoch": 1}\\n{"epo')
+        >>> read_lines(path)
+        [{'epoch': 1}]
+    """
     if not path.is_file():
         return []
+    lines = path.read_text().splitlines()
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            break
+            if number == len(lines):
+                break
+            raise ScalarizeError(f"{path} line {number} is not JSON, and it is not the last "
+                                 "line a kill could tear; restore or delete the file") from None
     return records
 
 

@@ -108,3 +108,25 @@ def test_a_run_again_without_flags_is_refused_and_kept(cli, finished):
     result = cli("train", config, *TINY, "name=r", "--out", out)
     assert_one_line_error(result, "already exists", "--resume")
     assert_unchanged(before, out)
+
+
+def test_a_damaged_line_inside_a_log_is_an_error_not_a_silent_cut(cli, finished):
+    """A torn last line is what a kill leaves (ignored); a bad line before it is damage."""
+    config, out = finished
+    metrics = out / "r" / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join(["{broken", *lines]) + "\n")
+    (out / "r" / "summary.json").unlink()
+    before = snapshot(out)
+    result = cli("train", config, *TINY, "name=r", "--out", out, "--resume")
+    assert_one_line_error(result, "metrics.jsonl", "line 1")
+    assert_unchanged(before, out)
+
+
+def test_analysis_survives_a_baseline_that_scored_zero(tmp_path):
+    """One single-task run at 0 accuracy makes its Δ undefined (NaN), not the whole analysis
+    an error."""
+    from scalarize.analysis.gain import multitask_gain
+
+    assert multitask_gain({"a": 0.5, "b": 0.5}, {"a": 0.0, "b": 0.4}) != \
+        multitask_gain({"a": 0.5, "b": 0.5}, {"a": 0.0, "b": 0.4})  # NaN

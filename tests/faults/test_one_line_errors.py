@@ -26,6 +26,11 @@ CONFIG_FILES = {
     "section-not-mapping": (b"train: 5\n", "train"),
     "duplicate-key": (b"seed: 0\ntrain: {lr: 0.1}\nseed: 3\n", "'seed' is given twice"),
     "huge": (b"seed: 0\n" + b"#" * (2 << 20), "MiB"),
+    "alias-bomb": (b"a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + b"".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n".encode()
+        for i in range(6)) + b"probes: {conflicts: {every: *g}}\n", "YAML aliases"),
+    "recursive-alias": (b"probes: &p {conflicts: {every: *p}}\n", "YAML aliases"),
+    "typo-key-among-errors": (b"train: {lr: fast, epochz: 3}\n", "epochz"),
 }
 
 
@@ -94,6 +99,9 @@ OUT_OF_RANGE = {
     "vit-depth-huge": ("model.spec=vit-d100000000-w16-p8", "depth 100000000"),
     "unicode-digits": ("model.spec=vit-d\uff13-w16-p8", "vit-d"),
     "duplicate-tasks": ("benchmark.tasks=[shape, shape]", "more than once"),
+    "schedule-beyond-epochs": ("scalarization.schedule=[[0, [1, 1, 1, 1, 1]], "
+                               "[50, [1, 2, 1, 1, 1]]]", "epoch 50"),
+    "method-option-unknown": ("method.options={foo: 1}", "'foo'"),
 }
 
 
@@ -124,6 +132,21 @@ def test_non_square_images_for_a_vit(cli, config_file, tmp_path):
     result = cli("train", config, *TINY, "benchmark.name=npz",
                  f"benchmark.options={{path: {path}}}", "--out", tmp_path / "runs")
     assert_one_line_error(result, "square", "16x24")
+    assert_unchanged(before, tmp_path)
+
+
+@pytest.mark.parametrize("method,options,culprit", [
+    ("pcgrad", "{foo: 1}", "'foo'"),
+    ("cagrad", "{c: abc}", "cagrad"),
+    ("static", "{foo: 1}", "foo"),
+])
+def test_method_options(cli, config_file, tmp_path, method, options, culprit):
+    config = config_file()
+    before = snapshot(tmp_path)
+    result = cli("train", config, *TINY, f"method.name={method}", f"method.options={options}",
+                 "--out", tmp_path / "runs")
+    assert_one_line_error(result, culprit)
+    assert "__init__" not in result.err
     assert_unchanged(before, tmp_path)
 
 
@@ -341,6 +364,47 @@ def test_out_not_writable(cli, config_file, tmp_path, monkeypatch, code, words):
     (["frobnicate"], "frobnicate"),
     (["search", "c.yaml"], "--out"),
     (["model", "info"], "spec"),
+    (["search", "c.yaml", "--out", "o", "--engine", "ray", "--gpus-per-run", "-1"],
+     "--gpus-per-run"),
+    (["sweep", "c.yaml", "--out", "o", "--engine", "ray", "--cpus-per-run", "0"],
+     "--cpus-per-run"),
+    (["compare", "c.yaml", "--out", "o", "--connect-timeout", "nan"], "--connect-timeout"),
+    (["data", "prepare", "taskonomy", "--root", "no-such-folder"], "no-such-folder"),
 ])
-def test_argument_errors_are_one_line(cli, argv, culprit):
+def test_argument_errors_are_one_line(cli, tmp_path, monkeypatch, argv, culprit):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("seed: 0\n")
+    before = snapshot(tmp_path)
     assert_one_line_error(cli(*argv), culprit)
+    assert_unchanged(before, tmp_path)
+
+
+def test_a_full_disk_while_saving_a_checkpoint(cli, config_file, tmp_path, monkeypatch):
+    """torch's writer reports a full disk as a RuntimeError; simulated here."""
+    import torch
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    config = config_file()
+    monkeypatch.setattr(torch, "save", full)
+    result = cli("train", config, *TINY, "name=r", "--out", tmp_path / "runs", "--quiet")
+    assert_one_line_error(result, "checkpoint.pt", "disk full")
+
+
+def test_a_full_disk_while_appending_names_the_file(cli, config_file, tmp_path, monkeypatch):
+    import os
+
+    from scalarize import files
+
+    real_fsync = os.fsync
+
+    def full(fd):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) == "metrics.jsonl":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    config = config_file()
+    monkeypatch.setattr(files.os, "fsync", full)
+    result = cli("train", config, *TINY, "name=r", "--out", tmp_path / "runs", "--quiet")
+    assert_one_line_error(result, "metrics.jsonl", "space")

@@ -73,6 +73,9 @@ SWEEPS = {
     "depth-zero": ("sweep: {capacities: [vit-d1-w16-p8, vit-d0-w16-p8]}\n", "vit-d0-w16-p8"),
     "template-axis": ("sweep: {capacities: {template: 'vit-d{depth}-w16-p8', "
                       "axes: {width: [1]}}}\n", "width"),
+    "duplicate-seeds": ("sweep: {capacities: [vit-d1-w16-p8], seeds: [0, 1, 0]}\n", "[0]"),
+    "duplicate-capacities": ("sweep: {capacities: [vit-d1-w16-p8, vit-d1-w16-p8]}\n",
+                             "vit-d1-w16-p8"),
     "template-unused-axis": ("sweep: {capacities: {template: 'vit-d{depth}-w16-p8', "
                              "axes: {depth: [1], width: [16]}}}\n", "['width']"),
 }

@@ -6,6 +6,7 @@ capacity and l_t = 1 when lower is better. Never against the same run's first ep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from scalarize.errors import ScalarizeError
@@ -13,11 +14,15 @@ from scalarize.errors import ScalarizeError
 
 def multitask_gain(multi: Mapping[str, float], single: Mapping[str, float],
                    lower_is_better: Mapping[str, bool] | None = None) -> float:
-    """Δ in percent of ``multi`` (objective -> metric) against ``single`` baselines.
+    """Δ in percent of ``multi`` (objective -> metric) against ``single`` baselines; NaN
+    (undefined, shown as ``-`` in tables) when a baseline is 0, e.g. a single-task run that
+    scored nothing, rather than an error that would hide every other row.
 
     Example:
         >>> round(multitask_gain({"a": 0.9, "b": 0.5}, {"a": 0.8, "b": 0.5}), 2)
         6.25
+        >>> multitask_gain({"a": 0.9}, {"a": 0.0})
+        nan
     """
     missing = sorted(set(multi) - set(single))
     if missing:
@@ -27,7 +32,7 @@ def multitask_gain(multi: Mapping[str, float], single: Mapping[str, float],
     for name, value in multi.items():
         base = single[name]
         if base == 0:
-            raise ScalarizeError(f"single-task baseline of {name!r} is 0; Δ is undefined")
+            return math.nan
         sign = -1.0 if lower.get(name, False) else 1.0
         terms.append(sign * (value - base) / base)
     return 100.0 * sum(terms) / len(terms)

@@ -23,6 +23,8 @@ copies another, continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -117,14 +119,39 @@ METHODS.register("mgda_ub")(_mgda_ub)
 METHODS.register("gradnorm")(_gradnorm)
 
 
+def _option_names(factory: Callable[..., Any]) -> set[str] | None:
+    """The keyword options ``factory`` takes (``None`` when it takes any: ``**options``)."""
+    target = getattr(factory, "options_of", factory)
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    names = {p.name for p in parameters if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                       inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+    return names - {"n_objectives", "self"}
+
+
 def build_method(name: str, options: dict[str, Any] | None = None, n_objectives: int = 1
                  ) -> Method:
     """Instantiate method ``name`` for ``n_objectives`` with its ``options``."""
     factory = METHODS.get(name)
+    accepted = _option_names(factory)
+    unknown = sorted(set(options or {}) - accepted) if accepted is not None else []
+    if unknown:
+        hint = f"its options are: {', '.join(sorted(accepted))}" if accepted else \
+            "it takes no options"
+        listed = ", ".join(map(repr, unknown))
+        raise ScalarizeError(f"method {name!r} has no option {listed}; {hint}")
     try:
         return factory(n_objectives, **(options or {}))
     except (TypeError, ValueError) as exc:
-        raise ScalarizeError(f"method {name!r}: bad options {options}: {exc}") from None
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected:
+            raise ScalarizeError(f"method {name!r} has no option {unexpected[1]!r}; remove it "
+                                 "from method.options") from None
+        raise ScalarizeError(f"method {name!r}: bad method.options {options} ({exc})") from None
     except ImportError as exc:
         raise ScalarizeError(f"method {name!r} needs {exc.name}: pip install "
                              "'torchjd[full]>=0.18'") from None

@@ -53,4 +53,9 @@ def save_torch(path: Path, state: Any) -> None:
     """``torch.save`` through a temporary file and a rename."""
     import torch
 
-    atomic_write_with(path, lambda tmp: torch.save(state, tmp))
+    try:
+        atomic_write_with(path, lambda tmp: torch.save(state, tmp))
+    except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "write failed"
+        raise ScalarizeError(f"cannot write {path} ({reason}); is the disk full? free some "
+                             "space or choose another --out") from None

@@ -169,8 +169,8 @@ def run_planned(study: StudyDir, config: BaseModel, plan: Record,
                 ) -> list[RunSummary]:
     """Run ``configs`` into the study folder after recording the study there
     (:meth:`~scalarize.runs.StudyDir.record`: a different study already there is refused)."""
+    runner = build_engine(engine, engine_options)  # a dead cluster address fails first
     check_study(configs)
-    runner = build_engine(engine, engine_options)
     with study.lock():
         study.record(config, plan)
         return runner.run(configs, study.path, progress=progress)
@@ -186,8 +186,8 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
         return folder.read_summary()
     refuse_ignored_weights(config.method.name, config, "the search")
     STRATEGIES.get(config.search.strategy)
+    runner = build_engine(engine, engine_options)  # a dead cluster address fails first
     check_run(config.base(), load_data(config.base()))
-    runner = build_engine(engine, engine_options)
     with folder.lock():
         return runner.search(config, folder, progress=progress)
 

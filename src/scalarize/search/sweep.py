@@ -96,6 +96,14 @@ class SweepSpec(_Section):
     single_task: bool = True
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
 
+    @model_validator(mode="after")
+    def _each_once(self) -> SweepSpec:
+        for name, values in (("seeds", self.seeds), ("capacities", self.capacities)):
+            if isinstance(values, list) and len(set(values)) != len(values):
+                twice = sorted({v for v in values if values.count(v) > 1})
+                raise ValueError(f"sweep.{name} lists {twice} more than once; list each once")
+        return self
+
 
 class SweepConfig(StudyConfig):
     """A run config (the base of every run) plus its ``sweep`` section."""

@@ -53,9 +53,10 @@ def check_run(config: RunConfig, data: Dataset) -> None:
     objectives = build_objectives(data, config.model.shared_head)
     parse_weights(config.scalarization.weights, objectives.names)
     for epoch, weights in config.scalarization.schedule or []:
-        if epoch < 0:
+        if not 0 <= epoch <= config.train.epochs:
             raise ScalarizeError(f"scalarization.schedule has an entry at epoch {epoch}; "
-                                 "epochs count finished epochs, from 0")
+                                 "entries count finished epochs, from 0 to train.epochs "
+                                 f"({config.train.epochs})")
         try:
             parse_weights(weights, objectives.names)
         except ScalarizeError as exc:
