@@ -147,7 +147,7 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
     from scalarize.benchmarks.images import CACHE_DIR
     from scalarize.config import apply_overrides
 
-    if not Path(args.root).is_dir():
+    if not args.download and not Path(args.root).is_dir():
         raise ScalarizeError(f"--root {args.root} is not a folder; give the folder holding "
                              f"the official {args.name} files (see the README)")
     options = apply_overrides({}, args.options)

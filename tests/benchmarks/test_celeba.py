@@ -93,5 +93,5 @@ def test_data_prepare_command_builds_the_cache(tmp_path, capsys):
     assert main(["data", "prepare", "celeba", "--root", str(tmp_path), "image_size=16"]) == 0
     out = capsys.readouterr().out
     assert "celeba-16.npy" in out and (tmp_path / ".scalarize" / "celeba-16.npy").is_file()
-    assert main(["data", "prepare", "celeba", "--root", str(tmp_path / "none")]) == 2
-    assert "is missing" in capsys.readouterr().err
+    assert main(["data", "prepare", "celeba", "--root", str(tmp_path / "none")]) == 2  # no root
+    assert "is not a folder" in capsys.readouterr().err
