@@ -3,33 +3,75 @@
 The file holds:
 
 - ``x``: images, N×C×H×W, ``uint8`` (0–255) or floating point in [0, 1];
-- one integer label array of length N per task, named ``y_<task>`` (e.g. ``y_digit``);
-- optionally ``domain``: an integer domain index per image (names in ``domain_names``, a string
-  array, else ``domain0``, ``domain1``, …) for the multi-domain view;
+- one target array per task, N first, named ``y_<task>`` (e.g. ``y_digit``). Its task kind is
+  declared by an optional ``kind_<task>`` member (one string: ``classification``,
+  ``segmentation``, ``depth``, ``regression`` or ``normals``), else inferred:
+
+  ======================== =================================================================
+  ``y_<task>``             inferred kind
+  ======================== =================================================================
+  integer N                classification (classes 0..K-1)
+  float N or N×K           regression, K values per image
+  integer N×H×W            segmentation (a class per pixel; H×W those of ``x``)
+  float N×H×W or N×1×H×W   depth
+  ======================== =================================================================
+
+  Anything else (integer N×K, float N×C×H×W with C > 1, float targets holding only whole
+  numbers) is ambiguous and must be declared. ``regression`` also takes N×H×W / N×C×H×W maps
+  (C channels per pixel), integer targets and depth integer maps (decoded as value × ``scale``);
+  ``normals`` takes N×3×H×W, uint8 (value / 255 × 2 − 1) or float in [−1, 1];
+- optionally ``options_<task>``: one string holding a JSON object of the kind's options:
+  classification ``classes``; segmentation ``classes``, ``ignore`` (a class value that counts
+  for nothing); depth ``scale``, ``invalid`` (a raw value marking a missing pixel); regression
+  ``scale``, ``invalid``, ``tolerance`` (what the score counts as right, default 0.1); normals
+  ``invalid``. NaN or infinite targets are refused: mark missing values with ``invalid``;
+- optionally ``domain``: an integer domain index per image (names in ``domain_names``, one
+  string per domain, else ``domain0``, ``domain1``, …); the multi-domain view (``view: mdl``)
+  makes each domain an objective and needs one classification task;
 - optionally ``split``: per image 0 = train, 1 = val, 2 = test (or the strings ``train``/``val``/
-  ``test``); without it, a seeded 80/10/10 split is drawn.
+  ``test``); without it, a seeded 80/10/10 split (``val_fraction``, ``test_fraction``) is drawn;
+  with train and test but no val, ``val_fraction`` of train is carved out as val (seeded by the
+  benchmark seed). ``data info`` says which (``split``).
 
-Example (five lines)::
+Example::
 
+    import json
     import numpy as np
-    x = np.random.randint(0, 256, (500, 3, 32, 32), dtype=np.uint8)
-    np.savez("mine.npz", x=x, y_digit=np.random.randint(0, 10, 500),
-             y_parity=np.random.randint(0, 2, 500))
+    n, rng = 500, np.random.default_rng(0)
+    np.savez("mine.npz", x=rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+             y_digit=rng.integers(0, 10, n),                      # classification
+             y_age=rng.random(n, dtype=np.float32),               # regression
+             y_seg=rng.integers(0, 5, (n, 32, 32), dtype=np.uint8),
+             options_seg=json.dumps({"classes": 5, "ignore": 255}),
+             y_depth=rng.random((n, 32, 32), dtype=np.float32) + 0.5,  # depth, in metres
+             kind_depth="depth")                                  # (inferred anyway)
     # scalarize train configs/npz.yaml benchmark.options.path=mine.npz
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.base import (
+    SPLITS,
+    Dataset,
+    Split,
+    Task,
+    View,
+    seeded_split,
+    select_tasks,
+)
 from scalarize.errors import ScalarizeError
 
 MAX_CLASSES = 2**31  # labels are class indices; more classes than this is a mistake
+MAX_SEGMENT_CLASSES = 1024  # segmentation keeps a classes × classes confusion matrix
+KINDS = ("classification", "segmentation", "depth", "regression", "normals")
 
 
 class NpzOptions(BaseModel):
@@ -48,6 +90,37 @@ class NpzOptions(BaseModel):
         return self
 
 
+class _KindOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _ClassificationOptions(_KindOptions):
+    classes: int | None = Field(None, ge=1, lt=MAX_CLASSES)
+
+
+class _SegmentationOptions(_KindOptions):
+    classes: int | None = Field(None, ge=1, le=MAX_SEGMENT_CLASSES)
+    ignore: int | None = Field(None, ge=-(2**31), lt=2**31)
+
+
+class _DepthOptions(_KindOptions):
+    scale: float = Field(1.0, gt=0, allow_inf_nan=False)
+    invalid: int | float | None = Field(None, allow_inf_nan=False)
+
+
+class _RegressionOptions(_DepthOptions):
+    tolerance: float = Field(0.1, gt=0, allow_inf_nan=False)
+
+
+class _NormalsOptions(_KindOptions):
+    invalid: int | None = Field(None, ge=0, le=255)
+
+
+KIND_OPTIONS: dict[str, type[_KindOptions]] = {
+    "classification": _ClassificationOptions, "segmentation": _SegmentationOptions,
+    "depth": _DepthOptions, "regression": _RegressionOptions, "normals": _NormalsOptions}
+
+
 def _fail(path: Path, problem: str) -> ScalarizeError:
     return ScalarizeError(f"{path}: {problem} (see the npz format in the README)")
 
@@ -64,23 +137,279 @@ def _to_uint8(x: np.ndarray, path: Path) -> np.ndarray:
     return (x * 255.0 + 0.5).astype(np.uint8)
 
 
-def _split_codes(raw: np.ndarray | None, n: int, seed: int, opts: NpzOptions) -> np.ndarray:
+def _text(value: np.ndarray, key: str, path: Path) -> str:
+    """The one string ``value`` holds (a 0-d or one-element string array)."""
+    if value.dtype.kind not in "US" or value.size != 1:
+        raise _fail(path, f"'{key}' must hold one string, e.g. np.array('depth') "
+                    f"(got dtype {value.dtype}, shape {value.shape})")
+    item = value.reshape(()).item()
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+def _declared(arrays: dict[str, np.ndarray], name: str, path: Path
+              ) -> tuple[str | None, dict[str, Any] | None]:
+    """The kind and raw options the file declares for task ``name`` (``None`` when absent)."""
+    kind, options = None, None
+    key = f"kind_{name}"
+    if key in arrays:
+        kind = _text(arrays[key], key, path).strip()
+        if kind not in KINDS:
+            raise _fail(path, f"'{key}' is {kind!r}; use one of {', '.join(KINDS)}")
+    key = f"options_{name}"
+    if key in arrays:
+        text = _text(arrays[key], key, path)
+        try:
+            options = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, f"'{key}' is not valid JSON ({exc.msg} at character {exc.pos})"
+                        ) from None
+        if not isinstance(options, dict):
+            raise _fail(path, f"'{key}' must be a JSON object, e.g. '{{\"ignore\": 255}}'")
+    return kind, options
+
+
+def _options(kind: str, raw: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any]:
+    """``raw`` checked against what ``kind`` takes; only the options given are kept."""
+    model = KIND_OPTIONS[kind]
+    try:
+        return model.model_validate(raw or {}).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            raise _fail(path, f"'options_{name}' has option {field!r}, which a {kind} task "
+                        f"does not take (it takes: {', '.join(model.model_fields)})") from None
+        raise _fail(path, f"'options_{name}': {field}: {error['msg']}") from None
+
+
+def _compact(y: np.ndarray, extra: int | float | None = None) -> np.ndarray:
+    """Integer targets in the smallest of uint8, int16, int32, int64 that holds them (and
+    ``extra``, a value they are compared with)."""
+    lo, hi = (int(y.min()), int(y.max())) if y.size else (0, 0)
+    if isinstance(extra, int):
+        lo, hi = min(lo, extra), max(hi, extra)
+    for dtype in (np.uint8, np.int16, np.int32):
+        limits = np.iinfo(dtype)
+        if limits.min <= lo and hi <= limits.max:
+            return y.astype(dtype)
+    return y.astype(np.int64)
+
+
+def _infer(y: np.ndarray, name: str, path: Path) -> str:
+    """The kind of an undeclared target, from its shape and dtype; ambiguity is refused."""
+    key, integer = f"y_{name}", y.dtype.kind in "iu"
+    declare = f"declare it with a 'kind_{name}' member"
+    if y.ndim == 3 or (y.ndim == 4 and y.shape[1] == 1):
+        kind = "segmentation" if integer else "depth"
+    elif y.ndim in (1, 2):
+        if integer and y.ndim == 2:
+            raise _fail(path, f"'{key}' holds integer vectors (shape {y.shape}), which are "
+                        f"ambiguous; {declare} (e.g. 'regression')")
+        kind = "classification" if integer else "regression"
+    else:
+        raise _fail(path, f"'{key}' has shape {y.shape}, whose kind cannot be guessed; {declare} "
+                    "('regression' for C values per pixel, 'normals' for N×3×H×W normals)")
+    if not integer and y.size and np.array_equal(y, np.round(y)):
+        if kind == "regression" and y.ndim == 1:
+            raise _fail(path, f"'{key}' has dtype {y.dtype} but only whole numbers: class "
+                        f"labels must be integers (y.astype(int)); for a regression {declare}")
+        raise _fail(path, f"'{key}' has dtype {y.dtype} but only whole numbers: class maps "
+                    f"must be integers; for {kind} {declare}")
+    return kind
+
+
+def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
+            image_hw: tuple[int, int], declared: bool, path: Path) -> tuple[Task, np.ndarray]:
+    """Task ``name`` of ``kind`` and its targets in a compact dtype; a target that does not fit
+    the kind is refused."""
+    key = f"y_{name}"
+    integer = y.dtype.kind in "iu"
+    opts = _options(kind, raw, name, path)
+    h, w = image_hw
+    per_pixel = y.ndim in (3, 4)
+
+    one_map = y.ndim == 3 or (y.ndim == 4 and y.shape[1] == 1)
+
+    def misfit(needs: str) -> ScalarizeError:
+        said = f"'kind_{name}' declares {kind} but " if declared else ""
+        return _fail(path, f"{said}'{key}' has shape {y.shape}; {kind} needs {needs}")
+
+    if per_pixel and tuple(y.shape[-2:]) != (h, w):
+        raise _fail(path, f"'{key}' has maps of {y.shape[-2]}×{y.shape[-1]} but the images in "
+                    f"'x' are {h}×{w}; per-pixel targets need one value per pixel")
+    if kind == "classification":
+        if y.ndim != 1:
+            raise misfit("one integer label per image (shape N)")
+        if not integer:
+            raise _fail(path, f"'{key}' has dtype {y.dtype}; labels must be integers")
+        if y.size and y.min() < 0:
+            raise _fail(path, f"'{key}' holds negative labels; classes must be 0..K-1")
+        if y.size and int(y.max()) >= MAX_CLASSES:
+            raise _fail(path, f"'{key}' holds label {int(y.max())}; classes must be 0..K-1 "
+                        f"with K below {MAX_CLASSES:,}")
+        classes = opts.get("classes") or (int(y.max()) + 1 if y.size else 1)
+        if y.size and int(y.max()) >= classes:
+            raise _fail(path, f"'{key}' holds label {int(y.max())} but 'options_{name}' "
+                        f"gives {classes} classes")
+        return Task(name, classes), y.astype(np.int64)
+    if kind == "segmentation":
+        if not one_map:
+            raise misfit("one class map per image (N×H×W)")
+        if not integer:
+            raise _fail(path, f"'{key}' has dtype {y.dtype}; class maps must be integers")
+        y = y.reshape(y.shape[0], h, w)
+        ignore = opts.get("ignore")
+        counted = y if ignore is None else y[y != ignore]
+        if counted.size and counted.min() < 0:
+            raise _fail(path, f"'{key}' holds negative classes; classes must be 0..K-1 (mark "
+                        f"pixels to leave out with 'options_{name}' {{\"ignore\": V}})")
+        top = int(counted.max()) if counted.size else 0
+        classes = opts.get("classes") or top + 1
+        if top >= classes:
+            raise _fail(path, f"'{key}' holds class {top} but 'options_{name}' gives "
+                        f"{classes} classes")
+        if classes > MAX_SEGMENT_CLASSES:
+            raise _fail(path, f"'{key}' has {classes} classes; segmentation takes at most "
+                        f"{MAX_SEGMENT_CLASSES}")
+        return (Task(name, classes, kind=kind, options={"ignore": ignore}),
+                _compact(y, ignore))
+    if kind == "normals":
+        if y.ndim != 4 or y.shape[1] != 3:
+            raise misfit("N×3×H×W normal maps")
+        if y.dtype != np.uint8:
+            if integer:
+                raise _fail(path, f"'{key}' has dtype {y.dtype}; normals are uint8 "
+                            "(value / 255 × 2 − 1) or float in [-1, 1]")
+            if not np.isfinite(y).all():
+                raise _fail(path, f"'{key}' holds NaN or infinite values; mark missing "
+                            f"pixels with 'options_{name}' {{\"invalid\": V}} (uint8)")
+            if y.size and (y.min() < -1 or y.max() > 1):
+                raise _fail(path, f"float '{key}' spans [{y.min():.3g}, {y.max():.3g}]; "
+                            "normals are unit vectors, in [-1, 1]")
+            y = np.rint((y.astype(np.float32) + 1) * 127.5).astype(np.uint8)
+        return Task(name, 0, kind=kind, options=opts), y
+    # depth and regression: values, float or integer (decoded as value × scale)
+    if kind == "depth" and not one_map:
+        raise misfit("one depth map per image (N×H×W or N×1×H×W)")
+    if kind == "regression" and not 1 <= y.ndim <= 4:
+        raise misfit("N, N×K (per image), N×H×W or N×C×H×W (per pixel) values")
+    if kind == "regression":
+        channels = 1 if y.ndim in (1, 3) else int(y.shape[1])
+        if channels < 1:
+            raise misfit("at least one value per image")
+        opts = {**opts, "channels": channels, "dense": per_pixel}
+    if integer:
+        return Task(name, 0, kind=kind, options=opts), _compact(y, opts.get("invalid"))
+    values = y.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise _fail(path, f"'{key}' holds NaN or infinite values (in float32); replace them "
+                    f"with a value V and declare 'options_{name}' {{\"invalid\": V}}")
+    return Task(name, 0, kind=kind, options=opts), values
+
+
+def _tasks(arrays: dict[str, np.ndarray], x: np.ndarray, path: Path
+           ) -> tuple[list[Task], dict[str, np.ndarray]]:
+    """Every task of the file and its targets."""
+    n, image_hw = x.shape[0], (int(x.shape[2]), int(x.shape[3]))
+    label_keys = sorted(k for k in arrays if k.startswith("y_"))
+    if not label_keys:
+        raise _fail(path, "no label arrays; name one per task 'y_<task>'")
+    for prefix in ("kind_", "options_"):
+        for key in sorted(k for k in arrays if k.startswith(prefix)):
+            if f"y_{key.removeprefix(prefix)}" not in arrays:
+                raise _fail(path, f"'{key}' describes task {key.removeprefix(prefix)!r} but "
+                            f"there is no 'y_{key.removeprefix(prefix)}'")
+    all_tasks, labels = [], {}
+    for key in label_keys:
+        y = arrays[key]
+        name = key.removeprefix("y_")
+        if y.ndim == 0 or y.shape[0] != n:
+            raise _fail(path, f"'{key}' has shape {y.shape}; give one label per image ({n})")
+        if not name:
+            raise _fail(path, f"'{key}' names no task; call it 'y_<task>'")
+        if y.dtype.kind == "b":
+            y = y.astype(np.uint8)
+        if y.dtype.kind not in "iuf":
+            raise _fail(path, f"'{key}' has dtype {y.dtype}; targets must be integers or "
+                        "floats")
+        kind, raw = _declared(arrays, name, path)
+        declared = kind is not None
+        if kind is None:
+            if y.dtype.kind == "f" and not np.isfinite(y).all():
+                raise _fail(path, f"'{key}' holds NaN or infinite values; replace them with a "
+                            f"value V and declare 'options_{name}' {{\"invalid\": V}}")
+            kind = _infer(y, name, path)
+        task, target = _target(name, y, kind, raw, image_hw, declared, path)
+        all_tasks.append(task)
+        labels[name] = target
+    return all_tasks, labels
+
+
+def _domains(arrays: dict[str, np.ndarray], n: int, path: Path
+             ) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The domain index per image and the domain names (``None``, ``()`` without domains)."""
+    if "domain" not in arrays:
+        if "domain_names" in arrays:
+            raise _fail(path, "'domain_names' is given but 'domain' is not; add 'domain', the "
+                        "domain index of each image")
+        return None, ()
+    domain = arrays["domain"]
+    if domain.shape != (n,) or domain.dtype.kind not in "iu" or (n and domain.min() < 0):
+        raise _fail(path, "'domain' must hold one non-negative integer per image")
+    domain = domain.astype(np.int64)
+    n_domains = int(domain.max()) + 1 if n else 0
+    if "domain_names" not in arrays:
+        return domain, tuple(f"domain{i}" for i in range(n_domains))
+    raw = arrays["domain_names"]
+    if raw.ndim != 1 or raw.dtype.kind not in "US":
+        raise _fail(path, f"'domain_names' must be a 1-D array of strings, one per domain "
+                    f"(got dtype {raw.dtype}, shape {raw.shape})")
+    names = tuple(s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)
+                  for s in raw.tolist())
+    if any(not name.strip() for name in names):
+        raise _fail(path, f"'domain_names' holds an empty name ({list(names)}); name every "
+                    "domain")
+    if len(set(names)) != len(names):
+        raise _fail(path, f"'domain_names' repeats a name ({list(names)}); give each domain "
+                    "its own")
+    if len(names) < n_domains:
+        raise _fail(path, f"'domain_names' names {len(names)} domains but 'domain' uses "
+                    f"{n_domains}")
+    return domain, names
+
+
+def _split_codes(raw: np.ndarray | None, n: int, seed: int, opts: NpzOptions
+                 ) -> tuple[np.ndarray, str]:
+    """Per image 0 (train), 1 (val) or 2 (test), and how the split was made."""
     if raw is None:
         order = np.random.default_rng(seed).permutation(n)
         codes = np.zeros(n, dtype=np.int64)
         n_val, n_test = round(n * opts.val_fraction), round(n * opts.test_fraction)
         codes[order[:n_val]] = 1
         codes[order[n_val:n_val + n_test]] = 2
-        return codes
+        share = 1 - opts.val_fraction - opts.test_fraction
+        return codes, (f"drawn (no 'split' member): {share:.0%} train, "
+                       f"{opts.val_fraction:.0%} val, {opts.test_fraction:.0%} test, seed {seed}")
     if raw.dtype.kind in "US":
         lookup = {name: i for i, name in enumerate(SPLITS)}
         bad = sorted({str(s) for s in raw} - set(lookup))
         if bad:
             raise _fail(opts.path, f"'split' holds unknown names {bad}; use train, val, test")
-        return np.array([lookup[str(s)] for s in raw], dtype=np.int64)
-    if raw.dtype.kind not in "iu" or (raw.size and (raw.min() < 0 or raw.max() > 2)):
+        codes = np.array([lookup[str(s)] for s in raw], dtype=np.int64)
+    elif raw.dtype.kind not in "iu" or (raw.size and (raw.min() < 0 or raw.max() > 2)):
         raise _fail(opts.path, "'split' must hold 0 (train), 1 (val) or 2 (test) per image")
-    return raw.astype(np.int64)
+    else:
+        codes = raw.astype(np.int64)
+    if codes.shape != (n,):
+        raise _fail(opts.path, f"'split' must have one entry per image ({n})")
+    present = set(codes.tolist())
+    if 1 in present or not {0, 2} <= present:
+        return codes, "from the file's 'split'"
+    train = np.flatnonzero(codes == 0)
+    held, _ = seeded_split(len(train), opts.val_fraction, np.random.default_rng(seed))
+    codes[train[held]] = 1
+    return codes, (f"from the file's 'split'; val carved from train: {len(held)} images "
+                   f"({opts.val_fraction:.0%}), seed {seed}")
 
 
 def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
@@ -105,50 +434,23 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
         raise _fail(path, f"'x' has shape {x.shape}; it must be N×C×H×W")
     n = x.shape[0]
     x = _to_uint8(x, path)
-    label_keys = sorted(k for k in arrays if k.startswith("y_"))
-    if not label_keys:
-        raise _fail(path, "no label arrays; name one per task 'y_<task>'")
-    all_tasks, labels = [], {}
-    for key in label_keys:
-        y = arrays[key]
-        name = key.removeprefix("y_")
-        if y.shape != (n,):
-            raise _fail(path, f"'{key}' has shape {y.shape}; give one label per image ({n})")
-        if y.dtype.kind not in "iu":
-            raise _fail(path, f"'{key}' has dtype {y.dtype}; labels must be integers")
-        if not name:
-            raise _fail(path, f"'{key}' names no task; call it 'y_<task>'")
-        if n and y.min() < 0:
-            raise _fail(path, f"'{key}' holds negative labels; classes must be 0..K-1")
-        if n and int(y.max()) >= MAX_CLASSES:
-            raise _fail(path, f"'{key}' holds label {int(y.max())}; classes must be 0..K-1 "
-                        f"with K below {MAX_CLASSES:,}")
-        all_tasks.append(Task(name, int(y.max()) + 1 if n else 1))
-        labels[name] = y.astype(np.int64)
+    all_tasks, labels = _tasks(arrays, x, path)
     chosen = select_tasks(tuple(all_tasks), tasks)
-    domain, domain_names = None, tuple[str, ...]()
-    if "domain" in arrays:
-        domain = arrays["domain"]
-        if domain.shape != (n,) or domain.dtype.kind not in "iu" or (n and domain.min() < 0):
-            raise _fail(path, "'domain' must hold one non-negative integer per image")
-        domain = domain.astype(np.int64)
-        n_domains = int(domain.max()) + 1 if n else 0
-        if "domain_names" in arrays:
-            domain_names = tuple(str(s) for s in arrays["domain_names"])
-            if len(set(domain_names)) != len(domain_names):
-                raise _fail(path, f"'domain_names' repeats a name ({list(domain_names)}); give "
-                            "each domain its own")
-            if len(domain_names) < n_domains:
-                raise _fail(path, f"'domain_names' names {len(domain_names)} domains but "
-                            f"'domain' uses {n_domains}")
-        else:
-            domain_names = tuple(f"domain{i}" for i in range(n_domains))
-    codes = _split_codes(arrays.get("split"), n, seed, opts)
-    if codes.shape != (n,):
-        raise _fail(path, f"'split' must have one entry per image ({n})")
+    domain, domain_names = _domains(arrays, n, path)
+    if view == "mdl":
+        if domain is None:
+            raise _fail(path, "the multi-domain view needs a 'domain' member (a domain index "
+                        "per image, names in 'domain_names'); or use benchmark.view=mtl")
+        other = [f"'y_{t.name}' ({t.kind})" for t in chosen if t.kind != "classification"]
+        if other:
+            raise _fail(path, f"the multi-domain view trains one classification task; "
+                        f"{', '.join(other)} is not one (pick one with benchmark.tasks=[NAME])")
+    codes, how = _split_codes(arrays.get("split"), n, seed, opts)
     full = Split(x=x, labels={t.name: labels[t.name] for t in chosen}, domain=domain)
     splits = {name: full.subset(np.flatnonzero(codes == i)) for i, name in enumerate(SPLITS)}
     empty = [name for name, s in splits.items() if len(s) == 0]
     if empty:
         raise _fail(path, f"split(s) {empty} are empty; give each split at least one image")
-    return Dataset("npz", view, chosen, splits, domains=domain_names, info={"path": str(path)})
+    return Dataset("npz", view, chosen, splits, domains=domain_names,
+                   info={"path": str(path), "split": how,
+                         "kinds": {t.name: t.kind for t in chosen}})

@@ -204,8 +204,9 @@ class _PixelRegression(_Dense):
         return DenseHead(self.channels)
 
     def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Target values (float) and the B×1×H×W mask of valid pixels."""
-        if target.ndim == 3:
+        """Target values (float) and the B×1×H×W mask of valid pixels (B×1 for per-image
+        values)."""
+        if target.ndim in (1, 3):  # one value per image, or one channel per pixel
             target = target.unsqueeze(1)
         if self.invalid is None:
             valid = torch.ones_like(target[:, :1], dtype=torch.bool)
@@ -232,14 +233,23 @@ class _PixelRegression(_Dense):
 
 @TASK_KINDS.register("regression")
 class Regression(_PixelRegression):
-    """Per-pixel values (e.g. edges); score = share of valid pixels within ``tolerance``."""
+    """Per-pixel values (e.g. edges), or with ``dense=False`` ``channels`` values per image
+    (targets B or B×C, a linear head); score = share of valid pixels (or images) within
+    ``tolerance``."""
 
     primary = ("l1", False)
 
     def __init__(self, channels: int = 1, scale: float = 1.0, invalid: int | None = None,
-                 tolerance: float = 0.1) -> None:
+                 tolerance: float = 0.1, dense: bool = True) -> None:
         super().__init__(channels, scale, invalid)
         self.tolerance = tolerance
+        self.dense = dense
+
+    def head(self) -> HeadSpec:
+        return DenseHead(self.channels) if self.dense else self.channels
+
+    def flip(self, target: torch.Tensor) -> torch.Tensor | None:
+        return super().flip(target) if self.dense else None
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         value, valid = self.decode(target)
