@@ -72,9 +72,14 @@ class BenchmarkConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """Which encoder (a spec string) and whether MDL domains share one head."""
+    """Which encoder (a spec string, or an import target ``package.module:factory``), the
+    factory's keyword arguments, and whether MDL domains share one head."""
 
     spec: str = "vit-d3-w48-p4"
+    options: Options = Field(
+        default_factory=dict,
+        description="keyword arguments of the model factory, e.g. {width: 64, depth: 4} for "
+                    "spec mypkg.models:build (see docs/extending.md)")
     shared_head: bool = Field(
         False, description="MDL only: one head for all domains (they share labels)"
     )

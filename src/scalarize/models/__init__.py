@@ -4,11 +4,19 @@ Specs:
 
 - ``vit-d<depth>-w<width>-p<patch>[-h<heads>]``, e.g. ``vit-d3-w48-p4`` (heads default to
   width / 16);
-- ``resnet<depth>[-x<width multiplier>]``, e.g. ``resnet26-x0.5`` or ``resnet20``.
+- ``resnet<depth>[-x<width multiplier>]``, e.g. ``resnet26-x0.5`` or ``resnet20``;
+- a family an installed package registers (entry-point group ``scalarize.models``), by name;
+- ``package.module:attr``, an import target naming a user's model factory.
 
-Adding a family means one module and one registry line: ``FAMILIES.register("name")`` on a
-function ``(knobs: str, image_shape) -> encoder`` whose encoder has ``out_features`` (and a
-``feature_map`` method returning N×features×h×w, for dense heads).
+The factory contract (the same for built-ins, plugins and import targets): a family is called
+as ``family(image_shape=(C, H, W), **options)`` with ``options`` from ``model.options``, plus
+``knobs=<what follows the family name in the spec>`` when the spec has any (``-d3-w48-p4`` for
+``vit-d3-w48-p4``). It returns an encoder: an ``nn.Module`` with an int ``out_features`` whose
+forward maps a batch B×C×H×W to B×``out_features`` features, and, to feed dense heads, a
+``feature_map`` method returning B×``out_features``×h×w (see :class:`Encoder`). The heads are
+added here, as for the built-ins. A factory breaking the contract is refused in one line.
+
+Adding a family means one module and one registry line: ``FAMILIES.register("name")``.
 
 Heads are given as ``name -> classes`` (a linear classifier) or ``name -> DenseHead(channels)``
 (a per-pixel decoder, see :mod:`scalarize.models.heads`).
@@ -17,12 +25,18 @@ Example:
     >>> model = build_model("vit-d3-w48-p4", (3, 32, 32), {"shape": 4, "colour": 6})
     >>> describe(model, (3, 32, 32))["params"] > 0
     True
+    >>> model_label("mymodels:build", {"width": 64, "depth": 4})
+    'build-depth4-width64'
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -33,15 +47,15 @@ from scalarize.models.encoder import Encoder
 from scalarize.models.heads import DenseHead, HeadSpec, build_head
 from scalarize.models.resnet import ResNet
 from scalarize.models.vit import ViT
-from scalarize.registry import Registry
+from scalarize.registry import Registry, is_import_target, target_label
 
-FAMILIES: Registry[Encoder] = Registry("model family")
+FAMILIES: Registry[Encoder] = Registry("model family", "scalarize.models")
 _VIT = re.compile(r"^-d([0-9]+)-w([0-9]+)-p([0-9]+)(?:-h([0-9]+))?$")
 _RESNET = re.compile(r"^([0-9]+)(?:-x([0-9]*\.?[0-9]+))?$")
 
 
 @FAMILIES.register("vit")
-def _vit(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
+def _vit(knobs: str = "", *, image_shape: tuple[int, int, int]) -> Encoder:
     match = _VIT.match(knobs)
     if not match:
         raise ScalarizeError(
@@ -57,7 +71,7 @@ def _vit(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
 
 
 @FAMILIES.register("resnet")
-def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
+def _resnet(knobs: str = "", *, image_shape: tuple[int, int, int]) -> Encoder:
     match = _RESNET.match(knobs)
     if not match:
         raise ScalarizeError(
@@ -69,13 +83,122 @@ def _resnet(knobs: str, image_shape: tuple[int, int, int]) -> Encoder:
     return ResNet(int(match.group(1)), multiplier, image_size=h, in_channels=c)
 
 
-def build_encoder(spec: str, image_shape: tuple[int, int, int]) -> Encoder:
-    """The shared encoder described by ``spec`` for images of ``image_shape`` (C, H, W)."""
-    match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
-    if not match:
-        raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4 or resnet20")
-    family, knobs = match.groups()
-    return FAMILIES.get(family)(knobs, image_shape)
+class _FactoryFailed(ScalarizeError):
+    """The factory's own code raised (it may work on the CPU where it failed on ``meta``)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _check_call(factory: Callable[..., Any], spec: str, knobs: str,
+                options: Mapping[str, Any]) -> None:
+    """Refuse, before calling, options the factory does not take and required ones missing."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call will tell
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [n for n, p in params.items() if n not in ("image_shape", "knobs") and p.kind in
+             (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    if "image_shape" not in params:
+        raise ScalarizeError(f"model {spec}: its factory must take image_shape=(C, H, W) as a "
+                             "keyword argument (see docs/extending.md)")
+    if knobs and "knobs" not in params:
+        raise ScalarizeError(f"model {spec}: this family takes nothing after its name in the "
+                             "spec; give its settings in model.options")
+    unknown = [k for k in options if k not in takes]
+    if unknown:
+        raise ScalarizeError(f"model {spec} takes no option {', '.join(map(repr, unknown))}; "
+                             f"it takes: {', '.join(takes) or 'none'}")
+    missing = [n for n in takes if params[n].default is inspect.Parameter.empty
+               and n not in options]
+    if missing:
+        raise ScalarizeError(f"model {spec} needs option {', '.join(map(repr, missing))}; "
+                             "give it in model.options")
+
+
+def _check_encoder(encoder: object, spec: str, image_shape: tuple[int, int, int]) -> Encoder:
+    """The encoder contract, checked on a dummy batch of two (in eval mode, without
+    gradients: no random numbers drawn, nothing trained)."""
+    if not isinstance(encoder, nn.Module):
+        raise ScalarizeError(f"model {spec}: its factory returned a {type(encoder).__name__}, "
+                             "not a torch.nn.Module encoder")
+    out = getattr(encoder, "out_features", None)
+    if not isinstance(out, int) or isinstance(out, bool) or out < 1:
+        raise ScalarizeError(f"model {spec}: the encoder has no out_features (a positive int: "
+                             "features per image); set it in the factory")
+    param = next(encoder.parameters(), None)
+    batch = torch.zeros(2, *image_shape, device=param.device if param is not None else None)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            features = encoder(batch)
+    except ScalarizeError:
+        raise
+    except Exception as exc:
+        raise _FactoryFailed(f"model {spec}: forward on a batch of shape {tuple(batch.shape)} "
+                             f"failed: {_first_line(exc)}") from exc
+    finally:
+        encoder.train(was_training)
+    shape = tuple(features.shape) if isinstance(features, torch.Tensor) else None
+    if shape != (2, out):
+        got = f"shape {shape}" if shape is not None else f"a {type(features).__name__}"
+        raise ScalarizeError(f"model {spec}: forward returns {got} for a batch of 2 images; "
+                             f"the contract is a tensor of (batch, out_features) = (2, {out})")
+    return cast(Encoder, encoder)  # the contract is duck-typed: any module keeping it
+
+
+def build_encoder(spec: str, image_shape: tuple[int, int, int],
+                  options: Mapping[str, Any] | None = None) -> Encoder:
+    """The shared encoder described by ``spec`` (a family spec or an import target) and
+    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W)."""
+    options = dict(options or {})
+    image_shape = tuple(int(d) for d in image_shape)  # type: ignore[assignment]
+    if is_import_target(spec):
+        factory, knobs = FAMILIES.get(spec.strip()), ""
+    else:
+        match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
+        if not match:
+            raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4, "
+                                 "resnet20 or mypkg.models:build")
+        family, knobs = match.groups()
+        factory = FAMILIES.get(family)
+    _check_call(factory, spec, knobs, options)
+    try:
+        encoder = factory(image_shape=image_shape, **({"knobs": knobs} if knobs else {}),
+                          **options)
+    except ScalarizeError:
+        raise
+    except Exception as exc:
+        raise _FactoryFailed(f"model {spec}: its factory raised {_first_line(exc)}") from exc
+    return _check_encoder(encoder, spec, image_shape)
+
+
+def model_label(spec: str, options: Mapping[str, Any] | None = None) -> str:
+    """A readable name for a model, safe as (part of) one folder name: the spec (an import
+    target's attribute) and the options in key order, e.g. ``build-depth4-width64``. A label
+    that had to be changed to be safe, or shortened, ends with a hash of the options, so
+    different models keep different labels."""
+    def text(value: Any) -> str:
+        if isinstance(value, list | tuple):
+            return "x".join(text(v) for v in value)
+        if isinstance(value, bool):
+            return str(value).lower()
+        return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+
+    options = dict(options or {})
+    raw = "-".join([target_label(spec.strip()), *(f"{k}{text(options[k])}"
+                                                   for k in sorted(options))])
+    label = re.sub(r"[^A-Za-z0-9._+-]", "_", raw).lstrip(".") or "model"
+    if label != raw or len(label) > 80:
+        digest = hashlib.sha1(json.dumps([spec, options], sort_keys=True, default=str)
+                              .encode()).hexdigest()[:6]
+        label = f"{label[:72]}-{digest}"
+    return label
 
 
 class MultiHeadModel(nn.Module):
@@ -101,13 +224,20 @@ class MultiHeadModel(nn.Module):
         self.encoder.eval()
         try:
             with torch.no_grad():
-                side = self.encoder.feature_map(torch.zeros(1, *image_shape)).shape[-1]
+                fmap = self.encoder.feature_map(torch.zeros(1, *image_shape))
         except (AttributeError, NotImplementedError):
             raise ScalarizeError(f"{type(self.encoder).__name__} has no feature map, so it "
-                                 "cannot feed dense heads; use a vit or resnet spec") from None
+                                 "cannot feed dense heads; use a vit or resnet spec, or give "
+                                 "the encoder a feature_map method (docs/extending.md)"
+                                 ) from None
         finally:
             self.encoder.train(was_training)
-        return int(side)
+        out = self.encoder.out_features
+        if not isinstance(fmap, torch.Tensor) or fmap.ndim != 4 or fmap.shape[1] != out:
+            got = tuple(fmap.shape) if isinstance(fmap, torch.Tensor) else type(fmap).__name__
+            raise ScalarizeError(f"{type(self.encoder).__name__}.feature_map returns {got} for "
+                                 f"one image; dense heads need (1, out_features={out}, h, w)")
+        return int(fmap.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder.feature_map(x) if self.spatial else self.encoder(x)
@@ -117,12 +247,13 @@ class MultiHeadModel(nn.Module):
         return list(self.encoder.parameters())
 
 
-def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec]
-                ) -> MultiHeadModel:
-    """Encoder from ``spec`` plus one head per entry of ``heads``: ``name -> classes`` for a
-    linear classifier, ``name -> DenseHead(channels)`` for a dense decoder."""
+def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
+                options: Mapping[str, Any] | None = None) -> MultiHeadModel:
+    """Encoder from ``spec`` and ``options`` plus one head per entry of ``heads``:
+    ``name -> classes`` for a linear classifier, ``name -> DenseHead(channels)`` for a dense
+    decoder."""
     _check_shapes(image_shape, heads)
-    return MultiHeadModel(build_encoder(spec, image_shape), heads, image_shape)
+    return MultiHeadModel(build_encoder(spec, image_shape, options), heads, image_shape)
 
 
 def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec]) -> None:
@@ -137,27 +268,40 @@ def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpe
 
 
 def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
-                budget_bytes: int | None = None) -> int:
+                budget_bytes: int | None = None, options: Mapping[str, Any] | None = None
+                ) -> int:
     """Build the model on the ``meta`` device (no memory, no compute) to check that ``spec``
-    fits ``image_shape`` and ``heads``; returns its parameter count. With ``budget_bytes``, a
-    model whose parameters, gradients and Adam state (16 bytes per parameter) exceed it is
-    refused before anything is allocated.
+    and ``options`` fit ``image_shape`` and ``heads`` and keep the encoder contract; returns
+    its parameter count. With ``budget_bytes``, a model whose parameters, gradients and Adam
+    state (16 bytes per parameter) exceed it is refused before anything is allocated.
+
+    A user's factory whose code cannot run on ``meta`` tensors (it reads values, calls
+    ``.item()``, loads weights, ...) is built on the CPU instead: this check then allocates
+    the model once, and the budget is checked after that allocation.
 
     Example:
         >>> check_model("vit-d1-w16-p8", (3, 16, 16), {"shape": 4}) > 0
         True
     """
+    def refused(exc: ScalarizeError) -> ScalarizeError:
+        message = str(exc)
+        return ScalarizeError(message if spec in message else f"model {spec}: {message}")
+
     try:
         with torch.device("meta"):
-            model = build_model(spec, image_shape, heads)
+            model = build_model(spec, image_shape, heads, options)
+    except _FactoryFailed:
+        try:
+            model = build_model(spec, image_shape, heads, options)
+        except ScalarizeError as exc:
+            raise refused(exc) from exc.__cause__
     except ScalarizeError as exc:
-        message = str(exc)
-        raise ScalarizeError(message if spec in message else f"model {spec}: {message}"
-                             ) from None
+        raise refused(exc) from None
     params = sum(p.numel() for p in model.parameters())
     if budget_bytes is not None and 16 * params > budget_bytes:
+        shown = model_label(spec, options) if options else spec
         raise ScalarizeError(
-            f"model {spec} with heads {dict(heads)} has {params:,} parameters and needs about "
+            f"model {shown} with heads {dict(heads)} has {params:,} parameters and needs about "
             f"{16 * params / 2**30:,.1f} GiB to train, more than the {budget_bytes / 2**30:,.1f}"
             " GiB here; choose a smaller model, image size or number of classes")
     return params
@@ -191,4 +335,4 @@ def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, i
 
 
 __all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "ViT",
-           "build_encoder", "build_model", "check_model", "describe"]
+           "build_encoder", "build_model", "check_model", "describe", "model_label"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config
+from scalarize.models import model_label
+from scalarize.registry import target_label
 from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
 from scalarize.training.callbacks import Callback
@@ -17,12 +19,18 @@ from scalarize.weights import parse_weights
 
 
 def default_run_name(config: RunConfig, objectives: Sequence[str]) -> str:
-    """``<benchmark>-<view>-<model>-<weights>-<method>-s<seed>``, unless ``config.name`` is set."""
+    """``<benchmark>-<view>-<model>-<weights>-<method>-s<seed>``, unless ``config.name`` is set.
+
+    It is one safe folder name: an import target stands for its attribute
+    (``mypkg.data:load_mine`` -> ``load_mine``) and the model for its label with its options
+    (``mymodels:build`` with ``{width: 64}`` -> ``build-width64``, see
+    :func:`~scalarize.models.model_label`)."""
     if config.name:
         return config.name
     label = parse_weights(config.scalarization.weights, objectives).label()
-    parts = [config.benchmark.name, config.benchmark.view, config.model.spec, label,
-             config.method.name, f"s{config.seed}"]
+    parts = [target_label(config.benchmark.name), config.benchmark.view,
+             model_label(config.model.spec, config.model.options), label,
+             target_label(config.method.name), f"s{config.seed}"]
     return "-".join(parts)
 
 

@@ -62,7 +62,7 @@ def check_run(config: RunConfig, data: Dataset) -> None:
         except ScalarizeError as exc:
             raise ScalarizeError(f"scalarization.schedule at epoch {epoch}: {exc}") from None
     check_model(config.model.spec, data.image_shape, objectives.head_specs(),
-                memory_budget(device))
+                memory_budget(device), config.model.options)
     build_method(config.method.name, config.method.options, len(objectives.names))
     build_probes(config.probes)
     if len(data.splits["train"]) == 0:

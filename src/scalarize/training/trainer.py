@@ -99,7 +99,8 @@ class Trainer:
                                            train_cfg.batch_size, config.seed)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.spec, self.data.image_shape,
-                                 self.objectives.head_specs()).to(self.device)
+                                 self.objectives.head_specs(),
+                                 config.model.options).to(self.device)
         self.shared_params = self.model.shared_parameters()
         self.method = build_method(config.method.name, config.method.options,
                                    len(self.objectives.names)).to(self.device)
