@@ -10,6 +10,7 @@ import argparse
 import errno
 import json
 import math
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -438,8 +439,18 @@ def _one_line(message: str) -> str:
     return " ".join(message.split("\n"))
 
 
+def _working_directory_importable() -> None:
+    """Put the working directory first on ``sys.path``, as ``python -m`` does, so import
+    targets in configs (``mymodels:build``) find the user's modules; not under
+    ``PYTHONSAFEPATH`` (``-P``), which asks for the opposite."""
+    cwd = os.getcwd()
+    if not sys.flags.safe_path and "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scalarize`` command; returns the exit status."""
+    _working_directory_importable()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value words after an option (``--view mdl n_val=2``) are still overrides

@@ -25,8 +25,10 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from scalarize.errors import ScalarizeError
@@ -119,7 +121,7 @@ class Registry(Generic[T]):
         self.group = (group or ENTRY_POINT_GROUPS.get(kind)) if plugins else None
         self._factories: dict[str, Callable[..., T]] = {}
         self._plugins: dict[str, str] = {}  # name -> the distribution that registered it
-        self._targets: dict[str, Callable[..., T]] = {}
+        self._targets: dict[str, tuple[ModuleType, Callable[..., T]]] = {}
         self._discovered = False
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -145,9 +147,7 @@ class Registry(Generic[T]):
         if name in self._factories:
             return self._factories[name]
         if is_import_target(name):
-            if name not in self._targets:
-                self._targets[name] = resolve_target(name, self.kind)
-            return self._targets[name]
+            return self._target(name)
         self.load_plugins()
         try:
             return self._factories[name]
@@ -156,6 +156,17 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())} (or "
                 "name your own as package.module:attribute)"
             ) from None
+
+    def _target(self, name: str) -> Callable[..., T]:
+        """An import target, resolved once for as long as its module stays imported (a module
+        removed from ``sys.modules`` and imported again is resolved again)."""
+        module = sys.modules.get(name.strip().partition(":")[0])
+        cached = self._targets.get(name)
+        if cached is not None and module is not None and cached[0] is module:
+            return cached[1]
+        factory = resolve_target(name, self.kind)
+        self._targets[name] = (sys.modules[name.strip().partition(":")[0]], factory)
+        return factory
 
     def names(self) -> list[str]:
         """Registered names (built-ins and installed plugins), sorted."""

@@ -8,22 +8,32 @@ A sweep config is a run config plus a ``sweep`` section::
       single_task: true             # one onehot baseline per objective per capacity
       seeds: [0, 1, 2]
 
-``capacities`` may also be a plain list of model specs. The plan is the cross product of
-capacities, weightings (plus the single-task baselines) and seeds; ``sweep.json`` in the output
-folder records it, so the analysis knows each run's capacity axes and role.
+``capacities`` may also be a plain list of model specs, or range over the options of a model
+factory (``model.options``; see docs/extending.md), their cross product::
+
+    model: {spec: mymodels:build}
+    sweep:
+      capacities: {options: {width: [32, 64], depth: [2, 4]}}   # spec: defaults to model.spec
+
+Each such capacity is labelled by the spec's name and its option values
+(``build-depth2-width32``), and its axes are the option values. The plan is the cross product
+of capacities, weightings (plus the single-task baselines) and seeds; ``sweep.json`` in the
+output folder records it, so the analysis knows each run's capacity axes and role.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from scalarize.config import RunConfig, Seed, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
 from scalarize.methods import refuse_ignored_weights
+from scalarize.models import model_label
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import StudyDir
@@ -60,6 +70,29 @@ class CapacityGrid(_Section):
         return out
 
 
+class OptionsGrid(_Section):
+    """Capacities from a model factory's options: the cross product of each option's values,
+    merged over ``model.options``; ``spec`` is the factory (``model.spec`` when unset)."""
+
+    options: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
+    spec: str | None = None
+
+    @model_validator(mode="after")
+    def _values_once(self) -> OptionsGrid:
+        for name, values in self.options.items():
+            seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"options.{name} lists a value more than "
+                                 "once; list each once")
+        return self
+
+    def specs(self) -> list[dict[str, Any]]:
+        """Every combination of option values."""
+        names = list(self.options)
+        return [dict(zip(names, values, strict=True))
+                for values in itertools.product(*(self.options[n] for n in names))]
+
+
 class WeightGrid(_Section):
     """Which weightings to train: a regular simplex grid, explicit points, or a Dirichlet
     sample (for many objectives); uniform is always included unless switched off."""
@@ -90,16 +123,32 @@ class WeightGrid(_Section):
         return specs
 
 
+def _capacity_form(value: Any) -> str:
+    """Which form of ``capacities`` a value is written in (so errors speak of that one)."""
+    if isinstance(value, OptionsGrid) or (isinstance(value, dict) and "options" in value):
+        return "OptionsGrid"
+    return "CapacityGrid" if isinstance(value, dict | CapacityGrid) else "List"
+
+
+Capacities = Annotated[
+    Annotated[Annotated[list[str], Field(min_length=1)], Tag("List")]
+    | Annotated[CapacityGrid, Tag("CapacityGrid")] | Annotated[OptionsGrid, Tag("OptionsGrid")],
+    Discriminator(_capacity_form)]
+
+
 class SweepSpec(_Section):
-    capacities: Annotated[list[str], Field(min_length=1)] | CapacityGrid
+    capacities: Capacities
     weights: WeightGrid = Field(default_factory=WeightGrid)
     single_task: bool = True
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
 
     @model_validator(mode="after")
     def _each_once(self) -> SweepSpec:
-        for name, values in (("seeds", self.seeds), ("capacities", self.capacities)):
-            if isinstance(values, list) and len(set(values)) != len(values):
+        listed: list[tuple[str, list[Any]]] = [("seeds", list(self.seeds))]
+        if isinstance(self.capacities, list):
+            listed.append(("capacities", list(self.capacities)))
+        for name, values in listed:
+            if len(set(values)) != len(values):
                 twice = sorted({v for v in values if values.count(v) > 1})
                 raise ValueError(f"sweep.{name} lists {twice} more than once; list each once")
         return self
@@ -121,8 +170,17 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
                ) -> list[tuple[PlannedRun, RunConfig]]:
     """Every run of the sweep (duplicates, e.g. grid corners equal to baselines, once)."""
     spec = config.sweep
-    capacities = ([(s, {"spec": s}) for s in spec.capacities]
-                  if isinstance(spec.capacities, list) else spec.capacities.specs())
+    # (model spec, options replacing model.options' or None, capacity label, axes)
+    capacities: list[tuple[str, dict[str, Any] | None, str, dict[str, Any]]]
+    if isinstance(spec.capacities, list):
+        capacities = [(s, None, s, {"spec": s}) for s in spec.capacities]
+    elif isinstance(spec.capacities, CapacityGrid):
+        capacities = [(s, None, s, axes) for s, axes in spec.capacities.specs()]
+    else:
+        factory = spec.capacities.spec or config.model.spec
+        capacities = [(factory, {**config.model.options, **values},
+                       model_label(factory, values), values)
+                      for values in spec.capacities.specs()]
     weightings = [parse_weights(w, objectives) for w in spec.weights.specs(len(objectives))]
     if len({w.values for w in weightings}) > 1:
         refuse_ignored_weights(config.method.name, config, "the sweep's weights grid")
@@ -130,9 +188,12 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
         weightings += [parse_weights(f"onehot:{o}", objectives) for o in objectives]
     base = config.base()
     plan: dict[str, tuple[PlannedRun, RunConfig]] = {}
-    for seed, (capacity, axes), weights in itertools.product(spec.seeds, capacities,
-                                                              weightings):
-        run_config = base.derive(seed=seed, spec=capacity, weights=weights, name=None)
+    for seed, (model_spec, options, capacity, axes), weights in itertools.product(
+            spec.seeds, capacities, weightings):
+        run_config = base.derive(seed=seed, spec=model_spec, weights=weights, name=None)
+        if options is not None:
+            run_config = run_config.model_copy(update={"model": run_config.model.model_copy(
+                update={"options": options})})
         name = default_run_name(run_config, objectives)
         single = objectives[weights.values.index(1.0)] if weights.is_single_task else None
         planned = PlannedRun(name=name, capacity=capacity, axes=axes,
