@@ -75,7 +75,7 @@ def test_an_import_error_inside_the_users_module_shows_its_first_line(on_path):
     assert "No module named 'regtest_not_installed_dep'" in message
     assert "\n" not in message
     bad = _module(on_path, _unique(), "raise RuntimeError('broken on purpose\\nsecond line')\n")
-    with pytest.raises(ScalarizeError, match="RuntimeError: broken on purpose$"):
+    with pytest.raises(ScalarizeError, match=r"RuntimeError: broken on purpose$"):
         _registry().get(f"{bad}:build")
 
 
@@ -93,7 +93,7 @@ def test_an_attribute_that_is_not_callable_is_refused(on_path):
 
 @pytest.mark.parametrize("name", ["a b:c", "mod:", ":attr", "mod:1x"])
 def test_malformed_targets_are_refused_in_one_line(name):
-    with pytest.raises(ScalarizeError, match="write package.module:attribute"):
+    with pytest.raises(ScalarizeError, match=r"write package\.module:attribute"):
         _registry().get(name)
 
 

@@ -5,7 +5,6 @@ contract, and swept over its options in a capacity study."""
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -192,5 +191,5 @@ def test_option_values_listed_twice_are_refused(mymodels, tmp_path):
     from scalarize.search.sweep import load_sweep_config
 
     text = SWEEP.replace("[4, 8]", "[4, 4]")
-    with pytest.raises(ScalarizeError, match="options.width lists a value more than once"):
+    with pytest.raises(ScalarizeError, match=r"options\.width lists a value more than once"):
         load_sweep_config(_config(tmp_path, text))
