@@ -70,6 +70,15 @@ def reads_values(image_shape):
     if float(net.body[0].weight.detach().abs().sum()) < 0:  # needs real values: fails on meta
         raise AssertionError
     return net
+
+
+class Branchy(Net):
+    def forward(self, x):  # data-dependent control flow: fails on meta tensors
+        return super().forward(x if x.sum() >= 0 else -x)
+
+
+def branchy(image_shape):
+    return Branchy(image_shape[0], 8, 1)
 '''
 
 TINY = ["train.epochs=1", "train.batch_size=32", "train.device=cpu", "--quiet",
@@ -99,8 +108,9 @@ def test_options_reach_the_factory_and_heads_are_added(mymodels):
                                            {"width": 12}).parameters())
 
 
-def test_a_factory_that_cannot_run_on_meta_is_checked_on_the_cpu(mymodels):
-    assert check_model("mymodels:reads_values", (3, 16, 16), {"a": 2}) > 0
+@pytest.mark.parametrize("target", ["mymodels:reads_values", "mymodels:branchy"])
+def test_a_factory_that_cannot_run_on_meta_is_checked_on_the_cpu(mymodels, target):
+    assert check_model(target, (3, 16, 16), {"a": 2}) > 0
 
 
 @pytest.mark.parametrize("target,options,expected", [

@@ -120,9 +120,8 @@ def _check_call(factory: Callable[..., Any], spec: str, knobs: str,
                              "give it in model.options")
 
 
-def _check_encoder(encoder: object, spec: str, image_shape: tuple[int, int, int]) -> Encoder:
-    """The encoder contract, checked on a dummy batch of two (in eval mode, without
-    gradients: no random numbers drawn, nothing trained)."""
+def _check_encoder(encoder: object, spec: str) -> Encoder:
+    """The encoder contract's structure: a module with a positive int ``out_features``."""
     if not isinstance(encoder, nn.Module):
         raise ScalarizeError(f"model {spec}: its factory returned a {type(encoder).__name__}, "
                              "not a torch.nn.Module encoder")
@@ -130,6 +129,13 @@ def _check_encoder(encoder: object, spec: str, image_shape: tuple[int, int, int]
     if not isinstance(out, int) or isinstance(out, bool) or out < 1:
         raise ScalarizeError(f"model {spec}: the encoder has no out_features (a positive int: "
                              "features per image); set it in the factory")
+    return cast(Encoder, encoder)  # the contract is duck-typed: any module keeping it
+
+
+def _check_forward(encoder: Encoder, spec: str, image_shape: tuple[int, int, int]) -> None:
+    """The encoder contract's forward, checked on a dummy batch of two (in eval mode, without
+    gradients: no random numbers drawn, nothing trained)."""
+    out = encoder.out_features
     param = next(encoder.parameters(), None)
     batch = torch.zeros(2, *image_shape, device=param.device if param is not None else None)
     was_training = encoder.training
@@ -149,33 +155,45 @@ def _check_encoder(encoder: object, spec: str, image_shape: tuple[int, int, int]
         got = f"shape {shape}" if shape is not None else f"a {type(features).__name__}"
         raise ScalarizeError(f"model {spec}: forward returns {got} for a batch of 2 images; "
                              f"the contract is a tensor of (batch, out_features) = (2, {out})")
-    return cast(Encoder, encoder)  # the contract is duck-typed: any module keeping it
+
+
+def _family(spec: str) -> tuple[Callable[..., Any], str]:
+    """The factory ``spec`` names and the knobs that follow a family's name."""
+    if is_import_target(spec):
+        return FAMILIES.get(spec.strip()), ""
+    match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
+    if not match:
+        raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4, "
+                             "resnet20 or mypkg.models:build")
+    family, knobs = match.groups()
+    return FAMILIES.get(family), knobs
+
+
+def _is_built_in(factory: Callable[..., Any]) -> bool:
+    return str(getattr(factory, "__module__", "")).split(".")[0] == "scalarize"
 
 
 def build_encoder(spec: str, image_shape: tuple[int, int, int],
-                  options: Mapping[str, Any] | None = None) -> Encoder:
+                  options: Mapping[str, Any] | None = None, *, check_forward: bool = True
+                  ) -> Encoder:
     """The shared encoder described by ``spec`` (a family spec or an import target) and
-    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W)."""
+    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W),
+    its contract checked (the forward on a dummy batch unless ``check_forward`` is off)."""
     options = dict(options or {})
     image_shape = tuple(int(d) for d in image_shape)  # type: ignore[assignment]
-    if is_import_target(spec):
-        factory, knobs = FAMILIES.get(spec.strip()), ""
-    else:
-        match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
-        if not match:
-            raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4, "
-                                 "resnet20 or mypkg.models:build")
-        family, knobs = match.groups()
-        factory = FAMILIES.get(family)
+    factory, knobs = _family(spec)
     _check_call(factory, spec, knobs, options)
     try:
-        encoder = factory(image_shape=image_shape, **({"knobs": knobs} if knobs else {}),
-                          **options)
+        built = factory(image_shape=image_shape, **({"knobs": knobs} if knobs else {}),
+                        **options)
     except ScalarizeError:
         raise
     except Exception as exc:
         raise _FactoryFailed(f"model {spec}: its factory raised {_first_line(exc)}") from exc
-    return _check_encoder(encoder, spec, image_shape)
+    encoder = _check_encoder(built, spec)
+    if check_forward:
+        _check_forward(encoder, spec, image_shape)
+    return encoder
 
 
 def model_label(spec: str, options: Mapping[str, Any] | None = None) -> str:
@@ -230,6 +248,11 @@ class MultiHeadModel(nn.Module):
                                  "cannot feed dense heads; use a vit or resnet spec, or give "
                                  "the encoder a feature_map method (docs/extending.md)"
                                  ) from None
+        except ScalarizeError:
+            raise
+        except Exception as exc:
+            raise _FactoryFailed(f"{type(self.encoder).__name__}.feature_map failed on one "
+                                 f"image: {_first_line(exc)}") from exc
         finally:
             self.encoder.train(was_training)
         out = self.encoder.out_features
@@ -248,12 +271,14 @@ class MultiHeadModel(nn.Module):
 
 
 def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
-                options: Mapping[str, Any] | None = None) -> MultiHeadModel:
+                options: Mapping[str, Any] | None = None, *, check_forward: bool = True
+                ) -> MultiHeadModel:
     """Encoder from ``spec`` and ``options`` plus one head per entry of ``heads``:
     ``name -> classes`` for a linear classifier, ``name -> DenseHead(channels)`` for a dense
     decoder."""
     _check_shapes(image_shape, heads)
-    return MultiHeadModel(build_encoder(spec, image_shape, options), heads, image_shape)
+    encoder = build_encoder(spec, image_shape, options, check_forward=check_forward)
+    return MultiHeadModel(encoder, heads, image_shape)
 
 
 def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec]) -> None:
@@ -287,24 +312,34 @@ def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
         message = str(exc)
         return ScalarizeError(message if spec in message else f"model {spec}: {message}")
 
+    def within_budget(model: nn.Module) -> int:
+        params = sum(p.numel() for p in model.parameters())
+        if budget_bytes is not None and 16 * params > budget_bytes:
+            shown = model_label(spec, options) if options else spec
+            raise ScalarizeError(
+                f"model {shown} with heads {dict(heads)} has {params:,} parameters and needs "
+                f"about {16 * params / 2**30:,.1f} GiB to train, more than the "
+                f"{budget_bytes / 2**30:,.1f} GiB here; choose a smaller model, image size or "
+                "number of classes")
+        return params
+
     try:
+        factory, _ = _family(spec)
         with torch.device("meta"):
-            model = build_model(spec, image_shape, heads, options)
-    except _FactoryFailed:
-        try:
-            model = build_model(spec, image_shape, heads, options)
-        except ScalarizeError as exc:
-            raise refused(exc) from exc.__cause__
+            model = build_model(spec, image_shape, heads, options, check_forward=False)
+            params = within_budget(model)
+            _check_forward(model.encoder, spec, image_shape)
+        return params
+    except _FactoryFailed as exc:
+        if _is_built_in(factory):  # the built-ins run on meta: what failed is the size
+            raise refused(exc) from None
     except ScalarizeError as exc:
         raise refused(exc) from None
-    params = sum(p.numel() for p in model.parameters())
-    if budget_bytes is not None and 16 * params > budget_bytes:
-        shown = model_label(spec, options) if options else spec
-        raise ScalarizeError(
-            f"model {shown} with heads {dict(heads)} has {params:,} parameters and needs about "
-            f"{16 * params / 2**30:,.1f} GiB to train, more than the {budget_bytes / 2**30:,.1f}"
-            " GiB here; choose a smaller model, image size or number of classes")
-    return params
+    try:  # the user's code cannot run on meta tensors: build it for real
+        model = build_model(spec, image_shape, heads, options)
+    except ScalarizeError as exc:
+        raise refused(exc) from exc.__cause__
+    return within_budget(model)
 
 
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
