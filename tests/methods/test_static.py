@@ -14,5 +14,5 @@ def test_static_gradient_is_the_weighted_sum():
 
 
 def test_bad_options_are_clear():
-    with pytest.raises(ScalarizeError, match="method 'static': bad options"):
+    with pytest.raises(ScalarizeError, match="method 'static' has no option 'alpha'"):
         build_method("static", {"alpha": 1})
