@@ -94,9 +94,7 @@ def result_weights(result: dict[str, Any], objectives: Sequence[str]) -> Simplex
     return SimplexWeights.restore({o: float(result[f"w_{o}"]) for o in objectives})
 
 
-# a source's checkpoint of the boundary: saved (with its result), being saved, or as Ray's PBT
-# takes a paused trial's (its result is then the source's last one)
-Copy = _TrainingResult | _FutureTrainingResult | Any
+Copy = _TrainingResult | _FutureTrainingResult  # a source's checkpoint, saved or being saved
 
 
 def _keep(config: dict[str, Any]) -> dict[str, Any]:
@@ -210,8 +208,7 @@ class PolicyPBT(PopulationBasedTraining):
             max(self._trial_state[t].last_train_time for t in tune_controller.get_trials()))
         waiting, self._waiting = self._waiting, []
         for t in waiting:
-            busy = isinstance(t.temporary_state.saving_to, _FutureTrainingResult)
-            if t in self._pending and busy:  # a target: pause it once saved
+            if t in self._pending and t.is_saving:  # a target: pause it once saved
                 tune_controller._cached_trial_decisions[t.trial_id] = TrialScheduler.PAUSE
             elif t in self._pending:  # (its actor then serves another)
                 tune_controller.pause_trial(t, should_checkpoint=False)
@@ -225,14 +222,13 @@ class PolicyPBT(PopulationBasedTraining):
                              ) -> Copy | None:
         """``trial``'s checkpoint at the boundary it has reached: the one being saved, the one
         saved, or a new one (so that a killed worker's trial restarts from there)."""
-        saving = trial.temporary_state.saving_to
-        if isinstance(saving, _FutureTrainingResult):
-            return saving
-        saved = self._saved_at(trial, self._trial_state[trial].last_train_time)
-        if saved is not None:
-            return saved
+        if isinstance(trial.temporary_state.saving_to, _FutureTrainingResult):
+            return trial.temporary_state.saving_to
+        latest = self._saved_at(trial, self._trial_state[trial].last_train_time)
+        if latest is not None:
+            return latest
         if trial.status != Trial.RUNNING:
-            return trial.checkpoint  # a paused trial's (its save at the pause)
+            return None
         return tune_controller._schedule_trial_save(trial,
                                                     result=self._trial_state[trial].last_result)
 
@@ -284,11 +280,13 @@ class PolicyPBT(PopulationBasedTraining):
         # trial would drop its actor, to start a new one
 
     def _saved_at(self, trial: Trial, time: float) -> _TrainingResult | None:
-        """``trial``'s latest registered checkpoint if it is of ``time``."""
+        """``trial``'s registered checkpoint of ``time``, if Tune keeps one."""
         manager = trial.run_metadata.checkpoint_manager
-        latest = None if manager is None else manager._latest_checkpoint_result
-        if latest is not None and latest.checkpoint and latest.metrics.get(self._time_attr) == time:
-            return latest
+        kept = [] if manager is None else manager.best_checkpoint_results
+        latest = trial.latest_checkpoint_result
+        for saved in [latest, *reversed(kept)] if latest else kept:
+            if saved.checkpoint and saved.metrics.get(self._time_attr) == time:
+                return saved
         return None
 
     def _try_exploit(self, tune_controller: TuneController, trial: Trial) -> bool:
@@ -310,19 +308,18 @@ class PolicyPBT(PopulationBasedTraining):
                 self._copies.pop(source, None)
                 return False
             self._copies[source] = copy
-        if not copy:
+        if copy is None:
             return False
         del self._pending[trial]
         state = self._trial_state[source]
-        checkpoint, metrics = ((copy.checkpoint, copy.metrics) if isinstance(copy, _TrainingResult)
-                               else (copy, state.last_result or {}))
-        state.last_checkpoint = checkpoint
+        state.last_checkpoint = copy.checkpoint
         super()._exploit(tune_controller, trial, source)
         state.last_checkpoint = None
         # the checkpoint with its own result (the source may have reported later ones since)
         manager = trial.run_metadata.checkpoint_manager
         assert manager is not None  # Ray's _exploit has just set it
-        manager._latest_checkpoint_result = _TrainingResult(checkpoint=checkpoint, metrics=metrics)
+        manager._latest_checkpoint_result = _TrainingResult(checkpoint=copy.checkpoint,
+                                                            metrics=copy.metrics)
         target = self._trial_state[trial]
         target.last_train_time = target.last_perturbation_time  # the boundary it copied
         return True
