@@ -11,18 +11,17 @@ quantile rule where ties never copy, a diverged member frozen and always replace
 explore), so the same scores and seed give the same exploits and weights as in-process. Ray only
 carries scores and checkpoints: every member checkpoints at every boundary it reaches, targets
 restart from their sources' with the decided weights, and a member whose worker died restarts
-from its last one (``FailureConfig(max_failures=2)``; the policy sees each interval once).
-When members outnumber the slots, Tune pauses and resumes them between intervals; actors are
-reused, and each worker process keeps the loaded data and its members' trainers between
-trials. Fixed-weight strategies (grid, random) run without a
+from its last one (``FailureConfig(max_failures=2)``; the policy sees each interval once). When members outnumber the slots, Tune pauses and
+resumes them between intervals; actors are reused, and each worker process keeps the loaded data
+and its members' trainers between trials. Fixed-weight strategies (grid, random) run without a
 scheduler and checkpoint every interval, through Tune.
 
 The driver appends every reported event and every decision to ``population.jsonl`` as they come
 and, at the end, rewrites it in the in-process engine's order and writes the same summary. A
 killed grid or random search resumes through ``Tuner.restore`` from the members' last
 checkpoints; a killed adaptive search (pbt, pb2, mopbt) is refused with a clear line, since its
-policy lives in the driver (the in-process engine resumes every strategy exactly). Ray needs
-the search folder on storage every node can reach (a shared file system), as for sweeps.
+policy lives in the driver (the in-process engine resumes every strategy exactly). Ray needs the search folder on storage every node can reach
+(a shared file system), as for sweeps.
 """
 
 from __future__ import annotations
