@@ -3,24 +3,24 @@
 Each member is a Ray Tune trial (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray
 or the cluster at ``address``. A trial (:class:`MemberTrainable`) runs the shared member runner
 (:class:`~scalarize.search.member.Member`: the same trainer, epochs, events and state as in the
-in-process engine), one epoch per Tune step, and checkpoints the member when Tune asks.
+in-process engine), one epoch per Tune step, and checkpoints the member only when Tune asks.
 Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
 :class:`~ray.tune.schedulers.PopulationBasedTraining` whose hooks call the shared
 :class:`~scalarize.search.decide.PopulationPolicy` (ranking with the strategy's keys, the
 quantile rule where ties never copy, a diverged member frozen and always replaced, PBT/PB2/MO-PBT
 explore), so the same scores and seed give the same exploits and weights as in-process. Ray only
-carries scores and checkpoints: every member checkpoints at every boundary it reaches, targets
-restart from their sources' with the decided weights, and a member whose worker died restarts
-from its last one (``FailureConfig(max_failures=2)``; the policy sees each interval once). When members outnumber the slots, Tune pauses and
+carries scores and checkpoints: sources checkpoint (Ray's ``_checkpoint_or_exploit``), targets
+restart from them with the decided weights. When members outnumber the slots, Tune pauses and
 resumes them between intervals; actors are reused, and each worker process keeps the loaded data
 and its members' trainers between trials. Fixed-weight strategies (grid, random) run without a
-scheduler and checkpoint every interval, through Tune.
+scheduler and checkpoint every interval.
 
 The driver appends every reported event and every decision to ``population.jsonl`` as they come
 and, at the end, rewrites it in the in-process engine's order and writes the same summary. A
 killed grid or random search resumes through ``Tuner.restore`` from the members' last
 checkpoints; a killed adaptive search (pbt, pb2, mopbt) is refused with a clear line, since its
-policy lives in the driver (the in-process engine resumes every strategy exactly). Ray needs the search folder on storage every node can reach
+members checkpoint only for exploits and its policy lives in the driver (the in-process engine
+resumes every strategy exactly). Ray needs the search folder on storage every node can reach
 (a shared file system), as for sweeps.
 """
 
@@ -40,11 +40,10 @@ from typing import Any, cast
 
 import torch
 import yaml
-from ray.train._internal.session import _TrainingResult
 from ray.tune.execution.tune_controller import TuneController
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
-from ray.tune.schedulers.pbt import _FutureTrainingResult, _PBTTrialState
+from ray.tune.schedulers.pbt import _FutureTrainingResult
 from ray.tune.trainable import Trainable
 from tqdm.auto import tqdm
 
@@ -69,7 +68,7 @@ from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
 ENGINE = "ray"
-MAX_FAILURES = 2  # times a trial restarts from its checkpoint after its worker died
+MAX_FAILURES = 2  # times a fixed-weight trial restarts from its checkpoint after its worker died
 MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that layout)
 
 
@@ -93,9 +92,6 @@ def result_weights(result: dict[str, Any], objectives: Sequence[str]) -> Simplex
     return SimplexWeights.restore({o: float(result[f"w_{o}"]) for o in objectives})
 
 
-Copy = _TrainingResult | _FutureTrainingResult  # a source's checkpoint, saved or being saved
-
-
 def _keep(config: dict[str, Any]) -> dict[str, Any]:
     return config  # Ray's explore is never used: :meth:`PolicyPBT._get_new_config` decides
 
@@ -105,25 +101,17 @@ class PolicyPBT(PopulationBasedTraining):
 
     Decision hooks: ``_quantiles`` (called once per interval boundary, when every member has
     reached it) hands the policy every member's reported scores and weights and returns the
-    targets as the lower quantile and their sources as the upper one; ``_checkpoint_or_exploit``
-    makes each target copy the source the policy drew (not Ray's random choice), from the
-    source's checkpoint of that boundary; ``_get_new_config`` returns the explored weights.
-    ``record`` receives the decision's exploit events.
+    targets as the lower quantile and their sources as the upper one (so the sources
+    checkpoint); ``_checkpoint_or_exploit`` makes each target copy the source the policy drew
+    (not Ray's random choice); ``_get_new_config`` returns the explored weights. ``record``
+    receives the decision's exploit events.
 
-    Scheduling hooks, so that Ray pauses only what it must: a member that reaches the boundary
-    before the others checkpoints and waits holding its slot unless another member needs the
-    slot to catch up (then it is paused); after the decision the waiting members go on, and only
-    the targets restart (from their sources' checkpoints). ``choose_trial_to_run`` queues paused
-    members as slots free up (Ray's picks one at a time, which left all but one slot idle).
-
-    A killed worker (Tune retries its trial ``max_failures`` times): every member checkpoints at
-    every boundary it reaches, so its trial restarts from its last boundary (or from the
-    checkpoint it copied), and, training being a pure function of config, seed and checkpoint,
-    reports the same results again. ``on_trial_add`` keeps the member's scheduling state (Ray's
-    would reset it, desynchronising the boundaries); results of intervals the policy already has
-    are ignored; a target not yet copied copies once restarted; a source that died while saving
-    the checkpoint its targets copy saves it again when it replays to that boundary, and its
-    targets wait paused until then. A trial that fails for good stops the search."""
+    Scheduling hooks, so that Ray pauses and checkpoints only what it must: a member that
+    reaches the boundary before the others waits holding its slot (no pause, no checkpoint)
+    unless another member needs the slot to catch up; after the decision the waiting members go
+    on, and only the targets restart (from their sources' checkpoints). ``choose_trial_to_run``
+    queues paused members as slots free up (Ray's picks one at a time, which left all but one
+    slot idle)."""
 
     def __init__(self, policy: PopulationPolicy, population: int, epochs: int, interval: int,
                  record: Callable[[list[ExploitEvent]], None] | None = None) -> None:
@@ -135,41 +123,7 @@ class PolicyPBT(PopulationBasedTraining):
         self.decision: Decision | None = None
         self._by_member: dict[int, Trial] = {}
         self._waiting: list[Trial] = []  # at the boundary, holding their slot
-        self._pending: dict[Trial, Trial] = {}  # targets not yet copied -> their sources
-        self._resave: dict[Trial, int] = {}  # restarted sources -> the boundary to save again
-        self._copies: dict[Trial, Copy] = {}  # sources -> their checkpoint of the boundary
-
-    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
-        known = self._trial_state.get(trial)
-        super().on_trial_add(tune_controller, trial)
-        if known is not None:  # Tune requeued the trial: its worker died
-            self._restarted(tune_controller, trial, known)
-
-    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        if not trial.should_recover():  # failed for good: the population cannot go on
-            tune_controller.request_stop_experiment()
-
-    def _restarted(self, tune_controller: TuneController, trial: Trial,
-                   state: _PBTTrialState) -> None:
-        """Trial ``trial`` restarts from its latest checkpoint (of its own, of the member it
-        copied, or none): keep what the scheduler knows, and train it up to where it was."""
-        self._trial_state[trial] = state
-        latest = trial.latest_checkpoint_result
-        start = int(latest.metrics.get(self._time_attr, 0)) if latest else 0
-        state.last_train_time = start  # behind the boundary it had reached, unless saved there
-        if trial in self._waiting:
-            self._waiting.remove(trial)
-        boundary = int(state.last_perturbation_time)
-        if trial in self._pending.values() and trial not in self._pending:  # a source
-            saved = self._saved_at(trial, boundary)
-            if saved is not None:
-                self._copies[trial] = saved
-            else:  # its checkpoint for the targets was lost with its worker: save it again
-                self._resave[trial] = boundary
-                self._copies.pop(trial, None)
-        if trial in self._pending:  # a target not copied yet: held until it copies
-            tune_controller._set_trial_status(trial, Trial.PAUSED)
-            self._try_exploit(tune_controller, trial)
+        self._pending: dict[Trial, Trial] = {}  # running targets -> their sources
 
     def on_trial_result(self, tune_controller: TuneController, trial: Trial,
                         result: dict[str, Any]) -> str:
@@ -177,24 +131,14 @@ class PolicyPBT(PopulationBasedTraining):
             return super().on_trial_result(tune_controller, trial, result)  # Ray's errors
         time = result[self._time_attr]
         state = self._trial_state[trial]
-        if trial in self._pending:  # a target must not train on before it copies
-            return TrialScheduler.PAUSE
-        if self._resave.get(trial) == time:  # a restarted source, back where targets copy it
-            del self._resave[trial]
-            state.last_train_time = max(state.last_train_time, time)
-            saving = tune_controller._schedule_trial_save(trial, result=result)
-            if saving is not None:
-                self._copies[trial] = saving
-            return TrialScheduler.CONTINUE
         if time - state.last_perturbation_time < self._perturbation_interval:
-            return TrialScheduler.CONTINUE  # within an interval, or a replayed one
+            return TrialScheduler.CONTINUE
         self._save_trial_state(state, time, result, trial)
         behind = [t for t in tune_controller.get_live_trials() if t is not trial and
                   self._trial_state[t].last_train_time < self._next_perturbation_sync]
-        if behind and any(t.status in (Trial.PENDING, Trial.PAUSED) for t in behind):
-            return TrialScheduler.PAUSE  # a member behind needs the slot (the pause saves)
-        self._boundary_checkpoint(tune_controller, trial)
         if behind:
+            if any(t.status in (Trial.PENDING, Trial.PAUSED) for t in behind):
+                return TrialScheduler.PAUSE  # a member behind needs the slot
             self._waiting.append(trial)
             return TrialScheduler.NOOP  # wait for the others, keeping the slot and the state
         lower, upper = self._quantiles()
@@ -207,33 +151,17 @@ class PolicyPBT(PopulationBasedTraining):
             max(self._trial_state[t].last_train_time for t in tune_controller.get_trials()))
         waiting, self._waiting = self._waiting, []
         for t in waiting:
-            if t in self._pending and t.is_saving:  # a target: pause it once saved
-                tune_controller._cached_trial_decisions[t.trial_id] = TrialScheduler.PAUSE
-            elif t in self._pending:  # (its actor then serves another)
-                tune_controller.pause_trial(t, should_checkpoint=False)
+            if t in self._pending:  # a target: pause it (its actor then serves another)
+                tune_controller.pause_trial(t, should_checkpoint=True)
             elif t.status == Trial.RUNNING:
                 tune_controller._schedule_trial_train(t)  # Tune has no public "go on"
         if trial in self._pending:
             return TrialScheduler.PAUSE
         return TrialScheduler.NOOP if trial.status == Trial.PAUSED else TrialScheduler.CONTINUE
 
-    def _boundary_checkpoint(self, tune_controller: TuneController, trial: Trial
-                             ) -> Copy | None:
-        """``trial``'s checkpoint at the boundary it has reached: the one being saved, the one
-        saved, or a new one (so that a killed worker's trial restarts from there)."""
-        if isinstance(trial.temporary_state.saving_to, _FutureTrainingResult):
-            return trial.temporary_state.saving_to
-        latest = self._saved_at(trial, self._trial_state[trial].last_train_time)
-        if latest is not None:
-            return latest
-        if trial.status != Trial.RUNNING:
-            return None
-        return tune_controller._schedule_trial_save(trial,
-                                                    result=self._trial_state[trial].last_result)
-
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         for target in [t for t in self._pending if t.status == Trial.PAUSED]:
-            self._try_exploit(tune_controller, target)
+            self._exploit(tune_controller, target, self._pending.pop(target))
         trials = tune_controller.get_trials()
         paused = [t for t in trials if t.status == Trial.PAUSED and t not in self._pending and
                   self._trial_state[t].last_train_time < self._next_perturbation_sync]
@@ -262,66 +190,28 @@ class PolicyPBT(PopulationBasedTraining):
 
     def _checkpoint_or_exploit(self, trial: Trial, tune_controller: TuneController,
                                upper_quantile: list[Trial], lower_quantile: list[Trial]) -> None:
-        self._trial_state[trial].last_checkpoint = None  # Ray's; this class keeps _copies
-        if trial in upper_quantile:
-            copy = self._boundary_checkpoint(tune_controller, trial)
-            if copy is not None:
-                self._copies[trial] = copy
+        super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, [])
         member = member_of(trial.trial_id)
         if self.decision is None or member not in self.decision.pairs:
             return
-        self._pending[trial] = self._by_member[self.decision.pairs[member]]
-        if trial.status == Trial.PENDING and trial not in tune_controller._trial_to_actor:
-            tune_controller._set_trial_status(trial, Trial.PAUSED)  # restarted: copy first
+        source = self._by_member[self.decision.pairs[member]]
         if trial.status == Trial.PAUSED:
-            self._try_exploit(tune_controller, trial)
-        # else copied once paused (see on_trial_result): Ray's immediate stop of a running
-        # trial would drop its actor, to start a new one
+            self._exploit(tune_controller, trial, source)
+        else:  # copied once paused (see on_trial_result): Ray's immediate stop of a running
+            self._pending[trial] = source  # trial would drop its actor, to start a new one
 
-    def _saved_at(self, trial: Trial, time: float) -> _TrainingResult | None:
-        """``trial``'s registered checkpoint of ``time``, if Tune keeps one."""
-        manager = trial.run_metadata.checkpoint_manager
-        kept = [] if manager is None else manager.best_checkpoint_results
-        latest = trial.latest_checkpoint_result
-        for saved in [latest, *reversed(kept)] if latest else kept:
-            if saved.checkpoint and saved.metrics.get(self._time_attr) == time:
-                return saved
-        return None
-
-    def _try_exploit(self, tune_controller: TuneController, trial: Trial) -> bool:
-        """Make the paused target ``trial`` copy its source, once the source's checkpoint of
-        the boundary exists (a source that died saving it saves it again: wait for that)."""
-        source = self._pending[trial]
-        if source in self._resave:
-            return False
-        copy = self._copies.get(source)
-        if isinstance(copy, _FutureTrainingResult):
-            import ray
-            from ray.exceptions import RayError
-
-            try:
-                copy = ray.get(copy.future)
-            except RayError:  # its worker died: Tune restarts it, and it saves again
-                copy = self._saved_at(source, self._trial_state[source].last_perturbation_time)
-            if copy is None or copy.checkpoint is None:
-                self._copies.pop(source, None)
-                return False
-            self._copies[source] = copy
-        if copy is None:
-            return False
-        del self._pending[trial]
-        state = self._trial_state[source]
-        state.last_checkpoint = copy.checkpoint
-        super()._exploit(tune_controller, trial, source)
-        state.last_checkpoint = None
-        # the checkpoint with its own result (the source may have reported later ones since)
-        manager = trial.run_metadata.checkpoint_manager
-        assert manager is not None  # Ray's _exploit has just set it
-        manager._latest_checkpoint_result = _TrainingResult(checkpoint=copy.checkpoint,
-                                                            metrics=copy.metrics)
-        target = self._trial_state[trial]
-        target.last_train_time = target.last_perturbation_time  # the boundary it copied
-        return True
+    def _exploit(self, tune_controller: TuneController, trial: Trial, trial_to_clone: Trial
+                 ) -> None:
+        state = self._trial_state[trial_to_clone]
+        if isinstance(state.last_checkpoint, _FutureTrainingResult):
+            saved = state.last_checkpoint.resolve()
+            if saved:
+                state.last_result, state.last_checkpoint = saved.metrics, saved.checkpoint
+        if not state.last_checkpoint:
+            raise ScalarizeError(f"member {member_of(trial_to_clone.trial_id)} has no "
+                                 f"checkpoint for member {member_of(trial.trial_id)} to copy; "
+                                 "delete the search folder and run the search again")
+        super()._exploit(tune_controller, trial, trial_to_clone)
 
     def _get_new_config(self, trial: Trial, trial_to_clone: Trial
                         ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -397,8 +287,8 @@ class _Worker:
 
 
 class MemberTrainable(Trainable):
-    """The Tune trainable: one member, one epoch per ``step``, a checkpoint when Tune asks for
-    one (at a boundary under :class:`PolicyPBT`, every interval for fixed weights)."""
+    """The Tune trainable: one member, one epoch per ``step``, a checkpoint only when Tune asks
+    for one (a source of an exploit, or a member paused to free its slot)."""
 
     def setup(self, config: dict[str, Any], search_yaml: str = "", threads: int = 1) -> None:
         self.worker = _Worker.of(search_yaml)
@@ -459,23 +349,19 @@ class MemberTrainable(Trainable):
 # -- the driver -------------------------------------------------------------------------------
 def _recorder(folder: SearchDir, total: int, disable: bool | None) -> Any:
     """A Tune callback in the driver: appends each result's events to ``population.jsonl`` as
-    they come and moves a tqdm bar over member-epochs (an epoch a restarted trial replays
-    is appended again, and dropped by :func:`local_order` at the end, but not counted twice)."""
+    they come and moves a tqdm bar over member-epochs."""
     from ray.tune import Callback
 
     class Recorder(Callback):
         def __init__(self) -> None:
             self.bar = tqdm(total=total, unit="member-epoch", desc="search (ray)",
                             dynamic_ncols=True, disable=disable)
-            self.seen: set[tuple[int, int]] = set()
 
         def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
                             result: dict[str, Any], **info: Any) -> None:
             events = [POPULATION_EVENT.validate_python(e) for e in json.loads(result["events"])]
             folder.append_events(events)
-            if (result["member"], result["epoch"]) not in self.seen:
-                self.seen.add((result["member"], result["epoch"]))
-                self.bar.update(1)
+            self.bar.update(1)
 
         def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
             self.bar.close()
@@ -545,9 +431,11 @@ class RayPopulation:
                 stop={"training_iteration": epochs}, callbacks=[recorder],
                 checkpoint_config=tune.CheckpointConfig(  # fixed weights: every interval
                     num_to_keep=3, checkpoint_frequency=0 if scheduler else self.spec.interval),
-                # a trial whose worker died restarts from its member's last checkpoint (adaptive:
-                # see PolicyPBT); one that fails for good ends the search
-                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
+                # a trial whose worker died restarts from its member's last checkpoint when the
+                # weights are fixed; an adaptive search stops at once (Tune's PBT cannot restore
+                # a member whose exploit checkpoint was still being saved, and would hang)
+                failure_config=tune.FailureConfig(max_failures=0 if scheduler else MAX_FAILURES,
+                                                  fail_fast=scheduler is not None)))
 
     def run(self) -> SearchSummary:
         data = load_data(self.config.base())
