@@ -123,10 +123,28 @@ def test_a_damaged_line_inside_a_log_is_an_error_not_a_silent_cut(cli, finished)
     assert_unchanged(before, out)
 
 
-def test_analysis_survives_a_baseline_that_scored_zero(tmp_path):
-    """One single-task run at 0 accuracy makes its Δ undefined (NaN), not the whole analysis
-    an error."""
+def test_analysis_survives_a_baseline_that_scored_zero():
+    """A single-task run at 0 makes Δ undefined (NaN) for its capacity: the tables show it as
+    missing, the other capacities are analysed, nothing raises."""
+    import math
+
+    import pandas as pd
+
+    from scalarize.analysis import per_capacity, transfer_regret
     from scalarize.analysis.gain import multitask_gain
 
-    assert multitask_gain({"a": 0.5, "b": 0.5}, {"a": 0.0, "b": 0.4}) != \
-        multitask_gain({"a": 0.5, "b": 0.5}, {"a": 0.0, "b": 0.4})  # NaN
+    assert math.isnan(multitask_gain({"a": 0.5, "b": 0.5}, {"a": 0.0, "b": 0.4}))
+    nan = float("nan")
+    summary = pd.DataFrame([
+        {"capacity": "small", "weights_label": label, "gain": nan, "gain_lo": nan,
+         "gain_hi": nan, "params": 10, "seeds": 1, "w_a": wa, "w_b": 1 - wa}
+        for label, wa in (("uniform", 0.5), ("w0.8-0.2", 0.8))
+    ] + [
+        {"capacity": "big", "weights_label": label, "gain": gain, "gain_lo": gain,
+         "gain_hi": gain, "params": 100, "seeds": 1, "w_a": wa, "w_b": 1 - wa}
+        for label, wa, gain in (("uniform", 0.5, 2.0), ("w0.8-0.2", 0.8, 3.0))
+    ])
+    table = per_capacity(summary).set_index("capacity")
+    assert math.isnan(table.loc["small", "best_gain"])
+    assert table.loc["big", "best_weights"] == "w0.8-0.2"
+    assert transfer_regret(summary).empty  # nothing to transfer from an undefined best

@@ -99,24 +99,35 @@ def distance_from_uniform(weights: np.ndarray) -> float:
     return float(0.5 * np.abs(weights - 1.0 / len(weights)).sum())
 
 
+def _best(group: pd.DataFrame) -> pd.Series | None:
+    """The weighting with the highest mean Δ; ``None`` when every Δ is undefined (NaN: a
+    single-task baseline that scored 0)."""
+    defined = group.dropna(subset=["gain"])
+    return None if defined.empty else defined.loc[defined.gain.idxmax()]
+
+
 def per_capacity(summary: pd.DataFrame) -> pd.DataFrame:
     """Per capacity: the best weighting (by mean Δ), its Δ, uniform's Δ, and how far the best
     weights are from uniform."""
     weight_cols = [c for c in summary.columns if c.startswith("w_")]
     rows = []
     for capacity, group in summary.groupby("capacity", sort=False):
-        best = group.loc[group.gain.idxmax()]
+        best = _best(group)
+        first = group.iloc[0]
         uniform = group[group.weights_label == "uniform"]
         u = uniform.iloc[0] if len(uniform) else None
         rows.append({
-            "capacity": capacity, "params": int(best.params),
-            **{c: best[c] for c in group.columns if c.startswith("axis_")},
-            "best_weights": best.weights_label,
-            "best_gain": best.gain, "best_gain_lo": best.gain_lo, "best_gain_hi": best.gain_hi,
+            "capacity": capacity, "params": int(first.params),
+            **{c: first[c] for c in group.columns if c.startswith("axis_")},
+            "best_weights": None if best is None else best.weights_label,
+            "best_gain": np.nan if best is None else best.gain,
+            "best_gain_lo": np.nan if best is None else best.gain_lo,
+            "best_gain_hi": np.nan if best is None else best.gain_hi,
             "uniform_gain": np.nan if u is None else u.gain,
             "uniform_gain_lo": np.nan if u is None else u.gain_lo,
             "uniform_gain_hi": np.nan if u is None else u.gain_hi,
-            "best_distance_from_uniform": distance_from_uniform(best[weight_cols].to_numpy()),
+            "best_distance_from_uniform": np.nan if best is None else
+            distance_from_uniform(best[weight_cols].to_numpy()),
             "weightings": len(group), "seeds": int(group.seeds.min()),
         })
     return pd.DataFrame(rows)
@@ -146,15 +157,17 @@ def transfer_regret(summary: pd.DataFrame) -> pd.DataFrame:
     """Regret of using the smallest capacity's best weights at each larger capacity: the best Δ
     there minus the Δ of the transferred weights (0 = transfer is perfect)."""
     order = summary.drop_duplicates("capacity").sort_values("params").capacity.tolist()
-    small = summary[summary.capacity == order[0]]
-    chosen = small.loc[small.gain.idxmax()].weights_label
+    small = _best(summary[summary.capacity == order[0]])
+    if small is None:
+        return pd.DataFrame()
+    chosen = small.weights_label
     rows = []
     for capacity in order[1:]:
         group = summary[summary.capacity == capacity]
-        transferred = group[group.weights_label == chosen]
-        if transferred.empty:
+        transferred = group[group.weights_label == chosen].dropna(subset=["gain"])
+        best = _best(group)
+        if transferred.empty or best is None:
             continue
-        best = group.loc[group.gain.idxmax()]
         rows.append({"from": order[0], "to": capacity, "transferred_weights": chosen,
                      "transferred_gain": float(transferred.gain.iloc[0]),
                      "best_weights": best.weights_label, "best_gain": float(best.gain),
