@@ -91,6 +91,7 @@ OUT_OF_RANGE = {
     "method-option": ("method.options={zz: 1}", "zz"),
     "probe-unknown": ("probes={nope: {}}", "nope"),
     "probe-option": ("probes={conflicts: {every: 0}}", "every"),
+    "probe-option-unknown": ("probes={conflicts: {evry: 5}}", "'evry'"),
     "name-empty": ("name=' '", "name"),
     "name-hidden": ("name=.hidden", "name"),
     "method-option-nan": ("method.options={c: .nan}", "c is nan"),

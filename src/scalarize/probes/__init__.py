@@ -6,6 +6,7 @@ module and one registry line.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scalarize.errors import ScalarizeError
@@ -25,6 +26,10 @@ def build_probes(config: dict[str, dict[str, Any] | None]) -> list[Callback]:
         try:
             probes.append(factory(**(options or {})))
         except (TypeError, ValueError) as exc:
+            unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+            if unexpected:
+                raise ScalarizeError(f"probe {name!r} has no option {unexpected[1]!r}; remove "
+                                     f"it from probes.{name}") from None
             raise ScalarizeError(f"probe {name!r}: bad options {options}: {exc}") from None
     return probes
 
