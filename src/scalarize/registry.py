@@ -68,6 +68,18 @@ def target_label(name: str) -> str:
     return name.rpartition(":")[2].rpartition(".")[2] if is_import_target(name) else name
 
 
+def unknown_option(exc: TypeError) -> str | None:
+    """The keyword a factory refused (``f() got an unexpected keyword argument 'x'`` -> ``x``),
+    so callers can name the option instead of showing Python's signature message.
+
+    Example:
+        >>> unknown_option(TypeError("f() got an unexpected keyword argument 'gamma'"))
+        'gamma'
+    """
+    found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+    return found[1] if found else None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

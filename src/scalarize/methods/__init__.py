@@ -24,7 +24,6 @@ copies another, continues exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +31,7 @@ from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods.base import Method, StepContext
 from scalarize.methods.static import StaticScalarization
-from scalarize.registry import Registry
+from scalarize.registry import Registry, unknown_option
 
 METHODS: Registry[Method] = Registry("method")
 METHODS.register("static")(StaticScalarization)
@@ -147,9 +146,9 @@ def build_method(name: str, options: dict[str, Any] | None = None, n_objectives:
     try:
         return factory(n_objectives, **(options or {}))
     except (TypeError, ValueError) as exc:
-        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        unexpected = unknown_option(exc) if isinstance(exc, TypeError) else None
         if unexpected:
-            raise ScalarizeError(f"method {name!r} has no option {unexpected[1]!r}; remove it "
+            raise ScalarizeError(f"method {name!r} has no option {unexpected!r}; remove it "
                                  "from method.options") from None
         raise ScalarizeError(f"method {name!r}: bad method.options {options} ({exc})") from None
     except ImportError as exc:

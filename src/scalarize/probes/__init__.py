@@ -6,12 +6,11 @@ module and one registry line.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from scalarize.errors import ScalarizeError
 from scalarize.probes.conflicts import ConflictProbe
-from scalarize.registry import Registry
+from scalarize.registry import Registry, unknown_option
 from scalarize.training.callbacks import Callback
 
 PROBES: Registry[Callback] = Registry("probe")
@@ -26,9 +25,9 @@ def build_probes(config: dict[str, dict[str, Any] | None]) -> list[Callback]:
         try:
             probes.append(factory(**(options or {})))
         except (TypeError, ValueError) as exc:
-            unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+            unexpected = unknown_option(exc) if isinstance(exc, TypeError) else None
             if unexpected:
-                raise ScalarizeError(f"probe {name!r} has no option {unexpected[1]!r}; remove "
+                raise ScalarizeError(f"probe {name!r} has no option {unexpected!r}; remove "
                                      f"it from probes.{name}") from None
             raise ScalarizeError(f"probe {name!r}: bad options {options}: {exc}") from None
     return probes
