@@ -52,6 +52,19 @@ _TARGET = re.compile(rf"^({_IDENTIFIER}(?:\.{_IDENTIFIER})*):({_IDENTIFIER}(?:\.
                      re.ASCII)
 _DEFAULT = object()
 
+#: Where each registry kind is defined, so a fresh process (a Ray worker) can import it before
+#: :func:`restore_session` puts the calling process's session entries back.
+_HOME: dict[str, str] = {
+    "benchmark": "scalarize.benchmarks",
+    "model family": "scalarize.models",
+    "task kind": "scalarize.training.task_kinds",
+    "method": "scalarize.methods",
+    "probe": "scalarize.probes",
+    "search strategy": "scalarize.search.strategies",
+    "engine": "scalarize.search.executors",
+}
+_KNOWN: dict[str, Registry[Any]] = {}
+
 
 class PluginWarning(UserWarning):
     """An installed plugin that could not be registered (broken, or a clashing name)."""
@@ -135,6 +148,40 @@ class Registry(Generic[T]):
         self._plugins: dict[str, str] = {}  # name -> the distribution that registered it
         self._targets: dict[str, tuple[ModuleType, Callable[..., T]]] = {}
         self._discovered = False
+        self._session: dict[str, Callable[..., T]] = {}
+        if plugins:
+            _KNOWN.setdefault(kind, self)
+
+    def add(self, name: str, factory: Callable[..., T]) -> str:
+        """Register ``factory`` under ``name`` for this process only (a *session entry*: what the
+        Python API does with the user's objects). Adding the same name again replaces the
+        earlier session entry; a built-in or plugin of that name is never replaced. Session
+        entries travel to Ray workers with :func:`session_entries` / :func:`restore_session`.
+        Returns ``name``.
+
+        Example:
+            >>> kinds = Registry[int]("toy", plugins=False)
+            >>> kinds.add("mine", lambda: 3)
+            'mine'
+            >>> kinds.get("mine")()
+            3
+        """
+        if is_import_target(name) or not name.strip():
+            raise ScalarizeError(f"{self.kind} name {name!r} is empty or holds ':'; pick "
+                                 "another name")
+        if not callable(factory):
+            raise ScalarizeError(f"{self.kind} {name!r} is a {type(factory).__name__}, not "
+                                 "callable")
+        if name in self._factories and name not in self._session:
+            raise ScalarizeError(f"{self.kind} {name!r} is already built in (or installed); "
+                                 "pick another name")
+        self._factories[name] = factory
+        self._session[name] = factory
+        return name
+
+    def session(self) -> dict[str, Callable[..., T]]:
+        """This process's session entries (see :meth:`add`)."""
+        return dict(self._session)
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator that registers ``factory`` under ``name`` (built-ins and plugins alike).
@@ -241,5 +288,25 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
+def session_entries() -> dict[str, dict[str, Callable[..., Any]]]:
+    """Every registry's session entries (``kind -> name -> factory``), to ship to another
+    process (Ray pickles them with cloudpickle: objects defined in ``__main__`` travel by value,
+    the rest by reference, so their modules must be importable there)."""
+    return {kind: reg.session() for kind, reg in _KNOWN.items() if reg.session()}
+
+
+def restore_session(entries: dict[str, dict[str, Callable[..., Any]]]) -> None:
+    """Put :func:`session_entries` of another process back into this one's registries."""
+    for kind, named in entries.items():
+        if kind not in _KNOWN and kind in _HOME:
+            importlib.import_module(_HOME[kind])
+        registry = _KNOWN.get(kind)
+        if registry is None:
+            raise ScalarizeError(f"no {kind} registry in this process")
+        for name, factory in named.items():
+            if registry._session.get(name) is not factory:
+                registry.add(name, factory)
+
+
 __all__ = ["ENTRY_POINT_GROUPS", "PluginWarning", "Registry", "is_import_target",
-           "resolve_target", "target_label"]
+           "resolve_target", "restore_session", "session_entries", "target_label"]
