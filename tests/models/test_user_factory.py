@@ -189,12 +189,17 @@ def test_a_sweep_over_options_trains_and_analyses_per_option(mymodels, tmp_path,
     assert {c.model.options["width"] for _, c in plan} == {4, 8}
     assert all(c.model.options["depth"] == 1 for _, c in plan)  # merged over model.options
     out = tmp_path / "sweep"
-    assert main(["sweep", _config(tmp_path, SWEEP), "--out", str(out), *TINY]) == 0
+    assert main(["sweep", _config(tmp_path, SWEEP), "--out", str(out), *TINY,
+                 "probes={conflicts: {every: 1}}"]) == 0
     capsys.readouterr()
     assert main(["analyze", "capacity", str(out), "--format", "json"]) == 0
     printed = capsys.readouterr().out
     assert "build-width4" in printed and "build-width8" in printed
     assert '"axis_width"' in printed
+    # the conflict analysis groups by the same labels (every run has spec mymodels:build)
+    from scalarize.analysis.conflicts import conflict_epochs
+
+    assert set(conflict_epochs(out).capacity) == {"build-width4", "build-width8"}
 
 
 def test_option_values_listed_twice_are_refused(mymodels, tmp_path):

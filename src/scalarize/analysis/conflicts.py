@@ -22,34 +22,48 @@ from scipy import stats
 
 from scalarize.analysis.stats import mean_ci
 from scalarize.errors import ScalarizeError
-from scalarize.runs.store import RunDir, find_runs, read_or_skip
+from scalarize.runs import layout
+from scalarize.runs.records import SweepPlan
+from scalarize.runs.store import RunDir, StudyDir, find_runs, read_or_skip
 
 MEASURES = ("conflict_share", "cos_mean", "gms_mean")
 
 
-def _run_identity(run: RunDir) -> dict[str, object] | None:
+def _capacities(folder: Path | str) -> dict[str, str]:
+    """Run name -> capacity label, from the sweep's plan when ``folder`` is a sweep (a sweep
+    over a factory's options plans one label per options set, e.g. ``build-width32``, where
+    every run has the same ``model.spec``); empty otherwise."""
+    study = StudyDir(folder, layout.SWEEP)
+    if not study.is_study:
+        return {}
+    return {run.name: run.capacity for run in study.read_plan(SweepPlan).runs}
+
+
+def _run_identity(run: RunDir, capacities: dict[str, str] | None = None
+                  ) -> dict[str, object] | None:
     summary = run.read_summary()
     if summary is None:
         return None
     seed = run.read_config().get("seed", 0)
-    return {"run": run.path.name, "capacity": summary.model.spec,
+    capacity = (capacities or {}).get(run.path.name, summary.model.spec)
+    return {"run": run.path.name, "capacity": capacity,
             "params": summary.model.params, "weights_label": summary.weights_label,
             "multi_task": not summary.weights.is_single_task, "seed": seed,
             "final_val_avg_acc": summary.val.avg_acc,
             "final_test_avg_acc": summary.test.avg_acc}
 
 
-def _probed_steps(run: RunDir) -> list[dict[str, object]]:
+def _probed_steps(run: RunDir, capacities: dict[str, str]) -> list[dict[str, object]]:
     records = run.read_conflicts()
-    ident = _run_identity(run) if records else None
+    ident = _run_identity(run, capacities) if records else None
     if ident is None:
         return []
     return [{**ident, "step": r.step, "epoch": r.epoch,
              **{m: getattr(r, m) for m in (*MEASURES, "cos_min")}} for r in records]
 
 
-def _probed_epochs(run: RunDir) -> list[dict[str, object]]:
-    ident = _run_identity(run)
+def _probed_epochs(run: RunDir, capacities: dict[str, str]) -> list[dict[str, object]]:
+    ident = _run_identity(run, capacities)
     if ident is None:
         return []
     rows = []
@@ -65,9 +79,9 @@ def _probed_epochs(run: RunDir) -> list[dict[str, object]]:
 def conflict_steps(folder: Path | str) -> pd.DataFrame:
     """Every probed step of every finished run under ``folder``, with the run's identity (a
     corrupt run is skipped with one :class:`~scalarize.errors.SkippedRunWarning`)."""
-    rows = []
+    rows, capacities = [], _capacities(folder)
     for run in find_runs(folder):
-        rows += read_or_skip(run.path, partial(_probed_steps, run)) or []
+        rows += read_or_skip(run.path, partial(_probed_steps, run, capacities)) or []
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records; train with "
                              "probes={conflicts: {every: 50}}")
@@ -77,10 +91,10 @@ def conflict_steps(folder: Path | str) -> pd.DataFrame:
 def conflict_epochs(folder: Path | str) -> pd.DataFrame:
     """Per run and epoch: the epoch means of the conflict measures and the validation metric
     (a corrupt run is skipped with one :class:`~scalarize.errors.SkippedRunWarning`)."""
-    rows = []
+    rows, capacities = [], _capacities(folder)
     for run in find_runs(folder):
         if run.has_conflicts:
-            rows += read_or_skip(run.path, partial(_probed_epochs, run)) or []
+            rows += read_or_skip(run.path, partial(_probed_epochs, run, capacities)) or []
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records")
     return pd.DataFrame(rows)
