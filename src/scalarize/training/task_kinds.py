@@ -303,9 +303,60 @@ class Normals(_PixelRegression):
                 "mean_angle": angle.sum(), "score": (angle <= 11.25).sum()}
 
 
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class FunctionKind(TaskKind):
+    """A kind made of a user's functions (what :func:`scalarize.api.task` registers for a task
+    given ``loss=``): ``loss(output, target)`` returns one loss per example (shape B), and the
+    optional ``metric(output, target)`` one value per example, averaged over a split; without a
+    metric, the loss is the metric (lower is better). The head is a linear layer with
+    ``outputs`` outputs, or with ``dense`` a decoder with ``outputs`` channels per pixel.
+
+    The kind's ``score`` (what ranks runs and members, higher is better) is the metric when
+    ``higher_is_better``, else ``1 / (1 + metric)`` (for errors ≥ 0); the gain Δ compares the
+    metric itself, under ``metric_name``.
+
+    Example:
+        >>> kind = FunctionKind(lambda out, y: (out[:, 0] - y).abs(), outputs=1)
+        >>> metric = kind.metric()
+        >>> metric.update(torch.tensor([[1.0], [3.0]]), torch.tensor([1.0, 2.0]))
+        >>> metric.result()
+        {'loss': 0.5, 'score': 0.75}
+    """
+
+    def __init__(self, loss: Loss, metric: Loss | None = None, *, outputs: int = 1,
+                 dense: bool = False, higher_is_better: bool | None = None,
+                 metric_name: str | None = None) -> None:
+        self.loss_fn, self.metric_fn = loss, metric
+        self.outputs, self.dense = outputs, dense
+        higher = False if metric is None else bool(higher_is_better
+                                                    if higher_is_better is not None else True)
+        self.metric_name = metric_name or ("metric" if metric is not None else "loss")
+        self.primary = (self.metric_name, higher)
+
+    def head(self) -> HeadSpec:
+        return DenseHead(self.outputs) if self.dense else self.outputs
+
+    def flip(self, target: torch.Tensor) -> torch.Tensor | None:
+        return target.flip(-1) if self.dense else None
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(output, target)
+
+    def metric(self) -> Metric:
+        return _Mean(self.sums)
+
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = (self.metric_fn or self.loss_fn)(output, target).detach().double()
+        score = values if self.primary[1] else 1.0 / (1.0 + values)
+        return {"count": torch.tensor(values.shape[0], device=values.device),
+                self.metric_name: values.sum(), "score": score.sum()}
+
+
 def build_kind(kind: str, options: dict[str, object]) -> TaskKind:
     """The :class:`TaskKind` registered as ``kind``, made with ``options``."""
     return TASK_KINDS.get(kind)(**options)
 
 
-__all__ = ["TASK_KINDS", "Metric", "TaskKind", "build_kind"]
+__all__ = ["TASK_KINDS", "FunctionKind", "Metric", "TaskKind", "build_kind"]

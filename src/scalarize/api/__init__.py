@@ -1,0 +1,29 @@
+"""scalarize on your own model, tasks and data, from Python.
+
+Declare tasks with :func:`task`, wrap data with :func:`from_arrays` (or stream a map-style
+``torch.utils.data.Dataset`` with :func:`from_datasets`), give a model as a spec or a factory
+(:func:`model`), then :func:`train`, :func:`sweep`, :func:`search`, :func:`compare`,
+:func:`replay`, :func:`conflicts` and :func:`report` — the same code and run store as the
+command line. See docs/extending.md for the contracts.
+
+Example:
+    >>> import scalarize.api as sz
+    >>> sz.task("depth", kind="depth").kind
+    'depth'
+"""
+
+from scalarize.api.data import carve, from_arrays, task
+from scalarize.api.runs import (
+    Model,
+    compare,
+    conflicts,
+    model,
+    replay,
+    report,
+    search,
+    sweep,
+    train,
+)
+
+__all__ = ["Model", "carve", "compare", "conflicts", "from_arrays", "model", "replay",
+           "report", "search", "sweep", "task", "train"]

@@ -1,0 +1,195 @@
+"""Tasks and data from Python: :func:`task` declares a task (a built-in kind, or the user's own
+loss and metric), :func:`from_arrays` wraps in-memory arrays as a
+:class:`~scalarize.benchmarks.Dataset`. Everything a built-in benchmark produces, so the
+trainer, the studies and the reports take it unchanged.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 256, (40, 3, 8, 8), dtype=np.uint8)
+    >>> labels = {"digit": rng.integers(0, 3, 40), "area": rng.random(40)}
+    >>> tasks = [task("digit", classes=3), task("area", kind="regression", dense=False)]
+    >>> data = from_arrays(tasks, train=(x[:30], {k: v[:30] for k, v in labels.items()}),
+    ...                    test=(x[30:], {k: v[30:] for k, v in labels.items()}), name="toy")
+    >>> data.objectives, len(data.splits["train"]), len(data.splits["val"])
+    (('digit', 'area'), 27, 3)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from scalarize.benchmarks import Dataset, Split, Task
+from scalarize.benchmarks.base import seeded_split
+from scalarize.errors import ScalarizeError
+from scalarize.training.task_kinds import TASK_KINDS, FunctionKind
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: One split given as arrays: ``(images, {task: labels})``; for the multi-domain view a
+#: mapping ``domain name -> (images, labels)``, where ``labels`` may be one array (one task).
+ArraySplit = tuple[Any, Any] | Mapping[str, tuple[Any, Any]]
+
+_CUSTOM = itertools.count()
+
+
+def task(name: str, kind: str = "classification", *, classes: int = 0,
+         loss: Loss | None = None, metric: Loss | None = None,
+         higher_is_better: bool | None = None, outputs: int = 1, dense: bool = False,
+         description: str = "", **options: Any) -> Task:
+    """A task named ``name``.
+
+    Built-in kinds (``classification``, ``segmentation``, ``depth``, ``normals``,
+    ``regression``; a plugin's; an import target ``package.module:Kind``) take ``classes`` and
+    the kind's own options as keywords (``task("area", kind="regression", dense=False)``).
+
+    A task of your own gives ``loss(output, target)`` returning one loss per example (shape
+    B), optionally ``metric(output, target)`` (one value per example; ``higher_is_better``
+    says which way it points) and the head's ``outputs`` (``dense=True``: per pixel). See
+    :class:`~scalarize.training.task_kinds.FunctionKind`.
+
+    Example:
+        >>> task("digit", classes=10).kind_options
+        {'classes': 10}
+        >>> mine = task("size", loss=lambda out, y: (out[:, 0] - y) ** 2)
+        >>> mine.kind.startswith("user.size.")
+        True
+    """
+    if loss is None:
+        if metric is not None or higher_is_better is not None:
+            raise ScalarizeError(f"task {name!r}: metric= and higher_is_better= go with "
+                                 "loss= (a task of your own); a built-in kind has its own")
+        TASK_KINDS.get(kind)  # an unknown kind is named here, not at the first batch
+        return Task(name, classes, description, kind, dict(options))
+    if not callable(loss) or (metric is not None and not callable(metric)):
+        raise ScalarizeError(f"task {name!r}: loss= and metric= take functions "
+                             "(output, target) -> one value per example")
+    if options or classes:
+        raise ScalarizeError(f"task {name!r} has its own loss; give outputs= (and dense=) "
+                             f"instead of {sorted([*options, *(['classes'] if classes else [])])}")
+    if outputs < 1:
+        raise ScalarizeError(f"task {name!r}: outputs={outputs}; give at least 1")
+    registered = TASK_KINDS.add(
+        f"user.{name}.{next(_CUSTOM)}",
+        lambda: FunctionKind(loss, metric, outputs=outputs, dense=dense,
+                             higher_is_better=higher_is_better))
+    return Task(name, 0, description, registered)
+
+
+def _images(x: Any, where: str) -> np.ndarray:
+    array = x.numpy() if isinstance(x, torch.Tensor) else x
+    if not isinstance(array, np.ndarray) or array.ndim != 4:
+        shape = getattr(array, "shape", None)
+        raise ScalarizeError(f"{where}: images must be an array N×C×H×W, got "
+                             f"{type(x).__name__} of shape {shape}")
+    if array.dtype != np.uint8:
+        raise ScalarizeError(f"{where}: in-memory images must be uint8 (0..255), got "
+                             f"{array.dtype}; scale them, or stream float images with "
+                             "from_datasets")
+    return array
+
+
+def _labels(tasks: tuple[Task, ...], labels: Any, n: int, where: str) -> dict[str, np.ndarray]:
+    if not isinstance(labels, Mapping):
+        if len(tasks) != 1:
+            raise ScalarizeError(f"{where}: give labels as {{task: array}} for the tasks "
+                                 f"{[t.name for t in tasks]}")
+        labels = {tasks[0].name: labels}
+    missing = [t.name for t in tasks if t.name not in labels]
+    if missing:
+        raise ScalarizeError(f"{where}: no labels for task(s) {missing}; labels given for "
+                             f"{list(labels)}")
+    out: dict[str, np.ndarray] = {}
+    for t in tasks:
+        value = labels[t.name]
+        array = np.asarray(value.numpy() if isinstance(value, torch.Tensor) else value)
+        if array.ndim == 0 or array.shape[0] != n:
+            raise ScalarizeError(f"{where}: task {t.name!r} has labels of shape "
+                                 f"{array.shape} for {n} images; give one label per image")
+        if t.kind == "classification":
+            if not np.issubdtype(array.dtype, np.integer):
+                raise ScalarizeError(f"{where}: task {t.name!r} is a classification; its "
+                                     f"labels must be integers, got {array.dtype}")
+            array = array.astype(np.int64)
+            bad = array[(array < 0) | (array >= t.num_classes)]
+            if bad.size:
+                raise ScalarizeError(f"{where}: task {t.name!r} has {t.num_classes} classes "
+                                     f"but a label {int(bad[0])}; labels go 0..{t.num_classes - 1}")
+        out[t.name] = array
+    return out
+
+
+def _split(tasks: tuple[Task, ...], given: ArraySplit, domains: tuple[str, ...], where: str
+           ) -> Split:
+    if not domains:
+        if not isinstance(given, tuple) or len(given) != 2:
+            raise ScalarizeError(f"{where}: give (images, {{task: labels}})")
+        x = _images(given[0], where)
+        return Split(x, _labels(tasks, given[1], len(x), where))
+    if not isinstance(given, Mapping) or list(given) != list(domains):
+        got = list(given) if isinstance(given, Mapping) else type(given).__name__
+        raise ScalarizeError(f"{where}: give {{domain: (images, labels)}} for the domains "
+                             f"{list(domains)} in that order, got {got}")
+    parts = []
+    for d, name in enumerate(domains):
+        x = _images(given[name][0], f"{where}[{name!r}]")
+        labels = _labels(tasks, given[name][1], len(x), f"{where}[{name!r}]")
+        parts.append(Split(x, labels, np.full(len(x), d, dtype=np.int64)))
+    return Split(np.concatenate([p.x for p in parts]),
+                 {t.name: np.concatenate([p.labels[t.name] for p in parts]) for t in tasks},
+                 np.concatenate([p.domain for p in parts if p.domain is not None]))
+
+
+def carve(train: Any, share: float, seed: int, domains: int = 0) -> tuple[Any, Any]:
+    """``(train, val)``: a seeded ``share`` of ``train`` (any split with ``subset`` and
+    ``domain``) held out as validation, per domain when it has domains."""
+    if not 0 < share < 1:
+        raise ScalarizeError(f"val_share={share}; give a share between 0 and 1, or a val split")
+    rng = np.random.default_rng([seed, 104729])
+    groups = ([np.arange(len(train))] if train.domain is None or not domains
+              else [np.flatnonzero(train.domain == d) for d in range(domains)])
+    held, kept = [], []
+    for group in groups:
+        held_at, kept_at = seeded_split(len(group), share, rng)
+        held.append(group[held_at])
+        kept.append(group[kept_at])
+    held_idx, kept_idx = np.sort(np.concatenate(held)), np.sort(np.concatenate(kept))
+    if len(held_idx) == 0:
+        raise ScalarizeError(f"val_share={share} of {len(train)} training examples holds out "
+                             "none; give more data, a larger val_share, or a val split")
+    return train.subset(kept_idx), train.subset(held_idx)
+
+
+def _domains(train: Any) -> tuple[str, ...]:
+    return tuple(str(d) for d in train) if isinstance(train, Mapping) else ()
+
+
+def from_arrays(tasks: list[Task] | tuple[Task, ...], train: ArraySplit, test: ArraySplit,
+                val: ArraySplit | None = None, *, name: str = "data", val_share: float = 0.1,
+                seed: int = 0) -> Dataset:
+    """A data set from in-memory arrays: uint8 images N×C×H×W and one label array per task
+    (integers for classification, floats for regressions, maps for dense tasks). Without a
+    ``val`` split, a seeded ``val_share`` of train becomes validation. Give each split as a
+    mapping ``{domain: (images, labels)}`` for the multi-domain view (one task)."""
+    tasks = tuple(tasks)
+    if not tasks or not all(isinstance(t, Task) for t in tasks):
+        raise ScalarizeError("tasks: give a list of scalarize.task(...) values")
+    domains = _domains(train)
+    splits = {"train": _split(tasks, train, domains, "train"),
+              "test": _split(tasks, test, domains, "test")}
+    if val is None:
+        splits["train"], splits["val"] = carve(splits["train"], val_share, seed, len(domains))
+    else:
+        splits["val"] = _split(tasks, val, domains, "val")
+    shapes = {k: s.x.shape[1:] for k, s in splits.items()}
+    if len(set(shapes.values())) > 1:
+        raise ScalarizeError(f"images differ in shape between splits: {shapes}")
+    return Dataset(name, "mdl" if domains else "mtl", tasks, splits, domains,
+                   {"source": "arrays"})
+
+
+__all__ = ["carve", "from_arrays", "task"]
