@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,12 +30,13 @@ from tqdm.auto import tqdm
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods import refuse_ignored_weights
-from scalarize.registry import Registry
+from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
 from scalarize.search.ray_session import CONNECT_TIMEOUT, check_address, ray_session
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
+from scalarize.search.user_code import user_modules
 from scalarize.training import check_run, check_study, load_data, train_run
 
 
@@ -82,11 +83,19 @@ class LocalExecutor:
 RETRIES = 2  # times a planned run (a Ray task) runs again after its worker died
 
 
-def _train_remote(config_yaml: str, out: str) -> RunSummary:
+def _train_remote(config_yaml: str, out: str,
+                  entries: dict[str, dict[str, Callable[..., Any]]] | None = None
+                  ) -> RunSummary:
     """One planned run on a Ray worker; a retry after the worker died resumes its run folder
-    from the last checkpoint (``resume=True``), as a re-run of the command does."""
+    from the last checkpoint (``resume=True``), as a re-run of the command does. ``entries``
+    are the driver's registry session entries (:func:`~scalarize.registry.session_entries`),
+    put back here before the run loads its data."""
     from scalarize.config import RunConfig as Config
+    from scalarize.registry import restore_session
     from scalarize.training import train_run as train
+
+    if entries:
+        restore_session(entries)
 
     return train(Config.model_validate(yaml.safe_load(config_yaml)), out, resume=True,
                  progress=False)
@@ -98,7 +107,9 @@ class RayExecutor:
     ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``; an address where no cluster
     answers within ``connect_timeout`` seconds is refused with one line, before any folder is
     written. A run or member whose worker process dies (killed, out of memory, a lost node) is
-    retried (twice), resuming from its last checkpoint."""
+    retried (twice), resuming from its last checkpoint. The user's modules that the configs
+    name by import target travel to the workers (Ray's ``py_modules``), and so do the
+    objects registered for this process with ``Registry.add`` (session entries)."""
 
     def __init__(self, address: str | None = None, cpus_per_run: float = 1.0,
                  gpus_per_run: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT) -> None:
@@ -118,13 +129,16 @@ class RayExecutor:
         import ray
         from ray.exceptions import WorkerCrashedError
 
-        with ray_session(self.address, self.connect_timeout):
+        modules = user_modules(configs)
+        with ray_session(self.address, self.connect_timeout, modules):
             # a dead worker's task runs again (its run resumes from its checkpoint); an
             # exception in the run is its answer, never retried
             remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=RETRIES,
                                 retry_exceptions=False)(_train_remote)
             out_abs = str(Path(out).resolve())
-            refs = [remote.remote(c.to_yaml(), out_abs) for c in configs]
+            entries = session_entries()
+            shared = ray.put(entries) if entries else None  # pickled once for every run
+            refs = [remote.remote(c.to_yaml(), out_abs, shared) for c in configs]
             order = {ref: i for i, ref in enumerate(refs)}
             results: list[RunSummary | None] = [None] * len(refs)
             pending = list(refs)

@@ -21,7 +21,8 @@ killed grid or random search resumes through ``Tuner.restore`` from the members'
 checkpoints; a killed adaptive search (pbt, pb2, mopbt) is refused with a clear line, since its
 members checkpoint only for exploits and its policy lives in the driver (the in-process engine
 resumes every strategy exactly). Ray needs the search folder on storage every node can reach
-(a shared file system), as for sweeps.
+(a shared file system), as for sweeps. The user's modules named by import target reach the
+workers as Ray ``py_modules``, the driver's registry session entries as a trial parameter.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from tqdm.auto import tqdm
 
 from scalarize.benchmarks import Dataset
 from scalarize.errors import ScalarizeError
+from scalarize.registry import restore_session, session_entries
 from scalarize.runs.records import (
     POPULATION_EVENT,
     EpochEvent,
@@ -64,6 +66,7 @@ from scalarize.search.member import Member, search_data
 from scalarize.search.ray_session import CONNECT_TIMEOUT, ray_session
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
+from scalarize.search.user_code import user_modules
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
@@ -290,7 +293,12 @@ class MemberTrainable(Trainable):
     """The Tune trainable: one member, one epoch per ``step``, a checkpoint only when Tune asks
     for one (a source of an exploit, or a member paused to free its slot)."""
 
-    def setup(self, config: dict[str, Any], search_yaml: str = "", threads: int = 1) -> None:
+    def setup(self, config: dict[str, Any], search_yaml: str = "", threads: int = 1,
+              entries: dict[str, dict[str, Callable[..., Any]]] | None = None) -> None:
+        """``entries``: the driver's registry session entries, put back in this worker before
+        it loads the data and builds members."""
+        if entries:
+            restore_session(entries)
         self.worker = _Worker.of(search_yaml)
         if self.worker.config.train.threads is None:
             torch.set_num_threads(threads)
@@ -402,7 +410,7 @@ class RayPopulation:
 
         trainable = tune.with_resources(
             tune.with_parameters(MemberTrainable, search_yaml=self.config.to_yaml(),
-                                 threads=max(1, int(self.cpus))),
+                                 threads=max(1, int(self.cpus)), entries=session_entries()),
             {"cpu": self.cpus, "gpu": self.gpus})
         experiment = self.folder.ray_experiment
         if tune.Tuner.can_restore(str(experiment)):
@@ -445,7 +453,9 @@ class RayPopulation:
         self.folder.record(self.config, search_plan(self.config, ENGINE, data.view, points))
         policy = PopulationPolicy.for_search(self.config, objectives)
         start = time.perf_counter()
-        with ray_session(self.address, self.connect_timeout), _without_tune_logs():
+        modules = user_modules([self.config])
+        with (ray_session(self.address, self.connect_timeout, modules),
+              _without_tune_logs()):
             results = self._tuner(len(points), policy, epochs).fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:

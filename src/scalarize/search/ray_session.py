@@ -6,6 +6,13 @@ many minutes (20 attempts of its GCS client, each waiting up to ``py_gcs_connect
 within ``connect_timeout`` seconds, whether a Ray head's GCS (a gRPC, that is HTTP/2, server)
 answers there, and refuses with one line naming the address otherwise.
 
+The user's own modules that a config names by import target (found on the working directory
+or ``PYTHONPATH``, see :mod:`scalarize.search.user_code`) go to the workers as
+``runtime_env={"py_modules": [...]}``, added to what the user already gives Ray: the
+``RAY_RUNTIME_ENV`` of a Ray Client (``ray://``) connection, or the runtime environment of a
+``ray job submit``. A Ray the caller started already is used as it is (its runtime
+environment is the caller's).
+
 Example:
     >>> parse_address("10.0.0.5:6379")
     ('10.0.0.5', 6379)
@@ -13,12 +20,15 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from scalarize.errors import ScalarizeError
 
@@ -135,23 +145,85 @@ def _one_connect_attempt(connecting: bool) -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # what ``ray job submit`` gives its driver
+_OVERRIDE_JOB = "RAY_OVERRIDE_JOB_RUNTIME_ENV"
+_CLIENT_ENV = "RAY_RUNTIME_ENV"  # a Ray Client connection's runtime_env (JSON)
+
+
+def _json_env(key: str, where: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON object in environment variable ``key`` (at ``where`` inside it), or ``{}``."""
+    text = os.environ.get(key)
+    if not text:
+        return {}
+    try:
+        tree = json.loads(text)
+        for part in where:
+            tree = tree.get(part) or {}
+    except (ValueError, AttributeError):
+        raise ScalarizeError(f"the environment variable {key} is not a JSON object; fix or "
+                             "unset it") from None
+    if not isinstance(tree, dict):
+        raise ScalarizeError(f"the environment variable {key} is not a JSON object; fix or "
+                             "unset it")
+    return tree
+
+
+def runtime_env(address: str | None, modules: Sequence[Path | str]) -> dict[str, Any] | None:
+    """The ``runtime_env`` to start Ray with so that its workers import ``modules`` (files and
+    package folders of the user's code): ``py_modules`` appended to those the user gives Ray
+    already (see the module docstring); ``None`` without modules (Ray's own defaults apply).
+
+    Example:
+        >>> runtime_env(None, ["/home/me/project/mydata.py"])
+        {'py_modules': ['/home/me/project/mydata.py']}
+    """
+    if not modules:
+        return None
+    ours = [str(m) for m in modules]
+    if _JOB_CONFIG in os.environ:  # ray job submit: Ray merges its runtime env with ours
+        theirs = _json_env(_JOB_CONFIG, ("runtime_env",))
+        return {"py_modules": [*theirs.get("py_modules", []), *ours]}
+    given = (_json_env(_CLIENT_ENV) if address is not None and address.strip().startswith("ray://")
+             else {})
+    return {**given, "py_modules": [*given.get("py_modules", []), *ours]}
+
+
 @contextmanager
-def ray_session(address: str | None, connect_timeout: float = CONNECT_TIMEOUT
-                ) -> Iterator[None]:
+def _job_env_merged(env: dict[str, Any] | None) -> Iterator[None]:
+    """Under ``ray job submit`` whose runtime env already has ``py_modules``, let Ray take
+    ours (which holds theirs, see :func:`runtime_env`) in place of a refusal to merge."""
+    conflict = (env is not None and _JOB_CONFIG in os.environ
+                and "py_modules" in _json_env(_JOB_CONFIG, ("runtime_env",))
+                and _OVERRIDE_JOB not in os.environ)
+    if conflict:
+        os.environ[_OVERRIDE_JOB] = "1"
+    try:
+        yield
+    finally:
+        if conflict:
+            os.environ.pop(_OVERRIDE_JOB, None)
+
+
+@contextmanager
+def ray_session(address: str | None, connect_timeout: float = CONNECT_TIMEOUT,
+                modules: Sequence[Path | str] = ()) -> Iterator[None]:
     """Ray connected to ``address`` (a new local instance when ``None``: never a stale cluster
     whose address file a ``ray start`` left behind) for the duration; shut down afterwards
     unless it was already running. An address where no cluster answers within
-    ``connect_timeout`` seconds is refused with one line (:func:`check_address`)."""
+    ``connect_timeout`` seconds is refused with one line (:func:`check_address`). ``modules``
+    (the user's module files and package folders) are shipped to the workers
+    (:func:`runtime_env`) when Ray starts here."""
     import ray
 
     started_here = not ray.is_initialized()
     if started_here:
         if address is not None:
             check_address(address, connect_timeout)
+        env = runtime_env(address, modules)
         try:
-            with _one_connect_attempt(address is not None):
+            with _one_connect_attempt(address is not None), _job_env_merged(env):
                 ray.init(address=address or "local", include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)
+                         log_to_driver=False, configure_logging=False, runtime_env=env)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             if address is None:
                 raise
@@ -165,4 +237,4 @@ def ray_session(address: str | None, connect_timeout: float = CONNECT_TIMEOUT
             ray.shutdown()
 
 
-__all__ = ["CONNECT_TIMEOUT", "check_address", "parse_address", "ray_session"]
+__all__ = ["CONNECT_TIMEOUT", "check_address", "parse_address", "ray_session", "runtime_env"]
