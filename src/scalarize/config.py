@@ -125,6 +125,8 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = Field(None, ge=1, description="CPU threads (torch default if unset)")
     augment: AugmentConfig | None = Field(None, description="e.g. {padding: 4, flip: true}")
+    workers: int = Field(2, ge=0, le=64, description="loader processes reading a streamed "
+                         "dataset (0: read in the training process); in-memory data ignores it")
 
 
 class Keep:

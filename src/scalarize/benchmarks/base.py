@@ -1,18 +1,21 @@
-"""What every benchmark produces: labelled uint8 images split into train / val / test.
+"""What every benchmark produces: labelled images split into train / val / test.
 
-A :class:`Dataset` is plain arrays in memory; the training loop indexes them directly, so a
-benchmark never needs a ``DataLoader``. The *objectives* are what scalarization weights index:
-the tasks of a multi-task (MTL) view, or the domains of a multi-domain (MDL) view.
+A split is either plain arrays in memory (:class:`Split`; the training loop indexes them
+directly, no ``DataLoader``) or a map-style ``torch.utils.data.Dataset`` read lazily
+(:class:`~scalarize.benchmarks.stream.StreamSplit`, served by a ``DataLoader``). The
+*objectives* are what scalarization weights index: the tasks of a multi-task (MTL) view, or the
+domains of a multi-domain (MDL) view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
+from scalarize.benchmarks.stream import StreamSplit
 from scalarize.errors import ScalarizeError
 
 View = Literal["mtl", "mdl"]
@@ -58,6 +61,16 @@ class Split:
             domain=None if self.domain is None else self.domain[index],
         )
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        c, h, w = self.x.shape[1:]
+        return int(c), int(h), int(w)
+
+
+#: A split in memory or streamed from a map-style dataset.
+AnySplit: TypeAlias = Split | StreamSplit
+
 
 @dataclass
 class Dataset:
@@ -66,7 +79,7 @@ class Dataset:
     name: str
     view: View
     tasks: tuple[Task, ...]
-    splits: dict[str, Split]
+    splits: Mapping[str, AnySplit]
     domains: tuple[str, ...] = ()
     info: dict[str, object] = field(default_factory=dict)
 
@@ -103,8 +116,7 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(C, H, W)`` of one image."""
-        c, h, w = self.splits["train"].x.shape[1:]
-        return int(c), int(h), int(w)
+        return self.splits["train"].image_shape
 
     def summary(self) -> dict[str, object]:
         """Sizes, tasks and domains, for ``scalarize data info``."""

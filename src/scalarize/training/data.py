@@ -1,17 +1,34 @@
-"""Batches straight from in-memory uint8 arrays: index, move to the device, normalise.
+"""Batches on the device, from in-memory arrays or from a streamed dataset.
 
-No ``DataLoader``: the images already sit in memory as uint8, so a batch is one gather, one copy
-and one fused normalisation, which keeps the data path far below the cost of a training step.
+- :class:`TensorSplit` (in-memory :class:`Split`): no ``DataLoader``; the images already sit in
+  memory as uint8, so a batch is one gather, one copy and one fused normalisation, which keeps
+  the data path far below the cost of a training step.
+- :class:`LoaderSplit` (:class:`StreamSplit`): one ``DataLoader`` per split, built once, whose
+  batch sampler yields the index batches the trainer's seeded sampler chose for the epoch (so
+  the order stays a pure function of ``(seed, epoch)``, whatever the number of workers);
+  ``train.workers`` processes read and stack the items (uint8 stays uint8), then the batch is
+  copied to the device (pinned memory and non-blocking copies on CUDA) and normalised there
+  exactly like a :class:`TensorSplit` batch. Workers draw no random numbers: augmentation runs
+  on the device from the main process's seeded RNG.
+
+Both serve ``batches(indices)`` (one batch per index tensor, in order), ``sequential(size)``
+(evaluation) and ``batch(index)``.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
-from scalarize.benchmarks.base import Split
+from scalarize.benchmarks.base import AnySplit, Split
+from scalarize.benchmarks.stream import StreamSplit, collate
+from scalarize.errors import ScalarizeError
 
 
 @dataclass
@@ -62,7 +79,131 @@ class TensorSplit:
                   else self.domain[index].to(device, non_blocking=True))
         return Batch(x=x, labels=labels, domain=domain)
 
-    def sequential(self, batch_size: int):
+    def batches(self, indices: Iterable[torch.Tensor]) -> Iterator[Batch]:
+        """One batch per index tensor of ``indices``, in order (a training epoch)."""
+        return (self.batch(index) for index in indices)
+
+    def sequential(self, batch_size: int) -> Iterator[Batch]:
         """Batches in order, for evaluation."""
         for start in range(0, len(self), batch_size):
             yield self.batch(slice(start, start + batch_size))
+
+
+_STATS: weakref.WeakKeyDictionary[StreamSplit, tuple[np.ndarray, np.ndarray]] = \
+    weakref.WeakKeyDictionary()
+
+
+def split_stats(split: AnySplit) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (in [0, 1] units) of a training split's images: from the
+    in-memory array, or from a seeded sample of at most 512 items of a streamed split (computed
+    once per split; zeros and ones for floating-point images, which are taken as they are)."""
+    if isinstance(split, Split):
+        return channel_stats(split.x)
+    if split not in _STATS:
+        sample = split.sample()
+        c = sample.shape[1]
+        _STATS[split] = (channel_stats(sample) if sample.dtype == np.uint8
+                         else (np.zeros(c, np.float32), np.ones(c, np.float32)))
+    return _STATS[split]
+
+
+class _EpochBatches:
+    """A ``DataLoader`` batch sampler: the index lists set for the current pass."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _one_line(exc: ScalarizeError) -> ScalarizeError:
+    """A data error raised in a worker process: the worker's traceback reduced to its message."""
+    text = str(exc)
+    if "\n" not in text:
+        return exc
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return ScalarizeError(last.split("Error: ", 1)[-1].strip())
+
+
+class LoaderSplit:
+    """A :class:`StreamSplit` served as normalised batches on ``device`` through ``workers``
+    loader processes (see the module doc)."""
+
+    def __init__(self, split: StreamSplit, device: torch.device, mean: np.ndarray,
+                 std: np.ndarray, workers: int = 0) -> None:
+        self.split = split
+        self.device = device
+        self.workers = workers
+        self.domain = None if split.domain is None else torch.from_numpy(split.domain)
+        self.domain_np = split.domain
+        shape = (1, -1, 1, 1)
+        self.scale = torch.as_tensor(1.0 / (255.0 * std), device=device).view(shape)
+        self.shift = torch.as_tensor(-mean / std, device=device).view(shape)
+        self._order = _EpochBatches()
+        self._loader: DataLoader[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def _make_loader(self) -> DataLoader[Any]:
+        return DataLoader(
+            self.split.dataset, batch_sampler=self._order, num_workers=self.workers,
+            collate_fn=collate, pin_memory=self.device.type == "cuda",
+            persistent_workers=self.workers > 0,
+            generator=torch.Generator(),  # its seed draw leaves the global torch RNG alone
+        )
+
+    def _to_device(self, x: torch.Tensor, labels: dict[str, torch.Tensor],
+                   index: torch.Tensor) -> Batch:
+        device = self.device
+        x = x.to(device, non_blocking=True)
+        x = torch.addcmul(self.shift, x.float(), self.scale) if x.dtype == torch.uint8 \
+            else x.float()
+        labels = {k: v.to(device, non_blocking=True) for k, v in labels.items()}
+        domain = (None if self.domain is None
+                  else self.domain[index].to(device, non_blocking=True))
+        return Batch(x=x, labels=labels, domain=domain)
+
+    def batches(self, indices: Iterable[torch.Tensor]) -> Iterator[Batch]:
+        """One batch per index tensor of ``indices``, in order. The index tensors are drawn up
+        front (the loader reads ahead), so weights set while the batches are consumed apply
+        from the next pass on."""
+        order = [torch.as_tensor(index) for index in indices]
+        self._order.batches = [index.tolist() for index in order]
+        if self._loader is None:
+            self._loader = self._make_loader()
+        try:
+            for (x, labels), index in zip(self._loader, order, strict=True):
+                yield self._to_device(x, labels, index)
+        except ScalarizeError as exc:
+            raise _one_line(exc) from None
+
+    def batch(self, index: torch.Tensor | slice) -> Batch:
+        """The examples at ``index``, read in this process, normalised, on the device."""
+        rows = torch.arange(len(self))[index] if isinstance(index, slice) else \
+            torch.as_tensor(index)
+        x, labels = collate([self.split.dataset[i] for i in rows.tolist()])
+        return self._to_device(x, labels, rows)
+
+    def sequential(self, batch_size: int) -> Iterator[Batch]:
+        """Batches in order, for evaluation."""
+        n = len(self)
+        return self.batches(torch.arange(start, min(start + batch_size, n))
+                            for start in range(0, n, batch_size))
+
+
+#: What the trainer serves a split as.
+ServedSplit: TypeAlias = TensorSplit | LoaderSplit
+
+
+def serve(split: AnySplit, device: torch.device, mean: np.ndarray, std: np.ndarray,
+          workers: int = 0) -> ServedSplit:
+    """``split`` served on ``device``: a :class:`TensorSplit` for arrays in memory, a
+    :class:`LoaderSplit` (``workers`` loader processes) for a streamed split."""
+    if isinstance(split, Split):
+        return TensorSplit(split, device, mean, std)
+    return LoaderSplit(split, device, mean, std, workers)

@@ -37,7 +37,7 @@ from scalarize.runs.records import (
 from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
 from scalarize.training.callbacks import Callback
-from scalarize.training.data import Batch, TensorSplit, channel_stats
+from scalarize.training.data import Batch, ServedSplit, serve, split_stats
 from scalarize.training.mixing import MIXING
 from scalarize.training.objectives import PerExample, build_objectives
 from scalarize.training.schedule import warmup_cosine
@@ -92,10 +92,13 @@ class Trainer:
         mode = config.scalarization.mdl_mode if self.data.view == "mdl" else "loss"
         self.mixing = MIXING.get(mode)()
 
-        mean, std = channel_stats(self.data.splits["train"].x)
-        self.splits = {name: TensorSplit(split, self.device, mean, std)
-                       for name, split in self.data.splits.items()}
-        self.sampler = self.mixing.sampler(self.data.splits["train"], np.array(self.weights.values),
+        train = self.data.splits["train"]
+        mean, std = split_stats(train)
+        self.splits: dict[str, ServedSplit] = {
+            name: serve(split, self.device, mean, std, train_cfg.workers)
+            for name, split in self.data.splits.items()}
+        # the sampler reads only len() and .domain, which a streamed split has too
+        self.sampler = self.mixing.sampler(train, np.array(self.weights.values),  # type: ignore[arg-type]
                                            train_cfg.batch_size, config.seed)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.spec, self.data.image_shape,
@@ -152,7 +155,11 @@ class Trainer:
     def train_step(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on the training examples ``index``; returns the detached
         per-objective losses and the optimised scalar (no host synchronisation)."""
-        batch = self.splits["train"].batch(index)
+        return self.train_batch(self.splits["train"].batch(index))
+
+    def train_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on ``batch`` (from the training split, on the device); returns
+        what :meth:`train_step` does."""
         if self.augment is not None:
             targets = {n: (batch.labels[n], f) for n, f in self.target_flips.items()}
             batch.x, moved = self.augment(batch.x, targets)
@@ -190,8 +197,9 @@ class Trainer:
         self.model.train()
         loss_sum = torch.zeros(len(self.objectives.names), device=self.device)
         total_sum = torch.zeros((), device=self.device)
-        for index in self.sampler.iter_epoch(self.epoch):
-            losses, loss = self.train_step(index)
+        train = self.splits["train"]
+        for batch in train.batches(self.sampler.iter_epoch(self.epoch)):
+            losses, loss = self.train_batch(batch)
             loss_sum += losses
             total_sum += loss
             if self._bar is not None:
