@@ -7,8 +7,10 @@ from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View
 from scalarize.benchmarks.celeba import load_celeba
 from scalarize.benchmarks.cifar_stl import load_cifar_stl
 from scalarize.benchmarks.domainnet import load_domainnet
+from scalarize.benchmarks.image_files import load_image_files
 from scalarize.benchmarks.npz import load_npz
 from scalarize.benchmarks.shapes import load_shapes
+from scalarize.benchmarks.stream import StreamSplit, stream_split
 from scalarize.benchmarks.taskonomy import load_taskonomy
 from scalarize.registry import Registry
 
@@ -19,6 +21,7 @@ BENCHMARKS.register("cifar10_stl10")(load_cifar_stl)
 BENCHMARKS.register("celeba")(load_celeba)
 BENCHMARKS.register("domainnet")(load_domainnet)
 BENCHMARKS.register("taskonomy")(load_taskonomy)
+BENCHMARKS.register("image_files")(load_image_files)
 
 
 def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,
@@ -33,4 +36,5 @@ def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None
     return BENCHMARKS.get(name)(view=view, tasks=tasks, seed=seed, **options)
 
 
-__all__ = ["BENCHMARKS", "SPLITS", "Dataset", "Split", "Task", "View", "load_benchmark"]
+__all__ = ["BENCHMARKS", "SPLITS", "Dataset", "Split", "StreamSplit", "Task", "View",
+           "load_benchmark", "stream_split"]
