@@ -24,6 +24,7 @@ from scalarize.api.runs import (
     sweep,
     train,
 )
+from scalarize.benchmarks import Dataset, Task
 
-__all__ = ["Model", "carve", "compare", "conflicts", "from_arrays", "model", "replay",
-           "report", "search", "sweep", "task", "train"]
+__all__ = ["Dataset", "Model", "Task", "carve", "compare", "conflicts", "from_arrays", "model",
+           "replay", "report", "search", "sweep", "task", "train"]

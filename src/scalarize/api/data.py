@@ -39,7 +39,7 @@ _CUSTOM = itertools.count()
 
 def task(name: str, kind: str = "classification", *, classes: int = 0,
          loss: Loss | None = None, metric: Loss | None = None,
-         higher_is_better: bool | None = None, outputs: int = 1, dense: bool = False,
+         higher_is_better: bool | None = None, outputs: int = 1, dense: bool | None = None,
          description: str = "", **options: Any) -> Task:
     """A task named ``name``.
 
@@ -64,6 +64,8 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
             raise ScalarizeError(f"task {name!r}: metric= and higher_is_better= go with "
                                  "loss= (a task of your own); a built-in kind has its own")
         TASK_KINDS.get(kind)  # an unknown kind is named here, not at the first batch
+        if dense is not None:  # a built-in kind's own option (regression)
+            options["dense"] = dense
         return Task(name, classes, description, kind, dict(options))
     if not callable(loss) or (metric is not None and not callable(metric)):
         raise ScalarizeError(f"task {name!r}: loss= and metric= take functions "
@@ -75,7 +77,7 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
         raise ScalarizeError(f"task {name!r}: outputs={outputs}; give at least 1")
     registered = TASK_KINDS.add(
         f"user.{name}.{next(_CUSTOM)}",
-        lambda: FunctionKind(loss, metric, outputs=outputs, dense=dense,
+        lambda: FunctionKind(loss, metric, outputs=outputs, dense=bool(dense),
                              higher_is_better=higher_is_better))
     return Task(name, 0, description, registered)
 

@@ -98,6 +98,11 @@ class Objectives:
         """Label name -> how its target mirrors with the image, for labels that do (dense)."""
         return {}
 
+    def tasks(self) -> list[tuple[str, str, TaskKind]]:
+        """``(head, label, kind)`` of each distinct task: which head's output and which label
+        a kind's loss compares (what the first-batch check tries)."""
+        raise NotImplementedError
+
 
 class TaskObjectives(Objectives):
     """Multi-task view: one head and one loss per task, as its kind says; every example counts
@@ -125,6 +130,9 @@ class TaskObjectives(Objectives):
     def meter(self, device: torch.device) -> Meter:
         return Meter(self.names, self.kinds,
                      {n: n for n in self.names}, device, masked=False)
+
+    def tasks(self) -> list[tuple[str, str, TaskKind]]:
+        return [(name, name, self.kinds[name]) for name in self.names]
 
 
 class DomainObjectives(Objectives):
@@ -161,6 +169,9 @@ class DomainObjectives(Objectives):
     def meter(self, device: torch.device) -> Meter:
         return Meter(self.names, dict.fromkeys(self.names, self.kind),
                      dict.fromkeys(self.names, self.task.name), device, masked=True)
+
+    def tasks(self) -> list[tuple[str, str, TaskKind]]:
+        return [("shared" if self.shared_head else self.names[0], self.task.name, self.kind)]
 
 
 def build_objectives(data: Dataset, shared_head: bool = False) -> Objectives:

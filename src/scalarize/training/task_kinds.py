@@ -82,6 +82,12 @@ class TaskKind:
         when a flip leaves the label unchanged (per-image labels)."""
         return None
 
+    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
+        """What targets this kind expects, said when ``target`` (a batch, against the head's
+        ``output``) does not fit it; ``None`` when it fits. The trainer asks this of its first
+        batch, so a wrong shape, dtype or label range is one clear line before training."""
+        return None
+
 
 class _Dense(TaskKind):
     """Targets are maps: they mirror with the image."""
@@ -100,6 +106,12 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     dims = tuple(range(1, values.ndim))
     valid = valid.to(values.dtype)
     return (values * valid).sum(dim=dims) / valid.sum(dim=dims).clamp(min=1)
+
+
+def _outside(labels: torch.Tensor, classes: int, wanted: str) -> str | None:
+    """``wanted`` plus the first label outside ``0..classes - 1``, if there is one."""
+    bad = labels[(labels < 0) | (labels >= classes)]
+    return f"{wanted}, found {int(bad[0])}" if bad.numel() else None
 
 
 class _Mean(Metric):
@@ -133,6 +145,12 @@ class Classification(TaskKind):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.float(), target, reduction="none")
 
+    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
+        wanted = f"shape ({output.shape[0]},) of integer class indices 0..{self.classes - 1}"
+        if target.ndim != 1 or target.is_floating_point() or target.dtype == torch.bool:
+            return wanted
+        return _outside(target, self.classes, wanted)
+
     def metric(self) -> Metric:
         return _Mean(self.sums)
 
@@ -157,6 +175,15 @@ class Segmentation(_Dense):
     def _valid(self, target: torch.Tensor) -> torch.Tensor:
         return (torch.ones_like(target, dtype=torch.bool) if self.ignore is None
                 else target != self.ignore)
+
+    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
+        b, _, h, w = output.shape
+        ignore = f" (or {self.ignore}: ignored)" if self.ignore is not None else ""
+        wanted = f"shape ({b}, {h}, {w}) of integer classes 0..{self.classes - 1}{ignore}"
+        if (target.ndim != 3 or tuple(target.shape[1:]) != (h, w)
+                or target.is_floating_point() or target.dtype == torch.bool):
+            return wanted
+        return _outside(target[self._valid(target.long())], self.classes, wanted)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.long()
@@ -213,6 +240,18 @@ class _PixelRegression(_Dense):
         else:
             valid = (target != self.invalid).all(dim=1, keepdim=True)
         return target.float() * self.scale, valid
+
+    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
+        b, c = output.shape[:2]
+        shapes: list[tuple[int, ...]]
+        if output.ndim == 2:  # one value (or channels values) per image
+            shapes = [(b,), (b, c)] if c == 1 else [(b, c)]
+        else:
+            h, w = output.shape[-2:]
+            shapes = [(b, h, w), (b, c, h, w)] if c == 1 else [(b, c, h, w)]
+        if tuple(target.shape) in shapes:
+            return None
+        return "shape " + " or ".join(str(s) for s in shapes)
 
     @staticmethod
     def error(output: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,7 @@ from scalarize.runs.records import (
 )
 from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
+from scalarize.training.batch_check import check_first_batch
 from scalarize.training.callbacks import Callback
 from scalarize.training.data import Batch, ServedSplit, serve, split_stats
 from scalarize.training.mixing import MIXING
@@ -104,6 +105,9 @@ class Trainer:
         self.model = build_model(config.model.spec, self.data.image_shape,
                                  self.objectives.head_specs(),
                                  config.model.options).to(self.device)
+        # the user's data, model and losses meet here first: one clear line if they don't fit
+        check_first_batch(self.objectives, self.model,
+                          self.splits["train"].batch(torch.arange(min(2, len(train)))))
         self.shared_params = self.model.shared_parameters()
         self.method = build_method(config.method.name, config.method.options,
                                    len(self.objectives.names)).to(self.device)

@@ -1,0 +1,80 @@
+"""The first batch is checked before training: targets against their task's kind, losses per
+example. One line naming the task, what was seen and what was expected; no run folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import scalarize.api as sz
+from scalarize.errors import ScalarizeError
+
+RECIPE = {"train": {"epochs": 1, "batch_size": 8, "device": "cpu"}}
+
+
+def _data(tasks, labels, n=24, size=8):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
+    cut = n - 8
+    return sz.from_arrays(tasks, train=(x[:cut], {k: v[:cut] for k, v in labels.items()}),
+                          test=(x[cut:], {k: v[cut:] for k, v in labels.items()}),
+                          val=(x[cut:], {k: v[cut:] for k, v in labels.items()}),
+                          name="checked")
+
+
+def _refused(data, tmp_path, match):
+    out = tmp_path / "runs"
+    with pytest.raises(ScalarizeError, match=match) as info:
+        sz.train(data, "vit-d1-w16-p4", config=RECIPE, out=out, progress=False)
+    assert "\n" not in str(info.value)
+    assert not out.exists()  # refused before any folder was written
+
+
+def test_a_dense_target_of_the_wrong_size_is_named(tmp_path):
+    masks = np.zeros((24, 4, 4), dtype=np.uint8)  # images are 8×8
+    data = _data([sz.task("mask", kind="segmentation", classes=2)], {"mask": masks})
+    _refused(data, tmp_path, r"task 'mask': the first training batch has targets of shape "
+                             r"\(2, 4, 4\) \(uint8\); it expects shape \(2, 8, 8\) of integer "
+                             r"classes 0\.\.1")
+
+
+def test_a_segmentation_class_out_of_range_is_named(tmp_path):
+    masks = np.full((24, 8, 8), 5, dtype=np.uint8)
+    data = _data([sz.task("mask", kind="segmentation", classes=2)], {"mask": masks})
+    _refused(data, tmp_path, r"task 'mask'.*classes 0\.\.1, found 5")
+
+
+def test_a_per_image_regression_with_a_map_target_is_named(tmp_path):
+    data = _data([sz.task("size", kind="regression", dense=False)],
+                 {"size": np.zeros((24, 3), dtype=np.float32)})
+    _refused(data, tmp_path, r"task 'size'.*shape \(2, 3\) \(float32\); it expects shape "
+                             r"\(2,\) or \(2, 1\)")
+
+
+def test_a_loss_that_is_not_per_example_is_refused(tmp_path):
+    def mean_loss(output, target):
+        return torch.nn.functional.mse_loss(output[:, 0], target)  # reduction='mean'
+
+    data = _data([sz.task("size", loss=mean_loss)], {"size": np.zeros(24, np.float32)})
+    _refused(data, tmp_path, r"task 'size': its loss returned shape \(\) \(float32\) for a "
+                             r"batch of 2; a loss returns one value per example, shape \(2,\)")
+
+
+def test_a_loss_that_raises_names_the_shapes(tmp_path):
+    def broken(output, target):
+        return (output[:, 0] - target[:, 5]).abs()  # targets have 3 columns
+
+    data = _data([sz.task("vec", loss=broken)], {"vec": np.zeros((24, 3), np.float32)})
+    _refused(data, tmp_path, r"task 'vec': its loss failed on the first training batch "
+                             r"\(output shape \(2, 1\) \(float32\), targets shape \(2, 3\) "
+                             r"\(float32\)\): IndexError")
+
+
+def test_fitting_data_trains_and_the_check_leaves_training_unchanged(tmp_path):
+    labels = {"digit": np.arange(24) % 3, "mask": np.zeros((24, 8, 8), np.uint8)}
+    data = _data([sz.task("digit", classes=3), sz.task("mask", kind="segmentation",
+                                                       classes=2)], labels)
+    first = sz.train(data, "vit-d1-w16-p4", config=RECIPE, out=tmp_path / "a", progress=False)
+    again = sz.train(data, "vit-d1-w16-p4", config=RECIPE, out=tmp_path / "b", progress=False)
+    assert first.test.acc == again.test.acc  # the check draws no random numbers
