@@ -12,7 +12,7 @@ Example:
     'depth'
 """
 
-from scalarize.api.data import carve, from_arrays, task
+from scalarize.api.data import carve, from_arrays, from_datasets, task
 from scalarize.api.runs import (
     Model,
     compare,
@@ -26,5 +26,5 @@ from scalarize.api.runs import (
 )
 from scalarize.benchmarks import Dataset, Task
 
-__all__ = ["Dataset", "Model", "Task", "carve", "compare", "conflicts", "from_arrays", "model",
-           "replay", "report", "search", "sweep", "task", "train"]
+__all__ = ["Dataset", "Model", "Task", "carve", "compare", "conflicts", "from_arrays",
+           "from_datasets", "model", "replay", "report", "search", "sweep", "task", "train"]

@@ -26,6 +26,7 @@ import torch
 
 from scalarize.benchmarks import Dataset, Split, Task
 from scalarize.benchmarks.base import seeded_split
+from scalarize.benchmarks.stream import StreamSplit, stream_split
 from scalarize.errors import ScalarizeError
 from scalarize.training.task_kinds import TASK_KINDS, FunctionKind
 
@@ -194,4 +195,54 @@ def from_arrays(tasks: list[Task] | tuple[Task, ...], train: ArraySplit, test: A
                    {"source": "arrays"})
 
 
-__all__ = ["carve", "from_arrays", "task"]
+def _stream(given: Any, domains: tuple[str, ...], where: str) -> StreamSplit:
+    if not domains:
+        if isinstance(given, Mapping) or not hasattr(given, "__getitem__"):
+            raise ScalarizeError(f"{where}: give a map-style torch.utils.data.Dataset (with "
+                                 f"__len__ and __getitem__), got {type(given).__name__}")
+        return StreamSplit(given)
+    if not isinstance(given, Mapping) or list(given) != list(domains):
+        got = list(given) if isinstance(given, Mapping) else type(given).__name__
+        raise ScalarizeError(f"{where}: give {{domain: dataset}} for the domains "
+                             f"{list(domains)} in that order, got {got}")
+    return stream_split([given[d] for d in domains])
+
+
+def from_datasets(tasks: list[Task] | tuple[Task, ...], train: Any, test: Any,
+                  val: Any = None, *, name: str = "data", val_share: float = 0.1,
+                  seed: int = 0) -> Dataset:
+    """A data set read lazily from map-style ``torch.utils.data.Dataset`` objects, one per
+    split (``{domain: dataset}`` per split for the multi-domain view), for data larger than
+    memory: ``dataset[i]`` returns ``(image C×H×W, {task: target})`` (see
+    :mod:`scalarize.benchmarks.stream`). The trainer reads it through ``train.workers``
+    DataLoader workers, in the same seeded order as in-memory data. Without ``val``, a seeded
+    ``val_share`` of train becomes validation.
+
+    Example:
+        >>> class Toy(torch.utils.data.Dataset):
+        ...     def __len__(self):
+        ...         return 20
+        ...     def __getitem__(self, i):
+        ...         return np.full((3, 8, 8), i, np.uint8), {"odd": i % 2}
+        >>> data = from_datasets([task("odd", classes=2)], train=Toy(), test=Toy())
+        >>> len(data.splits["train"]), len(data.splits["val"]), data.image_shape
+        (18, 2, (3, 8, 8))
+    """
+    tasks = tuple(tasks)
+    if not tasks or not all(isinstance(t, Task) for t in tasks):
+        raise ScalarizeError("tasks: give a list of scalarize.task(...) values")
+    domains = _domains(train)
+    splits: dict[str, Any] = {"train": _stream(train, domains, "train"),
+                              "test": _stream(test, domains, "test")}
+    if val is None:
+        splits["train"], splits["val"] = carve(splits["train"], val_share, seed, len(domains))
+    else:
+        splits["val"] = _stream(val, domains, "val")
+    shapes = {k: split.image_shape for k, split in splits.items()}
+    if len(set(shapes.values())) > 1:
+        raise ScalarizeError(f"images differ in shape between splits: {shapes}")
+    return Dataset(name, "mdl" if domains else "mtl", tasks, splits, domains,
+                   {"source": "datasets"})
+
+
+__all__ = ["carve", "from_arrays", "from_datasets", "task"]
