@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, Subset
+from torch.utils.data import ConcatDataset, IterableDataset, Subset
 from torch.utils.data import Dataset as TorchDataset
 
 from scalarize.errors import ScalarizeError
@@ -121,6 +121,8 @@ class StreamSplit:
 
     def __init__(self, dataset: TorchDataset[Any], domain: np.ndarray | None = None) -> None:
         try:
+            if isinstance(dataset, IterableDataset):
+                raise TypeError
             n = len(dataset)  # type: ignore[arg-type]
         except TypeError:
             raise ScalarizeError(f"a streamed dataset ({type(dataset).__name__}) must be "
