@@ -127,7 +127,7 @@ class RayExecutor:
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]:
         import ray
-        from ray.exceptions import WorkerCrashedError
+        from ray.exceptions import RayTaskError, WorkerCrashedError
 
         modules = user_modules(configs)
         with ray_session(self.address, self.connect_timeout, modules):
@@ -149,6 +149,10 @@ class RayExecutor:
                     for ref in done:
                         try:
                             results[order[ref]] = ray.get(ref)
+                        except RayTaskError as exc:  # a worker's one line, not Ray's trace
+                            if isinstance(exc.cause, ScalarizeError):
+                                raise ScalarizeError(str(exc.cause)) from None
+                            raise
                         except WorkerCrashedError:
                             raise ScalarizeError(
                                 f"the Ray worker of run {order[ref] + 1} of {len(refs)} in "
