@@ -23,7 +23,7 @@ test: lint
 
 # ruff, the architecture contracts (pyproject's [tool.importlinter]) and the type checker
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

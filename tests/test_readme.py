@@ -1,0 +1,23 @@
+"""The README's "Your own model and data" example runs as printed, in at most 20 lines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def _example() -> str:
+    section = README.read_text().split("## Your own model and data", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S)[1]
+
+
+def test_the_own_model_example_is_short_and_runs(tmp_path, monkeypatch, capsys):
+    code = _example()
+    assert len(code.splitlines()) <= 20
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+    printed = capsys.readouterr().out
+    assert "'digit'" in printed and "usernet-width32" in printed
+    assert len(list((tmp_path / "sweeps/mine").glob("*/summary.json"))) == 8
