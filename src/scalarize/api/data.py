@@ -41,7 +41,8 @@ _CUSTOM = itertools.count()
 def task(name: str, kind: str = "classification", *, classes: int = 0,
          loss: Loss | None = None, metric: Loss | None = None,
          higher_is_better: bool | None = None, outputs: int = 1, dense: bool | None = None,
-         description: str = "", **options: Any) -> Task:
+         head: Callable[[int], torch.nn.Module] | None = None, description: str = "",
+         **options: Any) -> Task:
     """A task named ``name``.
 
     Built-in kinds (``classification``, ``segmentation``, ``depth``, ``normals``,
@@ -50,7 +51,9 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
 
     A task of your own gives ``loss(output, target)`` returning one loss per example (shape
     B), optionally ``metric(output, target)`` (one value per example; ``higher_is_better``
-    says which way it points) and the head's ``outputs`` (``dense=True``: per pixel). See
+    says which way it points) and the head's ``outputs`` (``dense=True``: per pixel), or a
+    head of its own, ``head(in_features) -> nn.Module`` (pooled features B×in_features, or
+    with ``dense=True`` the feature map B×in_features×h×w). See
     :class:`~scalarize.training.task_kinds.FunctionKind`.
 
     Example:
@@ -61,8 +64,8 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
         True
     """
     if loss is None:
-        if metric is not None or higher_is_better is not None:
-            raise ScalarizeError(f"task {name!r}: metric= and higher_is_better= go with "
+        if metric is not None or higher_is_better is not None or head is not None:
+            raise ScalarizeError(f"task {name!r}: metric=, higher_is_better= and head= go with "
                                  "loss= (a task of your own); a built-in kind has its own")
         TASK_KINDS.get(kind)  # an unknown kind is named here, not at the first batch
         if dense is not None:  # a built-in kind's own option (regression)
@@ -71,6 +74,8 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
     if not callable(loss) or (metric is not None and not callable(metric)):
         raise ScalarizeError(f"task {name!r}: loss= and metric= take functions "
                              "(output, target) -> one value per example")
+    if head is not None and not callable(head):
+        raise ScalarizeError(f"task {name!r}: head= takes a function in_features -> nn.Module")
     if options or classes:
         raise ScalarizeError(f"task {name!r} has its own loss; give outputs= (and dense=) "
                              f"instead of {sorted([*options, *(['classes'] if classes else [])])}")
@@ -79,7 +84,7 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
     registered = TASK_KINDS.add(
         f"user.{name}.{next(_CUSTOM)}",
         lambda: FunctionKind(loss, metric, outputs=outputs, dense=bool(dense),
-                             higher_is_better=higher_is_better))
+                             higher_is_better=higher_is_better, head=head))
     return Task(name, 0, description, registered)
 
 

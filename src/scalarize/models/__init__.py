@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from scalarize.errors import ScalarizeError
 from scalarize.models.encoder import Encoder
-from scalarize.models.heads import DenseHead, HeadSpec, build_head
+from scalarize.models.heads import DenseHead, HeadSpec, UserHead, build_head, is_dense
 from scalarize.models.resnet import ResNet
 from scalarize.models.vit import ViT
 from scalarize.registry import Registry, is_import_target, target_label
@@ -230,7 +230,7 @@ class MultiHeadModel(nn.Module):
                  image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.encoder = encoder
-        self.spatial = any(isinstance(spec, DenseHead) for spec in heads.values())
+        self.spatial = any(is_dense(spec) for spec in heads.values())
         map_size = self._map_size(image_shape) if self.spatial else None
         self.heads = nn.ModuleDict({
             name: build_head(spec, encoder.out_features, map_size, image_shape[-1])
@@ -286,6 +286,8 @@ def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpe
         raise ScalarizeError(f"images of shape {tuple(image_shape)} cannot feed a model; "
                              "give channels, height and width of at least 1")
     for name, head in heads.items():
+        if isinstance(head, UserHead):
+            continue
         size = head.channels if isinstance(head, DenseHead) else head
         if size < 1:
             raise ScalarizeError(f"head {name!r} has {size} outputs; a task needs at least 1 "
@@ -369,5 +371,5 @@ def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, i
     }
 
 
-__all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "ViT",
-           "build_encoder", "build_model", "check_model", "describe", "model_label"]
+__all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "UserHead", "ViT",
+           "build_encoder", "build_model", "check_model", "describe", "is_dense", "model_label"]

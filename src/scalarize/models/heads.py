@@ -15,11 +15,14 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from scalarize.errors import ScalarizeError
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,30 @@ class DenseHead:
     channels: int
 
 
-HeadSpec = int | DenseHead
+@dataclass(frozen=True, eq=False)
+class UserHead:
+    """A head of the user's own: ``build(in_features)`` returns the module. A per-image head
+    (``dense=False``) receives pooled features B×``in_features``; a dense one receives the
+    encoder's feature map B×``in_features``×h×w and must return per-pixel outputs at the
+    image's size."""
+
+    build: Callable[[int], nn.Module]
+    dense: bool = False
+
+
+HeadSpec = int | DenseHead | UserHead
+
+
+def is_dense(spec: HeadSpec) -> bool:
+    """Whether a head makes per-pixel outputs (its targets mirror with the image)."""
+    return isinstance(spec, DenseHead) or (isinstance(spec, UserHead) and spec.dense)
+
+
+class GlobalPool(nn.Module):
+    """Mean over the spatial axes: B×C×h×w → B×C."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
 
 
 class PooledLinear(nn.Module):
@@ -74,6 +100,13 @@ def build_head(spec: HeadSpec, in_features: int, map_size: int | None, out_size:
                ) -> nn.Module:
     """The head asked for by ``spec``; ``map_size`` is the feature map's side when the model
     hands heads a map, ``None`` when it hands them pooled features."""
+    if isinstance(spec, UserHead):
+        module = spec.build(in_features)
+        if not isinstance(module, nn.Module):
+            raise ScalarizeError(f"a head's build(in_features) returned a "
+                                 f"{type(module).__name__}, not a torch.nn.Module")
+        return nn.Sequential(GlobalPool(), module) if map_size is not None and not spec.dense \
+            else module
     if isinstance(spec, DenseHead):
         assert map_size is not None, "dense heads need the feature map"
         return DenseDecoder(in_features, spec.channels, map_size, out_size)

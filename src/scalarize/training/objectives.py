@@ -19,7 +19,7 @@ from torch import nn
 
 from scalarize.benchmarks.base import Dataset
 from scalarize.errors import ScalarizeError
-from scalarize.models.heads import DenseHead, HeadSpec
+from scalarize.models.heads import HeadSpec, is_dense
 from scalarize.training.data import Batch
 from scalarize.training.task_kinds import TaskKind, build_kind
 
@@ -125,7 +125,7 @@ class TaskObjectives(Objectives):
 
     def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         return {name: cast(Callable[[torch.Tensor], torch.Tensor], kind.flip)  # dense: a map
-                for name, kind in self.kinds.items() if isinstance(kind.head(), DenseHead)}
+                for name, kind in self.kinds.items() if is_dense(kind.head())}
 
     def meter(self, device: torch.device) -> Meter:
         return Meter(self.names, self.kinds,
@@ -143,7 +143,7 @@ class DomainObjectives(Objectives):
         self.names = data.domains
         self.task = data.tasks[0]
         self.kind = build_kind(self.task.kind, self.task.kind_options)
-        if isinstance(self.kind.head(), DenseHead):
+        if is_dense(self.kind.head()):
             raise ScalarizeError(f"the multi-domain view needs a per-image task; "
                                  f"{self.task.name!r} is a dense {self.task.kind} task")
         self.shared_head = shared_head

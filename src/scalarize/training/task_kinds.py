@@ -36,8 +36,9 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from scalarize.models.heads import DenseHead, HeadSpec
+from scalarize.models.heads import DenseHead, HeadSpec, UserHead
 from scalarize.registry import Registry
 
 
@@ -350,7 +351,9 @@ class FunctionKind(TaskKind):
     given ``loss=``): ``loss(output, target)`` returns one loss per example (shape B), and the
     optional ``metric(output, target)`` one value per example, averaged over a split; without a
     metric, the loss is the metric (lower is better). The head is a linear layer with
-    ``outputs`` outputs, or with ``dense`` a decoder with ``outputs`` channels per pixel.
+    ``outputs`` outputs, or with ``dense`` a decoder with ``outputs`` channels per pixel, or
+    the user's own ``head(in_features) -> nn.Module`` (see
+    :class:`~scalarize.models.heads.UserHead`).
 
     The kind's ``score`` (what ranks runs and members, higher is better) is the metric when
     ``higher_is_better``, else ``1 / (1 + metric)`` (for errors ≥ 0); the gain Δ compares the
@@ -366,8 +369,9 @@ class FunctionKind(TaskKind):
 
     def __init__(self, loss: Loss, metric: Loss | None = None, *, outputs: int = 1,
                  dense: bool = False, higher_is_better: bool | None = None,
-                 metric_name: str | None = None) -> None:
-        self.loss_fn, self.metric_fn = loss, metric
+                 metric_name: str | None = None,
+                 head: Callable[[int], nn.Module] | None = None) -> None:
+        self.loss_fn, self.metric_fn, self.head_fn = loss, metric, head
         self.outputs, self.dense = outputs, dense
         higher = False if metric is None else bool(higher_is_better
                                                     if higher_is_better is not None else True)
@@ -375,6 +379,8 @@ class FunctionKind(TaskKind):
         self.primary = (self.metric_name, higher)
 
     def head(self) -> HeadSpec:
+        if self.head_fn is not None:
+            return UserHead(self.head_fn, self.dense)
         return DenseHead(self.outputs) if self.dense else self.outputs
 
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
