@@ -2,6 +2,7 @@
 cache, and the share of a training step spent on data.
 
 Usage: python benchmarks/data_pipeline.py [--images 2000] [--size 64] [--steps 30] [--views 100]
+       [--pngs 5000] [--workers 2] [--only-stream]
 
 Writes ``--images`` random CelebA-shaped JPEGs (178×218, quality 95) in the official layout to a
 temporary folder, then measures (1) decoding them (centre crop + area resize to ``--size``, what
@@ -11,7 +12,10 @@ preparation (gather, copy, normalise) against the whole training step. Then the 
 dense targets: a Taskonomy fixture (``--views`` views of 256×320 in each of four buildings; rgb
 and four target PNGs per view) read by the ``taskonomy`` reader, decoded vs cached, and the
 data share of the trainer's dense step (``vit-d3-w48-p4`` with four dense decoder heads, batch
-32).
+32). Last, the streamed path: ``--pngs`` 32×32 RGB PNGs in the ``image_files`` layout, read
+lazily by ``--workers`` loader processes while ``vit-d3-w48-p4`` trains at batch 128 through the
+trainer; the share of each step spent blocked waiting for the next batch (the loader's
+``next()``, which includes the copy and normalisation), next to the same images in memory.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -44,7 +50,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--views", type=int, default=100, help="Taskonomy views per building")
+    parser.add_argument("--pngs", type=int, default=5000, help="PNGs of the streamed dataset")
+    parser.add_argument("--workers", type=int, default=2, help="loader processes (streamed)")
+    parser.add_argument("--only-stream", action="store_true", help="measure the streamed "
+                        "path only")
     args = parser.parse_args()
+    if args.only_stream:
+        stream(args)
+        return
 
     import torch
 
@@ -105,6 +118,7 @@ def main() -> None:
     decode_share = 128 / decode_rate * 1e3 / (step_ms - data_ms + 128 / decode_rate * 1e3)
     print(f"share if each batch were decoded from JPEG instead: {100 * decode_share:.0f}%")
     dense(args)
+    stream(args)
 
 
 def dense(args: argparse.Namespace) -> None:
@@ -156,6 +170,77 @@ def dense(args: argparse.Namespace) -> None:
     print(f"share of the dense step spent on data: {100 * data_ms / step_ms:.1f}%  "
           "(target < 5%)")
 
+
+def _timed_steps(trainer: Any, batches: Iterator[Any], steps: int
+                 ) -> tuple[list[float], list[float]]:
+    """Seconds blocked in ``next(batches)`` and seconds of each whole step (wait + train)."""
+    waits, totals = [], []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        batch = next(batches)
+        t1 = time.perf_counter()
+        trainer.train_batch(batch)
+        t2 = time.perf_counter()
+        waits.append(t1 - t0)
+        totals.append(t2 - t0)
+    return waits, totals
+
+
+def _endless(split: Any, sampler: Any) -> Iterator[Any]:
+    """The training batches of ``split``, epoch after epoch."""
+    for epoch in range(1_000_000):
+        yield from split.batches(sampler.iter_epoch(epoch))
+
+
+def stream(args: argparse.Namespace) -> None:
+    """PNGs read lazily by loader workers vs the same images in memory: data wait per step."""
+    import torch
+
+    from scalarize.benchmarks import Dataset, Split
+    from scalarize.benchmarks.image_files import write_image_files
+    from scalarize.config import load_config
+    from scalarize.training import Trainer, load_data
+
+    torch.set_num_threads(2)
+    root = Path(tempfile.mkdtemp(prefix="bench-pngs-"))
+    start = time.perf_counter()
+    options = write_image_files(root, n_train=args.pngs, n_test=64, size=32)
+    write_s = time.perf_counter() - start
+    config = load_config(None, ["benchmark.name=image_files", f"benchmark.options={options}",
+                                "benchmark.tasks=[label]", "model.spec=vit-d3-w48-p4",
+                                "train.batch_size=128", "train.device=cpu", "train.threads=2",
+                                f"train.workers={args.workers}", "train.epochs=1"])
+    streamed = load_data(config)
+    train = streamed.splits["train"]
+    in_memory = {}
+    for name, split in streamed.splits.items():
+        items = [split[i] for i in range(len(split))]
+        in_memory[name] = Split(x=np.stack([x for x, _ in items]),
+                                labels={"label": np.array([t["label"] for _, t in items])})
+    memory = Dataset(streamed.name, streamed.view, streamed.tasks, in_memory)
+    steps, rounds = args.steps, 3
+    runs = {}
+    for label, data in (("in memory", memory), ("streamed", streamed)):
+        trainer = Trainer(config, data=data, progress=False)
+        trainer.model.train()
+        split = trainer.splits["train"]
+        batches = _endless(split, trainer.sampler)
+        _timed_steps(trainer, batches, 5)  # warm-up: workers start, caches fill
+        runs[label] = (trainer, batches, [], [])
+    for _ in range(rounds):  # alternate blocks, so both paths see the same machine load
+        for trainer, batches, waits, totals in runs.values():
+            wait, total = _timed_steps(trainer, batches, -(-steps // rounds))
+            waits += wait
+            totals += total
+    results = {label: (statistics.median(w) * 1e3, statistics.median(t) * 1e3, sum(w) / sum(t))
+               for label, (_, _, w, t) in runs.items()}
+    print(f"\nStreamed PNGs: {len(train)} training images 32x32 RGB written in {write_s:.1f} s "
+          f"to {root}")
+    print(f"vit-d3-w48-p4, batch 128, {args.workers} loader workers, 2 torch threads, "
+          f"{steps} steps each after 5 warm-up steps, in {rounds} alternating blocks")
+    for label, (wait, total, share) in results.items():
+        print(f"{label:>10}: waiting for data {wait:6.2f} ms (median) of a {total:6.1f} ms "
+              f"step; total wait / total time = {100 * share:4.1f}%  (target < 5%)")
 
 if __name__ == "__main__":
     main()

@@ -210,3 +210,15 @@ def test_a_data_error_in_a_worker_is_one_line():
         trainer.fit()
     assert str(caught.value).startswith("image ") and str(caught.value).endswith("is corrupt")
     assert "\n" not in str(caught.value)
+
+
+def test_a_loader_split_serves_one_pass_at_a_time():
+    data = streamed(load_data(tiny_config()))
+    mean, std = split_stats(data.splits["train"])
+    loader = LoaderSplit(data.splits["train"], torch.device("cpu"), mean, std)
+    first = loader.batches([torch.arange(4), torch.arange(4, 8)])
+    next(first)
+    with pytest.raises(RuntimeError, match="one pass at a time"):
+        next(loader.batches([torch.arange(2)]))
+    first.close()  # an abandoned pass frees the loader
+    assert [len(b) for b in loader.batches([torch.arange(3)])] == [3]

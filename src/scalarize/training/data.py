@@ -145,6 +145,7 @@ class LoaderSplit:
         self.shift = torch.as_tensor(-mean / std, device=device).view(shape)
         self._order = _EpochBatches()
         self._loader: DataLoader[Any] | None = None
+        self._busy = False
 
     def __len__(self) -> int:
         return len(self.split)
@@ -172,15 +173,21 @@ class LoaderSplit:
         """One batch per index tensor of ``indices``, in order. The index tensors are drawn up
         front (the loader reads ahead), so weights set while the batches are consumed apply
         from the next pass on."""
+        if self._busy:
+            raise RuntimeError("a LoaderSplit serves one pass at a time; finish (or close) "
+                               "the previous batches() before starting another")
         order = [torch.as_tensor(index) for index in indices]
         self._order.batches = [index.tolist() for index in order]
         if self._loader is None:
             self._loader = self._make_loader()
+        self._busy = True
         try:
             for (x, labels), index in zip(self._loader, order, strict=True):
                 yield self._to_device(x, labels, index)
         except ScalarizeError as exc:
             raise _one_line(exc) from None
+        finally:
+            self._busy = False
 
     def batch(self, index: torch.Tensor | slice) -> Batch:
         """The examples at ``index``, read in this process, normalised, on the device."""
