@@ -21,7 +21,7 @@ import pandas as pd
 from scalarize.analysis import load_sweep, weighting_gains
 from scalarize.analysis.conflicts import by_factor, conflict_epochs
 from scalarize.analysis.search import members_frame
-from scalarize.benchmarks import Dataset
+from scalarize.benchmarks import Dataset, Split
 from scalarize.report import build_report
 from scalarize.search.executors import run_search
 from scalarize.search.replay import replay
@@ -57,6 +57,7 @@ def pbt_config() -> SearchConfig:
 def chance_levels(data: Dataset) -> dict[str, float]:
     """Test accuracy of always predicting the most frequent training class, per task."""
     train, test = data.splits["train"], data.splits["test"]
+    assert isinstance(train, Split) and isinstance(test, Split), "the demo's data is in memory"
     out = {}
     for task in data.tasks:
         majority = np.bincount(train.labels[task.name], minlength=task.num_classes).argmax()

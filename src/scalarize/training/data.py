@@ -154,7 +154,9 @@ class LoaderSplit:
         return DataLoader(
             self.split.dataset, batch_sampler=self._order, num_workers=self.workers,
             collate_fn=collate, pin_memory=self.device.type == "cuda",
-            persistent_workers=self.workers > 0,
+            # workers start with each pass and end with it: a local population search holds
+            # a trainer (three splits) per member, whose idle workers would otherwise stay
+            persistent_workers=False,
             generator=torch.Generator(),  # its seed draw leaves the global torch RNG alone
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scalarize.benchmarks.base import Split
+from scalarize.benchmarks.base import AnySplit
 from scalarize.registry import Registry
 from scalarize.training.sampling import DomainMixtureSampler, ShuffledSampler
 
@@ -19,7 +19,7 @@ from scalarize.training.sampling import DomainMixtureSampler, ShuffledSampler
 class LossWeighting:
     """Shuffle the data; weight the per-objective losses by ``p``."""
 
-    def sampler(self, split: Split, weights: np.ndarray, batch_size: int, seed: int
+    def sampler(self, split: AnySplit, weights: np.ndarray, batch_size: int, seed: int
                 ) -> ShuffledSampler:
         return ShuffledSampler(len(split), batch_size, seed)
 
@@ -30,7 +30,7 @@ class LossWeighting:
 class DataResampling:
     """Draw batches with domain proportions ``p``; average the loss over the batch."""
 
-    def sampler(self, split: Split, weights: np.ndarray, batch_size: int, seed: int
+    def sampler(self, split: AnySplit, weights: np.ndarray, batch_size: int, seed: int
                 ) -> DomainMixtureSampler:
         assert split.domain is not None, "data resampling needs domain labels"
         return DomainMixtureSampler(split.domain, weights, batch_size, seed)

@@ -99,7 +99,7 @@ class Trainer:
             name: serve(split, self.device, mean, std, train_cfg.workers)
             for name, split in self.data.splits.items()}
         # the sampler reads only len() and .domain, which a streamed split has too
-        self.sampler = self.mixing.sampler(train, np.array(self.weights.values),  # type: ignore[arg-type]
+        self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
                                            train_cfg.batch_size, config.seed)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.spec, self.data.image_shape,
