@@ -239,9 +239,29 @@ def _cmd_replay(args: argparse.Namespace) -> None:
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
-    summary = replay(args.dir, args.member, resume=args.resume, overwrite=args.overwrite,
+    summary = replay(args.dir, args.member, spec=args.spec, options=_model_options(args.options),
+                     resume=args.resume, overwrite=args.overwrite,
                      progress=False if args.quiet else None)
     _print_run(summary, Path(args.dir))
+
+
+def _model_options(text: str | None) -> dict[str, object] | None:
+    """``--options '{width: 64}'``: a YAML mapping of model options (``None`` when not given)."""
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ScalarizeError(f"--options {text!r} is not valid YAML; give a mapping such as "
+                             "'{width: 64}'") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ScalarizeError(f"--options {text!r} is not a mapping; give one such as "
+                             "'{width: 64}'")
+    return tree
 
 
 def _print_run(summary: RunSummary, out: Path) -> None:
@@ -398,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="retrain a search member with its weight schedule")
     replay.add_argument("dir", help="finished search folder")
     replay.add_argument("--member", default="best", help="'best' (default) or a member number")
+    replay.add_argument("--spec", help="retrain on this model instead of the searched one "
+                        "(search small, train big), e.g. vit-d3-w48-p4")
+    replay.add_argument("--options", metavar="YAML", help="the model's options, replacing the "
+                        "searched model's, e.g. '{width: 64}'")
     _one_run_flags(replay, "replay")
     replay.set_defaults(func=_cmd_replay)
 

@@ -198,11 +198,15 @@ def compare(data: Dataset, model: ModelLike, methods: list[Any], *,
     return compare_table(load_compare(out))
 
 
-def replay(folder: Path | str, member: str | int = "best", *, resume: bool = False,
+def replay(folder: Path | str, member: str | int = "best", *, spec: str | None = None,
+           options: Mapping[str, Any] | None = None, resume: bool = False,
            overwrite: bool = False, progress: bool | None = None) -> RunSummary:
     """Retrain a search's member (``best`` by default) with its weight schedule from the start,
-    into the search folder (the same as ``scalarize replay``)."""
-    return replay_search(folder, member, resume=resume, overwrite=overwrite, progress=progress)
+    into the search folder (the same as ``scalarize replay``). ``spec`` and ``options`` (the
+    model's options, replacing the search's) retrain it on another model, e.g. a larger one
+    than the search used (``replay-m<id>-<model label>``)."""
+    return replay_search(folder, member, spec=spec, options=options, resume=resume,
+                         overwrite=overwrite, progress=progress)
 
 
 def report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Path]:
