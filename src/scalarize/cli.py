@@ -318,6 +318,32 @@ def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
     _print_tables(tables, args.format)
 
 
+def _cmd_analyze_search(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from scalarize.analysis.search import anytime, curve_changes, is_search, searches_table
+
+    curves, tables = [], []
+    for folder in map(Path, args.dirs):
+        curve = anytime(folder)
+        where = folder.as_posix()
+        curve["search"] = (where if is_search(folder)
+                           else [(folder / s).as_posix() for s in curve.search])
+        curves.append(curve)
+        table = searches_table(folder)
+        if not table.empty:
+            tables.append(table.drop(columns="search").assign(search=(
+                where if is_search(folder) else [(folder / s).as_posix() for s in table.search])))
+    curve = pd.concat(curves, ignore_index=True)
+    curve = curve[["search", "strategy", "member_epochs", "best_val_avg_acc", "hypervolume"]]
+    printed = {"anytime (best held-out score and hypervolume so far, per member-epochs spent)":
+               curve if args.all_rows else curve_changes(curve)}
+    if tables:
+        frame = pd.concat(tables, ignore_index=True)
+        printed = {"searches": frame[["search", *frame.columns[:-1]]], **printed}
+    _print_tables(printed, args.format)
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from scalarize.report import build_report
 
@@ -437,6 +463,16 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts.add_argument("--format", choices=["table", "csv", "json"], default="table")
     conflicts.add_argument("--curves", action="store_true", help="also print per-epoch values")
     conflicts.set_defaults(func=_cmd_analyze_conflicts)
+
+    searches = analyze_sub.add_parser(
+        "search", help="anytime curves of searches: best held-out score and hypervolume so far "
+        "against member-epochs spent")
+    searches.add_argument("dirs", nargs="+", metavar="DIR",
+                          help="search folders, or folders of searches")
+    searches.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    searches.add_argument("--all-rows", action="store_true", help="one row per member-epoch "
+                          "(default: the rows where a curve changes, and its last)")
+    searches.set_defaults(func=_cmd_analyze_search)
 
     report = sub.add_parser("report", help="HTML + Markdown report of a sweep or search")
     report.add_argument("dir", help="sweep or search folder")

@@ -1,23 +1,40 @@
 """Readers of search folders as pandas DataFrames, through the run store's
 :class:`~scalarize.runs.SearchDir` and its records (whatever engine wrote the folder).
 
+:func:`anytime` is a search's anytime curve: the best held-out score found so far against the
+member-epochs spent, read from ``population.jsonl``, so that searches of different strategies
+compare at equal compute.
+
 Example:
     >>> frame = population_frame("searches/pbt")  # doctest: +SKIP
     >>> frame.pivot(index="epoch", columns="member", values="val_avg_acc")  # doctest: +SKIP
+    >>> anytime("searches/pbt").tail(1)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from scalarize.runs.records import EpochEvent, ExploitEvent, SearchSummary
+from scalarize.analysis.pareto import hypervolume
+from scalarize.errors import ScalarizeError
+from scalarize.runs.records import (
+    DivergedEvent,
+    EpochEvent,
+    ExploitEvent,
+    PopulationEvent,
+    SearchPlan,
+    SearchSummary,
+)
 from scalarize.runs.store import SearchDir, read_or_skip
 
 EXPLOIT_COLUMNS = ["epoch", "member", "parent", "weights_before", "weights"]
+ANYTIME_COLUMNS = ["member_epochs", "best_val_avg_acc", "hypervolume", "strategy"]
 
 
 def is_search(folder: Path | str) -> bool:
@@ -119,5 +136,108 @@ def by_strategy(table: pd.DataFrame) -> pd.DataFrame:
         seconds=("seconds", "mean"), seeds=("seed", "nunique"))
 
 
-__all__ = ["by_strategy", "exploit_frame", "find_searches", "is_search", "members_frame",
-           "population_frame", "searches_table"]
+def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
+                  ) -> pd.DataFrame:
+    """The anytime curve of a search from its population events, in the order the engine
+    trained them (the order of ``population.jsonl``): one row per member-epoch spent.
+
+    ``member_epochs`` counts the member-epochs actually trained so far: each epoch a member
+    trained (an :class:`~scalarize.runs.records.EpochEvent`; a repeat of the same member and
+    epoch, which a restored Ray trial may report, counts once) and each epoch during which a
+    member diverged (trained, but without a score). An exploit costs nothing: the member that
+    copied another continues from the copied state, and only the epochs it trains from there
+    count; a diverged member's frozen epochs are not trained and do not count.
+    ``best_val_avg_acc`` is the best held-out average accuracy of any member-epoch so far (NaN
+    before the first score); ``hypervolume`` is the exact hypervolume
+    (:func:`~scalarize.analysis.pareto.hypervolume`, reference point 0: scores are accuracies
+    in [0, 1], higher is better) of the per-objective held-out scores of every member-epoch so
+    far, so it never decreases either.
+
+    Example:
+        >>> from scalarize.runs.records import EpochEvent
+        >>> def epoch(member, n, a, b):
+        ...     return EpochEvent(member=member, epoch=n, weights={"a": 0.5, "b": 0.5},
+        ...                       val_acc={"a": a, "b": b}, val_avg_acc=(a + b) / 2, seconds=1)
+        >>> curve = anytime_curve([epoch(0, 1, 0.5, 0.5), epoch(1, 1, 0.8, 0.2),
+        ...                        epoch(0, 2, 0.6, 0.6)], ["a", "b"])
+        >>> curve.member_epochs.tolist(), curve.best_val_avg_acc.tolist()
+        ([1, 2, 3], [0.5, 0.5, 0.6])
+        >>> curve.hypervolume.round(4).tolist()  # (0.6, 0.6) dominates (0.5, 0.5)
+        [0.25, 0.31, 0.4]
+    """
+    seen: set[tuple[int, int]] = set()
+    front = np.empty((0, len(objectives)))
+    best, volume = float("nan"), 0.0
+    rows: list[tuple[int, float, float]] = []
+    for event in events:
+        if not isinstance(event, EpochEvent | DivergedEvent):
+            continue
+        if (event.member, event.epoch) in seen:
+            continue
+        seen.add((event.member, event.epoch))
+        if isinstance(event, EpochEvent):
+            best = float(np.fmax(best, event.val_avg_acc))
+            point = np.array([event.val_acc[o] for o in objectives], dtype=np.float64)
+            if np.all(np.isfinite(point)) and not _dominated(point, front):
+                keep = ~np.all(point >= front, axis=1)  # drop what the new point dominates
+                front = np.vstack([front[keep], point])
+                volume = hypervolume(front)
+        rows.append((len(seen), best, volume))
+    return pd.DataFrame(rows, columns=ANYTIME_COLUMNS[:3])
+
+
+def _dominated(point: np.ndarray, front: np.ndarray) -> bool:
+    """Whether a point of ``front`` is at least as good as ``point`` on every objective (then
+    ``point`` adds no hypervolume)."""
+    return bool(np.any(np.all(front >= point, axis=1)))
+
+
+def anytime(folder: Path | str) -> pd.DataFrame:
+    """The anytime curve of the search in ``folder`` (finished or not; see
+    :func:`anytime_curve`), with its ``strategy``; for a folder of searches, every finished
+    search's curve, with its ``search`` (the path below ``folder``). A search whose files are
+    corrupt is skipped there with one :class:`~scalarize.errors.SkippedRunWarning`.
+
+    Columns: ``member_epochs``, ``best_val_avg_acc``, ``hypervolume``, ``strategy`` (and
+    ``search`` for a folder of searches).
+    """
+    folder = Path(folder)
+    if is_search(folder):
+        return _anytime_of(SearchDir(folder))
+    if not folder.is_dir():
+        raise ScalarizeError(f"{folder} is not a folder; give a search folder (the --out of "
+                             "'scalarize search') or a folder of searches")
+    frames = []
+    for path in find_searches(folder):
+        curve = read_or_skip(path, partial(_anytime_of, SearchDir(path)), "search")
+        if curve is not None:
+            frames.append(curve.assign(search=path.relative_to(folder).as_posix()))
+    if not frames:
+        raise ScalarizeError(f"{folder} holds no finished search; run 'scalarize search' into "
+                             "it (or a sub-folder) first")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _anytime_of(search: SearchDir) -> pd.DataFrame:
+    plan = search.read_plan(SearchPlan)
+    curve = anytime_curve(search.read_events(), plan.objectives)
+    return curve.assign(strategy=plan.strategy)[ANYTIME_COLUMNS]
+
+
+def curve_changes(curve: pd.DataFrame) -> pd.DataFrame:
+    """The rows of anytime curves where a value changes, and each curve's last row: the whole
+    step function in a few rows (what ``scalarize analyze search`` prints)."""
+    keys = [k for k in ("search", "strategy") if k in curve]
+    kept = []
+    for _, group in curve.groupby(keys, sort=False) if keys else [(None, curve)]:
+        values = group[["best_val_avg_acc", "hypervolume"]]
+        before = values.shift()
+        same = values.eq(before) | (values.isna() & before.isna())
+        changed = (~same.all(axis=1)).to_numpy(copy=True)
+        changed[-1] = True
+        kept.append(group[changed])
+    return pd.concat(kept) if kept else curve
+
+
+__all__ = ["anytime", "anytime_curve", "by_strategy", "curve_changes", "exploit_frame",
+           "find_searches", "is_search", "members_frame", "population_frame", "searches_table"]
