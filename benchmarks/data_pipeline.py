@@ -21,6 +21,7 @@ trainer; the share of each step spent blocked waiting for the next batch (the lo
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=100, help="Taskonomy views per building")
     parser.add_argument("--pngs", type=int, default=5000, help="PNGs of the streamed dataset")
     parser.add_argument("--workers", type=int, default=2, help="loader processes (streamed)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the training "
+                        "step (streamed measurement; fewer leaves cores to the loaders)")
     parser.add_argument("--only-stream", action="store_true", help="measure the streamed "
                         "path only")
     args = parser.parse_args()
@@ -201,15 +204,16 @@ def stream(args: argparse.Namespace) -> None:
     from scalarize.config import load_config
     from scalarize.training import Trainer, load_data
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="bench-pngs-"))
     start = time.perf_counter()
     options = write_image_files(root, n_train=args.pngs, n_test=64, size=32)
     write_s = time.perf_counter() - start
     config = load_config(None, ["benchmark.name=image_files", f"benchmark.options={options}",
                                 "benchmark.tasks=[label]", "model.spec=vit-d3-w48-p4",
-                                "train.batch_size=128", "train.device=cpu", "train.threads=2",
-                                f"train.workers={args.workers}", "train.epochs=1"])
+                                "train.batch_size=128", "train.device=cpu",
+                                f"train.threads={args.threads}", f"train.workers={args.workers}",
+                                "train.epochs=1"])
     streamed = load_data(config)
     train = streamed.splits["train"]
     in_memory = {}
@@ -234,9 +238,11 @@ def stream(args: argparse.Namespace) -> None:
             totals += total
     results = {label: (statistics.median(w) * 1e3, statistics.median(t) * 1e3, sum(w) / sum(t))
                for label, (_, _, w, t) in runs.items()}
+    shutil.rmtree(root)
     print(f"\nStreamed PNGs: {len(train)} training images 32x32 RGB written in {write_s:.1f} s "
-          f"to {root}")
-    print(f"vit-d3-w48-p4, batch 128, {args.workers} loader workers, 2 torch threads, "
+          f"to {root} (removed)")
+    print(f"vit-d3-w48-p4, batch 128, {args.workers} loader workers, {args.threads} torch "
+          "threads, "
           f"{steps} steps each after 5 warm-up steps, in {rounds} alternating blocks")
     for label, (wait, total, share) in results.items():
         print(f"{label:>10}: waiting for data {wait:6.2f} ms (median) of a {total:6.1f} ms "
