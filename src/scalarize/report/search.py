@@ -1,14 +1,19 @@
 """The population-search section: weight schedules, lineage, the population's held-out accuracy
-over time, the Pareto front, and a comparison table when a folder holds several searches."""
+over time, the Pareto front, a comparison table when a folder holds several searches, and the
+searches' anytime curves (best held-out score and hypervolume so far against member-epochs
+spent) overlaid on one plot, one colour per strategy."""
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scalarize.analysis.search import (
+    anytime,
     by_strategy,
     exploit_frame,
     find_searches,
@@ -85,6 +90,65 @@ def pareto_figure(members: pd.DataFrame, pop: pd.DataFrame, objectives: list[str
     return save_figure(fig, path)
 
 
+def strategy_label(search: str, strategy: str) -> str:
+    """The label a search's curve takes in the overlay: its folder name without the
+    ``-s<seed>`` suffix (as in the by-strategy table: ``uniform-s0`` and ``grid-s0`` stay
+    apart), or its strategy for a search reported on its own."""
+    name = Path(search).name
+    return re.sub(r"-s\d+$", "", name) if search not in ("", ".") and name else strategy
+
+
+def _mean_step(group: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over searches of step curves, on the union of their budgets (a curve holds
+    its value until its next budget; a curve that ended keeps its last value)."""
+    budgets = np.unique(group.member_epochs.to_numpy())
+    steps = [g.set_index("member_epochs")[column].reindex(budgets).ffill()
+             for _, g in group.groupby("search", sort=False)]
+    return budgets, pd.concat(steps, axis=1).mean(axis=1, skipna=False).to_numpy()
+
+
+def anytime_figure(curves: pd.DataFrame, path: Path) -> Path:
+    """Best held-out average accuracy and hypervolume of the held-out scores found so far,
+    against member-epochs spent: every search of ``curves`` (columns ``search``, ``label``,
+    ``member_epochs``, ``best_val_avg_acc``, ``hypervolume``), one colour per label; with
+    several seeds of a label, each seed thin and their mean bold."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    columns = [("best_val_avg_acc", "best held-out average accuracy so far"),
+               ("hypervolume", "hypervolume of held-out scores so far")]
+    for ax, (column, title) in zip(axes[0], columns, strict=True):
+        for i, (label, group) in enumerate(curves.groupby("label", sort=False)):
+            colour = colours[i % len(colours)]
+            seeds = group.groupby("search", sort=False)
+            for _, one in seeds:
+                ax.step(one.member_epochs, one[column], where="post", color=colour,
+                        lw=0.8 if seeds.ngroups > 1 else 2.0,
+                        alpha=0.45 if seeds.ngroups > 1 else 1.0,
+                        label=None if seeds.ngroups > 1 else label)
+            if seeds.ngroups > 1:
+                budgets, mean = _mean_step(group, column)
+                ax.step(budgets, mean, where="post", color=colour, lw=2.0,
+                        label=f"{label} (mean of {seeds.ngroups})")
+        ax.set_xlabel("member-epochs spent")
+        ax.set_title(title, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def _anytime_curves(folder: Path, done: list[Path]) -> pd.DataFrame:
+    """The anytime curves of the finished searches ``done`` (a search whose population log is
+    corrupt is skipped with one warning), labelled for the overlay."""
+    frames = []
+    for path in done:
+        curve = read_or_skip(path, partial(anytime, path), "search")
+        if curve is None or curve.empty:
+            continue
+        search = path.relative_to(folder).as_posix()
+        frames.append(curve.assign(search=search,
+                                   label=strategy_label(search, curve.strategy.iloc[0])))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: str) -> None:
     summary = SearchDir(folder).read_summary()
     objectives = summary.objectives
@@ -140,6 +204,19 @@ def search_section(folder: Path, figures: Path) -> Section | None:
         section.tables.append(("Searches", table))
         section.tables.append(("By strategy (mean, std over seeds)",
                                by_strategy(table).reset_index()))
+    curves = _anytime_curves(folder, done)
+    if not curves.empty:
+        several = curves.search.nunique() > 1
+        section.text.append(
+            "Anytime curves: the best held-out average accuracy, and the hypervolume of the "
+            "held-out per-objective scores (reference point 0), of every member-epoch trained "
+            "so far, against the member-epochs spent (in the order the engine trained them)"
+            + (", one colour per strategy, so that strategies compare at equal compute."
+               if several else "."))
+        section.figures.append(("anytime curves: best held-out score and hypervolume so far "
+                                "against member-epochs spent"
+                                + (" (strategies overlaid)" if several else ""),
+                                anytime_figure(curves, figures / "search-anytime.png")))
     if len(done) <= MAX_DETAILED:
         for path in done:
             relative = path.relative_to(folder).as_posix()
