@@ -256,6 +256,7 @@ class MemberResult(Record):
     val_avg_acc: float | None = None
     test_acc: dict[str, float] | None = None
     test_avg_acc: float | None = None
+    stopped_epoch: int | None = None  # a trial stopped early (successive halving) at this epoch
 
 
 class SearchSummary(Record):

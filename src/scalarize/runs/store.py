@@ -57,6 +57,10 @@ from scalarize.runs.records import (
 )
 from scalarize.runs.torch_io import load_torch, save_torch
 
+# the trial strategies' files in a search folder (to move to layout.py with its other names)
+OPTUNA_JOURNAL = "optuna.journal"   # Optuna's journal storage: the study of a trial search
+MEMBER_CHECKPOINTS = "members"      # in it: m<id>.pt, each trial's state when it finished
+
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 
@@ -443,6 +447,46 @@ class SearchDir(StudyDir):
         if not self.state_path.is_file():
             return None
         return load_torch(self.state_path, "search state", "delete the folder to restart")
+
+    # -- the trial strategies (scalarize.search.trials) ---------------------------------------
+    @property
+    def optuna_journal(self) -> Path:
+        """Optuna's journal storage of a trial search (appended by Optuna itself)."""
+        return self.path / OPTUNA_JOURNAL
+
+    def journal_size(self) -> int:
+        """Bytes in the journal (0 when there is none yet)."""
+        return self.optuna_journal.stat().st_size if self.optuna_journal.is_file() else 0
+
+    def truncate_journal(self, size: int) -> None:
+        """Cut the journal back to its first ``size`` bytes (the study as it was when the
+        search state was saved; ``0`` removes it): what a kill cut short is done again."""
+        path = self.optuna_journal
+        if size == 0:
+            path.unlink(missing_ok=True)
+            return
+        if self.journal_size() < size:
+            raise ScalarizeError(f"{path} is shorter than the search state says ({size} "
+                                 "bytes); delete the folder to restart the search")
+        with path.open("r+b") as handle:
+            handle.truncate(size)
+
+    def member_checkpoint(self, member: int) -> Path:
+        return self.path / MEMBER_CHECKPOINTS / f"m{member:02d}.pt"
+
+    def save_member_checkpoint(self, member: int, state: dict[str, Any]) -> None:
+        """Atomically write the state of trial ``member`` when it finished or stopped."""
+        path = self.member_checkpoint(member)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_torch(path, state)
+
+    def load_member_checkpoint(self, member: int) -> dict[str, Any] | None:
+        """The state of trial ``member`` when it finished or stopped (``None``: none)."""
+        path = self.member_checkpoint(member)
+        if not path.is_file():
+            return None
+        return load_torch(path, "member checkpoint", "delete it (the search does not need "
+                                                     "it to continue)")
 
     @property
     def is_finished(self) -> bool:

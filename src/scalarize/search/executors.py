@@ -2,11 +2,14 @@
 ``ENGINES``, serves the ``--engine`` flag of ``sweep``, ``compare`` and ``search``:
 
 - ``local``: in this process; planned runs one after another sharing the loaded data set, a
-  search's members by :class:`~scalarize.search.population.LocalPopulation`;
+  search's members by :class:`~scalarize.search.population.LocalPopulation`, or by
+  :class:`~scalarize.search.trials.TrialSearch` for a trial strategy (tpe, gp, cmaes, nsga2,
+  asha);
 - ``ray``: on a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
   loads its data and writes its run folder itself, so ``out`` must be storage every node can
   reach), a search's members as Ray Tune trials
-  (:class:`~scalarize.search.ray_population.RayPopulation`).
+  (:class:`~scalarize.search.ray_population.RayPopulation`); the trial strategies are not on
+  it yet (refused in one line before anything is written).
 
 Both resume: finished runs are skipped, unfinished ones continue from their checkpoints. An
 engine only runs members and carries scores and checkpoints; what a search decides is the
@@ -36,6 +39,7 @@ from scalarize.runs.store import SearchDir, StudyDir
 from scalarize.search.ray_session import CONNECT_TIMEOUT, check_address, ray_session
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
+from scalarize.search.trials import check_search
 from scalarize.search.user_code import user_modules
 from scalarize.training import check_run, check_study, load_data, train_run
 
@@ -57,6 +61,8 @@ ENGINES: Registry[Engine] = Registry("engine")
 class LocalExecutor:
     """Runs in this process, one after another."""
 
+    runs_trials = True  # the trial strategies (scalarize.search.trials) run on this engine
+
     def __init__(self, **options: Any) -> None:
         if options:
             raise ScalarizeError(f"the local engine takes no options, got {sorted(options)}")
@@ -75,6 +81,10 @@ class LocalExecutor:
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
+        from scalarize.search.trials import TrialSearch, trial_strategy
+
+        if trial_strategy(config) is not None:
+            return TrialSearch(config, folder, progress).run()
         from scalarize.search.population import LocalPopulation
 
         return LocalPopulation(config, folder, progress).run()
@@ -203,9 +213,15 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
     if folder.is_finished and folder.holds(config):
         return folder.read_summary()
     refuse_ignored_weights(config.method.name, config, "the search")
-    STRATEGIES.get(config.search.strategy)
+    strategy = STRATEGIES.get(config.search.strategy)
+    if getattr(strategy, "trial_based", False) and not getattr(ENGINES.get(engine),
+                                                               "runs_trials", False):
+        raise ScalarizeError(f"the {config.search.strategy} strategy is not on the {engine} "
+                             "engine yet; run it with --engine local")
     runner = build_engine(engine, engine_options)  # a dead cluster address fails first
-    check_run(config.base(), load_data(config.base()))
+    data = load_data(config.base())
+    check_run(config.base(), data)
+    check_search(config, data.objectives)
     with folder.lock():
         return runner.search(config, folder, progress=progress)
 

@@ -2,12 +2,25 @@
 member's budget) plus a ``search`` section::
 
     search:
-      strategy: pbt          # any registered strategy: pbt | pb2 | mopbt | grid | random
+      strategy: pbt          # any registered strategy: pbt | pb2 | mopbt | grid | random |
+                             # tpe | gp | cmaes | nsga2 | asha
       population: 8          # members (grid: the number of grid points)
       interval: 2            # epochs between exploit/explore steps
       quantile: 0.25         # worst quarter copies a member of the best quarter
       explore: {scale: 0.5, resample_probability: 0.25}
       holdout: 0.3           # share of the training split that ranks members (seeded)
+      budget: 32             # member-epochs (default: population × train.epochs)
+
+The trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``; see
+:mod:`scalarize.search.trials`) train ``population`` members at a time, each with static
+weights proposed by an Optuna sampler, until ``budget`` member-epochs are spent; ``interval``
+is then the epochs between saved states. ``asha`` proposes with ``sampler`` (random, tpe, gp or
+cmaes) and stops members early at the rungs of ``fidelity``::
+
+      strategy: asha
+      sampler: tpe
+      fidelity: {min_epochs: 1, reduction: 3}   # rank at epochs 1, 3, 9, …; keep the best third
+      startup: 8             # tpe/gp: random until 8 trials finished (default: population)
 
 Example:
     >>> config = SearchConfig.model_validate({"search": {"strategy": "pb2", "population": 4}})
@@ -26,6 +39,14 @@ from scalarize.config import StudyConfig, _Section, load_study_config
 from scalarize.search.explore import SimplexExplore
 
 
+class Fidelity(_Section):
+    """The rungs of successive halving (strategy ``asha``): members are ranked at epochs
+    ``min_epochs · reduction^k`` and only the best ``1/reduction`` at each rung go on."""
+
+    min_epochs: int = Field(1, ge=1, description="epochs before the first rung")
+    reduction: int = Field(3, ge=2, description="rung spacing and the share kept (1/reduction)")
+
+
 class SearchSpec(_Section):
     """The ``search`` section (see the module docstring)."""
 
@@ -39,6 +60,13 @@ class SearchSpec(_Section):
     grid_step: float = Field(0.25, gt=0, le=1, description="grid strategy: simplex grid step")
     points: list[Any] | None = Field(None, description="explicit initial weights (any "
                                      "weights spec), instead of the strategy's")
+    budget: int | None = Field(None, ge=1, description="member-epochs the search may spend "
+                               "(default: population × train.epochs)")
+    sampler: str | None = Field(None, description="asha: the proposals (random | tpe | gp | "
+                                "cmaes; default random)")
+    fidelity: Fidelity = Field(default_factory=Fidelity)
+    startup: int | None = Field(None, ge=0, description="tpe/gp: random proposals until this "
+                                "many trials finished (default: population)")
 
 
 class SearchConfig(StudyConfig):
@@ -52,4 +80,4 @@ def load_search_config(path: Path | str, overrides: list[str] | None = None) -> 
     return load_study_config(SearchConfig, "search", "configs/shapes_pbt.yaml", path, overrides)
 
 
-__all__ = ["SearchConfig", "SearchSpec", "load_search_config"]
+__all__ = ["Fidelity", "SearchConfig", "SearchSpec", "load_search_config"]

@@ -13,6 +13,14 @@ Every engine (in-process or Ray Tune) uses these; a strategy never trains anythi
   accuracies instead of their average (the paper's suggested future work).
 - ``grid`` / ``random``: fixed weights (a regular simplex grid / Dirichlet samples), trained for
   the whole budget without exploit or explore: the baselines at a stated compute.
+- ``tpe`` / ``gp`` / ``cmaes`` / ``nsga2``: *trial* strategies. Optuna's TPE, Gaussian-process,
+  CMA-ES or NSGA-II sampler proposes static weights one member (an Optuna trial) at a time,
+  learning from the held-out scores of the members before it, until the search's budget of
+  member-epochs is spent (:mod:`scalarize.search.trials`; the simplex coordinates are in
+  :mod:`scalarize.search.optuna_sampling`). ``nsga2`` is multi-objective: one held-out score
+  per objective, giving a Pareto front like ``mopbt``'s.
+- ``asha``: trial strategy with successive halving: members proposed by ``search.sampler``
+  (random, tpe, gp, cmaes) that rank low at an epoch rung (``search.fidelity``) stop early.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ class Strategy:
     alpha: float = 1.0
     grid_step: float = 0.25
     adaptive = False
+    trial_based = False  # True: proposals one trial at a time (search.trials), no population
 
     def initial_weights(self, population: int, n_objectives: int, rng: np.random.Generator
                         ) -> list[np.ndarray]:
@@ -132,6 +141,55 @@ class PB2(PBT):
         grid = np.array([[epoch / scale, *p] for p in pool])
         mean, std = gp.predict(grid, return_std=True)
         return np.asarray(pool[int(np.argmax(mean + self.kappa * std))])
+
+
+class TrialStrategy(Strategy):
+    """Static weights proposed by an Optuna sampler one trial at a time
+    (:mod:`scalarize.search.trials` runs them; nothing of the population's exploit/explore
+    applies: ``adaptive`` is False, so a population engine's policy never moves a member)."""
+
+    trial_based = True
+    sampler: str = "random"      # the Optuna sampler (scalarize.search.optuna_sampling)
+    multi_objective = False      # True: one held-out score per objective is told to Optuna
+    prunes = False               # True: successive halving stops members at epoch rungs
+
+
+@STRATEGIES.register("tpe")
+class TPESearch(TrialStrategy):
+    """Optuna's Tree-structured Parzen Estimator (multivariate, constant liar)."""
+
+    sampler = "tpe"
+
+
+@STRATEGIES.register("gp")
+class GPSearch(TrialStrategy):
+    """Optuna's Gaussian-process sampler (log expected improvement)."""
+
+    sampler = "gp"
+
+
+@STRATEGIES.register("cmaes")
+class CmaEsSearch(TrialStrategy):
+    """Optuna's CMA-ES sampler with its own generation size, started at the centre of the
+    simplex coordinates (three objectives or more)."""
+
+    sampler = "cmaes"
+
+
+@STRATEGIES.register("nsga2")
+class NSGA2Search(TrialStrategy):
+    """Optuna's NSGA-II over the per-objective held-out scores (a generation of
+    ``search.population`` trials): a Pareto front of static weights."""
+
+    sampler = "nsga2"
+    multi_objective = True
+
+
+@STRATEGIES.register("asha")
+class ASHASearch(TrialStrategy):
+    """Asynchronous successive halving over static weights proposed by ``search.sampler``."""
+
+    prunes = True
 
 
 def build_strategy(name: str, explorer: SimplexExplore, alpha: float, grid_step: float

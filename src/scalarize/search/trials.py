@@ -1,0 +1,389 @@
+"""The trial strategies' search on the in-process engine: Optuna proposes, members train.
+
+A *trial* strategy (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``;
+:class:`~scalarize.search.strategies.TrialStrategy`) has no population that lives through the
+search: an Optuna sampler proposes static weights (:mod:`scalarize.search.optuna_sampling`), a
+:class:`~scalarize.search.member.Member` trains with them on the held-out split, and its
+held-out score is told to Optuna (ask/tell), which proposes the next members from it.
+
+The loop, :class:`TrialSearch`:
+
+- **Budget**: ``search.budget`` member-epochs (default ``population × train.epochs``, the
+  compute of a population search of the same config), the unit of every strategy. A trial is
+  asked only when its full ``train.epochs`` fit in what the running trials have not claimed, so
+  the search never spends more than its budget; what is left when no whole trial fits any more
+  stays unspent (``member_epochs`` in the summary is what was spent).
+- **Slots**: ``search.population`` trials train at a time, one epoch each per round, in slot
+  order; a slot freed by a finished or stopped trial gets the next proposal at the start of the
+  next round. Trials asked together are proposed without each other's scores (TPE's constant
+  liar and GP's running trials keep them apart; NSGA-II and CMA-ES take them as a generation).
+- **Successive halving** (``asha``): after each epoch below ``train.epochs`` a trial reports
+  its average held-out score to Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner`, which
+  stops it at a rung where it is not among the best ``1/reduction`` so far
+  (:func:`~scalarize.search.optuna_sampling.build_pruner`). Rungs need no waiting: the rule is
+  asynchronous, so the round-robin order decides who is compared with whom, deterministically.
+- **Scores**: single-objective strategies maximise the average held-out accuracy (the paper's
+  ranking score); ``nsga2`` maximises each objective's held-out accuracy. A member that diverges
+  is a failed trial (Optuna ignores it).
+- **Records**: every member-epoch is an :class:`~scalarize.runs.records.EpochEvent` of
+  ``population.jsonl`` (member = Optuna's trial number), as in a population search. The summary
+  has the population search's shape: every trial is a member (``stopped_epoch`` set when it was
+  stopped early), the best member and the Pareto front are chosen among the trials that trained
+  all their epochs, and a member's schedule is its one static point, so ``scalarize replay
+  SEARCH --member best`` retrains it.
+- **Resume**: Optuna's study is a journal file in the search folder. Every ``search.interval``
+  rounds the engine state is saved (the running members, the finished ones' results, and how
+  long the journal and ``population.jsonl`` were); a re-run cuts both back to those lengths
+  and goes on, and as every proposal is a function of the study's stored trials and of the
+  trial's number (:func:`~scalarize.search.optuna_sampling.trial_seed`), it makes the same
+  proposals and the same result as an uninterrupted search. A finished or stopped trial's state
+  stays in the folder (``members/m<id>.pt``).
+
+Example (``configs/shapes_tpe_asha.yaml``)::
+
+    scalarize search configs/shapes_tpe_asha.yaml --out searches/asha
+    scalarize search configs/shapes_pbt.yaml --strategy tpe search.budget=64 --out searches/tpe
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from scalarize.errors import ScalarizeError
+from scalarize.runs.records import MemberResult, PopulationEvent, SearchPlan, SearchSummary
+from scalarize.runs.store import SearchDir
+from scalarize.search.decide import initial_points, strategy_of
+from scalarize.search.member import Member, search_data
+from scalarize.search.optuna_sampling import (
+    SINGLE_OBJECTIVE,
+    build_pruner,
+    build_sampler,
+    distributions,
+    import_optuna,
+    journal_storage,
+    quiet_optuna,
+    rungs,
+    to_params,
+    to_weights,
+    trial_seed,
+)
+from scalarize.search.results import search_summary
+from scalarize.search.spec import SearchConfig
+from scalarize.search.strategies import TrialStrategy
+from scalarize.weights import SimplexWeights, parse_weights
+
+ENGINE = "local"
+STUDY = "scalarize"  # the study's name in the journal
+
+
+class TrialMember(Protocol):
+    """What the loop asks of a member (a :class:`~scalarize.search.member.Member`; tests stand
+    one in with scripted scores)."""
+
+    id: int
+    diverged: bool
+
+    @property
+    def epoch(self) -> int: ...
+
+    def advance(self, end: int) -> Iterator[PopulationEvent]: ...
+
+    def scores(self) -> list[float] | None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def result(self) -> MemberResult: ...
+
+
+BuildMember = Callable[[int, SimplexWeights], TrialMember]
+
+
+def trial_strategy(config: SearchConfig) -> TrialStrategy | None:
+    """The strategy of ``config`` when it is a trial strategy, else ``None``."""
+    strategy = strategy_of(config)
+    return strategy if isinstance(strategy, TrialStrategy) else None
+
+
+def sampler_of(config: SearchConfig) -> str:
+    """The Optuna sampler of a trial search: ``search.sampler`` for ``asha`` (random by
+    default), the strategy's own otherwise."""
+    strategy = trial_strategy(config)
+    if strategy is None:
+        raise ScalarizeError(f"{config.search.strategy} is not a trial strategy")
+    if strategy.prunes:
+        return config.search.sampler or "random"
+    return strategy.sampler
+
+
+def budget_of(config: SearchConfig, members: int | None = None) -> int:
+    """The member-epochs of the search ``config``: ``search.budget``, by default ``members``
+    (``search.population``) × ``train.epochs``."""
+    spec = config.search
+    return spec.budget or (members or spec.population) * config.train.epochs
+
+
+def check_search(config: SearchConfig, objectives: Sequence[str]) -> None:
+    """Refuse, in one line, a search section the strategy cannot run (before any folder is
+    written): a sampler or fidelity a strategy does not use, a budget a population search would
+    not spend, a budget smaller than one member, a trial strategy without Optuna."""
+    spec, epochs = config.search, config.train.epochs
+    strategy = trial_strategy(config)
+    if strategy is None:
+        if spec.sampler is not None:
+            raise ScalarizeError(f"search.sampler is for the asha strategy, not "
+                                 f"{spec.strategy}; remove it")
+        if spec.budget is not None:
+            members = len(initial_points(config, objectives))
+            if spec.budget != members * epochs:
+                raise ScalarizeError(
+                    f"search.budget={spec.budget} member-epochs, but the {spec.strategy} "
+                    f"search trains {members} members × train.epochs={epochs} = "
+                    f"{members * epochs}; set train.epochs={max(1, spec.budget // members)} or "
+                    "remove search.budget")
+        return
+    import_optuna(f"the {spec.strategy} strategy")
+    if not strategy.prunes and spec.sampler is not None:
+        raise ScalarizeError(f"search.sampler is for the asha strategy; {spec.strategy} "
+                             f"proposes with its own sampler (remove search.sampler)")
+    sampler = sampler_of(config)
+    if strategy.prunes and sampler not in SINGLE_OBJECTIVE:
+        raise ScalarizeError(f"search.sampler={sampler!r}: asha takes one of "
+                             f"{', '.join(SINGLE_OBJECTIVE)}")
+    if sampler == "cmaes" and len(objectives) < 3:
+        raise ScalarizeError(f"the cmaes sampler needs at least 3 objectives, got "
+                             f"{len(objectives)} (CMA-ES in Optuna samples one coordinate at "
+                             "random); use tpe or gp")
+    if len(objectives) < 2:
+        raise ScalarizeError("a weight search needs at least two objectives")
+    if budget_of(config) < epochs:
+        raise ScalarizeError(f"search.budget={spec.budget} member-epochs is less than one "
+                             f"member (train.epochs={epochs}); raise it")
+    if strategy.prunes and not rungs(spec.fidelity.min_epochs, spec.fidelity.reduction, epochs):
+        raise ScalarizeError(f"search.fidelity.min_epochs={spec.fidelity.min_epochs} leaves no "
+                             f"rung below train.epochs={epochs}: nothing would stop early; "
+                             "lower it or raise train.epochs")
+    if spec.points is not None:
+        for point in spec.points:
+            parse_weights(point, objectives)
+
+
+class TrialSearch:
+    """The trial loop of the module docstring. ``build_member`` (default: a
+    :class:`~scalarize.search.member.Member` on the held-out split) and ``objectives`` let
+    tests run it on scripted members without training."""
+
+    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
+                 *, build_member: BuildMember | None = None,
+                 objectives: Sequence[str] | None = None, view: str = "mtl") -> None:
+        strategy = trial_strategy(config)
+        if strategy is None:
+            raise ScalarizeError(f"{config.search.strategy} is not a trial strategy")
+        self.config, self.folder, self.progress = config, folder, progress
+        self.spec, self.strategy = config.search, strategy
+        if build_member is None:
+            data = search_data(config)
+            objectives, view = data.objectives, data.view
+
+            def build(number: int, point: SimplexWeights) -> TrialMember:
+                return Member.build(config, data, number, point)
+
+            build_member = build
+        if objectives is None:
+            raise ValueError("give the objectives with build_member")
+        self.objectives, self.view, self.build_member = tuple(objectives), view, build_member
+        check_search(config, self.objectives)
+        self.sampler = sampler_of(config)
+        self.epochs = config.train.epochs
+        self.budget = budget_of(config)
+        self.startup = self.spec.population if self.spec.startup is None else self.spec.startup
+        self.space = distributions(len(self.objectives))
+        # the engine state (saved every search.interval rounds)
+        self.rounds = 0
+        self.spent = 0
+        self.slots: list[int | None] = [None] * self.spec.population
+        self.members: dict[int, TrialMember] = {}
+        self.results: list[MemberResult] = []
+        self.events = 0
+        self.study: Any = None
+
+    # -- the plan, the study ------------------------------------------------------------------
+    def points(self) -> list[SimplexWeights]:
+        """``search.points``, the first trials (enqueued in the study), as members hold them."""
+        if self.spec.points is None:
+            return []
+        return [parse_weights(p, self.objectives) for p in self.spec.points]
+
+    def plan(self) -> SearchPlan:
+        return SearchPlan(strategy=self.spec.strategy, engine=ENGINE,
+                          objectives=list(self.objectives), view=self.view,
+                          population=self.spec.population, epochs=self.epochs,
+                          interval=self.spec.interval,
+                          initial_weights=[list(p.values) for p in self.points()])
+
+    def _open_study(self, state: dict[str, Any] | None) -> None:
+        """The study in the folder's journal: cut back to the saved state, or a new one."""
+        optuna = import_optuna(f"the {self.spec.strategy} strategy")
+        if state is None:
+            self.folder.truncate_journal(0)
+            self.folder.write_events([])
+        else:
+            self.folder.truncate_journal(state["journal_bytes"])
+            self.folder.write_events(self.folder.read_events()[:state["events"]])
+        directions = (["maximize"] * len(self.objectives) if self.strategy.multi_objective
+                      else ["maximize"])
+        pruner = (build_pruner(self.spec.fidelity.min_epochs, self.spec.fidelity.reduction)
+                  if self.strategy.prunes else optuna.pruners.NopPruner())
+        self.study = optuna.create_study(
+            storage=journal_storage(self.folder.optuna_journal), study_name=STUDY,
+            directions=directions, pruner=pruner, load_if_exists=True,
+            sampler=optuna.samplers.RandomSampler(seed=self.config.seed))
+        if state is None:
+            for point in self.points():
+                self.study.enqueue_trial(to_params(point.values))
+            self.save()
+        else:
+            self.load_state_dict(state)
+
+    # -- persistence --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "spent": self.spent, "slots": list(self.slots),
+                "members": {n: m.state_dict() for n, m in self.members.items()},
+                "results": [r.dump() for r in self.results],
+                "journal_bytes": self.folder.journal_size(), "events": self.events}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rounds, self.spent = state["rounds"], state["spent"]
+        self.slots, self.events = list(state["slots"]), state["events"]
+        self.results = [MemberResult.model_validate(r) for r in state["results"]]
+        self.members = {}
+        for number, saved in state["members"].items():
+            member = self._member(int(number))
+            member.load_state_dict(saved)
+            self.members[int(number)] = member
+
+    def save(self) -> None:
+        self.folder.save_state(self.state_dict())
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> SearchSummary:
+        resumed = self.folder.record(self.config, self.plan())
+        start = time.perf_counter()
+        with quiet_optuna():
+            self._open_study(self.folder.load_state() if resumed else None)
+            with tqdm(total=self.budget, initial=self.spent, unit="member-epoch",
+                      desc=f"search ({self.spec.strategy})", dynamic_ncols=True,
+                      disable=None if self.progress is None else not self.progress) as bar:
+                while self._fill():
+                    for slot, number in enumerate(self.slots):
+                        if number is not None:
+                            self._step(slot, number)
+                            bar.update(1)
+                    self.rounds += 1
+                    if self.rounds % self.spec.interval == 0:
+                        self.save()
+        return self._finish(time.perf_counter() - start)
+
+    def committed(self) -> int:
+        """Member-epochs spent plus those the running trials may still spend."""
+        return self.spent + sum(self.epochs - m.epoch for m in self.members.values())
+
+    def _fill(self) -> bool:
+        """Ask a trial into every free slot while a whole one fits in the budget; whether any
+        trial is running."""
+        for slot, number in enumerate(self.slots):
+            if number is None and self.budget - self.committed() >= self.epochs:
+                self.slots[slot] = self._ask()
+        return any(n is not None for n in self.slots)
+
+    def _ask(self) -> int:
+        """The next proposal: a new member (its number is the trial's)."""
+        trials = self.study.get_trials(deepcopy=False)
+        waiting = [t.number for t in trials if t.state.name == "WAITING"]  # search.points
+        number = waiting[0] if waiting else len(trials)
+        self._use_sampler(number)
+        trial = self.study.ask(self.space)
+        if trial.number != number:
+            raise ScalarizeError(f"{self.folder.optuna_journal} holds trials this search did "
+                                 "not ask; delete the folder to restart the search")
+        self.members[number] = self._member(number)
+        return int(number)
+
+    def _use_sampler(self, number: int) -> None:
+        """The study's sampler is trial ``number``'s (seeded by the number) while it is asked
+        and told, so that a resumed study proposes as an uninterrupted one."""
+        self.study.sampler = build_sampler(
+            self.sampler, trial_seed(self.config.seed, number), len(self.objectives),
+            self.spec.population, self.startup)
+
+    def _member(self, number: int) -> TrialMember:
+        params = self.study.get_trials(deepcopy=False)[number].params
+        point = SimplexWeights(self.objectives, to_weights(params, len(self.objectives)))
+        return self.build_member(number, point)
+
+    def _trial(self, number: int) -> Any:
+        optuna = import_optuna("a trial strategy")
+        frozen = self.study.get_trials(deepcopy=False)[number]
+        return optuna.trial.Trial(self.study, frozen._trial_id)
+
+    def _step(self, slot: int, number: int) -> None:
+        """Train trial ``number`` one epoch; tell Optuna when it finished, stopped or
+        diverged."""
+        member = self.members[number]
+        events = list(member.advance(member.epoch + 1))
+        self.folder.append_events(events)
+        self.events += len(events)
+        self.spent += 1
+        scores = member.scores()
+        if member.diverged or scores is None:
+            self._tell(number, state="FAIL")
+            self._done(slot, number, None)
+            return
+        average = float(np.mean(scores))
+        if member.epoch >= self.epochs:
+            self._tell(number, values=[float(s) for s in scores]
+                       if self.strategy.multi_objective else [average])
+            self._done(slot, number, None)
+        elif self.strategy.prunes:
+            trial = self._trial(number)
+            trial.report(average, member.epoch)
+            if trial.should_prune():
+                self._tell(number, state="PRUNED")
+                self._done(slot, number, member.epoch)
+
+    def _tell(self, number: int, values: list[float] | None = None, state: str = "COMPLETE"
+              ) -> None:
+        optuna = import_optuna("a trial strategy")
+        self._use_sampler(number)
+        self.study.tell(number, values, state=optuna.trial.TrialState[state])
+
+    def _done(self, slot: int, number: int, stopped: int | None) -> None:
+        member = self.members.pop(number)
+        self.folder.save_member_checkpoint(number, member.state_dict())
+        result = member.result()
+        self.results.append(result.model_copy(update={"stopped_epoch": stopped}))
+        self.slots[slot] = None
+
+    def _finish(self, seconds: float) -> SearchSummary:
+        members = sorted(self.results, key=lambda r: r.member)
+        finished = [m for m in members if m.stopped_epoch is None]
+        if not finished:
+            raise ScalarizeError("no member of the search trained all its epochs; raise "
+                                 "search.budget")
+        summary = search_summary(self.spec.strategy, ENGINE, list(self.objectives), self.epochs,
+                                 finished, seconds)
+        summary = summary.model_copy(update={
+            "population": len(members), "member_epochs": self.spent, "members": members,
+            "train_seconds": float(sum(m.train_seconds for m in members))})
+        self.folder.write_summary(summary)
+        return summary
+
+
+__all__ = ["BuildMember", "TrialMember", "TrialSearch", "budget_of", "check_search",
+           "sampler_of", "trial_strategy"]
