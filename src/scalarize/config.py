@@ -129,6 +129,58 @@ class TrainConfig(_Section):
                          "dataset (0: read in the training process); in-memory data ignores it")
 
 
+class WandbTracking(_Section):
+    """Weights & Biases (only where ``wandb`` is installed; offline by default: nothing
+    leaves the machine until ``wandb sync``)."""
+
+    project: str = "scalarize"
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    entity: str | None = None
+    dir: str | None = Field(None, description="folder of W&B's own files (default: ./wandb)")
+
+
+def _absolute_location(value: str | None) -> str | None:
+    """A relative folder, ``file:`` or ``sqlite:///`` location made absolute (from the folder
+    the config is read in), so that a run on a Ray worker logs to the same place."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    scheme, sep, rest = value.partition(":")
+    if sep and scheme == "sqlite" and rest.startswith("///") and not rest.startswith("////"):
+        return f"sqlite:///{Path(rest[3:]).resolve()}"
+    if sep and scheme == "file" and not rest.startswith("/"):
+        return f"file://{Path(rest).resolve()}"
+    if sep and len(scheme) > 1:  # another scheme (http, https, databricks, file:///...)
+        return value
+    return str(Path(value).expanduser().resolve())
+
+
+Location = Annotated[str | None, AfterValidator(_absolute_location)]
+
+
+class TrackingConfig(_Section):
+    """Where runs are also logged: TensorBoard event folders, an MLflow tracking store, W&B
+    (see docs/tracking.md). Tracking observes a run and never defines it: **any two tracking
+    sections compare equal**, so a run or study keeps its identity when tracking is switched on,
+    off or moved (``--resume`` of a run started without tracking continues it)."""
+
+    tensorboard: Location = Field(None, description="folder of event files: DIR/<run>, or "
+                                  "DIR/<study>/<run> for the runs of a sweep, comparison or "
+                                  "search")
+    mlflow: Location = Field(None, description="MLflow tracking URI, e.g. sqlite:///mlflow.db "
+                             "or http://host:5000")
+    experiment: str = Field("scalarize", min_length=1, description="the MLflow experiment")
+    wandb: WandbTracking | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TrackingConfig)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any backend is set."""
+        return bool(self.tensorboard or self.mlflow or self.wandb)
+
+
 class Keep:
     """The "leave it as it is" marker of :meth:`RunConfig.derive`."""
 
@@ -153,6 +205,9 @@ class RunConfig(_Section):
         default_factory=list,
         description="overrides that --smoke adds after its own (e.g. a smaller model)",
     )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig,
+        description="also log to TensorBoard / MLflow / W&B; never part of the run's identity")
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (what ``config.yaml`` of a run holds)."""

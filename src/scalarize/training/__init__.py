@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config
@@ -16,6 +17,9 @@ from scalarize.training.check import check_run, check_study
 from scalarize.training.schedule_weights import WeightSchedule
 from scalarize.training.trainer import Trainer, TrainingDiverged, load_data
 from scalarize.weights import parse_weights
+
+if TYPE_CHECKING:
+    from scalarize.tracking import TrackingCallback
 
 
 def default_run_name(config: RunConfig, objectives: Sequence[str]) -> str:
@@ -45,15 +49,16 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     is locked while the run trains. A finished run with ``resume`` returns its stored summary
     without training again.
     """
+    from scalarize.tracking import tracking_callbacks  # tracking builds on training too
+
     data = data if data is not None else load_data(config)
     run = RunDir(Path(out) / default_run_name(config, data.objectives))
+    tracking = tracking_callbacks(config, run)  # a tracker's missing library: refused here
     if resume and run.is_complete and same_config(run.read_config(), config):
-        summary = run.read_summary()
-        assert summary is not None
-        return summary
+        return _finished(run, tracking)
     from scalarize.probes import build_probes  # probes build on the training package
 
-    callbacks = [*build_probes(config.probes), *callbacks]
+    callbacks = [*build_probes(config.probes), *callbacks, *tracking]  # tracking sees all
     if config.scalarization.schedule is not None:
         callbacks.insert(0, WeightSchedule(config.scalarization.schedule))
     check_run(config, data)
@@ -62,11 +67,23 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
         resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
                                same=lambda saved: same_config(saved, config))
         if resuming and run.is_complete:
-            summary = run.read_summary()
-            assert summary is not None
-            return summary
+            return _finished(run, tracking)
         trainer.run_dir = run
-        return trainer.fit(resume=resuming)
+        try:
+            return trainer.fit(resume=resuming)
+        except BaseException:
+            for tracker in tracking:
+                tracker.close("FAILED")
+            raise
+
+
+def _finished(run: RunDir, tracking: Sequence[TrackingCallback]) -> RunSummary:
+    """A finished run's stored summary, after logging to its trackers what they lack of it."""
+    summary = run.read_summary()
+    assert summary is not None
+    for tracker in tracking:
+        tracker.log_finished()
+    return summary
 
 __all__ = ["Callback", "Trainer", "TrainingDiverged", "WeightSchedule", "check_run",
            "check_study", "default_run_name", "load_data", "train_run"]
