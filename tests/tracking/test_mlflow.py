@@ -163,3 +163,21 @@ def test_a_run_started_without_tracking_resumes_with_it(tmp_path, monkeypatch, m
               resume=True, progress=False)
     [run] = _runs(uri)
     assert _steps(uri, run, "val_avg_acc") == [1, 2, 3] and run.info.status == "FINISHED"
+
+
+def test_runs_on_ray_workers_nest_under_one_parent(sweep_file, tmp_path, mlflow_uri,
+                                                   monkeypatch):
+    """Planned runs on Ray workers (other processes, another working folder) log to the same
+    SQLite store and find the one parent the first of them made; relative locations in the
+    config were made absolute where it was read."""
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    monkeypatch.chdir(tmp_path)
+    relative = mlflow_uri.replace(f"sqlite:///{tmp_path}/", "sqlite:///")
+    config = load_sweep_config(sweep_file, [f"tracking.mlflow={relative}"])
+    plan = run_sweep(config, tmp_path / "sweep", engine="ray", progress=False)
+    runs = _runs(mlflow_uri)
+    [parent] = [r for r in runs if "scalarize.study" in r.data.tags]
+    children = [r for r in runs if r is not parent]
+    assert sorted(r.info.run_name for r in children) == sorted(p.name for p in plan)
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert all(r.info.status == "FINISHED" for r in runs)
