@@ -258,6 +258,8 @@ class MemberResult(Record):
     test_avg_acc: float | None = None
     stopped_epoch: int | None = None  # a trial stopped early (successive halving) at this epoch
 
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"stopped_epoch"})
+
 
 class SearchSummary(Record):
     """``summary.json`` of a finished search."""
@@ -280,3 +282,8 @@ class SearchSummary(Record):
     seconds: float
     train_seconds: float
     members: list[MemberResult]
+
+    def dump(self) -> dict[str, Any]:
+        tree = super().dump()
+        tree["members"] = [member.dump() for member in self.members]  # their own omissions
+        return tree
