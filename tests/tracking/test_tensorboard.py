@@ -100,3 +100,19 @@ def test_resume_shows_each_epoch_once(tmp_path, monkeypatch):
     assert [s for s, _ in val] == [1, 2, 3]
     assert [v for _, v in val] == pytest.approx([r.val_avg_acc for r in records])
     assert [s for s, _ in _texts(folder, "config")] == [0]
+
+
+def test_run_search_tracks_a_search_from_its_config(finished_search, tmp_path):
+    """``run_search`` (the command and the Python API) logs the search when its config asks:
+    here a finished search met again with tracking switched on (tracking is not identity)."""
+    from scalarize.search.executors import run_search
+    from scalarize.search.spec import load_search_config
+    from tests.tracking.conftest import SEARCH
+
+    (tmp_path / "search.yaml").write_text(SEARCH)
+    config = load_search_config(tmp_path / "search.yaml",
+                                [f"tracking.tensorboard={tmp_path / 'tb'}"])
+    summary = run_search(config, finished_search, progress=False)
+    root = tmp_path / "tb" / "pbt"
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["m00", "m01", "m02", "m03"]
+    assert _scalars(root, "test/avg_acc") == [(4, pytest.approx(summary.test_avg_acc))]

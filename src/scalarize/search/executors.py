@@ -211,6 +211,7 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
     its summary (a finished search's stored one, without loading data or building members)."""
     folder = SearchDir(out)
     if folder.is_finished and folder.holds(config):
+        _track(config, folder)
         return folder.read_summary()
     refuse_ignored_weights(config.method.name, config, "the search")
     strategy = STRATEGIES.get(config.search.strategy)
@@ -223,7 +224,17 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
     check_run(config.base(), data)
     check_search(config, data.objectives)
     with folder.lock():
-        return runner.search(config, folder, progress=progress)
+        summary = runner.search(config, folder, progress=progress)
+    _track(config, folder)
+    return summary
+
+
+def _track(config: SearchConfig, folder: SearchDir) -> None:
+    """Log a search's members and exploits to its trackers, from its folder (idempotent)."""
+    if config.tracking.enabled:
+        from scalarize.tracking import track_search
+
+        track_search(folder.path, config.tracking)
 
 
 __all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine",

@@ -36,7 +36,7 @@ _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _TARGET = re.compile(rf"^({_IDENTIFIER})(?:\.{_IDENTIFIER})*:{_IDENTIFIER}(?:\.{_IDENTIFIER})*$",
                      re.ASCII)
 # config sections whose strings are never import targets (``onehot:shape`` is a weights preset)
-_NOT_TARGETS = {"scalarization", "name", "smoke"}
+_NOT_TARGETS = {"scalarization", "name", "smoke", "tracking"}
 
 
 def _strings(tree: Any) -> Iterator[str]:
