@@ -65,12 +65,24 @@ def _one_line_warnings() -> Iterator[None]:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    """The command line's overrides, after the smoke run's when ``--smoke`` is given."""
+    """The command line's overrides, after the smoke run's when ``--smoke`` is given, and the
+    ``--track`` flags last."""
+    from scalarize.tracking.cli import track_overrides
+
+    tracking = track_overrides(getattr(args, "track", None))
     if not args.smoke:
-        return list(args.overrides)
+        return [*args.overrides, *tracking]
     from scalarize.smoke import smoke_overrides
 
-    return [*smoke_overrides(args.config), *args.overrides]
+    return [*smoke_overrides(args.config), *args.overrides, *tracking]
+
+
+def _track_flag(parser: argparse.ArgumentParser) -> None:
+    # the help is spelled here: importing scalarize.tracking while building the parser would
+    # import torch for every command
+    parser.add_argument("--track", action="append", default=[], metavar="BACKEND=TARGET",
+                        help="also log to a tracker, repeatable: tensorboard=DIR, mlflow=URI "
+                        "(e.g. sqlite:///mlflow.db), wandb=PROJECT (offline; needs wandb)")
 
 
 def _number(low: float, exclusive: bool = False) -> Callable[[str], float]:
@@ -235,13 +247,16 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> None:
-    from scalarize.search.replay import replay
+    from scalarize.search.replay import replay_config
+    from scalarize.tracking.cli import with_tracking
+    from scalarize.training import train_run
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
-    summary = replay(args.dir, args.member, spec=args.spec, options=_model_options(args.options),
-                     resume=args.resume, overwrite=args.overwrite,
-                     progress=False if args.quiet else None)
+    config = with_tracking(replay_config(args.dir, args.member, spec=args.spec,
+                                         options=_model_options(args.options)), args.track)
+    summary = train_run(config, args.dir, resume=args.resume, overwrite=args.overwrite,
+                        progress=False if args.quiet else None)
     _print_run(summary, Path(args.dir))
 
 
@@ -371,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs", help="folder of run folders (default: runs)")
     _one_run_flags(train, "run")
     _smoke_flag(train)
+    _track_flag(train)
     train.set_defaults(func=_cmd_train)
 
     runs = sub.add_parser("runs", help="table of the runs under a folder")
@@ -423,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(ray engine; default 30)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
         _smoke_flag(parser)
+        _track_flag(parser)
 
     sweep = sub.add_parser("sweep", help="capacity × weights sweep from a YAML config")
     many_runs(sweep, "sweep")
@@ -437,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     many_runs(search, "search")
     search.add_argument("--strategy", metavar="STRATEGY",
                         help="overrides search.strategy of the config: pbt, pb2, mopbt, grid, "
-                        "random, or another registered strategy")
+                        "random, tpe, gp, cmaes, nsga2, asha, or another registered strategy")
     search.add_argument("--format", choices=["table", "csv", "json"], default="table")
     search.set_defaults(func=_cmd_search)
 
@@ -449,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--options", metavar="YAML", help="the model's options, replacing the "
                         "searched model's, e.g. '{width: 64}'")
     _one_run_flags(replay, "replay")
+    _track_flag(replay)
     replay.set_defaults(func=_cmd_replay)
 
     analyze = sub.add_parser("analyze", help="analyses over a run store")

@@ -72,3 +72,29 @@ def test_wandb_without_wandb_installed_is_refused_before_training(tmp_path):
     with pytest.raises(ScalarizeError, match=r"tracking\.wandb needs wandb"):
         train_run(tiny_config("tracking.wandb={project: p}"), tmp_path, progress=False)
     assert not any(tmp_path.iterdir())  # refused before the run folder was made
+
+
+def test_the_track_flag_of_train_and_replay(tmp_path, monkeypatch, capsys):
+    """``--track`` from the command line: a run and a replay each log their own folder."""
+    pytest.importorskip("tensorboard", reason="the tracking extra is not installed")
+    from scalarize.cli import main
+    from tests.conftest import TINY
+    from tests.tracking.conftest import SEARCH
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", _config(tmp_path), "--out", "runs",
+                 "--track", "tensorboard=tb", "--quiet", *TINY]) == 0
+    assert [p.name for p in (tmp_path / "tb").iterdir()]
+    (tmp_path / "search.yaml").write_text(SEARCH)
+    assert main(["search", "search.yaml", "--out", "pbt", "--quiet", "--track",
+                 "tensorboard=tb"]) == 0
+    assert main(["replay", "pbt", "--quiet", "--track", "tensorboard=tb"]) == 0
+    assert any(p.name.startswith("replay-m") for p in (tmp_path / "tb" / "pbt").iterdir())
+    assert main(["train", _config(tmp_path), "--track", "neptune=x", "--quiet"]) == 2
+    assert "unknown tracker 'neptune'" in capsys.readouterr().err
+
+
+def _config(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("benchmark: {name: shapes, tasks: [shape, count]}\n")
+    return str(path)
