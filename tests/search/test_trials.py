@@ -51,6 +51,14 @@ def test_each_trial_strategy_runs_from_the_command_line(strategy, extra, search_
         summary.objectives)
     assert summary.pareto_front and summary.best_member in {m.member for m in summary.members}
     assert f"scalarize replay {out} --member best" in capsys.readouterr().out
+    assert main(["report", str(out)]) == 0  # the report's count of what the search spent
+    page = (out / "report" / "report.md").read_text()
+    stopped = sum(m.stopped_epoch is not None for m in summary.members)
+    spent = (f"{summary.population} members × 2 epochs = {summary.member_epochs} member-epochs"
+             if summary.population * 2 == summary.member_epochs and not stopped else
+             f"{summary.population} trials of up to 2 epochs ({stopped} stopped early): "
+             f"{summary.member_epochs} member-epochs")
+    assert spent in page
 
 
 @pytest.mark.parametrize(("strategy", "extra"), [("tpe", []), ("asha", ["search.sampler=tpe"])])

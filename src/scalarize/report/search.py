@@ -157,9 +157,13 @@ def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: st
     best = summary.best_member
     weights = ", ".join(f"{o} {w:.3f}" for o, w in zip(objectives, summary.best_weights,
                                                        strict=True))
+    stopped = sum(m.stopped_epoch is not None for m in summary.members)
+    spent = (f"{summary.population} members × {summary.epochs} epochs = "
+             if summary.population * summary.epochs == summary.member_epochs and not stopped
+             else f"{summary.population} trials of up to {summary.epochs} epochs "
+                  f"({stopped} stopped early): ")
     section.text.append(
-        f"{prefix}{summary.strategy} on the {summary.engine} engine: "
-        f"{summary.population} members × {summary.epochs} epochs = "
+        f"{prefix}{summary.strategy} on the {summary.engine} engine: {spent}"
         f"{summary.member_epochs} member-epochs in {summary.seconds:.0f} s, "
         f"{len(exploits)} exploits. Selected member m{best} (held-out average accuracy "
         f"{summary.val_avg_acc:.3f}, test {summary.test_avg_acc:.3f}); its final "

@@ -5,7 +5,8 @@ A **run** folder holds ``config.yaml``, ``metrics.jsonl`` (one :class:`EpochReco
 ``conflicts.jsonl``. A **study** folder (a sweep, a comparison or a search) holds its config
 (``<kind>.yaml``), its plan (``<kind>.json``) and one run folder per planned run; a search also
 holds ``population.jsonl``, its ``summary.json``, the in-process engine's ``state.pt`` and the
-Ray engine's ``ray/`` experiment.
+Ray engine's ``ray/`` experiment; a trial search (tpe, gp, cmaes, nsga2, asha) also its Optuna
+study ``optuna.journal`` and its trials' final states ``members/m<id>.pt``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ CONFLICTS = "conflicts.jsonl"
 POPULATION = "population.jsonl"
 SEARCH_STATE = "state.pt"
 RAY_EXPERIMENT = "ray"
+OPTUNA_JOURNAL = "optuna.journal"   # a trial search's Optuna study (journal storage)
+MEMBER_CHECKPOINTS = "members"      # in it: m<id>.pt, each trial's state when it finished
 REPORT = "report"  # in it: REPORT_HTML, REPORT_MD and the FIGURES folder
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"

@@ -57,10 +57,6 @@ from scalarize.runs.records import (
 )
 from scalarize.runs.torch_io import load_torch, save_torch
 
-# the trial strategies' files in a search folder (to move to layout.py with its other names)
-OPTUNA_JOURNAL = "optuna.journal"   # Optuna's journal storage: the study of a trial search
-MEMBER_CHECKPOINTS = "members"      # in it: m<id>.pt, each trial's state when it finished
-
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
 
@@ -452,7 +448,7 @@ class SearchDir(StudyDir):
     @property
     def optuna_journal(self) -> Path:
         """Optuna's journal storage of a trial search (appended by Optuna itself)."""
-        return self.path / OPTUNA_JOURNAL
+        return self.path / layout.OPTUNA_JOURNAL
 
     def journal_size(self) -> int:
         """Bytes in the journal (0 when there is none yet)."""
@@ -472,7 +468,7 @@ class SearchDir(StudyDir):
             handle.truncate(size)
 
     def member_checkpoint(self, member: int) -> Path:
-        return self.path / MEMBER_CHECKPOINTS / f"m{member:02d}.pt"
+        return self.path / layout.MEMBER_CHECKPOINTS / f"m{member:02d}.pt"
 
     def save_member_checkpoint(self, member: int, state: dict[str, Any]) -> None:
         """Atomically write the state of trial ``member`` when it finished or stopped."""
