@@ -191,3 +191,29 @@ def test_registering_a_name_twice_or_with_a_colon_is_a_bug():
         reg.register("one")(lambda: 2)
     with pytest.raises(ValueError, match="holds ':'"):
         reg.register("a:b")
+
+
+def test_a_session_entry_that_cannot_load_elsewhere_stops_only_itself(tmp_path, monkeypatch):
+    """Entries travel one by one: an entry whose module the other process cannot import is a
+    stand-in that says so when used; the others load."""
+    import importlib
+
+    from scalarize.registry import restore_session, session_entries
+
+    (tmp_path / "gone_module.py").write_text("def make():\n    return 'gone'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gone = importlib.import_module("gone_module")
+    toys = Registry[str]("toy thing")
+    toys.add("gone", gone.make)
+    toys.add("kept", len)
+    packed = session_entries()["toy thing"]
+    monkeypatch.delitem(sys.modules, "gone_module")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    toys._session.clear()
+    toys._factories.clear()
+    restore_session({"toy thing": packed})
+    assert toys.get("kept")("abc") == 3
+    with pytest.raises(ScalarizeError, match=r"toy thing 'gone' was given to the driver but "
+                                             r"cannot be loaded in this process \("
+                                             r"ModuleNotFoundError"):
+        toys.get("gone")()

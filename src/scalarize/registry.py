@@ -288,24 +288,53 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
-def session_entries() -> dict[str, dict[str, Callable[..., Any]]]:
-    """Every registry's session entries (``kind -> name -> factory``), to ship to another
-    process (Ray pickles them with cloudpickle: objects defined in ``__main__`` travel by value,
-    the rest by reference, so their modules must be importable there)."""
-    return {kind: reg.session() for kind, reg in _KNOWN.items() if reg.session()}
+def session_entries() -> dict[str, dict[str, bytes | None]]:
+    """Every registry's session entries (``kind -> name -> payload``), to ship to another
+    process: each entry pickled on its own with cloudpickle (objects defined in ``__main__``
+    travel by value, the rest by reference, so their modules must be importable there), or
+    ``None`` when it cannot be pickled. One entry that cannot travel never stops the others:
+    :func:`restore_session` puts a stand-in for it that says why when (and only when) used."""
+    import cloudpickle  # installed with the ray extra, the only thing that ships entries
+
+    packed: dict[str, dict[str, bytes | None]] = {}
+    for kind, registry in _KNOWN.items():
+        for name, factory in registry.session().items():
+            try:
+                payload: bytes | None = cloudpickle.dumps(factory)
+            except Exception:
+                payload = None
+            packed.setdefault(kind, {})[name] = payload
+    return packed
 
 
-def restore_session(entries: dict[str, dict[str, Callable[..., Any]]]) -> None:
+def _unavailable(kind: str, name: str, reason: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ScalarizeError(f"{kind} {name!r} was given to the driver but cannot be loaded "
+                             f"in this process ({reason}); make its module importable here "
+                             "(docs/extending.md, On a Ray cluster)")
+
+    return refuse
+
+
+def restore_session(entries: dict[str, dict[str, bytes | None]]) -> None:
     """Put :func:`session_entries` of another process back into this one's registries."""
+    import pickle
+
     for kind, named in entries.items():
         if kind not in _KNOWN and kind in _HOME:
             importlib.import_module(_HOME[kind])
         registry = _KNOWN.get(kind)
         if registry is None:
             raise ScalarizeError(f"no {kind} registry in this process")
-        for name, factory in named.items():
-            if registry._session.get(name) is not factory:
-                registry.add(name, factory)
+        for name, payload in named.items():
+            if payload is None:
+                factory = _unavailable(kind, name, "it could not be pickled")
+            else:
+                try:
+                    factory = pickle.loads(payload)
+                except Exception as exc:
+                    factory = _unavailable(kind, name, _first_line(exc))
+            registry.add(name, factory)
 
 
 __all__ = ["ENTRY_POINT_GROUPS", "PluginWarning", "Registry", "is_import_target",

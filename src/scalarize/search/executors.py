@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -94,7 +94,7 @@ RETRIES = 2  # times a planned run (a Ray task) runs again after its worker died
 
 
 def _train_remote(config_yaml: str, out: str,
-                  entries: dict[str, dict[str, Callable[..., Any]]] | None = None
+                  entries: dict[str, dict[str, bytes | None]] | None = None
                   ) -> RunSummary:
     """One planned run on a Ray worker; a retry after the worker died resumes its run folder
     from the last checkpoint (``resume=True``), as a re-run of the command does. ``entries``

@@ -294,7 +294,7 @@ class MemberTrainable(Trainable):
     for one (a source of an exploit, or a member paused to free its slot)."""
 
     def setup(self, config: dict[str, Any], search_yaml: str = "", threads: int = 1,
-              entries: dict[str, dict[str, Callable[..., Any]]] | None = None) -> None:
+              entries: dict[str, dict[str, bytes | None]] | None = None) -> None:
         """``entries``: the driver's registry session entries, put back in this worker before
         it loads the data and builds members."""
         if entries:
