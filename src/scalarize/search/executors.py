@@ -93,13 +93,12 @@ class LocalExecutor:
 RETRIES = 2  # times a planned run (a Ray task) runs again after its worker died
 
 
-def _train_remote(config_yaml: str, out: str,
-                  entries: dict[str, dict[str, bytes | None]] | None = None
-                  ) -> RunSummary:
+def _train_remote(config_yaml: str, out: str, entries: Any = None) -> RunSummary:
     """One planned run on a Ray worker; a retry after the worker died resumes its run folder
     from the last checkpoint (``resume=True``), as a re-run of the command does. ``entries``
-    are the driver's registry session entries (:func:`~scalarize.registry.session_entries`),
-    put back here before the run loads its data."""
+    are the driver's registry session entries (:func:`~scalarize.registry.session_entries`,
+    typed ``Any`` here: Ray's typing of ``remote`` mis-reads the nested mapping), put back here
+    before the run loads its data."""
     from scalarize.config import RunConfig as Config
     from scalarize.registry import restore_session
     from scalarize.training import train_run as train
