@@ -198,7 +198,10 @@ def test_a_session_entry_that_cannot_load_elsewhere_stops_only_itself(tmp_path, 
     stand-in that says so when used; the others load."""
     import importlib
 
+    import scalarize.registry as registry_module
     from scalarize.registry import restore_session, session_entries
+
+    monkeypatch.setattr(registry_module, "_KNOWN", dict(registry_module._KNOWN))  # no leftovers
 
     (tmp_path / "gone_module.py").write_text("def make():\n    return 'gone'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -211,7 +214,7 @@ def test_a_session_entry_that_cannot_load_elsewhere_stops_only_itself(tmp_path, 
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
     toys._session.clear()
     toys._factories.clear()
-    restore_session({"toy thing": packed})
+    restore_session({"toy thing": packed, "kind no process has": {"x": None}})
     assert toys.get("kept")("abc") == 3
     with pytest.raises(ScalarizeError, match=r"toy thing 'gone' was given to the driver but "
                                              r"cannot be loaded in this process \("
