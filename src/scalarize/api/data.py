@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from scalarize.benchmarks import Dataset, Split, Task
-from scalarize.benchmarks.base import seeded_split
+from scalarize.benchmarks.base import stratified_split
 from scalarize.benchmarks.stream import StreamSplit, stream_split
 from scalarize.errors import ScalarizeError
 from scalarize.training.task_kinds import TASK_KINDS, FunctionKind
@@ -157,15 +157,8 @@ def carve(train: Any, share: float, seed: int, domains: int = 0) -> tuple[Any, A
     ``domain``) held out as validation, per domain when it has domains."""
     if not 0 < share < 1:
         raise ScalarizeError(f"val_share={share}; give a share between 0 and 1, or a val split")
-    rng = np.random.default_rng([seed, 104729])
-    groups = ([np.arange(len(train))] if train.domain is None or not domains
-              else [np.flatnonzero(train.domain == d) for d in range(domains)])
-    held, kept = [], []
-    for group in groups:
-        held_at, kept_at = seeded_split(len(group), share, rng)
-        held.append(group[held_at])
-        kept.append(group[kept_at])
-    held_idx, kept_idx = np.sort(np.concatenate(held)), np.sort(np.concatenate(kept))
+    held_idx, kept_idx = stratified_split(train.domain, len(train), share, domains,
+                                          np.random.default_rng([seed, 104729]))
     if len(held_idx) == 0:
         raise ScalarizeError(f"val_share={share} of {len(train)} training examples holds out "
                              "none; give more data, a larger val_share, or a val split")

@@ -164,6 +164,20 @@ def seeded_split(n: int, share: float, rng: np.random.Generator
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
+def stratified_split(domain: np.ndarray | None, n: int, share: float, domains: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(held, kept)`` indices of ``range(n)``: a seeded ``share`` held out, per domain when
+    ``domain`` gives each example's domain index (``domains`` of them), each sorted."""
+    groups = ([np.arange(n)] if domain is None or not domains
+              else [np.flatnonzero(domain == d) for d in range(domains)])
+    held, kept = [], []
+    for group in groups:
+        held_at, kept_at = seeded_split(len(group), share, rng)
+        held.append(group[held_at])
+        kept.append(group[kept_at])
+    return np.sort(np.concatenate(held)), np.sort(np.concatenate(kept))
+
+
 def domain_split(parts: list[tuple[np.ndarray, np.ndarray]], task: str = "label") -> Split:
     """One :class:`Split` from per-domain ``(images, labels)``; the domain index of each image
     is the position of its part."""

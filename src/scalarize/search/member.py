@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from scalarize.benchmarks import Dataset
-from scalarize.benchmarks.base import seeded_split
+from scalarize.benchmarks.base import stratified_split
 from scalarize.errors import ScalarizeError
 from scalarize.runs.records import DivergedEvent, EpochEvent, MemberResult, PopulationEvent
 from scalarize.search.spec import SearchConfig
@@ -33,15 +33,8 @@ def holdout_split(data: Dataset, share: float, seed: int) -> Dataset:
     """``data`` with ``val`` replaced by a seeded ``share`` of the training split (and ``train``
     by the rest); ``test`` is untouched. Stratified by domain when the data has domains."""
     train = data.splits["train"]
-    rng = np.random.default_rng([seed, 7919])
-    groups = [np.arange(len(train))] if train.domain is None else [
-        np.flatnonzero(train.domain == d) for d in range(len(data.domains))]
-    held, kept = [], []
-    for group in groups:
-        held_at, kept_at = seeded_split(len(group), share, rng)
-        held.append(group[held_at])
-        kept.append(group[kept_at])
-    held_idx, kept_idx = np.sort(np.concatenate(held)), np.sort(np.concatenate(kept))
+    held_idx, kept_idx = stratified_split(train.domain, len(train), share, len(data.domains),
+                                          np.random.default_rng([seed, 7919]))
     if len(held_idx) == 0 or len(kept_idx) == 0:
         empty = "held-out" if len(held_idx) == 0 else "training"
         raise ScalarizeError(f"search.holdout={share} leaves no {empty} examples out of "
