@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from scalarize.runs import RunDir
+from tests.search.conftest import SEARCH  # the search tests' tiny PBT
 
 SWEEP = """
 benchmark:
@@ -21,17 +22,6 @@ sweep:
   capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1], width: [8]}}
   weights: {step: 1.0}
   seeds: [0]
-"""
-
-SEARCH = """
-seed: 0
-benchmark:
-  name: shapes
-  tasks: [shape, count]
-  options: {n_train: 160, n_val: 16, n_test: 48, image_size: 16}
-model: {spec: vit-d1-w16-p8}
-train: {epochs: 4, batch_size: 32, device: cpu, lr: 3.0e-3}
-search: {strategy: pbt, population: 4, interval: 1, quantile: 0.25}
 """
 
 
