@@ -90,13 +90,18 @@ class TaskKind:
         return None
 
 
+def flip_map(target: torch.Tensor) -> torch.Tensor:
+    """A batch of maps mirrored left-right (the last axis is width)."""
+    if target.dtype == torch.uint16:  # torch has no CPU flip for uint16: move the bits
+        return target.view(torch.int16).flip(-1).view(torch.uint16)
+    return target.flip(-1)
+
+
 class _Dense(TaskKind):
     """Targets are maps: they mirror with the image."""
 
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
-        if target.dtype == torch.uint16:  # torch has no CPU flip for uint16: move the bits
-            return target.view(torch.int16).flip(-1).view(torch.uint16)
-        return target.flip(-1)
+        return flip_map(target)
 
 
 TASK_KINDS: Registry[TaskKind] = Registry("task kind")
@@ -384,7 +389,7 @@ class FunctionKind(TaskKind):
         return DenseHead(self.outputs) if self.dense else self.outputs
 
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
-        return target.flip(-1) if self.dense else None
+        return flip_map(target) if self.dense else None
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(output, target)
