@@ -200,7 +200,13 @@ def run_planned(study: StudyDir, config: BaseModel, plan: Record,
     check_study(configs)
     with study.lock():
         study.record(config, plan)
-        return runner.run(configs, study.path, progress=progress)
+        summaries = runner.run(configs, study.path, progress=progress)
+    tracking = getattr(config, "tracking", None)
+    if tracking is not None and tracking.enabled:
+        from scalarize.tracking import finish_study
+
+        finish_study(study.path, tracking)
+    return summaries
 
 
 def run_search(config: SearchConfig, out: Path | str, engine: str = "local",

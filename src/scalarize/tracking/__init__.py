@@ -13,10 +13,17 @@ off).
 
 from scalarize.tracking._base import Backend, RunRef, StudyRef, TrackingWarning
 from scalarize.tracking._callback import TrackingCallback, run_params, tracking_callbacks
-from scalarize.tracking._run import BACKENDS, RunTracker, backends, check, study_of
+from scalarize.tracking._run import (
+    BACKENDS,
+    RunTracker,
+    backends,
+    check,
+    finish_study,
+    study_of,
+)
 from scalarize.tracking._search import track_search
 from scalarize.tracking.cli import track_overrides, with_tracking
 
 __all__ = ["BACKENDS", "Backend", "RunRef", "RunTracker", "StudyRef", "TrackingCallback",
-           "TrackingWarning", "backends", "check", "run_params", "study_of", "track_overrides",
-           "track_search", "tracking_callbacks", "with_tracking"]
+           "TrackingWarning", "backends", "check", "finish_study", "run_params", "study_of",
+           "track_overrides", "track_search", "tracking_callbacks", "with_tracking"]

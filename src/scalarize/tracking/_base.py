@@ -101,8 +101,9 @@ class Backend(ABC):
     def close(self, status: Status) -> None:
         """End the run (flush; mark it finished or failed, or leave it running)."""
 
-    def close_study(self) -> None:  # noqa: B027 (optional hook)
-        """The study's last run has finished: end the study's parent run, if there is one."""
+    def finish_study(self, study: StudyRef) -> None:  # noqa: B027 (optional hook)
+        """Every planned run of ``study`` has finished: end the study's parent run, where the
+        backend has one."""
 
 
 _warned: set[tuple[str, str]] = set()

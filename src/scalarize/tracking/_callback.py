@@ -22,7 +22,6 @@ from scalarize.tracking._run import (
     RunTracker,
     backends,
     check,
-    study_finished,
     study_of,
     summary_metrics,
 )
@@ -64,15 +63,13 @@ class TrackingCallback(Callback):
     def _finish(self, summary: RunSummary) -> None:
         self.tracker.summary(summary_metrics(summary), summary.epochs,
                              summary.to_json(indent=1))
-        study = self.ref.study
-        done = study is not None and study_finished(study, but=self.ref.name)
-        self.close("FINISHED", study_done=done)
+        self.close("FINISHED")
 
-    def close(self, status: Status, study_done: bool = False) -> None:
+    def close(self, status: Status) -> None:
         """End the run on every backend (:func:`~scalarize.training.train_run` calls it with
         ``FAILED`` when training raised)."""
         if self.open:
-            self.tracker.close(status, study_done)
+            self.tracker.close(status)
             self.open = False
 
     # -- the trainer's hooks ------------------------------------------------------------------

@@ -195,7 +195,7 @@ class MlflowBackend(Backend):
         if self.run_id and status != "RUNNING":
             self.client.set_terminated(self.run_id, status=status)
 
-    def close_study(self) -> None:
-        """Mark the study's parent run finished (its last run finished)."""
-        if self.parent_id is not None:
-            self.client.set_terminated(self.parent_id, status="FINISHED")
+    def finish_study(self, study: StudyRef) -> None:
+        """Mark the study's parent run finished (found, or made if no run of it was tracked)."""
+        self._connect()
+        self.client.set_terminated(self._parent(study), status="FINISHED")

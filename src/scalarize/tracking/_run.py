@@ -58,25 +58,36 @@ _PLANS: dict[str, type[SweepPlan] | type[ComparePlan]] = {
     layout.SWEEP.kind: SweepPlan, layout.COMPARISON.kind: ComparePlan}
 
 
-def study_of(run_folder: Path) -> StudyRef | None:
-    """The study (sweep, comparison, search) whose folder holds ``run_folder``, if any."""
-    parent = run_folder.resolve().parent
+def study_at(folder: Path) -> StudyRef | None:
+    """The study (sweep, comparison, search) in ``folder``, if it holds one."""
+    folder = folder.resolve()
     for kind in _STUDIES:
-        study = SearchDir(parent) if kind is layout.SEARCH else StudyDir(parent, kind)
+        study = SearchDir(folder) if kind is layout.SEARCH else StudyDir(folder, kind)
         if study.is_study:
-            return StudyRef(kind.kind, parent, study.read_config)
+            return StudyRef(kind.kind, folder, study.read_config)
     return None
 
 
-def study_finished(study: StudyRef, but: str) -> bool:
-    """Whether every planned run of ``study`` is finished, ``but`` (finishing now) aside. A
-    search's members are tracked by :func:`~scalarize.tracking.track_search`: never here."""
-    model = _PLANS.get(study.kind)
-    if model is None:
-        return False
-    folder = StudyDir(study.path, next(k for k in _STUDIES if k.kind == study.kind))
-    names = [r.name for r in folder.read_plan(model).runs]
-    return all(n == but or RunDir(study.path / n).is_complete for n in names)
+def study_of(run_folder: Path) -> StudyRef | None:
+    """The study whose folder holds ``run_folder``, if any."""
+    return study_at(run_folder.resolve().parent)
+
+
+def finish_study(folder: Path, tracking: TrackingConfig) -> None:
+    """End the parent run of the sweep or comparison in ``folder`` on every backend of
+    ``tracking``, once every planned run in it is finished. Called by the process that ran the
+    study after all its runs returned (on any engine): runs finishing side by side on Ray
+    workers cannot tell which of them is the last."""
+    study = study_at(folder)
+    model = _PLANS.get(study.kind) if study is not None else None
+    if study is None or model is None:
+        return
+    kind = next(k for k in _STUDIES if k.kind == study.kind)
+    names = [r.name for r in StudyDir(study.path, kind).read_plan(model).runs]
+    if not all(RunDir(study.path / n).is_complete for n in names):
+        return
+    for backend in backends(tracking):
+        Guarded(backend).call("closed the study", lambda b: b.finish_study(study), None)
 
 
 def summary_metrics(summary: RunSummary) -> dict[str, float]:
@@ -141,9 +152,7 @@ class RunTracker:
         if text is not None:
             self.text("summary.json", text, step)
 
-    def close(self, status: Status = "FINISHED", study_done: bool = False) -> None:
-        """End the run everywhere (and the study's parent run when ``study_done``)."""
+    def close(self, status: Status = "FINISHED") -> None:
+        """End the run everywhere."""
         for guard in self.guards:
             guard.call("closed the run", lambda b: b.close(status), None)
-            if study_done:
-                guard.call("closed the study", lambda b: b.close_study(), None)
