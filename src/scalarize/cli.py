@@ -303,6 +303,7 @@ def _print_tables(tables: dict, fmt: str) -> None:
 
 def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     from scalarize.analysis import (
+        gain_plane,
         load_sweep,
         per_capacity,
         rank_stability,
@@ -315,7 +316,11 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     if runs.empty:
         raise ScalarizeError(f"no finished run in {args.dir} yet")
     summary = summarize(weighting_gains(runs))
-    _print_tables({"per_capacity": per_capacity(summary),
+    cells = per_capacity(summary)
+    plane = {} if "data" not in cells.columns or args.format != "table" else {
+        "best Δ% (data × capacity)": gain_plane(cells, "best_gain"),
+        "uniform Δ% (data × capacity)": gain_plane(cells, "uniform_gain")}
+    _print_tables({**plane, "per_capacity": cells,
                    "rank_stability": rank_stability(summary),
                    "transfer_regret": transfer_regret(summary), "weightings": summary},
                   args.format)

@@ -2,6 +2,7 @@
 
 from scalarize.analysis.capacity import (
     distance_from_uniform,
+    gain_plane,
     load_sweep,
     per_capacity,
     rank_stability,
@@ -12,5 +13,5 @@ from scalarize.analysis.capacity import (
 from scalarize.analysis.gain import multitask_gain
 from scalarize.analysis.stats import mean_ci
 
-__all__ = ["distance_from_uniform", "load_sweep", "mean_ci", "multitask_gain", "per_capacity",
-           "rank_stability", "summarize", "transfer_regret", "weighting_gains"]
+__all__ = ["distance_from_uniform", "gain_plane", "load_sweep", "mean_ci", "multitask_gain",
+           "per_capacity", "rank_stability", "summarize", "transfer_regret", "weighting_gains"]

@@ -157,7 +157,10 @@ class ConflictRecord(Record):
 
 
 class PlannedRun(Record):
-    """One run of a sweep and its role in the study."""
+    """One run of a sweep and its role in the study; ``data`` labels its benchmark options
+    when the sweep varies them (``data-n_train500``; ``data_axes`` holds their values)."""
+
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"data", "data_axes"})
 
     name: str
     capacity: str
@@ -166,12 +169,19 @@ class PlannedRun(Record):
     weights_label: str
     single_task: str | None
     seed: int
+    data: str | None = None
+    data_axes: dict[str, Any] | None = None
 
 
 class SweepPlan(Record):
     objectives: list[str]
     view: str = "mtl"
     runs: list[PlannedRun]
+
+    def dump(self) -> dict[str, Any]:
+        tree = super().dump()
+        tree["runs"] = [run.dump() for run in self.runs]  # their own omissions
+        return tree
 
 
 class ComparedRun(Record):

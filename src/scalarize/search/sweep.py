@@ -70,15 +70,14 @@ class CapacityGrid(_Section):
         return out
 
 
-class OptionsGrid(_Section):
-    """Capacities from a model factory's options: the cross product of each option's values,
-    merged over ``model.options``; ``spec`` is the factory (``model.spec`` when unset)."""
+class DataGrid(_Section):
+    """Benchmark options to vary (``sweep.data``): the cross product of each option's values,
+    merged over ``benchmark.options`` (e.g. ``{options: {n_train: [500, 2000, 8000]}}``)."""
 
     options: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1)
-    spec: str | None = None
 
     @model_validator(mode="after")
-    def _values_once(self) -> OptionsGrid:
+    def _values_once(self) -> DataGrid:
         for name, values in self.options.items():
             seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
             if len(set(seen)) != len(seen):
@@ -91,6 +90,13 @@ class OptionsGrid(_Section):
         names = list(self.options)
         return [dict(zip(names, values, strict=True))
                 for values in itertools.product(*(self.options[n] for n in names))]
+
+
+class OptionsGrid(DataGrid):
+    """Capacities from a model factory's options: the cross product of each option's values,
+    merged over ``model.options``; ``spec`` is the factory (``model.spec`` when unset)."""
+
+    spec: str | None = None
 
 
 class WeightGrid(_Section):
@@ -138,6 +144,7 @@ Capacities = Annotated[
 
 class SweepSpec(_Section):
     capacities: Capacities
+    data: DataGrid | None = None
     weights: WeightGrid = Field(default_factory=WeightGrid)
     single_task: bool = True
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
@@ -187,18 +194,27 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
     if spec.single_task:
         weightings += [parse_weights(f"onehot:{o}", objectives) for o in objectives]
     base = config.base()
+    data_axes: list[dict[str, Any] | None] = (
+        [None] if spec.data is None else list(spec.data.specs()))
     plan: dict[str, tuple[PlannedRun, RunConfig]] = {}
-    for seed, (model_spec, options, capacity, axes), weights in itertools.product(
-            spec.seeds, capacities, weightings):
+    for seed, data, (model_spec, options, capacity, axes), weights in itertools.product(
+            spec.seeds, data_axes, capacities, weightings):
         run_config = base.derive(seed=seed, spec=model_spec, weights=weights, name=None)
         if options is not None:
             run_config = run_config.model_copy(update={"model": run_config.model.model_copy(
                 update={"options": options})})
         name = default_run_name(run_config, objectives)
+        data_label = None
+        if data is not None:
+            data_label = model_label("data", data)
+            name = f"{name}-{data_label}"
+            benchmark = run_config.benchmark.model_copy(
+                update={"options": {**run_config.benchmark.options, **data}})
+            run_config = run_config.model_copy(update={"benchmark": benchmark, "name": name})
         single = objectives[weights.values.index(1.0)] if weights.is_single_task else None
         planned = PlannedRun(name=name, capacity=capacity, axes=axes,
                              weights=weights, weights_label=weights.label(),
-                             single_task=single, seed=seed)
+                             single_task=single, seed=seed, data=data_label, data_axes=data)
         plan.setdefault(name, (planned, run_config))
     if not plan:
         raise ScalarizeError("the sweep plans no runs: its weights grid is empty and "
