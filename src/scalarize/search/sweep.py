@@ -16,7 +16,15 @@ factory (``model.options``; see docs/extending.md), their cross product::
       capacities: {options: {width: [32, 64], depth: [2, 4]}}   # spec: defaults to model.spec
 
 Each such capacity is labelled by the spec's name and its option values
-(``build-depth2-width32``), and its axes are the option values. The plan is the cross product
+(``build-depth2-width32``), and its axes are the option values. ``data`` varies the benchmark's
+options the same way (merged over ``benchmark.options``), e.g. the training-set size::
+
+    sweep:
+      data: {options: {n_train: [500, 2000, 8000]}}
+
+Each run at such a setting is named with its label (``...-s0-data-n_train500``) and records it
+(``PlannedRun.data``, ``data_axes``), so the analysis compares every run with the single-task
+runs of its own data setting and capacity. The plan is the cross product
 of capacities, weightings (plus the single-task baselines) and seeds; ``sweep.json`` in the
 output folder records it, so the analysis knows each run's capacity axes and role.
 """
