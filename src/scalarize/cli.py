@@ -459,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     many_runs(search, "search")
     search.add_argument("--strategy", metavar="STRATEGY",
                         help="overrides search.strategy of the config: pbt, pb2, mopbt, grid, "
-                        "random, tpe, gp, cmaes, nsga2, asha, or another registered strategy")
+                        "random, tpe, gp, cmaes, nsga2, asha, hyperband, or another registered "
+                        "strategy")
     search.add_argument("--format", choices=["table", "csv", "json"], default="table")
     search.set_defaults(func=_cmd_search)
 

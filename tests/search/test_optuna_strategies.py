@@ -15,6 +15,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import DivergedEvent, EpochEvent, MemberResult, PopulationEvent
 from scalarize.search.optuna_sampling import (
+    bracket_of,
     build_pruner,
     build_sampler,
     distributions,
@@ -217,6 +218,61 @@ def test_asha_stops_low_members_at_the_rungs_and_counts_member_epochs(tmp_path):
         s is not None for s in stopped.values())
 
 
+def test_the_hyperband_rule_on_hand_made_scores():
+    """9 epochs, rungs every ×3 from 1: bracket 0 ranks at epochs 1 and 3, bracket 1 at 3 only,
+    bracket 2 never. In each bracket a first trial scores 0.9 at every epoch and finishes;
+    every later trial scores below all trials before it: the worst at its rung, it stops at
+    its bracket's first rung, and only there, as it is compared with its own bracket's trials
+    only (in bracket 1 it passes epoch 1, where bracket 0 stops it)."""
+    pruner = build_pruner(1, 3, "hyperband", 9)
+    s = optuna.create_study(study_name="scalarize", direction="maximize", pruner=pruner)
+    first_rung = {0: 1, 1: 3, 2: None}
+    leaders: set[int] = set()
+    seen: dict[int, int] = {}
+    for n in range(40):
+        trial = s.ask(distributions(2))
+        bracket = bracket_of(pruner, s, trial.number)
+        good = bracket not in leaders
+        value = 0.9 if good else 0.5 - 0.01 * n
+        stopped_at = None
+        for epoch in range(1, 9):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                stopped_at = epoch
+                break
+        if stopped_at is None:
+            s.tell(trial, value)
+        else:
+            s.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        leaders.add(bracket)
+        seen[bracket] = seen.get(bracket, 0) + 1
+        assert stopped_at == (None if good else first_rung[bracket]), (trial.number, bracket)
+    assert sorted(seen) == [0, 1, 2]  # every bracket was drawn
+    assert seen[0] > seen[2]  # the aggressive bracket gets the most trials
+
+
+def test_hyperband_stops_members_only_at_their_brackets_rungs(tmp_path):
+    def score(weights, epoch, member):  # members 0, 3, 6, … are good; the rest are poor
+        return [0.9 if member % 3 == 0 else 0.1 + 0.01 * member] * len(weights)
+
+    cfg = config("hyperband", 2, epochs=9, budget=90,
+                 fidelity={"min_epochs": 1, "reduction": 3})
+    summary = scripted_search(cfg, tmp_path, score).run()
+    s = study(tmp_path)
+    pruner = build_pruner(1, 3, "hyperband", 9)
+    brackets = {m.member: bracket_of(pruner, s, m.member) for m in summary.members}
+    stopped = {m.member: m.stopped_epoch for m in summary.members}
+    assert {brackets[m] for m in stopped} == {0, 1, 2}
+    for member, epoch in stopped.items():
+        if epoch is not None:
+            assert epoch in rungs(3 ** brackets[member], 3, 9), (member, brackets[member])
+    assert any(e is not None for e in stopped.values())
+    assert all(stopped[m] is None for m in stopped if brackets[m] == 2)
+    assert summary.member_epochs <= 90 and summary.best_member % 3 == 0
+    again = scripted_search(cfg, tmp_path / "again", score).run()
+    assert again.model_dump(exclude={"seconds"}) == summary.model_dump(exclude={"seconds"})
+
+
 # -- the loop ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("strategy", TRIAL_STRATEGIES)
 def test_each_trial_strategy_spends_its_budget_with_valid_reproducible_proposals(strategy,
@@ -236,7 +292,7 @@ def test_each_trial_strategy_spends_its_budget_with_valid_reproducible_proposals
     assert all(p == pytest.approx(to_weights(dict(zip(("z0", "z1"), z, strict=True)), 3))
                for p, z in zip(points, params, strict=True))
     assert summary.member_epochs <= budget and summary.strategy == strategy
-    if strategy != "asha":
+    if not STRATEGIES.get(strategy)().prunes:
         assert summary.member_epochs == budget and summary.population == budget // 3
     for member in summary.members:
         assert member.schedule == [(0, member.weights)] and member.lineage == []
@@ -246,12 +302,12 @@ def test_each_trial_strategy_spends_its_budget_with_valid_reproducible_proposals
     assert (tmp_path / "a" / "members" / "m00.pt").is_file()
 
 
-@pytest.mark.parametrize("strategy", ["tpe", "asha", "nsga2", "cmaes"])
+@pytest.mark.parametrize("strategy", ["tpe", "asha", "hyperband", "nsga2", "cmaes"])
 def test_a_killed_search_resumes_with_the_proposals_of_an_uninterrupted_one(strategy,
                                                                           tmp_path,
                                                                           monkeypatch):
     cfg = config(strategy, 3, epochs=3, budget=36, interval=2,
-                 **({"sampler": "tpe"} if strategy == "asha" else {}))
+                 **({"sampler": "tpe"} if strategy in ("asha", "hyperband") else {}))
     whole = scripted_search(cfg, tmp_path / "whole").run()
     real = TrialSearch._step
     calls = {"n": 0}
@@ -312,7 +368,9 @@ def test_explicit_points_are_the_first_trials(tmp_path):
 
 # -- refusals ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("strategy", "search", "objectives", "message"), [
-    ("pbt", {"sampler": "tpe"}, 2, "search.sampler is for the asha strategy"),
+    ("pbt", {"sampler": "tpe"}, 2, "search.sampler is for the asha and hyperband strategies"),
+    ("hyperband", {"sampler": "nsga2"}, 2, "hyperband takes one of random, tpe, gp, cmaes"),
+    ("hyperband", {"fidelity": {"min_epochs": 3}}, 2, "leaves no rung below train.epochs=3"),
     ("tpe", {"sampler": "random"}, 2, "tpe proposes with its own sampler"),
     ("asha", {"sampler": "nsga2"}, 2, "asha takes one of random, tpe, gp, cmaes"),
     ("cmaes", {}, 2, "cmaes sampler needs at least 3 objectives"),

@@ -33,6 +33,7 @@ def epochs_of(folder) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize(("strategy", "extra"), [
     ("tpe", []), ("gp", []), ("nsga2", []), ("asha", ["search.sampler=tpe"]),
+    ("hyperband", ["search.sampler=random"]),
     ("cmaes", ["benchmark.tasks=[shape, count, size]"]),
 ])
 def test_each_trial_strategy_runs_from_the_command_line(strategy, extra, search_file,

@@ -1,6 +1,6 @@
-"""Optuna's samplers and pruner over the weight simplex: the parameterisation, the samplers of
-the trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``) and the successive-halving
-rule. Nothing here trains; :mod:`scalarize.search.trials` runs the trials.
+"""Optuna's samplers and pruners over the weight simplex: the parameterisation, the samplers of
+the trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``) and the
+early-stopping rules. Nothing here trains; :mod:`scalarize.search.trials` runs the trials.
 
 **Parameterisation.** A weight vector of ``K`` objectives (tasks, or the domains of an MDL view:
 their weights are the objectives' weights either way) is proposed as ``K − 1`` coordinates
@@ -57,7 +57,8 @@ from scalarize.errors import ScalarizeError
 if TYPE_CHECKING:
     import optuna
 
-#: The samplers a trial strategy may use (``search.sampler`` of ``asha`` takes the first four).
+#: The samplers a trial strategy may use (``search.sampler`` of ``asha`` / ``hyperband`` takes
+#: the first four).
 SAMPLERS = ("random", "tpe", "gp", "cmaes", "nsga2")
 #: Samplers that propose for one objective (the average held-out score): those ASHA can prune.
 SINGLE_OBJECTIVE = ("random", "tpe", "gp", "cmaes")
@@ -162,16 +163,53 @@ def rungs(min_epochs: int, reduction: int, epochs: int) -> list[int]:
     return out
 
 
-def build_pruner(min_epochs: int, reduction: int) -> optuna.pruners.BasePruner:
-    """Asynchronous successive halving (Li et al. 2020, ASHA), Optuna's
-    :class:`~optuna.pruners.SuccessiveHalvingPruner`: a trial reaching a rung
-    (:func:`rungs`) goes on only when its held-out score is among the best ``1/reduction`` of
-    the scores every trial had at that rung so far (ties go on; the first trial at a rung
-    always goes on); otherwise it stops there."""
-    optuna = import_optuna("the asha strategy")
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs,
-                                                  reduction_factor=reduction,
-                                                  min_early_stopping_rate=0, bootstrap_count=0)
+#: The early-stopping rules of the pruning strategies (``asha``, ``hyperband``).
+PRUNERS = ("asha", "hyperband")
+
+
+def build_pruner(min_epochs: int, reduction: int, kind: str = "asha", epochs: int | None = None
+                 ) -> optuna.pruners.BasePruner:
+    """The early-stopping rule ``kind``:
+
+    - ``asha``: asynchronous successive halving (Li et al. 2020), Optuna's
+      :class:`~optuna.pruners.SuccessiveHalvingPruner`: a trial reaching a rung
+      (:func:`rungs`) goes on only when its held-out score is among the best ``1/reduction``
+      of the scores every trial had at that rung so far (ties go on; the first trial at a rung
+      always goes on); otherwise it stops there.
+    - ``hyperband``: Hyperband (Li et al. 2018) over ASHA brackets, Optuna's
+      :class:`~optuna.pruners.HyperbandPruner` with ``max_resource = epochs``: bracket ``s``
+      (of ``⌊log_reduction(epochs / min_epochs)⌋ + 1``) is the ASHA rule with its first rung
+      at ``min_epochs · reduction^s`` and compares a trial only with the trials of its own
+      bracket; the last bracket never stops anyone. A trial's bracket is a hash (CRC-32) of
+      the study's name and the trial's number, brackets with more trials being the more
+      aggressive ones, so the split is deterministic and a resumed search keeps it.
+    """
+    optuna = import_optuna(f"the {kind} strategy")
+    if kind == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs,
+                                                      reduction_factor=reduction,
+                                                      min_early_stopping_rate=0,
+                                                      bootstrap_count=0)
+    if kind == "hyperband":
+        if epochs is None:
+            raise ValueError("hyperband needs the epochs of a whole trial")
+        return optuna.pruners.HyperbandPruner(min_resource=min_epochs, max_resource=epochs,
+                                              reduction_factor=reduction)
+    raise ScalarizeError(f"unknown early-stopping rule {kind!r}; choose one of "
+                         f"{', '.join(PRUNERS)}")
+
+
+def bracket_of(pruner: Any, study: Any, number: int) -> int:
+    """The Hyperband bracket of trial ``number`` (0 for every other rule): its first rung is
+    ``min_epochs · reduction^bracket``. Reads Optuna's own assignment (a private method, kept
+    here in one place), so what is reported is what the pruner does."""
+    optuna = import_optuna("a pruning strategy")
+    if not isinstance(pruner, optuna.pruners.HyperbandPruner):
+        return 0
+    if not pruner._pruners:  # built on first use
+        pruner._try_initialization(study)
+    trial = study.get_trials(deepcopy=False)[number]
+    return int(pruner._get_bracket_id(study, trial))
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -209,6 +247,6 @@ def quiet_optuna() -> Iterator[None]:
         logger.setLevel(level)
 
 
-__all__ = ["SAMPLERS", "SINGLE_OBJECTIVE", "build_pruner", "build_sampler", "distributions",
-           "import_optuna", "journal_storage", "param_names", "quiet_optuna", "rungs",
+__all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE", "bracket_of", "build_pruner",
+           "build_sampler", "distributions", "import_optuna", "journal_storage", "param_names", "quiet_optuna", "rungs",
            "to_params", "to_weights", "trial_seed"]

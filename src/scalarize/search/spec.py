@@ -3,7 +3,7 @@ member's budget) plus a ``search`` section::
 
     search:
       strategy: pbt          # any registered strategy: pbt | pb2 | mopbt | grid | random |
-                             # tpe | gp | cmaes | nsga2 | asha
+                             # tpe | gp | cmaes | nsga2 | asha | hyperband
       population: 8          # members (grid: the number of grid points)
       interval: 2            # epochs between exploit/explore steps
       quantile: 0.25         # worst quarter copies a member of the best quarter
@@ -11,11 +11,12 @@ member's budget) plus a ``search`` section::
       holdout: 0.3           # share of the training split that ranks members (seeded)
       budget: 32             # member-epochs (default: population × train.epochs)
 
-The trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``; see
+The trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``; see
 :mod:`scalarize.search.trials`) train ``population`` members at a time, each with static
 weights proposed by an Optuna sampler, until ``budget`` member-epochs are spent; ``interval``
-is then the epochs between saved states. ``asha`` proposes with ``sampler`` (random, tpe, gp or
-cmaes) and stops members early at the rungs of ``fidelity``::
+is then the epochs between saved states. ``asha`` and ``hyperband`` propose with ``sampler``
+(random, tpe, gp or cmaes) and stop members early at the rungs of ``fidelity`` (Hyperband: the
+first rung of each bracket)::
 
       strategy: asha
       sampler: tpe
@@ -40,8 +41,9 @@ from scalarize.search.explore import SimplexExplore
 
 
 class Fidelity(_Section):
-    """The rungs of successive halving (strategy ``asha``): members are ranked at epochs
-    ``min_epochs · reduction^k`` and only the best ``1/reduction`` at each rung go on."""
+    """The rungs of successive halving (strategies ``asha``, ``hyperband``): members are
+    ranked at epochs ``min_epochs · reduction^k`` and only the best ``1/reduction`` at each
+    rung go on."""
 
     min_epochs: int = Field(1, ge=1, description="epochs before the first rung")
     reduction: int = Field(3, ge=2, description="rung spacing and the share kept (1/reduction)")
@@ -62,8 +64,8 @@ class SearchSpec(_Section):
                                      "weights spec), instead of the strategy's")
     budget: int | None = Field(None, ge=1, description="member-epochs the search may spend "
                                "(default: population × train.epochs)")
-    sampler: str | None = Field(None, description="asha: the proposals (random | tpe | gp | "
-                                "cmaes; default random)")
+    sampler: str | None = Field(None, description="asha, hyperband: the proposals (random | "
+                                "tpe | gp | cmaes; default random)")
     fidelity: Fidelity = Field(default_factory=Fidelity)
     startup: int | None = Field(None, ge=0, description="tpe/gp: random proposals until this "
                                 "many trials finished (default: population)")

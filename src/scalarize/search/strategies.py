@@ -21,6 +21,10 @@ Every engine (in-process or Ray Tune) uses these; a strategy never trains anythi
   per objective, giving a Pareto front like ``mopbt``'s.
 - ``asha``: trial strategy with successive halving: members proposed by ``search.sampler``
   (random, tpe, gp, cmaes) that rank low at an epoch rung (``search.fidelity``) stop early.
+- ``hyperband``: ``asha`` in brackets (Li et al. 2018): each trial falls in one of
+  ``⌊log_reduction(epochs / min_epochs)⌋ + 1`` brackets whose first rung is later and later;
+  the last bracket trains every trial to the end. Hedges against a first rung too early to
+  rank weights.
 """
 
 from __future__ import annotations
@@ -151,7 +155,12 @@ class TrialStrategy(Strategy):
     trial_based = True
     sampler: str = "random"      # the Optuna sampler (scalarize.search.optuna_sampling)
     multi_objective = False      # True: one held-out score per objective is told to Optuna
-    prunes = False               # True: successive halving stops members at epoch rungs
+    pruner: str | None = None    # the early-stopping rule (optuna_sampling.PRUNERS), if any
+
+    @property
+    def prunes(self) -> bool:
+        """Whether members stop early at epoch rungs (``search.sampler`` proposes them)."""
+        return self.pruner is not None
 
 
 @STRATEGIES.register("tpe")
@@ -189,7 +198,15 @@ class NSGA2Search(TrialStrategy):
 class ASHASearch(TrialStrategy):
     """Asynchronous successive halving over static weights proposed by ``search.sampler``."""
 
-    prunes = True
+    pruner = "asha"
+
+
+@STRATEGIES.register("hyperband")
+class HyperbandSearch(TrialStrategy):
+    """Hyperband: ASHA brackets of different first rungs, a trial's bracket drawn from its
+    number, over static weights proposed by ``search.sampler``."""
+
+    pruner = "hyperband"
 
 
 def build_strategy(name: str, explorer: SimplexExplore, alpha: float, grid_step: float

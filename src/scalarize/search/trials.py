@@ -1,6 +1,6 @@
 """The trial strategies' search on the in-process engine: Optuna proposes, members train.
 
-A *trial* strategy (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``;
+A *trial* strategy (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``;
 :class:`~scalarize.search.strategies.TrialStrategy`) has no population that lives through the
 search: an Optuna sampler proposes static weights (:mod:`scalarize.search.optuna_sampling`), a
 :class:`~scalarize.search.member.Member` trains with them on the held-out split, and its
@@ -22,6 +22,9 @@ The loop, :class:`TrialSearch`:
   stops it at a rung where it is not among the best ``1/reduction`` so far
   (:func:`~scalarize.search.optuna_sampling.build_pruner`). Rungs need no waiting: the rule is
   asynchronous, so the round-robin order decides who is compared with whom, deterministically.
+  ``hyperband`` reports the same way to Optuna's
+  :class:`~optuna.pruners.HyperbandPruner`: ASHA in brackets whose first rungs are later and
+  later, a trial's bracket drawn from its number.
 - **Scores**: single-objective strategies maximise the average held-out accuracy (the paper's
   ranking score); ``nsga2`` maximises each objective's held-out accuracy. A member that diverges
   is a failed trial (Optuna ignores it).
@@ -112,8 +115,8 @@ def trial_strategy(config: SearchConfig) -> TrialStrategy | None:
 
 
 def sampler_of(config: SearchConfig) -> str:
-    """The Optuna sampler of a trial search: ``search.sampler`` for ``asha`` (random by
-    default), the strategy's own otherwise."""
+    """The Optuna sampler of a trial search: ``search.sampler`` for a pruning strategy
+    (``asha``, ``hyperband``; random by default), the strategy's own otherwise."""
     strategy = trial_strategy(config)
     if strategy is None:
         raise ScalarizeError(f"{config.search.strategy} is not a trial strategy")
@@ -137,7 +140,7 @@ def check_search(config: SearchConfig, objectives: Sequence[str]) -> None:
     strategy = trial_strategy(config)
     if strategy is None:
         if spec.sampler is not None:
-            raise ScalarizeError(f"search.sampler is for the asha strategy, not "
+            raise ScalarizeError(f"search.sampler is for the asha and hyperband strategies, not "
                                  f"{spec.strategy}; remove it")
         if spec.budget is not None:
             members = len(initial_points(config, objectives))
@@ -150,11 +153,11 @@ def check_search(config: SearchConfig, objectives: Sequence[str]) -> None:
         return
     import_optuna(f"the {spec.strategy} strategy")
     if not strategy.prunes and spec.sampler is not None:
-        raise ScalarizeError(f"search.sampler is for the asha strategy; {spec.strategy} "
+        raise ScalarizeError(f"search.sampler is for asha and hyperband; {spec.strategy} "
                              f"proposes with its own sampler (remove search.sampler)")
     sampler = sampler_of(config)
     if strategy.prunes and sampler not in SINGLE_OBJECTIVE:
-        raise ScalarizeError(f"search.sampler={sampler!r}: asha takes one of "
+        raise ScalarizeError(f"search.sampler={sampler!r}: {spec.strategy} takes one of "
                              f"{', '.join(SINGLE_OBJECTIVE)}")
     if sampler == "cmaes" and len(objectives) < 3:
         raise ScalarizeError(f"the cmaes sampler needs at least 3 objectives, got "
@@ -238,8 +241,10 @@ class TrialSearch:
             self.folder.write_events(self.folder.read_events()[:state["events"]])
         directions = (["maximize"] * len(self.objectives) if self.strategy.multi_objective
                       else ["maximize"])
-        pruner = (build_pruner(self.spec.fidelity.min_epochs, self.spec.fidelity.reduction)
-                  if self.strategy.prunes else optuna.pruners.NopPruner())
+        fidelity = self.spec.fidelity
+        pruner = (build_pruner(fidelity.min_epochs, fidelity.reduction, self.strategy.pruner,
+                               self.epochs)
+                  if self.strategy.pruner is not None else optuna.pruners.NopPruner())
         self.study = optuna.create_study(
             storage=journal_storage(self.folder.optuna_journal), study_name=STUDY,
             directions=directions, pruner=pruner, load_if_exists=True,
