@@ -248,5 +248,5 @@ def quiet_optuna() -> Iterator[None]:
 
 
 __all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE", "bracket_of", "build_pruner",
-           "build_sampler", "distributions", "import_optuna", "journal_storage", "param_names", "quiet_optuna", "rungs",
-           "to_params", "to_weights", "trial_seed"]
+           "build_sampler", "distributions", "import_optuna", "journal_storage", "param_names",
+           "quiet_optuna", "rungs", "to_params", "to_weights", "trial_seed"]
