@@ -151,7 +151,8 @@ class _Kill(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("name", ["gradnorm", "famo", "dwa", "nash_mtl", "gradvac"])
+@pytest.mark.parametrize("name", ["gradnorm", "famo", "dwa", "nash_mtl", "gradvac",
+                                  "excess_mtl", "pcd", "cr_mogm", "modo", "sdmgrad"])
 def test_resume_from_the_run_folder(tmp_path, name, data):
     cfg = _config(name, epochs=3)
     train_run(cfg, tmp_path / "a", data=data, progress=False)
@@ -209,12 +210,28 @@ def test_a_checkpoint_from_before_extra_state_still_loads(name, data):
 
 
 def test_state_that_cannot_be_checkpointed_is_announced():
-    from torchjd.aggregation import PCD
+    from torchjd import Stateful
+    from torchjd.aggregation import GramianWeightedAggregator, MeanWeighting
 
     from scalarize.methods.jacobian import JacobianMethod
 
-    with pytest.warns(UserWarning, match="PCD keeps state that scalarize does not checkpoint"):
-        JacobianMethod(PCD())
+    class Remembering(MeanWeighting, Stateful):
+        def reset(self) -> None:
+            pass
+
+    with pytest.warns(UserWarning, match="Remembering keeps state that scalarize does not "
+                                         "checkpoint"):
+        JacobianMethod(GramianWeightedAggregator(Remembering()))
+
+
+@pytest.mark.parametrize("name", ["excess_mtl", "pcd", "cr_mogm", "modo", "sdmgrad"])
+def test_the_newer_stateful_methods_are_announced_as_nothing(name):
+    """torchjd 0.18's stateful weightings all have a handler: building them warns of nothing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_method(name, {}, n_objectives=3)
 
 
 def test_the_trainer_rolls_dwa_history_every_epoch(data):

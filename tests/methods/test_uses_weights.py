@@ -14,8 +14,9 @@ def test_every_method_says_whether_it_uses_the_weights(name):
     assert type(build_method(name, {}, n_objectives=2)).uses_weights is answer
 
 
-def test_only_static_scalarization_uses_the_weights():
-    assert [n for n in METHODS.names() if method_uses_weights(n)] == ["static"]
+def test_only_static_and_the_methods_taking_a_preference_use_the_weights():
+    assert [n for n in METHODS.names() if method_uses_weights(n)] == [
+        "cosmos", "pbi", "sdmgrad", "static", "stch"]
 
 
 def test_asking_builds_nothing_and_imports_no_torchjd():

@@ -3,18 +3,24 @@
 =============== ==========================================================================
 ``static``      the paper's scalarization: Σ p_t L_t with the run's simplex weights
 Jacobian-based  ``pcgrad``, ``mgda``, ``mgda_ub``, ``cagrad``, ``imtl_g``, ``nash_mtl``,
-                ``graddrop``, ``aligned_mtl``, ``upgrad``, ``dualproj``, ``gradvac``, ``config``
-Loss-based      ``uw`` (uncertainty), ``dwa``, ``rlw``, ``famo``, ``imtl_l``, ``gradnorm``
+                ``graddrop``, ``aligned_mtl``, ``upgrad``, ``dualproj``, ``gradvac``, ``config``,
+                ``fairgrad``, ``excess_mtl``, ``pcd``, ``cr_mogm`` (:mod:`.gramian`)
+Two batches     ``modo``, ``sdmgrad`` (the batch's halves: :mod:`.two_batch`)
+Loss-based      ``uw`` (uncertainty), ``dwa``, ``rlw``, ``famo``, ``imtl_l``, ``gradnorm``,
+                ``geometric_mean``
+Preference      ``stch``, ``pbi``, ``cosmos`` (:mod:`.preference`)
 =============== ==========================================================================
 
 Each method's options go in ``method.options``; defaults follow its paper (CAGrad c = 0.4,
-DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025). Adding a method means one factory and one
-registry line; the trainer does not change.
+DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025, FairGrad α = 2, PBI θ = 5). Adding a method
+means one factory and one registry line; the trainer does not change.
 
-Only ``static`` uses the run's scalarization weights; every other method chooses its own (the
-weights then only scale the logged objective, or, for multi-domain data resampling, the batch
-mix). :func:`method_uses_weights` says which, without building the method; it reads the
-``uses_weights`` of the registered class or factory (``True`` when it does not say).
+``static`` and the methods that take a preference vector (``stch``, ``pbi``, ``cosmos``,
+``sdmgrad``: the run's weights are the preference) use the run's scalarization weights; every
+other method chooses its own (the weights then only scale the logged objective, or, for
+multi-domain data resampling, the batch mix). :func:`method_uses_weights` says which, without
+building the method; it reads the ``uses_weights`` of the registered class or factory (``True``
+when it does not say).
 
 Every method keeps all it learns in its ``state_dict()`` (inner optimisers, loss histories,
 solver state: :mod:`scalarize.methods.state`), so a resumed run, or a population member that
@@ -99,6 +105,34 @@ def _register_torchjd() -> None:
         METHODS.register(name)(_scalarizer(build))
 
 
+def _lazy(module: str, name: str, uses_weights: bool) -> Callable[..., Method]:
+    """The factory ``scalarize.methods.<module>.<name>``, imported on first use."""
+
+    def factory(n_objectives: int, **options: Any) -> Method:
+        import importlib
+
+        build = getattr(importlib.import_module(f"scalarize.methods.{module}"), name)
+        return build(n_objectives, **options)
+
+    factory.uses_weights = uses_weights  # type: ignore[attr-defined]
+    return factory
+
+
+#: torchjd 0.18's newer methods: name -> (module, factory, whether it uses the run's weights)
+_NEWER = {
+    "fairgrad": ("gramian", "fairgrad", False),
+    "excess_mtl": ("gramian", "excess_mtl", False),
+    "pcd": ("gramian", "pcd", False),
+    "cr_mogm": ("gramian", "cr_mogm", False),
+    "modo": ("two_batch", "modo", False),
+    "sdmgrad": ("two_batch", "sdmgrad", True),
+    "stch": ("preference", "stch", True),
+    "geometric_mean": ("preference", "geometric_mean", False),
+    "pbi": ("preference", "pbi", True),
+    "cosmos": ("preference", "cosmos", True),
+}
+
+
 @_own_weights
 def _mgda_ub(n_objectives: int, **options: Any) -> Method:
     from scalarize.methods.jacobian import FeatureMGDA
@@ -116,6 +150,8 @@ def _gradnorm(n_objectives: int, **options: Any) -> Method:
 _register_torchjd()
 METHODS.register("mgda_ub")(_mgda_ub)
 METHODS.register("gradnorm")(_gradnorm)
+for _name, (_module, _factory, _uses) in _NEWER.items():
+    METHODS.register(_name)(_lazy(_module, _factory, _uses))
 
 
 def _option_names(factory: Callable[..., Any]) -> set[str] | None:

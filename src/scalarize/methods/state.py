@@ -4,7 +4,10 @@ Some torchjd objects keep what they learned outside ``state_dict()``: GradVac it
 the pairwise cosines (a buffer that only exists after the first step), Nash-MTL its previous
 solution and step counter (numpy arrays beside a cvxpy problem), DWA its running loss sums and
 the previous epochs' mean losses, FAMO the Adam that moves its logits and the losses before the
-step. :func:`capture` reads that state as plain data (tensors, floats, lists, dicts) and
+step; ExcessMTL its running squared gradients, excess-risk baseline and weights, PCD its moving
+average of squared gradient norms, CR-MOGM its smoothed weights, MoDo and SDMGrad their task
+weights (buffers that only exist after the first step, beside Python step counters and keys).
+:func:`capture` reads that state as plain data (tensors, floats, lists, dicts) and
 :func:`restore` writes it back, so a :class:`~scalarize.methods.base.Method` can carry it in its
 extra state (``nn.Module.get_extra_state``) and the trainer's checkpoint, a ``torch.save`` /
 ``torch.load`` and a ``copy.deepcopy`` all keep it. Parameters and buffers that ``state_dict()``
@@ -30,7 +33,15 @@ import numpy as np
 import torch
 from torch import nn
 from torchjd import Stateful
-from torchjd.aggregation import GradVacWeighting, NashMTL
+from torchjd.aggregation import (
+    CRMOGMWeighting,
+    ExcessMTLWeighting,
+    GradVacWeighting,
+    MoDoWeighting,
+    NashMTL,
+    PCDWeighting,
+    SDMGradWeighting,
+)
 from torchjd.scalarization import DWA, FAMO, IMTLL, UW
 
 from scalarize.methods.base import Method
@@ -155,11 +166,75 @@ class _Handler:
     place: Callable[[Any, torch.device], None] = _nothing
 
 
+def _buffers(names: tuple[str, ...], counters: tuple[str, ...] = (),
+             key: Callable[[Any], Any] | None = None, movable: bool = True) -> _Handler:
+    """The handler of a weighting whose state is ``names`` (buffers that are ``None`` until the
+    first step: non-persistent, carried in the extra state as GradVac's are) and ``counters``
+    (Python numbers); ``key(module)`` rebuilds the ``_state_key`` it checks its state against.
+    ``movable``: the state lives beside the Jacobian (moved to its device before a step), not
+    on the CPU where the weighting keeps it."""
+
+    def prepare(module: nn.Module) -> None:
+        for name in names:
+            module.register_buffer(name, getattr(module, name), persistent=False)
+
+    def get(module: nn.Module) -> State:
+        state: State = {name: _clone(getattr(module, name)) for name in names}
+        state.update({name: copy.deepcopy(getattr(module, name)) for name in counters})
+        return state
+
+    def set_(module: nn.Module, state: State) -> None:
+        for name in names:
+            setattr(module, name, _clone(state[name]))
+        for name in counters:
+            setattr(module, name, copy.deepcopy(state[name]))
+        if key is not None:
+            module._state_key = key(module)
+
+    def place(module: nn.Module, device: torch.device) -> None:
+        if not movable or all(getattr(module, n) is None or getattr(module, n).device == device
+                              for n in names):
+            return
+        for name in names:
+            if (tensor := getattr(module, name)) is not None:
+                setattr(module, name, tensor.to(device))
+        if key is not None:
+            module._state_key = key(module)
+
+    return _Handler(get, set_, prepare=prepare, place=place)
+
+
+def _vector_key(name: str) -> Callable[[Any], Any]:
+    """``(m, dtype, device)`` of the state vector ``name`` (``None`` before the first step)."""
+
+    def key(module: nn.Module) -> Any:
+        vector = getattr(module, name)
+        return None if vector is None else (vector.shape[0], vector.dtype, vector.device)
+
+    return key
+
+
+def _excess_key(weighting: ExcessMTLWeighting) -> Any:
+    sums = weighting._sq_grad_sum
+    return None if sums is None else (*sums.shape, sums.dtype, sums.device)
+
+
+def _pcd_key(weighting: PCDWeighting) -> Any:
+    ema = weighting._sq_norm_ema
+    return None if ema is None else ema.shape[0]
+
+
 _HANDLERS: dict[type[nn.Module], _Handler] = {
     GradVacWeighting: _Handler(_get_gradvac, _set_gradvac, prepare=_prepare_gradvac),
     NashMTL: _Handler(_get_nash, _set_nash),
     DWA: _Handler(_get_dwa, _set_dwa, place=_place_dwa),
     FAMO: _Handler(_get_famo, _set_famo),
+    ExcessMTLWeighting: _buffers(("_weights", "_sq_grad_sum", "_initial_w", "_warmup_w_sum"),
+                                 ("_n_steps",), key=_excess_key),
+    PCDWeighting: _buffers(("_sq_norm_ema", "_n_steps"), key=_pcd_key, movable=False),
+    CRMOGMWeighting: _buffers(("_lambda",)),
+    MoDoWeighting: _buffers(("_lambda",), key=_vector_key("_lambda")),
+    SDMGradWeighting: _buffers(("_w",), key=_vector_key("_w")),
     UW: _Handler(_no_state, _nothing),  # log-variances: parameters, in state_dict()
     IMTLL: _Handler(_no_state, _nothing),  # log-scales: parameters, in state_dict()
 }

@@ -1,0 +1,83 @@
+"""torchjd 0.18's newer Jacobian aggregators: FairGrad, ExcessMTL, PCD and CR-MOGM.
+
+Each is a torchjd :class:`~torchjd.aggregation.Aggregator` behind the same
+:class:`~scalarize.methods.jacobian.JacobianMethod` as PCGrad or UPGrad (``mtl_backward``, then
+``jac_to_grad``); none takes a preference vector, so the run's weights only scale what is logged.
+
+- ``fairgrad`` (Ban & Ji 2024): α-fair allocation of the update, α = 2 as in the authors' runs.
+- ``excess_mtl`` (He et al. 2024): weights moved by each task's excess risk, estimated from
+  running sums of squared gradients. Those sums have the shape of the Jacobian (T × shared
+  parameters), so the method holds one more Jacobian-sized tensor, and checkpoints it.
+- ``pcd`` (Priority-Constrained Descent): follows the **first** objective's gradient (the first
+  task of ``benchmark.tasks``) while each other objective keeps a fraction τ of its own
+  normalised progress; not symmetric in the tasks by design.
+- ``cr_mogm`` (Zhou et al. 2022): an exponential moving average (α) of another Gramian
+  weighting's weights across steps; ``base`` picks it (MGDA, the paper's main case, by default).
+
+All four keep what they learn (running sums, moving averages, smoothed weights) in the method's
+``state_dict()`` (:mod:`scalarize.methods.state`), so runs resume exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torchjd import aggregation
+from torchjd.aggregation import Weighting
+
+from scalarize.errors import ScalarizeError
+from scalarize.methods.base import StepContext
+from scalarize.methods.jacobian import JacobianMethod
+from scalarize.methods.state import place
+
+#: the Gramian weightings CR-MOGM can smooth (``cr_mogm``'s ``base`` option)
+CR_MOGM_BASES: dict[str, Callable[[], Weighting]] = {
+    "mgda": lambda: aggregation.MGDAWeighting(),
+    "upgrad": lambda: aggregation.UPGradWeighting(),
+    "cagrad": lambda: aggregation.CAGradWeighting(c=0.4),
+    "imtl_g": lambda: aggregation.IMTLGWeighting(),
+    "dualproj": lambda: aggregation.DualProjWeighting(),
+    "aligned_mtl": lambda: aggregation.AlignedMTLWeighting(),
+    "pcgrad": lambda: aggregation.PCGradWeighting(),
+}
+
+
+class PlacedJacobianMethod(JacobianMethod):
+    """A :class:`JacobianMethod` whose aggregator keeps state beside the Jacobian: state restored
+    from a checkpoint (loaded on the CPU) is moved to the losses' device before each step, or
+    the aggregator would take it for another problem's and start afresh."""
+
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
+                 ) -> torch.Tensor:
+        place(self.aggregator, losses.device)
+        return super().backward(losses, weights, ctx)
+
+
+def fairgrad(n_objectives: int, alpha: float = 2.0, max_iters: int | None = None
+             ) -> JacobianMethod:
+    """FairGrad with fairness ``alpha`` (0: the mean gradient; 1: proportional fairness)."""
+    return JacobianMethod(aggregation.FairGrad(alpha=alpha, max_iters=max_iters))
+
+
+def excess_mtl(n_objectives: int, robust_step_size: float = 1.0, n_warmup_steps: int = 0
+               ) -> JacobianMethod:
+    """ExcessMTL; ``n_warmup_steps`` > 0 averages the baseline excess risk over that many
+    steps (the paper suggests three epochs' worth) instead of taking the first step's."""
+    return PlacedJacobianMethod(aggregation.ExcessMTL(robust_step_size=robust_step_size,
+                                                      n_warmup_steps=n_warmup_steps))
+
+
+def pcd(n_objectives: int, tau: float = 0.02, beta: float = 0.999, eps: float = 1e-8
+        ) -> JacobianMethod:
+    """Priority-Constrained Descent with the first objective as the primary one."""
+    return PlacedJacobianMethod(aggregation.PCD(tau=tau, beta=beta, eps=eps))
+
+
+def cr_mogm(n_objectives: int, base: str = "mgda", alpha: float = 0.9) -> JacobianMethod:
+    """CR-MOGM: weights of the Gramian weighting ``base`` smoothed by an EMA with ``alpha``."""
+    if base not in CR_MOGM_BASES:
+        raise ScalarizeError(f"method 'cr_mogm': unknown base {base!r}; choose one of: "
+                             f"{', '.join(CR_MOGM_BASES)}")
+    weighting = aggregation.CRMOGMWeighting(CR_MOGM_BASES[base](), alpha=alpha)
+    return PlacedJacobianMethod(aggregation.GramianWeightedAggregator(weighting))

@@ -1,0 +1,124 @@
+"""MoDo and SDMGrad: task weights from the product of two independent mini-batches' Jacobians.
+
+Both methods (Chen et al. 2023, MoDo; Xiao et al. 2023, SDMGrad) update their task weights λ
+from A = J₁ J₂ᵀ, where J₁ and J₂ are the Jacobians of the task losses on the shared parameters
+measured on two *independent* mini-batches (one batch would bias the stochastic estimate that
+their guarantees rest on). torchjd gives the weightings (``MoDoWeighting``,
+``SDMGradWeighting``); the caller draws the batches.
+
+scalarize hands a method one batch per step, so the batch is split in two halves, which are two
+independent mini-batches of half the size: the gradient of each task's loss on the shared
+features is masked to one half and backpropagated through the encoder (one ``jac`` call with
+2T rows), and each half's Jacobian is rescaled to the mean over its own examples. The shared
+parameters then move along Σ λ_t g_t with g_t the full batch's gradient (the mean of the two
+halves: the two-batch variant of the papers, Eq. 2.9b of MoDo), and each head along its own
+task's gradient, as for every Jacobian method here. This is exact when the encoder treats
+examples independently (ViT, MLP: LayerNorm); with BatchNorm (ResNet) the halves share the
+batch statistics, so they are only nearly independent. The cost is 2T backward passes through
+the encoder per step (the Jacobian methods take T).
+
+MoDo takes no preference; SDMGrad pulls the direction towards Σ w̃_t g_t for a preference w̃,
+which is the run's scalarization weights at each step (so SDMGrad uses the weights).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torchjd.aggregation import MoDoWeighting, SDMGradWeighting, Weighting
+from torchjd.autojac import jac
+
+from scalarize.errors import ScalarizeError
+from scalarize.methods.base import StepContext
+from scalarize.methods.state import TorchjdMethod, place, prepare
+
+
+class HalfBatchMethod(TorchjdMethod):
+    """Weights λ = ``weighting(J₁ J₂ᵀ)`` from the batch's two halves; the shared parameters'
+    gradient is Σ λ_t g_t over the whole batch, the heads' that of their own loss."""
+
+    def __init__(self, weighting: Weighting) -> None:
+        super().__init__()
+        self.weighting = weighting
+        prepare(weighting)
+
+    def wrapped(self) -> Weighting:
+        return self.weighting
+
+    def set_preference(self, weights: torch.Tensor) -> None:
+        """Hand the step's scalarization weights to the weighting (only SDMGrad takes them)."""
+
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
+                 ) -> torch.Tensor:
+        features = ctx.features
+        size = features.shape[0]
+        if size < 2:
+            raise ScalarizeError(f"{type(self).__name__} splits each batch in two halves; a "
+                                 f"batch of {size} example cannot be split: raise "
+                                 "train.batch_size")
+        place(self.weighting, losses.device)
+        self.set_preference(weights)
+        task_grads = [torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True,
+                                          materialize_grads=True)[0]
+                      for loss in losses.unbind()]
+        self._head_backward(losses, ctx)
+
+        half = size // 2
+        first = torch.zeros(size, dtype=torch.bool, device=features.device)
+        first[:half] = True
+        shape = (size,) + (1,) * (features.dim() - 1)
+        masks = [first.view(shape), ~first.view(shape)]
+        rows = torch.stack([g * m for m in masks for g in task_grads])  # [2T, *features]
+        jacobians = jac(features, ctx.shared_params, jac_outputs=rows, retain_graph=True,
+                        parallel_chunk_size=None if losses.device.type == "cuda" else 1)
+        matrix = torch.cat([j.flatten(1) for j in jacobians], dim=1)
+        n = len(task_grads)
+        part_1, part_2 = matrix[:n], matrix[n:]  # each half's share of the batch mean
+        # per-half means: scale each share by batch size / half size
+        a = (part_1 * (size / half)) @ (part_2 * (size / (size - half))).T
+        lam = self.weighting(a.detach()).to(matrix.dtype)
+        direction = lam @ (part_1 + part_2)
+        offset = 0
+        for param in ctx.shared_params:
+            count = param.numel()
+            grad = direction[offset:offset + count].view_as(param)
+            param.grad = grad if param.grad is None else param.grad + grad
+            offset += count
+        return torch.dot(weights.to(losses.dtype), losses.detach())
+
+    @staticmethod
+    def _head_backward(losses: torch.Tensor, ctx: StepContext) -> None:
+        """Each head's parameters get the gradient of the losses that reach them (their own)."""
+        shared = {id(p) for p in ctx.shared_params}
+        heads = [p for p in ctx.model.parameters() if p.requires_grad and id(p) not in shared]
+        if heads:
+            torch.autograd.backward(losses.sum(), inputs=heads, retain_graph=True)
+
+
+class MoDo(HalfBatchMethod):
+    """MoDo's projected-gradient λ update; it chooses its own weights."""
+
+    uses_weights: ClassVar[bool] = False
+
+
+class SDMGrad(HalfBatchMethod):
+    """SDMGrad, pulled towards the direction of the run's weighted gradient."""
+
+    uses_weights: ClassVar[bool] = True
+    weighting: SDMGradWeighting
+
+    def set_preference(self, weights: torch.Tensor) -> None:
+        self.weighting.pref_vector = weights.detach()
+
+
+def modo(n_objectives: int, gamma: float = 0.1, rho: float = 0.1) -> MoDo:
+    """MoDo with λ step ``gamma`` and regularisation ``rho`` (torchjd's defaults)."""
+    return MoDo(MoDoWeighting(gamma=gamma, rho=rho))
+
+
+def sdmgrad(n_objectives: int, lr: float = 10.0, momentum: float = 0.5, n_iter: int = 20,
+            lambda_: float = 0.3) -> SDMGrad:
+    """SDMGrad with the inner solver's ``lr``, ``momentum`` and ``n_iter`` and the pull
+    ``lambda_`` towards the preference direction (torchjd's defaults, the authors' 0.3)."""
+    return SDMGrad(SDMGradWeighting(lr=lr, momentum=momentum, n_iter=n_iter, lambda_=lambda_))
