@@ -2,12 +2,16 @@
 
 Usage: python benchmarks/method_cost.py [--tasks 2 5 10 20 40] [--spec resnet8-x0.5]
                                         [--batch 64] [--out docs/figures]
+                                        [--methods NAME ...] [--keep]
 
 CelebA-like setting: T binary heads on one encoder, random 32×32 images. Each (method, T) runs
 in a fresh subprocess (so peak memory is its own): after two warm-up steps, the median time of
 the next steps, and the growth of the peak resident set size (ru_maxrss) over the memory held
 before the first step. Both are printed as ratios to static scalarization at the same T,
-measured in the same run; a CSV and a figure are written to --out.
+measured in the same run; a CSV and a figure are written to --out. Every registered method is
+measured unless --methods names some (static is always measured, as the reference); --keep
+keeps the other methods' rows of the CSV already in --out (each row's ratios stay against the
+static of its own measurement; static's row is the latest).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", default="docs/figures")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the rows of methods not measured now from --out's CSV")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -98,6 +104,10 @@ def main() -> None:
     frame["memory_ratio"] = frame.extra_mb / frame.tasks.map(static.extra_mb)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.keep and (out / "method_cost.csv").exists():
+        kept = pd.read_csv(out / "method_cost.csv")
+        kept = kept[~kept.method.isin(frame.method)]
+        frame = pd.concat([frame, kept], ignore_index=True)
     frame.to_csv(out / "method_cost.csv", index=False)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for method, group in frame.groupby("method"):
