@@ -19,7 +19,8 @@ def _one_hot_logits(classes: torch.Tensor, n: int) -> torch.Tensor:
 def test_registry_lists_the_kinds():
     # kinds made from a user's functions (scalarize.api.task(loss=...)) live for the process
     assert [n for n in TASK_KINDS.names() if n not in TASK_KINDS.session()] == [
-        "classification", "depth", "normals", "regression", "segmentation"]
+        "classification", "depth", "depth_map", "normal_map", "normals", "regression",
+        "segmentation"]
     with pytest.raises(ScalarizeError, match="unknown task kind 'keypoints'"):
         build_kind("keypoints", {})
 

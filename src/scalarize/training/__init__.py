@@ -12,6 +12,7 @@ from scalarize.models import model_label
 from scalarize.registry import target_label
 from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
+from scalarize.training import dense_kinds  # noqa: F401  (registers depth_map, normal_map)
 from scalarize.training.callbacks import Callback
 from scalarize.training.check import check_run, check_study
 from scalarize.training.schedule_weights import WeightSchedule
