@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -64,3 +65,40 @@ def test_no_probed_runs_is_a_clear_error(tmp_path):
     train_run(tiny_config("train.epochs=1"), tmp_path, progress=False)
     with pytest.raises(ScalarizeError, match="no finished run"):
         conflict_epochs(tmp_path)
+
+
+def _epochs(shares: dict[str, list[float]]) -> pd.DataFrame:
+    """Per-epoch conflict records of multi-task runs: run name -> its epochs' shares."""
+    rows = []
+    for i, (run, values) in enumerate(shares.items()):
+        for epoch, share in enumerate(values, 1):
+            rows.append({"run": run, "multi_task": True, "capacity": f"c{i % 2}",
+                         "params": 100 * (1 + i % 2), "weights_label": f"w{i % 3}", "seed": i,
+                         "epoch": epoch, "conflict_share": share, "cos_mean": 1 - 2 * share,
+                         "gms_mean": share, "val_avg_acc": 0.5 + 0.1 * share * epoch,
+                         "final_val_avg_acc": 0.4 + 0.05 * i})
+    return pd.DataFrame(rows)
+
+
+def test_every_share_interval_lies_in_the_unit_interval():
+    """Few runs with shares near 0 and 1 (a Student-t interval reached 1.59 in a report)."""
+    rng = np.random.default_rng(0)
+    epochs = _epochs({f"r{i}": list(rng.choice([0.02, 0.98], 3)) for i in range(7)})
+    for factor in ("capacity", "weights_label"):
+        table = by_factor(epochs, factor)
+        shares = table[["conflict_share", "conflict_share_lo", "conflict_share_hi"]]
+        assert shares.notna().all().all()  # two or more runs per group
+        assert ((shares >= 0) & (shares <= 1)).all().all()
+        assert (table.conflict_share_lo <= table.conflict_share).all()
+        assert (table.conflict_share <= table.conflict_share_hi).all()
+    cos = by_factor(epochs, "capacity", "cos_mean")
+    assert cos.cos_mean_lo.between(-1, 1).all() and cos.cos_mean_hi.between(-1, 1).all()
+    table = summary_table(epochs)
+    assert table.within_lo.dropna().between(-1, 1).all()
+    assert table.within_hi.dropna().between(-1, 1).all()
+
+
+def test_a_group_of_one_run_has_no_share_interval():
+    table = by_factor(_epochs({"a": [0.1, 0.3], "b": [0.5, 0.7]}), "capacity")
+    assert table.runs.tolist() == [1, 1]
+    assert table.conflict_share_lo.isna().all() and table.conflict_share_hi.isna().all()

@@ -2,7 +2,10 @@
 conflicts DIR``), from the ``conflicts.jsonl`` files the conflict probe writes.
 
 Correlations come with 95% intervals: Pearson's from SciPy (Fisher z), Spearman's by the Fisher
-z transform with the Fieller-Hartley-Pearson variance 1.06 / (n − 3).
+z transform with the Fieller-Hartley-Pearson variance 1.06 / (n − 3). Means over runs of a
+bounded measure (a conflict share in [0, 1], a cosine or a correlation in [−1, 1]) come with a
+percentile-bootstrap interval (:func:`~scalarize.analysis.stats.bootstrap_mean_ci`), which stays
+inside the measure's range where a Student-t interval over a few runs would not.
 
 Example:
     >>> epochs = conflict_epochs("sweeps/capacity-mtl")  # doctest: +SKIP
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scalarize.analysis.stats import mean_ci
+from scalarize.analysis.stats import bootstrap_mean_ci
 from scalarize.errors import ScalarizeError
 from scalarize.runs import layout
 from scalarize.runs.records import SweepPlan
@@ -141,12 +144,13 @@ def across_runs(epochs: pd.DataFrame, measure: str = "conflict_share") -> dict[s
 
 def by_factor(epochs: pd.DataFrame, factor: str, measure: str = "conflict_share"
               ) -> pd.DataFrame:
-    """Mean over runs (95% interval) of each run's mean ``measure``, per capacity or weights."""
+    """Mean over runs of each run's mean ``measure``, per capacity or weights, with its 95%
+    percentile-bootstrap interval over runs (inside the measure's range; NaN for one run)."""
     per_run = epochs[epochs.multi_task].groupby("run").agg(
         value=(measure, "mean"), key=(factor, "first"), params=("params", "first"))
     rows = []
     for key, group in per_run.groupby("key", sort=False):
-        mean, lo, hi = mean_ci(group.value)
+        mean, lo, hi = bootstrap_mean_ci(group.value)
         rows.append({factor: key, "params": int(group.params.iloc[0]), measure: mean,
                      f"{measure}_lo": lo, f"{measure}_hi": hi, "runs": len(group)})
     out = pd.DataFrame(rows)
@@ -156,12 +160,12 @@ def by_factor(epochs: pd.DataFrame, factor: str, measure: str = "conflict_share"
 
 
 def summary_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """For each measure: the mean within-run correlation (with its interval over runs) and the
-    across-run correlation with its interval."""
+    """For each measure: the mean within-run correlation (with its bootstrap interval over runs,
+    inside [−1, 1]) and the across-run correlation with its interval."""
     rows = []
     for measure in MEASURES:
         within = within_runs(epochs, measure)
-        r_mean, r_lo, r_hi = mean_ci(within.pearson_r.dropna()) if within.pearson_r.notna(
+        r_mean, r_lo, r_hi = bootstrap_mean_ci(within.pearson_r.dropna()) if within.pearson_r.notna(
         ).any() else (math.nan,) * 3
         across = across_runs(epochs, measure)
         rows.append({"measure": measure, "within_pearson_mean": r_mean,
