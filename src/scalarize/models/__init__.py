@@ -5,6 +5,8 @@ Specs:
 - ``vit-d<depth>-w<width>-p<patch>[-h<heads>]``, e.g. ``vit-d3-w48-p4`` (heads default to
   width / 16);
 - ``resnet<depth>[-x<width multiplier>]``, e.g. ``resnet26-x0.5`` or ``resnet20``;
+- ``deeplab<depth>[-x<width multiplier>]``: a dilated ResNet with a DeepLabV3 decoder per
+  dense task (:mod:`scalarize.models.deeplab`), e.g. ``deeplab50`` or ``deeplab18-x0.25``;
 - a family an installed package registers (entry-point group ``scalarize.models``), by name;
 - ``package.module:attr``, an import target naming a user's model factory.
 
@@ -13,8 +15,10 @@ as ``family(image_shape=(C, H, W), **options)`` with ``options`` from ``model.op
 ``knobs=<what follows the family name in the spec>`` when the spec has any (``-d3-w48-p4`` for
 ``vit-d3-w48-p4``). It returns an encoder: an ``nn.Module`` with an int ``out_features`` whose
 forward maps a batch B×C×H×W to B×``out_features`` features, and, to feed dense heads, a
-``feature_map`` method returning B×``out_features``×h×w (see :class:`Encoder`). The heads are
-added here, as for the built-ins. A factory breaking the contract is refused in one line.
+``feature_map`` method returning B×``out_features``×h×w (see :class:`Encoder`), and, to decode
+dense heads its own way, a ``dense_head(channels, image_shape)`` method returning the module
+(the light :class:`~scalarize.models.heads.DenseDecoder` otherwise). The heads are added here,
+as for the built-ins. A factory breaking the contract is refused in one line.
 
 Adding a family means one module and one registry line: ``FAMILIES.register("name")``.
 
@@ -43,6 +47,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.deeplab import deeplab
 from scalarize.models.encoder import Encoder
 from scalarize.models.heads import DenseHead, HeadSpec, UserHead, build_head, is_dense
 from scalarize.models.resnet import ResNet
@@ -81,6 +86,9 @@ def _resnet(knobs: str = "", *, image_shape: tuple[int, int, int]) -> Encoder:
     multiplier = float(match.group(2)) if match.group(2) else 1.0
     c, h, _ = image_shape
     return ResNet(int(match.group(1)), multiplier, image_size=h, in_channels=c)
+
+
+FAMILIES.register("deeplab")(deeplab)
 
 
 class _FactoryFailed(ScalarizeError):
@@ -232,8 +240,10 @@ class MultiHeadModel(nn.Module):
         self.encoder = encoder
         self.spatial = any(is_dense(spec) for spec in heads.values())
         map_size = self._map_size(image_shape) if self.spatial else None
+        own = getattr(encoder, "dense_head", None)  # an encoder's own dense decoder
         self.heads = nn.ModuleDict({
-            name: build_head(spec, encoder.out_features, map_size, image_shape[-1])
+            name: own(spec.channels, image_shape) if callable(own) and isinstance(spec, DenseHead)
+            else build_head(spec, encoder.out_features, map_size, image_shape[-1])
             for name, spec in heads.items()
         })
 
