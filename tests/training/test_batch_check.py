@@ -42,7 +42,32 @@ def test_a_dense_target_of_the_wrong_size_is_named(tmp_path):
 def test_a_segmentation_class_out_of_range_is_named(tmp_path):
     masks = np.full((24, 8, 8), 5, dtype=np.uint8)
     data = _data([sz.task("mask", kind="segmentation", classes=2)], {"mask": masks})
-    _refused(data, tmp_path, r"task 'mask'.*classes 0\.\.1, found 5")
+    _refused(data, tmp_path, r"task 'mask'.*classes 0\.\.1 \(or -1: no label\), found 5")
+
+
+class _Items(torch.utils.data.Dataset):
+    """Streamed items whose ``digit`` labels are ``labels`` (the check sees them unfiltered)."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return np.full((3, 8, 8), i, np.uint8), {"digit": int(self.labels[i]),
+                                                 "size": float("nan") if i % 2 else 0.5}
+
+
+def test_missing_markers_pass_and_a_bad_marker_is_named(tmp_path):
+    tasks = [sz.task("digit", classes=3), sz.task("size", kind="regression", dense=False)]
+    fine = sz.from_datasets(tasks, train=_Items([-1, 2] * 8), test=_Items([0, 1]),
+                            val=_Items([0, 1]))
+    sz.train(fine, "vit-d1-w16-p4", config=RECIPE, out=tmp_path / "ok", progress=False)
+    bad = sz.from_datasets(tasks, train=_Items([-2, 2] * 8), test=_Items([0, 1]),
+                           val=_Items([0, 1]))
+    _refused(bad, tmp_path, r"task 'digit'.*it expects shape \(2,\) of integer class indices "
+                            r"0\.\.2 \(or -1: no label\), found -2")
 
 
 def test_a_per_image_regression_with_a_map_target_is_named(tmp_path):

@@ -28,7 +28,7 @@ from scalarize.benchmarks import Dataset, Split, Task
 from scalarize.benchmarks.base import stratified_split
 from scalarize.benchmarks.stream import StreamSplit, stream_split
 from scalarize.errors import ScalarizeError
-from scalarize.training.task_kinds import TASK_KINDS, FunctionKind
+from scalarize.training.task_kinds import MISSING_CLASS, TASK_KINDS, FunctionKind
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: One split given as arrays: ``(images, {task: labels})``; for the multi-domain view a
@@ -123,10 +123,11 @@ def _labels(tasks: tuple[Task, ...], labels: Any, n: int, where: str) -> dict[st
                 raise ScalarizeError(f"{where}: task {t.name!r} is a classification; its "
                                      f"labels must be integers, got {array.dtype}")
             array = array.astype(np.int64)
-            bad = array[(array < 0) | (array >= t.num_classes)]
+            bad = array[((array < 0) & (array != MISSING_CLASS)) | (array >= t.num_classes)]
             if bad.size:
                 raise ScalarizeError(f"{where}: task {t.name!r} has {t.num_classes} classes "
-                                     f"but a label {int(bad[0])}; labels go 0..{t.num_classes - 1}")
+                                     f"but a label {int(bad[0])}; labels go 0..{t.num_classes - 1}"
+                                     f" ({MISSING_CLASS}: no label)")
         out[t.name] = array
     return out
 
@@ -173,7 +174,8 @@ def from_arrays(tasks: list[Task] | tuple[Task, ...], train: ArraySplit, test: A
                 val: ArraySplit | None = None, *, name: str = "data", val_share: float = 0.1,
                 seed: int = 0) -> Dataset:
     """A data set from in-memory arrays: uint8 images N×C×H×W and one label array per task
-    (integers for classification, floats for regressions, maps for dense tasks). Without a
+    (integers for classification, floats for regressions, maps for dense tasks; a missing
+    label is ``-1`` for a class, NaN for a float: partial labels). Without a
     ``val`` split, a seeded ``val_share`` of train becomes validation. Give each split as a
     mapping ``{domain: (images, labels)}`` for the multi-domain view (one task)."""
     tasks = tuple(tasks)

@@ -24,7 +24,13 @@ The file holds:
   classification ``classes``; segmentation ``classes``, ``ignore`` (a class value that counts
   for nothing); depth ``scale``, ``invalid`` (a raw value marking a missing pixel); regression
   ``scale``, ``invalid``, ``tolerance`` (what the score counts as right, default 0.1); normals
-  ``invalid``. NaN or infinite targets are refused: mark missing values with ``invalid``;
+  ``invalid``. Infinite targets are refused;
+- partial labels: an image may lack a task's label, marked in the target itself: ``-1`` for a
+  missing class label (classification; a segmentation pixel), NaN for a missing float value
+  (regression, depth: a value, or a pixel), or the declared ``ignore``/``invalid`` value of
+  integer maps. An image whose every value (pixel) of a task is missing has no label for it:
+  it counts for that task's loss and metrics not at all (see
+  :mod:`scalarize.training.task_kinds`);
 - optionally ``domain``: an integer domain index per image (names in ``domain_names``, one
   string per domain, else ``domain0``, ``domain1``, …); the multi-domain view (``view: mdl``)
   makes each domain an objective and needs one classification task;
@@ -69,6 +75,7 @@ from scalarize.benchmarks.base import (
 )
 from scalarize.errors import ScalarizeError
 
+MISSING_LABEL = -1  # a class label (or segmentation pixel) that says "no label"
 MAX_CLASSES = 2**31  # labels are class indices; more classes than this is a mistake
 MAX_SEGMENT_CLASSES = 1024  # segmentation keeps a classes × classes confusion matrix
 KINDS = ("classification", "segmentation", "depth", "regression", "normals")
@@ -209,7 +216,8 @@ def _infer(y: np.ndarray, name: str, path: Path) -> str:
     else:
         raise _fail(path, f"'{key}' has shape {y.shape}, whose kind cannot be guessed; {declare} "
                     "('regression' for C values per pixel, 'normals' for N×3×H×W normals)")
-    if not integer and y.size and np.array_equal(y, np.round(y)):
+    known = y[~np.isnan(y)] if not integer else y  # NaN: a missing label
+    if not integer and known.size and np.array_equal(known, np.round(known)):
         if kind == "regression" and y.ndim == 1:
             raise _fail(path, f"'{key}' has dtype {y.dtype} but only whole numbers: class "
                         f"labels must be integers (y.astype(int)); for a regression {declare}")
@@ -242,14 +250,16 @@ def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
             raise misfit("one integer label per image (shape N)")
         if not integer:
             raise _fail(path, f"'{key}' has dtype {y.dtype}; labels must be integers")
-        if y.size and y.min() < 0:
-            raise _fail(path, f"'{key}' holds negative labels; classes must be 0..K-1")
-        if y.size and int(y.max()) >= MAX_CLASSES:
-            raise _fail(path, f"'{key}' holds label {int(y.max())}; classes must be 0..K-1 "
+        if y.size and y.min() < MISSING_LABEL:
+            raise _fail(path, f"'{key}' holds label {int(y.min())}; classes must be 0..K-1 "
+                        f"({MISSING_LABEL} marks a missing label)")
+        known = y[y != MISSING_LABEL]
+        if known.size and int(known.max()) >= MAX_CLASSES:
+            raise _fail(path, f"'{key}' holds label {int(known.max())}; classes must be 0..K-1 "
                         f"with K below {MAX_CLASSES:,}")
-        classes = opts.get("classes") or (int(y.max()) + 1 if y.size else 1)
-        if y.size and int(y.max()) >= classes:
-            raise _fail(path, f"'{key}' holds label {int(y.max())} but 'options_{name}' "
+        classes = opts.get("classes") or (int(known.max()) + 1 if known.size else 1)
+        if known.size and int(known.max()) >= classes:
+            raise _fail(path, f"'{key}' holds label {int(known.max())} but 'options_{name}' "
                         f"gives {classes} classes")
         return Task(name, classes), y.astype(np.int64)
     if kind == "segmentation":
@@ -259,10 +269,12 @@ def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
             raise _fail(path, f"'{key}' has dtype {y.dtype}; class maps must be integers")
         y = y.reshape(y.shape[0], h, w)
         ignore = opts.get("ignore")
-        counted = y if ignore is None else y[y != ignore]
+        counted = y[y != MISSING_LABEL] if ignore is None else \
+            y[(y != ignore) & (y != MISSING_LABEL)]
         if counted.size and counted.min() < 0:
-            raise _fail(path, f"'{key}' holds negative classes; classes must be 0..K-1 (mark "
-                        f"pixels to leave out with 'options_{name}' {{\"ignore\": V}})")
+            raise _fail(path, f"'{key}' holds class {int(counted.min())}; classes must be "
+                        f"0..K-1 ({MISSING_LABEL} marks a missing pixel, or mark pixels to "
+                        f"leave out with 'options_{name}' {{\"ignore\": V}})")
         top = int(counted.max()) if counted.size else 0
         classes = opts.get("classes") or top + 1
         if top >= classes:
@@ -272,7 +284,7 @@ def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
             raise _fail(path, f"'{key}' has {classes} classes; segmentation takes at most "
                         f"{MAX_SEGMENT_CLASSES}")
         return (Task(name, classes, kind=kind, options={"ignore": ignore}),
-                _compact(y, ignore))
+                _compact(y, ignore))  # -1 (missing) keeps a signed dtype
     if kind == "normals":
         if y.ndim != 4 or y.shape[1] != 3:
             raise misfit("N×3×H×W normal maps")
@@ -301,9 +313,9 @@ def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
     if integer:
         return Task(name, 0, kind=kind, options=opts), _compact(y, opts.get("invalid"))
     values = y.astype(np.float32)
-    if not np.isfinite(values).all():
-        raise _fail(path, f"'{key}' holds NaN or infinite values (in float32); replace them "
-                    f"with a value V and declare 'options_{name}' {{\"invalid\": V}}")
+    if np.isinf(values).any():
+        raise _fail(path, f"'{key}' holds infinite values (in float32); mark a missing value "
+                    "with NaN")
     return Task(name, 0, kind=kind, options=opts), values
 
 
@@ -335,9 +347,9 @@ def _tasks(arrays: dict[str, np.ndarray], x: np.ndarray, path: Path
         kind, raw = _declared(arrays, name, path)
         declared = kind is not None
         if kind is None:
-            if y.dtype.kind == "f" and not np.isfinite(y).all():
-                raise _fail(path, f"'{key}' holds NaN or infinite values; replace them with a "
-                            f"value V and declare 'options_{name}' {{\"invalid\": V}}")
+            if y.dtype.kind == "f" and np.isinf(y).any():
+                raise _fail(path, f"'{key}' holds infinite values; mark a missing value with "
+                            "NaN")
             kind = _infer(y, name, path)
         task, target = _target(name, y, kind, raw, image_hw, declared, path)
         all_tasks.append(task)

@@ -14,7 +14,10 @@ The contract for one item: ``dataset[i]`` returns ``(image, targets)`` where
   is: the dataset normalised it);
 - ``targets`` is a dict ``task name -> label``: a python int or float, a numpy scalar or
   array, or a tensor. A per-image integer label becomes int64, a float one float32; dense
-  targets are arrays H×W or C×H×W and keep their dtype (e.g. uint8 segmentation maps).
+  targets are arrays H×W or C×H×W and keep their dtype (e.g. uint8 segmentation maps). Every
+  item names every task; one without a task's label gives the missing value instead: ``-1``
+  for a class, ``float("nan")`` (or a map of NaN) for a float target (partial labels; see
+  :mod:`scalarize.training.task_kinds`).
 
 The domain of each example (multi-domain view) is not part of the item: the split carries it
 as an int64 array, as :func:`stream_split` builds from one dataset per domain. Items hold no

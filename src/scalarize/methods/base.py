@@ -18,13 +18,31 @@ from torch import nn
 
 @dataclass
 class StepContext:
-    """What a method may use besides the losses: the model, its shared parameters, and the shared
-    features of the batch (for methods that work on feature gradients)."""
+    """What a method may use besides the losses: the model, its shared parameters, the shared
+    features of the batch (for methods that work on feature gradients), and ``counts``, the
+    batch's examples per objective (partial labels: an objective with none has a loss of 0 that
+    gives no gradient; Jacobian methods skip its row). ``None`` counts: every objective has
+    examples."""
 
     model: nn.Module
     shared_params: list[nn.Parameter]
     features: torch.Tensor
     step: int
+    counts: torch.Tensor | None = None
+
+    def present(self) -> list[int] | None:
+        """The objectives with examples in this batch when some have none (read on the host);
+        ``None`` when every objective has examples.
+
+        Example:
+            >>> ctx = StepContext(nn.Identity(), [], torch.zeros(1), 0, torch.tensor([4, 0, 2]))
+            >>> ctx.present()
+            [0, 2]
+        """
+        if self.counts is None:
+            return None
+        has = (self.counts > 0).tolist()
+        return None if all(has) else [i for i, h in enumerate(has) if h]
 
 
 class Method(nn.Module):

@@ -8,6 +8,13 @@ weights, so the run's simplex weights only scale what is logged.
 
 Stateful aggregators (GradVac's EMA targets, Nash-MTL's previous solution) keep their state in
 the method's ``state_dict()`` (see :mod:`scalarize.methods.state`), so runs resume exactly.
+
+Partial labels: an objective with no example in the batch (``StepContext.counts``) has a loss
+of 0 that depends on nothing, so its Jacobian row would be zero. A stateless aggregator gets
+the Jacobian without that row (one fewer row; the heads of absent objectives get no gradient);
+a batch without any objective leaves every ``.grad`` unset. A stateful aggregator (torchjd's
+``Stateful``: GradVac, Nash-MTL, …) keeps state sized by the number of objectives, so it gets
+every row, the absent objectives' being zero. MGDA-UB solves over the present objectives only.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import nn
+from torchjd import Stateful
 from torchjd.aggregation import Aggregator, MGDAWeighting
 from torchjd.autojac import jac_to_grad, mtl_backward
 
@@ -34,6 +43,8 @@ class JacobianMethod(TorchjdMethod):
         super().__init__()
         self.aggregator = aggregator
         prepare(aggregator)
+        #: its state is sized by the objectives: it sees every row, also a zero one
+        self.keeps_rows = _stateful(aggregator)
 
     def wrapped(self) -> Aggregator:
         return self.aggregator
@@ -43,7 +54,13 @@ class JacobianMethod(TorchjdMethod):
         # vmap over the objectives on GPU; on CPU one pass per objective is faster (see the
         # conflict probe's measurements) and avoids ops without batching rules (CPU attention)
         chunk = None if losses.device.type == "cuda" else 1
-        mtl_backward(list(losses.unbind()), features=ctx.features,
+        rows = list(losses.unbind())
+        present = None if self.keeps_rows else ctx.present()
+        if present is not None:  # partial labels: skip the rows of absent objectives
+            rows = [rows[i] for i in present]
+            if not rows:
+                return torch.dot(weights.to(losses.dtype), losses.detach())
+        mtl_backward(rows, features=ctx.features,
                      shared_params=ctx.shared_params, retain_graph=True,
                      parallel_chunk_size=chunk)
         jac_to_grad(ctx.shared_params, self.aggregator)
@@ -63,10 +80,21 @@ class FeatureMGDA(Method):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
+        logged = torch.dot(weights.to(losses.dtype), losses.detach())
+        present = ctx.present()
+        if present is not None:  # partial labels: solve over the present objectives only
+            if not present:
+                return logged
+            losses = losses[present]
         rows = [torch.autograd.grad(loss, ctx.features, retain_graph=True)[0].flatten()
                 for loss in losses.unbind()]
         jacobian = torch.stack(rows)
         alpha = self.weighting(jacobian @ jacobian.T).detach()
         loss = torch.dot(alpha.to(losses.dtype), losses)
         loss.backward()
-        return torch.dot(weights.to(losses.dtype), losses.detach())
+        return logged
+
+
+def _stateful(module: nn.Module) -> bool:
+    """Whether ``module`` holds a torchjd ``Stateful`` part."""
+    return any(isinstance(part, Stateful) for part in module.modules())

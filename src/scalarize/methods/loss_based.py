@@ -7,6 +7,15 @@ weights: each chooses its own.
 Everything they learn is in the method's ``state_dict()``: UW's and IMTL-L's scales and FAMO's
 logits as parameters, GradNorm's weights as buffers, and as extra state DWA's loss history,
 FAMO's and GradNorm's inner Adam (see :mod:`scalarize.methods.state`), so runs resume exactly.
+
+Partial labels: an objective with no example in the batch (``StepContext.counts``) has a loss
+of 0 that says nothing about it. The torchjd scalarizers get its last seen loss in its place,
+carried and detached (the mean of the batch's present losses before it was ever seen): no
+gradient reaches the model from it, and the loss histories (DWA's epoch sums, FAMO's step
+ratios, UW's and IMTL-L's scales) continue as if the loss had stayed where it was. The carried
+values are extra state, so runs resume exactly. GradNorm moves its weights only on batches where
+every objective has examples (a task without one has no gradient norm to balance), and takes a
+task's initial loss from the first batch that has it.
 """
 
 from __future__ import annotations
@@ -28,33 +37,76 @@ from scalarize.methods.state import (
 
 
 class ScalarizerMethod(TorchjdMethod):
-    """Backpropagate ``scalarizer(losses)``; its learnable parameters join the optimiser."""
+    """Backpropagate ``scalarizer(losses)``; its learnable parameters join the optimiser. An
+    objective absent from the batch enters with its carried last loss (see the module doc)."""
 
     def __init__(self, scalarizer: Scalarizer) -> None:
         super().__init__()
         self.scalarizer = scalarizer
         prepare(scalarizer)
+        self._last: torch.Tensor | None = None  # each objective's last seen loss
+        self._seen: torch.Tensor | None = None  # whether it was ever seen
+        self._present: torch.Tensor | None = None  # the last step's present objectives
 
     def wrapped(self) -> Scalarizer:
         return self.scalarizer
 
+    def get_extra_state(self) -> dict[str, Any]:
+        extra = super().get_extra_state()
+        if self._last is not None:
+            extra[_CARRIED] = {"last": self._last.clone(), "seen": self._seen,
+                               "present": self._present}
+        return extra
+
+    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
+        super().set_extra_state(extra)
+        carried = (extra or {}).get(_CARRIED)
+        if carried is not None:
+            self._last, self._seen = carried["last"], carried["seen"]
+            self._present = carried["present"]
+
+    def _carry(self, losses: torch.Tensor, counts: torch.Tensor | None) -> torch.Tensor:
+        """``losses`` with each absent objective's replaced by its carried value (no host
+        synchronisation; the same values and gradients when every objective is present)."""
+        if counts is None:
+            return losses
+        detached = losses.detach()
+        present = counts > 0
+        if self._last is None or self._seen is None:
+            self._last = torch.zeros_like(detached)
+            self._seen = torch.zeros_like(present)
+        self._last, self._seen = self._last.to(detached), self._seen.to(present.device)
+        mean = (detached * present).sum() / present.sum().clamp(min=1)
+        fill = self._last.where(self._seen, mean)
+        self._last = detached.where(present, fill)
+        self._seen = self._seen | present
+        self._present = present
+        return losses.where(present, fill)
+
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
         place(self.scalarizer, losses.device)
-        loss = self.scalarizer(losses)
+        loss = self.scalarizer(self._carry(losses, ctx.counts))
         loss.backward()
         return loss.detach()
 
     def after_step(self, recompute_losses: Callable[[], torch.Tensor]) -> None:
-        """FAMO learns its weights from how the losses of the batch moved across the step."""
+        """FAMO learns its weights from how the losses of the batch moved across the step (an
+        absent objective's did not move: its carried loss stands on both sides)."""
         update = getattr(self.scalarizer, "update", None)
         if update is not None:
-            update(recompute_losses())
+            losses = recompute_losses()
+            if self._present is not None and self._last is not None:
+                losses = losses.where(self._present, self._last.to(losses))
+            update(losses)
 
     def on_epoch_end(self) -> None:
         """DWA turns the epoch's loss sums into its history of mean losses."""
         if isinstance(self.scalarizer, DWA):
             self.scalarizer.step()
+
+
+_CARRIED = "scalarize.carried"  # the carried losses' key in the extra state
 
 
 class GradNorm(Method):
@@ -91,9 +143,18 @@ class GradNorm(Method):
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
         detached = losses.detach()
-        if not bool(self.started):
-            self.initial.copy_(detached.clamp(min=1e-8))
-            self.started.fill_(True)
+        # a task's initial loss is the one of the first batch that has it (partial labels:
+        # not every batch does); 0 until then, never 0 once set
+        has = (torch.ones_like(self.started) if ctx is None or ctx.counts is None
+               else ctx.counts.to(self.initial.device) > 0)
+        self.initial.copy_(detached.clamp(min=1e-8).where(has & (self.initial == 0),
+                                                          self.initial))
+        self.started.fill_(True)
+        present = ctx.present() if ctx is not None else None
+        if present is not None:
+            loss = torch.dot(self.log_w.exp().to(losses.dtype), losses)
+            loss.backward()  # the weights stay: an absent task has no norm to balance
+            return loss.detach()
         w = self.log_w.exp().detach().requires_grad_(True)
         norms = torch.stack([
             torch.autograd.grad(loss, ctx.features, retain_graph=True)[0].norm()

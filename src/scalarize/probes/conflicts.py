@@ -6,6 +6,10 @@ end of each epoch so that the file and the checkpoint always agree), and each ep
 line gets the epoch means of ``conflict_share``, ``cos_mean`` and ``gms_mean``. The probe takes
 its gradients with ``torch.autograd.grad`` on the step's own graph before the method's backward:
 it changes neither ``.grad`` nor any state, so training follows the same trajectory.
+
+Partial labels: an objective with no example in the probed batch has no gradient to compare; its
+row is skipped, and the record names the objectives it measured (``objectives``, in the order of
+``cos``, ``norms`` and ``cos_to_update``). A batch without any objective is not recorded.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ class ConflictProbe(Callback):
         with torch.no_grad():
             counts = per_example.mask.sum(dim=1)
             weights = trainer.mixing.step_weights(trainer.weight_tensor, counts)
+        names = list(trainer.objectives.names)
+        present = ctx.present()
+        if present is not None:  # partial labels: skip the rows of absent objectives
+            if not present:
+                return
+            losses, weights = losses[present], weights[present]
+            names = [names[i] for i in present]
         grams = gram_matrices(losses, self.groups, self.batched)
         whole = functools.reduce(operator.add, grams.values())  # the groups' Grams add up
         layers = None
@@ -57,7 +68,7 @@ class ConflictProbe(Callback):
                 for name, g in grams.items()
             }
         self.pending.append(ConflictRecord(
-            step=ctx.step, epoch=trainer.epoch + 1, objectives=list(trainer.objectives.names),
+            step=ctx.step, epoch=trainer.epoch + 1, objectives=names,
             layers=layers, **conflict_measures(whole, weights)))
 
     def on_epoch_end(self, trainer, record: dict[str, Any]) -> None:

@@ -1,13 +1,17 @@
 """The first batch, checked before training: the model's forward on real images, each task's
 targets against what its kind expects (shape, dtype, label range), and each loss returning one
 value per example. A user's data or loss that does not fit is one line naming the task, what
-was seen and what was expected, before any run folder is written.
+was seen and what was expected, before any run folder is written. A kind's declared missing
+value (``-1`` for a class, NaN for a float target: partial labels) fits; any other value outside
+the kind's range does not.
 
 Example:
     >>> import torch
     >>> from scalarize.training.task_kinds import Classification
+    >>> Classification(3).expect(torch.zeros(2, 3), torch.tensor([0, -1])) is None
+    True
     >>> Classification(3).expect(torch.zeros(2, 3), torch.tensor([0, 5]))
-    'shape (2,) of integer class indices 0..2, found 5'
+    'shape (2,) of integer class indices 0..2 (or -1: no label), found 5'
 """
 
 from __future__ import annotations

@@ -2,8 +2,12 @@
 
 Both views compute a per-example loss matrix of shape (T, B) with a mask saying which examples
 count for which objective, so training losses, evaluation metrics and gradient probes all come
-from one place, with static shapes and no host synchronisation. Evaluation goes through a
-:class:`Meter`, which accumulates each objective's metrics over a split on the device.
+from one place, with static shapes and no host synchronisation. An example counts for a task
+when it carries the task's label (:meth:`~scalarize.training.task_kinds.TaskKind.labelled`:
+partial labels) and, in the multi-domain view, for its own domain's objective only. Each
+objective's loss is the sum over the examples that count divided by their number (0, with no
+gradient, when a batch has none: the step's ``counts`` say so to the methods). Evaluation goes
+through a :class:`Meter`, which accumulates each objective's metrics over a split on the device.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ class PerExample:
     outputs: dict[str, torch.Tensor]
 
     def mean_losses(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-objective mean loss over its examples (0 when it has none) and example counts."""
+        """Per-objective mean loss over its examples (0, with a zero gradient, when it has
+        none) and example counts."""
         counts = self.mask.sum(dim=1)
         return (self.loss * self.mask).sum(dim=1) / counts.clamp(min=1), counts
 
@@ -105,8 +110,8 @@ class Objectives:
 
 
 class TaskObjectives(Objectives):
-    """Multi-task view: one head and one loss per task, as its kind says; every example counts
-    for all tasks."""
+    """Multi-task view: one head and one loss per task, as its kind says; an example counts for
+    every task whose label it carries."""
 
     def __init__(self, data: Dataset) -> None:
         self.names = tuple(t.name for t in data.tasks)
@@ -121,7 +126,9 @@ class TaskObjectives(Objectives):
         outputs = {name: heads[name](features) for name in self.names}
         loss = torch.stack([self.kinds[name].loss(outputs[name], batch.labels[name])
                             for name in self.names])
-        return PerExample(loss, torch.ones_like(loss), outputs)
+        labelled = torch.stack([self.kinds[name].labelled(batch.labels[name])
+                                for name in self.names])
+        return PerExample(loss, labelled.to(loss.dtype), outputs)
 
     def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         return {name: cast(Callable[[torch.Tensor], torch.Tensor], kind.flip)  # dense: a map
@@ -137,7 +144,7 @@ class TaskObjectives(Objectives):
 
 class DomainObjectives(Objectives):
     """Multi-domain view: one classification task; a head per domain (or one shared head); an
-    example counts for its own domain's objective only."""
+    example counts for its own domain's objective only, when it carries the task's label."""
 
     def __init__(self, data: Dataset, shared_head: bool = False) -> None:
         self.names = data.domains
@@ -157,7 +164,7 @@ class DomainObjectives(Objectives):
                     ) -> PerExample:
         assert batch.domain is not None, "multi-domain batches carry a domain index"
         target = batch.labels[self.task.name]
-        mask = F.one_hot(batch.domain, len(self.names)).T.float()
+        mask = F.one_hot(batch.domain, len(self.names)).T.float() * self.kind.labelled(target)
         if self.shared_head:
             logits = heads["shared"](features)
             loss = self.kind.loss(logits, target).expand(len(self.names), -1)

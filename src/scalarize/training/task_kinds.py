@@ -19,6 +19,15 @@ Dense targets stay in their compact on-disk integer encoding until they reach th
 each kind decodes them there (``scale``, ``invalid`` value, ``ignore`` class). Pixels marked
 invalid or ignored count for neither the loss nor the metrics.
 
+**Partial labels.** An example may lack a task's label. The label itself says so, with the
+kind's declared missing value: ``-1`` for a class (:data:`MISSING_CLASS`; per example for
+classification, per pixel for segmentation), NaN for a float target (a per-image regression
+value, a depth or regression pixel), and for integer-encoded maps their ``invalid`` value or
+``ignore`` class. A map whose every pixel is missing is a missing map. :meth:`TaskKind.labelled`
+says which examples of a batch carry a label; the loss of one that carries none is a finite 0
+(the objectives leave it out of the task's mean, so it gives no gradient) and the metrics count
+labelled examples (pixels) only.
+
 Adding a kind means one class here and one registry line.
 
 Example:
@@ -89,6 +98,12 @@ class TaskKind:
         batch, so a wrong shape, dtype or label range is one clear line before training."""
         return None
 
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        """Which examples of the batch ``target`` carry a label for this task (bool, shape B);
+        every one unless the kind declares a missing value. :meth:`loss` must be finite (0) for
+        an example that carries none: the objectives leave it out of the task's mean."""
+        return torch.ones(target.shape[0], dtype=torch.bool, device=target.device)
+
 
 def flip_map(target: torch.Tensor) -> torch.Tensor:
     """A batch of maps mirrored left-right (the last axis is width)."""
@@ -105,6 +120,19 @@ class _Dense(TaskKind):
 
 
 TASK_KINDS: Registry[TaskKind] = Registry("task kind")
+
+#: The class label (and segmentation pixel) that says "no label for this task".
+MISSING_CLASS = -1
+
+
+def _any_valid(valid: torch.Tensor) -> torch.Tensor:
+    """Per example (B), whether a B×… mask of valid entries holds any."""
+    return valid.reshape(valid.shape[0], -1).any(dim=1)
+
+
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-example mask (B) shaped to broadcast against ``like`` (B×…)."""
+    return mask.view(-1, *([1] * (like.ndim - 1)))
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -140,7 +168,7 @@ class _Mean(Metric):
 
 @TASK_KINDS.register("classification")
 class Classification(TaskKind):
-    """One label per example, cross-entropy, accuracy."""
+    """One label per example, cross-entropy, accuracy; label ``-1`` means no label."""
 
     def __init__(self, classes: int = 2) -> None:
         self.classes = classes
@@ -149,26 +177,33 @@ class Classification(TaskKind):
         return self.classes
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output.float(), target, reduction="none")
+        return F.cross_entropy(output.float(), target, reduction="none",
+                               ignore_index=MISSING_CLASS)  # 0, and no gradient, when missing
+
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        return target != MISSING_CLASS
 
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
-        wanted = f"shape ({output.shape[0]},) of integer class indices 0..{self.classes - 1}"
+        wanted = (f"shape ({output.shape[0]},) of integer class indices 0..{self.classes - 1} "
+                  f"(or {MISSING_CLASS}: no label)")
         if target.ndim != 1 or target.is_floating_point() or target.dtype == torch.bool:
             return wanted
-        return _outside(target, self.classes, wanted)
+        return _outside(target[target != MISSING_CLASS], self.classes, wanted)
 
     def metric(self) -> Metric:
         return _Mean(self.sums)
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"count": torch.tensor(target.shape[0], device=target.device),
+        # a missing label (-1) never equals a prediction, so only ``count`` needs the mask
+        return {"count": self.labelled(target).sum(),
                 "score": (output.argmax(dim=1) == target).sum()}
 
 
 @TASK_KINDS.register("segmentation")
 class Segmentation(_Dense):
-    """A class per pixel (targets B×H×W); pixels equal to ``ignore`` do not count. Per-pixel
-    cross-entropy averaged per image; mIoU over the classes present in the predictions or the
+    """A class per pixel (targets B×H×W); pixels equal to ``ignore`` or ``-1`` do not count (a
+    map of such pixels only is a missing label). Per-pixel cross-entropy averaged per image;
+    mIoU over the classes present in the predictions or the
     targets of the split (confusion matrix accumulated on the device)."""
 
     def __init__(self, classes: int, ignore: int | None = None) -> None:
@@ -179,13 +214,17 @@ class Segmentation(_Dense):
         return DenseHead(self.classes)
 
     def _valid(self, target: torch.Tensor) -> torch.Tensor:
-        return (torch.ones_like(target, dtype=torch.bool) if self.ignore is None
-                else target != self.ignore)
+        valid = target != MISSING_CLASS
+        return valid if self.ignore is None else valid & (target != self.ignore)
+
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        return _any_valid(self._valid(target.long()))
 
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
         b, _, h, w = output.shape
-        ignore = f" (or {self.ignore}: ignored)" if self.ignore is not None else ""
-        wanted = f"shape ({b}, {h}, {w}) of integer classes 0..{self.classes - 1}{ignore}"
+        ignore = f", {self.ignore}: ignored" if self.ignore is not None else ""
+        wanted = (f"shape ({b}, {h}, {w}) of integer classes 0..{self.classes - 1} "
+                  f"(or {MISSING_CLASS}: no label{ignore})")
         if (target.ndim != 3 or tuple(target.shape[1:]) != (h, w)
                 or target.is_floating_point() or target.dtype == torch.bool):
             return wanted
@@ -224,8 +263,9 @@ class _Confusion(Metric):
 
 
 class _PixelRegression(_Dense):
-    """Targets B×C×H×W stored as integers; value = raw × ``scale``; raw == ``invalid`` marks a
-    missing pixel (in any channel). L1 loss over the valid pixels of each image."""
+    """Targets B×C×H×W stored as integers (or floats); value = raw × ``scale``; raw ==
+    ``invalid``, or NaN, marks a missing pixel (in any channel). L1 loss over the valid pixels
+    of each image; an image without one carries no label."""
 
     def __init__(self, channels: int = 1, scale: float = 1.0, invalid: int | None = None
                  ) -> None:
@@ -237,15 +277,21 @@ class _PixelRegression(_Dense):
         return DenseHead(self.channels)
 
     def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Target values (float) and the B×1×H×W mask of valid pixels (B×1 for per-image
-        values)."""
+        """Target values (float; 0 where missing) and the B×1×H×W mask of valid pixels (B×1
+        for per-image values)."""
         if target.ndim in (1, 3):  # one value per image, or one channel per pixel
             target = target.unsqueeze(1)
         if self.invalid is None:
             valid = torch.ones_like(target[:, :1], dtype=torch.bool)
         else:
             valid = (target != self.invalid).all(dim=1, keepdim=True)
+        if target.is_floating_point():  # NaN: missing; 0 keeps the loss and its gradient finite
+            valid = valid & ~target.isnan().any(dim=1, keepdim=True)
+            target = target.nan_to_num(nan=0.0)
         return target.float() * self.scale, valid
+
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        return _any_valid(self.decode(target)[1])
 
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
         b, c = output.shape[:2]
@@ -354,8 +400,11 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class FunctionKind(TaskKind):
     """A kind made of a user's functions (what :func:`scalarize.api.task` registers for a task
     given ``loss=``): ``loss(output, target)`` returns one loss per example (shape B), and the
-    optional ``metric(output, target)`` one value per example, averaged over a split; without a
-    metric, the loss is the metric (lower is better). The head is a linear layer with
+    optional ``metric(output, target)`` one value per example, averaged over a split's labelled
+    examples; without a metric, the loss is the metric (lower is better). A float target that is
+    NaN all through (a value, a vector or a whole map) is a missing label: the functions see 0
+    there, and its loss and metric count for nothing (NaN in part of a target is the user's
+    functions' to handle). The head is a linear layer with
     ``outputs`` outputs, or with ``dense`` a decoder with ``outputs`` channels per pixel, or
     the user's own ``head(in_features) -> nn.Module`` (see
     :class:`~scalarize.models.heads.UserHead`).
@@ -391,17 +440,36 @@ class FunctionKind(TaskKind):
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
         return flip_map(target) if self.dense else None
 
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        if not target.is_floating_point():
+            return super().labelled(target)
+        return ~target.isnan().reshape(target.shape[0], -1).all(dim=1)
+
+    def _filled(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``target`` with its missing labels set to 0, and which examples are labelled."""
+        labelled = self.labelled(target)
+        if target.is_floating_point():
+            target = target.where(_rows(labelled, target), 0.0)
+        return target, labelled
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(output, target)
+        if not target.is_floating_point():
+            return self.loss_fn(output, target)
+        target, labelled = self._filled(target)
+        loss = self.loss_fn(output, target)
+        if not isinstance(loss, torch.Tensor) or loss.shape != labelled.shape:
+            return loss  # not one loss per example: the first-batch check says so
+        return loss.where(labelled, 0.0)
 
     def metric(self) -> Metric:
         return _Mean(self.sums)
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        target, labelled = self._filled(target)
         values = (self.metric_fn or self.loss_fn)(output, target).detach().double()
         score = values if self.primary[1] else 1.0 / (1.0 + values)
-        return {"count": torch.tensor(values.shape[0], device=values.device),
-                self.metric_name: values.sum(), "score": score.sum()}
+        return {"count": labelled.sum(), self.metric_name: values.where(labelled, 0.0).sum(),
+                "score": score.where(labelled, 0.0).sum()}
 
 
 def build_kind(kind: str, options: dict[str, object]) -> TaskKind:
@@ -409,4 +477,4 @@ def build_kind(kind: str, options: dict[str, object]) -> TaskKind:
     return TASK_KINDS.get(kind)(**options)
 
 
-__all__ = ["TASK_KINDS", "FunctionKind", "Metric", "TaskKind", "build_kind"]
+__all__ = ["MISSING_CLASS", "TASK_KINDS", "FunctionKind", "Metric", "TaskKind", "build_kind"]

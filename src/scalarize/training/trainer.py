@@ -134,6 +134,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self._bar: tqdm | None = None
+        self._last_counts = torch.zeros(len(self.objectives.names), device=self.device)
 
     def _param_groups(self) -> list[dict[str, Any]]:
         decay: list[torch.nn.Parameter] = []
@@ -170,7 +171,8 @@ class Trainer:
             batch.labels.update(moved)
         features, per_example = self._forward(batch)
         losses, counts = per_example.mean_losses()
-        ctx = StepContext(self.model, self.shared_params, features, self.step)
+        self._last_counts = counts
+        ctx = StepContext(self.model, self.shared_params, features, self.step, counts)
         for callback in self.callbacks:
             callback.on_losses(self, losses, per_example, ctx)
         self.optimizer.zero_grad(set_to_none=True)
@@ -200,17 +202,20 @@ class Trainer:
         """One epoch over the sampler's batches; returns mean training losses per objective."""
         self.model.train()
         loss_sum = torch.zeros(len(self.objectives.names), device=self.device)
+        # per objective, the batches that had examples of it (partial labels: not every one)
+        batches = torch.zeros(len(self.objectives.names), device=self.device)
         total_sum = torch.zeros((), device=self.device)
         train = self.splits["train"]
         for batch in train.batches(self.sampler.iter_epoch(self.epoch)):
             losses, loss = self.train_batch(batch)
             loss_sum += losses
+            batches += self._last_counts > 0
             total_sum += loss
             if self._bar is not None:
                 self._bar.update(1)
         self.method.on_epoch_end()
         n = self.steps_per_epoch
-        means = (loss_sum / n).tolist()
+        means = (loss_sum / batches.clamp(min=1)).tolist()
         total = total_sum.item() / n
         if not np.isfinite(total):
             raise TrainingDiverged(
