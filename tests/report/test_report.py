@@ -23,7 +23,7 @@ def test_report_of_a_tiny_sweep(tmp_path):
     run_sweep(load_sweep_config(path), tmp_path / "sweep", progress=False)
     html_path, md_path = build_report(tmp_path / "sweep")
     html = html_path.read_text()
-    assert "Gain per capacity" in html and "kendall_tau" in html
+    assert "Gain per capacity" in html and "kendall_<wbr>tau" in html
     assert html.count("data:image/png;base64,") == 3  # self-contained
     assert "http" not in html.replace("http-equiv", "")  # nothing to fetch
     md = md_path.read_text()

@@ -11,14 +11,19 @@ from pathlib import Path
 import pandas as pd
 
 from scalarize.files import atomic_write_text
+from scalarize.report.tables import LEGEND, display_frame
 from scalarize.runs.layout import REPORT_HTML, REPORT_MD
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #ddd}h2{margin-top:2em;border-bottom:1px solid #eee}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
-figure{margin:1em 0}figcaption{font-size:0.9em;color:#555}img{max-width:100%}
+h1,h2,p,figcaption{overflow-wrap:anywhere}
+.table-wrap{max-width:100%;overflow-x:auto;margin:0.5em 0 1em}
+table{border-collapse:collapse;font-size:0.85em;max-width:100%}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;overflow-wrap:anywhere}
+th{background:#f4f4f4;vertical-align:bottom}td:first-child,th:first-child{text-align:left}
+p.legend{font-size:0.8em;color:#555}
+figure{margin:1em 0}figcaption{font-size:0.9em;color:#555}img{max-width:100%;height:auto}
 """
 
 
@@ -32,8 +37,15 @@ class Section:
     figures: list[tuple[str, Path]] = field(default_factory=list)
 
 
-def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v)
+def html_table(frame: pd.DataFrame) -> str:
+    """A table that fits its page: the display cells of ``frame`` in a horizontally scrolling
+    wrapper, column names breakable after their underscores."""
+    shown = display_frame(frame)
+    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>')}</th>" for c in shown.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    return (f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")
 
 
 def render_html(title: str, sections: list[Section]) -> str:
@@ -44,7 +56,9 @@ def render_html(title: str, sections: list[Section]) -> str:
         parts += [f"<p>{html.escape(p)}</p>" for p in section.text]
         for caption, frame in section.tables:
             parts.append(f"<p class='caption'><b>{html.escape(caption)}</b></p>")
-            parts.append(_fmt(frame).to_html(index=False, na_rep="–", border=0))
+            parts.append(html_table(frame))
+        if section.tables:
+            parts.append(f"<p class='legend'>{html.escape(LEGEND)}</p>")
         for caption, path in section.figures:
             data = base64.b64encode(path.read_bytes()).decode()
             parts.append(f"<figure><img alt='{html.escape(caption)}' "
@@ -61,7 +75,9 @@ def render_markdown(title: str, sections: list[Section], root: Path) -> str:
         for paragraph in section.text:
             lines += [paragraph, ""]
         for caption, frame in section.tables:
-            lines += [f"**{caption}**", "", _markdown_table(_fmt(frame)), ""]
+            lines += [f"**{caption}**", "", _markdown_table(display_frame(frame)), ""]
+        if section.tables:
+            lines += [f"*{LEGEND}*", ""]
         for caption, path in section.figures:
             lines += [f"![{caption}]({path.relative_to(root).as_posix()})", "", f"*{caption}*", ""]
     return "\n".join(lines)
@@ -70,7 +86,7 @@ def render_markdown(title: str, sections: list[Section], root: Path) -> str:
 def _markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table (pandas' own needs the optional ``tabulate`` package)."""
     cells = [[str(c) for c in frame.columns]] + [
-        ["–" if pd.isna(v) else str(v) for v in row] for row in frame.itertuples(index=False)
+        [str(v).replace("|", "\\|") for v in row] for row in frame.itertuples(index=False)
     ]
     header, *body = cells
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from scalarize.analysis.search import (
     anytime,
@@ -71,19 +72,26 @@ def population_figure(pop: pd.DataFrame, exploits: pd.DataFrame, best: int, path
 
 def pareto_figure(members: pd.DataFrame, pop: pd.DataFrame, objectives: list[str],
                   path: Path) -> Path:
-    """Final held-out accuracy of the first two objectives, the Pareto front highlighted."""
+    """Final held-out accuracy of the first two objectives, the Pareto front highlighted;
+    members at the same point share one label, and each axis has at most five ticks (held-out
+    accuracies differ in the third decimal, so more ticks collide)."""
     final = pop.sort_values("epoch").groupby("member").tail(1).set_index("member")
     a, b = objectives[:2]
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(5.5, 4))
     front = members[members.pareto].member
     ax.scatter(final[f"val_{a}"], final[f"val_{b}"], c="lightgrey", edgecolors="grey",
                label="members")
     on_front = final.loc[front].sort_values(f"val_{a}")
     ax.plot(on_front[f"val_{a}"], on_front[f"val_{b}"], "o-", color="tab:red",
             label="Pareto front")
-    for member, row in final.iterrows():
-        ax.annotate(f"m{member}", (row[f"val_{a}"], row[f"val_{b}"]), fontsize=7,
+    points = final.groupby([f"val_{a}", f"val_{b}"], sort=False).groups
+    for (x, y), at in points.items():
+        ax.annotate(", ".join(f"m{m}" for m in sorted(at)), (x, y), fontsize=7,
                     textcoords="offset points", xytext=(3, 3))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=5))
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.margins(0.12)
     ax.set_xlabel(f"held-out accuracy: {a}")
     ax.set_ylabel(f"held-out accuracy: {b}")
     ax.legend(fontsize=8)
