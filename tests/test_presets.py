@@ -37,7 +37,9 @@ COMMANDS = {"sweep": "sweep", "search": "search", "compare": "compare"}
 
 def test_every_paper_preset_has_a_smoke_variant():
     names = {p.name for p in SMOKED}
-    assert {p.name for p in CONFIGS if p.name.startswith(("paper_", "taskonomy"))} <= names
+    assert {p.name for p in CONFIGS if p.name.startswith(("paper_", "taskonomy", "nyuv2",
+                                                            "cityscapes"))} <= names
+    assert {"nyuv2.yaml", "cityscapes.yaml"} <= names
     assert "cifar10_stl10.yaml" in names
 
 

@@ -1,5 +1,12 @@
 """The comparison table in the paper's shape: method, average accuracy (mean ± std over seeds),
-per-objective metrics, Δ vs single-task, time per step and peak memory."""
+per-objective metrics, Δ vs single-task, time per step and peak memory.
+
+A benchmark with a published results table (NYUv2, Cityscapes: see
+:class:`~scalarize.runs.records.TableColumn`) gets that table's columns instead of one
+primary metric per objective (e.g. ``Segmentation mIoU ↑`` … ``Surface Normal 30 ↑``), and
+``Δm%``: the gain over the single-task models averaged over those columns, as Nash-MTL and
+FAMO report it (Maninis et al.'s Δ over every metric rather than one per task).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import pandas as pd
 
 from scalarize.analysis.gain import multitask_gain
 from scalarize.errors import ScalarizeError
+from scalarize.runs.records import TableColumn
 from scalarize.runs.store import comparison_runs
 
 
@@ -26,19 +34,49 @@ def load_compare(folder: Path | str) -> pd.DataFrame:
         for o in objectives:
             row[f"m_{o}"], lower[o] = summary.test.primary_value(o)
             row[f"s_{o}"] = summary.test.acc[o]
+        for i, column in enumerate(plan.columns):
+            row[f"c{i}"] = summary.test.metrics.get(column.task, {}).get(column.metric, np.nan)
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame.attrs["objectives"] = objectives
     frame.attrs["lower_is_better"] = lower
+    frame.attrs["columns"] = list(plan.columns)
     return frame
+
+
+def column_name(column: TableColumn) -> str:
+    """A published column's header: group, label and direction, e.g. ``Depth Abs Err ↓``."""
+    return f"{column.group} {column.label} {'↑' if column.higher_is_better else '↓'}"
+
+
+def _published(group: pd.DataFrame, singles: pd.DataFrame, columns: list[TableColumn]
+               ) -> dict[str, float]:
+    """A method's row in the benchmark's published columns (means over seeds, scaled) and its
+    Δm% (the mean over seeds of the gain over every column against the single-task model of
+    the column's task and the same seed)."""
+    row = {column_name(c): group[f"c{i}"].mean() * c.scale for i, c in enumerate(columns)}
+    baseline = {(r.seed, r.single_task): r for _, r in singles.iterrows()}
+    gains = []
+    for _, r in group.iterrows():
+        if all((r.seed, c.task) in baseline for c in columns):
+            keys = [f"c{i}" for i in range(len(columns))]
+            gains.append(multitask_gain(
+                {k: r[k] for k in keys},
+                {k: baseline[(r.seed, c.task)][k] for k, c in zip(keys, columns, strict=True)},
+                {k: not c.higher_is_better for k, c in zip(keys, columns, strict=True)}))
+    row["Δm%"] = float(np.mean(gains)) if gains else np.nan
+    return row
 
 
 def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per method label: mean ± std of average accuracy, per-objective means, mean Δ over seeds
-    against the single-task runs of the same seed, mean time per step, peak memory."""
+    against the single-task runs of the same seed, mean time per step, peak memory. With a
+    benchmark's published columns: those columns and Δm% in place of the per-objective means
+    and Δ (the ``method`` column first, the benchmark's columns next, as published)."""
     if runs.empty:
         raise ScalarizeError("no run of the comparison has finished yet")
     objectives = runs.attrs["objectives"]
+    columns: list[TableColumn] = runs.attrs.get("columns") or []
     singles = runs[runs.single_task.notna()]
     baseline = {(r.seed, r.single_task): r[f"m_{r.single_task}"] for _, r in singles.iterrows()}
     rows = []
@@ -50,18 +88,21 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
                 gains.append(multitask_gain({o: r[f"m_{o}"] for o in objectives}, base,
                                             runs.attrs.get("lower_is_better")))
         memory = group.peak_memory_mb.dropna()
-        rows.append({
-            "method": label, "avg_acc": group.avg_acc.mean(),
-            "avg_acc_std": group.avg_acc.std(ddof=1) if len(group) > 1 else np.nan,
+        metrics = _published(group, singles, columns) if columns else {
             **{o: group[f"m_{o}"].mean() for o in objectives},
-            "gain_pct": float(np.mean(gains)) if gains else np.nan,
+            "gain_pct": float(np.mean(gains)) if gains else np.nan}
+        rows.append({
+            "method": label, **metrics, "avg_acc": group.avg_acc.mean(),
+            "avg_acc_std": group.avg_acc.std(ddof=1) if len(group) > 1 else np.nan,
             "step_ms": group.step_ms.mean(),
             "peak_memory_mb": memory.max() if len(memory) else np.nan,
             "seeds": len(group),
         })
     if len(singles):
-        rows.append({"method": "single-task", "avg_acc": np.mean(
+        metrics = ({column_name(c): singles[singles.single_task == c.task][f"c{i}"].mean()
+                    * c.scale for i, c in enumerate(columns)} if columns else
+                   {o: singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives})
+        rows.append({"method": "single-task", **metrics, "avg_acc": np.mean(
             [singles[singles.single_task == o][f"s_{o}"].mean() for o in objectives]),
-            **{o: singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives},
             "seeds": singles.seed.nunique()})
     return pd.DataFrame(rows)

@@ -3,9 +3,10 @@
 Adding a benchmark means one module with a loader and one line below.
 """
 
-from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View
+from scalarize.benchmarks.base import SPLITS, Column, Dataset, Split, Task, View
 from scalarize.benchmarks.celeba import load_celeba
 from scalarize.benchmarks.cifar_stl import load_cifar_stl
+from scalarize.benchmarks.dense_npy import load_cityscapes, load_nyuv2
 from scalarize.benchmarks.domainnet import load_domainnet
 from scalarize.benchmarks.image_files import load_image_files
 from scalarize.benchmarks.npz import load_npz
@@ -22,6 +23,8 @@ BENCHMARKS.register("celeba")(load_celeba)
 BENCHMARKS.register("domainnet")(load_domainnet)
 BENCHMARKS.register("taskonomy")(load_taskonomy)
 BENCHMARKS.register("image_files")(load_image_files)
+BENCHMARKS.register("nyuv2")(load_nyuv2)
+BENCHMARKS.register("cityscapes")(load_cityscapes)
 
 
 def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None,
@@ -36,5 +39,5 @@ def load_benchmark(name: str, view: View = "mtl", tasks: list[str] | None = None
     return BENCHMARKS.get(name)(view=view, tasks=tasks, seed=seed, **options)
 
 
-__all__ = ["BENCHMARKS", "SPLITS", "Dataset", "Split", "StreamSplit", "Task", "View",
+__all__ = ["BENCHMARKS", "SPLITS", "Column", "Dataset", "Split", "StreamSplit", "Task", "View",
            "load_benchmark", "stream_split"]

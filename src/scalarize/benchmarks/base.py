@@ -41,6 +41,20 @@ class Task:
             dict(self.options)
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of the results table a benchmark's papers publish: ``metric`` of ``task`` (as
+    the task's kind reports it) under ``group`` / ``label``, shown × ``scale`` (100 for
+    percentages). ``scalarize compare`` prints a benchmark's columns and their Δm%."""
+
+    group: str
+    label: str
+    task: str
+    metric: str
+    higher_is_better: bool
+    scale: float = 1.0
+
+
 @dataclass
 class Split:
     """Images ``x`` (N×C×H×W uint8), one int64 label array per task, and a domain index per image
@@ -82,6 +96,7 @@ class Dataset:
     splits: Mapping[str, AnySplit]
     domains: tuple[str, ...] = ()
     info: dict[str, object] = field(default_factory=dict)
+    columns: tuple[Column, ...] = ()  # the published table's columns, if the benchmark has one
 
     def __post_init__(self) -> None:
         if self.view == "mdl":

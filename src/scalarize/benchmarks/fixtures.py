@@ -158,3 +158,57 @@ def write_fixture(name: str, root: Path | str) -> dict[str, Any]:
     """Write benchmark ``name``'s fixture under ``root``; returns its ``benchmark.options``."""
     writer: Callable[..., dict[str, Any]] = FIXTURES.get(name)
     return writer(Path(root))
+
+
+def dense_npy_example(index: int, height: int, width: int, classes: int
+                      ) -> dict[str, np.ndarray]:
+    """One example of the preprocessed NYUv2 / Cityscapes layout (arrays as saved): four
+    quadrants of classes that shift with ``index``, a colour and a depth per class, normals
+    tilting left or right, an unlabelled top row (−1), a pixel without depth (0) and one
+    without normal (zero vector)."""
+    rng = np.random.default_rng(index)
+    rows, cols = np.mgrid[0:height, 0:width]
+    label = (((rows >= height // 2) * 2 + (cols >= width // 2) + index) % classes
+             ).astype(np.float32)
+    colour = np.stack([_colour(int(c)) for c in range(classes)])[label.astype(int)] / 255.0
+    image = np.clip(colour + rng.normal(0, 0.05, colour.shape), 0, 1).astype(np.float32)
+    depth = (1.0 + 0.25 * label)[..., None].astype(np.float32)
+    tilt = np.where(cols < width // 2, -0.6, 0.6)
+    normal = np.stack([tilt, np.zeros_like(tilt), np.full_like(tilt, 0.8)], -1)
+    label[0] = -1
+    depth[-1, -1] = 0
+    normal[-1, 0] = 0
+    return {"image": image, "label": label, "depth": depth, "normal": normal.astype(np.float32)}
+
+
+def _write_dense_npy(root: Path, sizes: dict[str, int], height: int, width: int, classes: int,
+                     folders: dict[str, str]) -> None:
+    for split, n in sizes.items():
+        for index in range(n):
+            arrays = dense_npy_example(index + (1000 if split == "val" else 0), height, width,
+                                       classes)
+            for key, folder in folders.items():
+                path = root / split / folder
+                path.mkdir(parents=True, exist_ok=True)
+                np.save(path / f"{index}.npy", arrays[key])
+
+
+@FIXTURES.register("nyuv2")
+def write_nyuv2(root: Path, train: int = 12, val: int = 6, height: int = 24, width: int = 32
+                ) -> dict[str, Any]:
+    """``train/`` and ``val/`` with ``image``, ``label`` (13 classes), ``depth`` and ``normal``
+    folders of ``<index>.npy`` files, at 24×32 (the real data: 288×384)."""
+    _write_dense_npy(root, {"train": train, "val": val}, height, width, 13,
+                     {"image": "image", "label": "label", "depth": "depth",
+                      "normal": "normal"})
+    return {"root": str(root)}
+
+
+@FIXTURES.register("cityscapes")
+def write_cityscapes(root: Path, train: int = 12, val: int = 6, height: int = 16,
+                     width: int = 32) -> dict[str, Any]:
+    """``train/`` and ``val/`` with ``image``, ``label_7`` (7 classes) and ``depth`` folders of
+    ``<index>.npy`` files, at 16×32 (the real data: 128×256)."""
+    _write_dense_npy(root, {"train": train, "val": val}, height, width, 7,
+                     {"image": "image", "label": "label_7", "depth": "depth"})
+    return {"root": str(root)}

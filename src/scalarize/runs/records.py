@@ -194,9 +194,22 @@ class ComparedRun(Record):
     single_task: str | None
 
 
+class TableColumn(Record):
+    """One column of a benchmark's published results table (e.g. NYUv2's ``mIoU``): the
+    ``metric`` of ``task`` under ``group`` / ``label``, shown × ``scale``."""
+
+    group: str
+    label: str
+    task: str
+    metric: str
+    higher_is_better: bool
+    scale: float = 1.0
+
+
 class ComparePlan(Record):
     objectives: list[str]
     runs: list[ComparedRun]
+    columns: list[TableColumn] = Field(default_factory=list)  # the benchmark's table, if any
 
 
 class SearchPlan(Record):

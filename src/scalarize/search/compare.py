@@ -17,6 +17,7 @@ to one folder with ``compare.json`` naming each run's method label, seed and rol
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from scalarize.config import (
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS, refuse_ignored_weights
 from scalarize.runs.layout import COMPARISON
-from scalarize.runs.records import ComparedRun, ComparePlan
+from scalarize.runs.records import ComparedRun, ComparePlan, TableColumn
 from scalarize.runs.store import StudyDir
 from scalarize.search.executors import run_planned
 from scalarize.training import load_data
@@ -107,7 +108,9 @@ def run_compare(config: CompareConfig, out: Path | str, engine: str = "local",
     """Run (or continue) the comparison into ``out``; returns its plan."""
     data = load_data(config.base())
     plan = plan_compare(config, data.objectives)
-    record = ComparePlan(objectives=list(data.objectives), runs=[p for p, _ in plan])
+    columns = [TableColumn(**asdict(c)) for c in data.columns]  # the published table's
+    record = ComparePlan(objectives=list(data.objectives), runs=[p for p, _ in plan],
+                         columns=columns)
     run_planned(StudyDir(out, COMPARISON), config, record, [c for _, c in plan], engine,
                 engine_options, progress)
     return [p for p, _ in plan]
