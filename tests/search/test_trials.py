@@ -1,5 +1,5 @@
 """The trial strategies end to end, training tiny members: from the command line, killed and
-resumed, replayed, and refused on the Ray engine."""
+resumed, replayed, and nsga2 refused on the Ray engine."""
 
 from __future__ import annotations
 
@@ -105,15 +105,14 @@ def test_the_best_trial_replays_with_its_static_weights(search_file, tmp_path):
     assert replayed.weights.values == pytest.approx(summary.best_weights)
 
 
-def test_the_ray_engine_refuses_a_trial_strategy_before_writing_anything(search_file,
-                                                                         tmp_path, capsys):
-    config = load_search_config(search_file, [*TRIALS, "search.strategy=tpe"])
+def test_the_ray_engine_refuses_nsga2_before_writing_anything(search_file, tmp_path, capsys):
+    config = load_search_config(search_file, [*TRIALS, "search.strategy=nsga2"])
     out = tmp_path / "ray"
-    with pytest.raises(ScalarizeError, match="the tpe strategy is not on the ray engine yet"):
+    with pytest.raises(ScalarizeError, match="the nsga2 strategy is not on the ray engine"):
         run_search(config, out, engine="ray")
-    assert main(["search", str(search_file), "--strategy", "asha", "--engine", "ray",
+    assert main(["search", str(search_file), "--strategy", "nsga2", "--engine", "ray",
                  "--out", str(out), "--quiet", *TRIALS]) == 2
-    assert "not on the ray engine yet" in capsys.readouterr().err
+    assert "not on the ray engine" in capsys.readouterr().err
     assert not out.exists()
 
 

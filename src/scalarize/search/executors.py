@@ -8,8 +8,10 @@
 - ``ray``: on a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
   loads its data and writes its run folder itself, so ``out`` must be storage every node can
   reach), a search's members as Ray Tune trials
-  (:class:`~scalarize.search.ray_population.RayPopulation`); the trial strategies are not on
-  it yet (refused in one line before anything is written).
+  (:class:`~scalarize.search.ray_population.RayPopulation`), and tpe, gp, asha and hyperband
+  through Ray Tune's OptunaSearch and ASHAScheduler
+  (:class:`~scalarize.search.ray_trials.RayTrials`); nsga2 and cmaes are refused there in one
+  line before anything is written.
 
 Both resume: finished runs are skipped, unfinished ones continue from their checkpoints. An
 engine only runs members and carries scores and checkpoints; what a search decides is the
@@ -171,8 +173,25 @@ class RayExecutor:
                         bar.update(1)
             return [r for r in results if r is not None]
 
+    runs_trials = True  # tpe, gp, asha, hyperband (ray_trials.ray_refusal says which not)
+
+    @staticmethod
+    def refusal(config: SearchConfig) -> str | None:
+        """Why this engine cannot run the search ``config`` (``None``: it can)."""
+        from scalarize.search.ray_trials import ray_refusal
+
+        return ray_refusal(config)
+
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
+        from scalarize.search.trials import trial_strategy
+
+        if trial_strategy(config) is not None:
+            from scalarize.search.ray_trials import RayTrials
+
+            return RayTrials(config, folder, progress=progress, address=self.address,
+                             cpus_per_member=self.cpus, gpus_per_member=self.gpus,
+                             connect_timeout=self.connect_timeout).run()
         from scalarize.search.ray_population import RayPopulation
 
         return RayPopulation(config, folder, progress=progress, address=self.address,
@@ -224,6 +243,9 @@ def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
                                                                "runs_trials", False):
         raise ScalarizeError(f"the {config.search.strategy} strategy is not on the {engine} "
                              "engine yet; run it with --engine local")
+    refusal = getattr(ENGINES.get(engine), "refusal", None)
+    if refusal is not None and refusal(config) is not None:
+        raise ScalarizeError(refusal(config))
     runner = build_engine(engine, engine_options)  # a dead cluster address fails first
     data = load_data(config.base())
     check_run(config.base(), data)

@@ -1,0 +1,425 @@
+"""The Ray Tune engine of the trial strategies (``tpe``, ``gp``, ``asha``, ``hyperband``):
+Optuna proposes through Ray Tune's :class:`~ray.tune.search.optuna.OptunaSearch`, Ray Tune's
+:class:`~ray.tune.schedulers.ASHAScheduler` stops members early.
+
+Each proposal is a Ray Tune trial (:class:`TrialTrainable`, ``cpus_per_member`` /
+``gpus_per_member`` each) that trains one :class:`~scalarize.search.member.Member` (the same
+trainer, held-out split, events and results as on the local engine) one epoch per Tune step,
+and reports the average held-out score (``score``) as Tune's metric.
+
+- **Proposals**: :class:`~ray.tune.search.optuna.OptunaSearch` over the same simplex
+  coordinates (:func:`~scalarize.search.optuna_sampling.distributions`, mapped by
+  :func:`~scalarize.search.optuna_sampling.to_weights`) with the same Optuna sampler
+  (:func:`~scalarize.search.optuna_sampling.build_sampler`), re-seeded per trial number as on
+  the local engine. :class:`BudgetSearch` wraps it: at most ``search.population`` trials at a
+  time, a trial asked only when its whole ``train.epochs`` fit in the member-epochs not yet
+  spent or claimed (``search.budget``, the same unit as every strategy), the member number
+  being the trial's number in Optuna's study. A member stopped early is told to Optuna as
+  *pruned* (Ray's OptunaSearch would tell it *complete* with its low-fidelity score), a
+  diverged one as *failed*, as on the local engine.
+- **Early stopping** is Ray Tune's :class:`~ray.tune.schedulers.ASHAScheduler`
+  (``grace_period = search.fidelity.min_epochs``, ``reduction_factor =
+  search.fidelity.reduction``, ``max_t = train.epochs``). ``hyperband`` is the same scheduler
+  with all its brackets (``⌊log_reduction(epochs / min_epochs)⌋ + 1``): *asynchronous*
+  Hyperband (Li et al. 2020), as Optuna's HyperbandPruner is on the local engine. Ray's
+  synchronous :class:`~ray.tune.schedulers.HyperBandScheduler` is not used: it pauses members
+  until their bracket's rung is full, and with proposals that come one at a time within a
+  budget and a concurrency limit a bracket may never fill. Ray draws a trial's bracket from
+  NumPy's global generator; :class:`SeededASHA` draws it from the search seed and the member
+  number instead, so the split is reproducible.
+- **Records**: the same search folder as the local engine: ``population.jsonl`` (events as
+  they arrive, a re-reported epoch once), ``members/m<id>.pt`` (written by the worker after
+  every epoch, so that a member stopped early keeps its last state; the folder must be on
+  storage every node reaches, as for every Ray search) and ``summary.json`` (the best member
+  and the front among the members that trained all their epochs, ``stopped_epoch`` for the
+  others, whose test scores are not measured).
+
+**Not the local engine's decisions.** Ray's ASHA rule stops a member whose score is below the
+``1 − 1/reduction`` percentile (interpolated) of the scores recorded at the rung, Optuna's
+keeps the best ``⌊n/reduction⌋`` (at least one); members train side by side, so which scores a
+rung has seen depends on timing. The same config and seed give valid, budget-true searches on
+both engines, not the same members (the PBT family, whose decisions are the shared policy's,
+does give the same ones).
+
+**Resume**: a killed search continues through ``Tuner.restore`` from Tune's experiment in the
+search folder: running members restart from their last Tune checkpoint (every
+``search.interval`` epochs), the searcher from its last saved state (Optuna's study, pickled
+in memory by Tune, and this module's budget and member count). What does not hold: Tune saves
+the searcher state at its own pace and does not save the scheduler's rungs, so the resumed
+search does not in general make the same next proposals or stops as an uninterrupted one; it
+spends the same budget and writes the same records. This path is not tested yet: a test that
+interrupted Tune from a driver callback (``KeyboardInterrupt``) left ``Tuner.fit`` hanging on
+this machine. (The local engine's trial searches resume exactly, and are tested so.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+import yaml
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import Searcher
+from ray.tune.trainable import Trainable
+
+from scalarize.benchmarks import Dataset
+from scalarize.errors import ScalarizeError
+from scalarize.registry import restore_session, session_entries
+from scalarize.runs.records import (
+    EpochEvent,
+    MemberResult,
+    PopulationEvent,
+    SearchPlan,
+    SearchSummary,
+)
+from scalarize.runs.store import SearchDir
+from scalarize.search.member import Member, search_data
+from scalarize.search.optuna_sampling import (
+    build_sampler,
+    distributions,
+    import_optuna,
+    quiet_optuna,
+    rungs,
+    to_weights,
+    trial_seed,
+)
+from scalarize.search.ray_population import _recorder, _without_tune_logs
+from scalarize.search.ray_session import CONNECT_TIMEOUT, ray_session
+from scalarize.search.results import search_summary
+from scalarize.search.spec import SearchConfig
+from scalarize.search.strategies import TrialStrategy
+from scalarize.search.trials import budget_of, sampler_of, trial_strategy
+from scalarize.search.user_code import user_modules
+from scalarize.training import load_data
+from scalarize.weights import SimplexWeights
+
+ENGINE = "ray"
+#: The trial strategies this engine runs (nsga2 and cmaes stay on the local engine).
+RAY_TRIAL_STRATEGIES = ("tpe", "gp", "asha", "hyperband")
+MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory
+
+
+def ray_refusal(config: SearchConfig) -> str | None:
+    """Why the Ray engine cannot run the trial search ``config`` (``None``: it can)."""
+    strategy = trial_strategy(config)
+    if strategy is None:
+        return None
+    name = config.search.strategy
+    if strategy.multi_objective or name not in RAY_TRIAL_STRATEGIES:
+        return (f"the {name} strategy is not on the ray engine; run it with --engine local "
+                f"(on ray: pbt, pb2, mopbt, grid, random, {', '.join(RAY_TRIAL_STRATEGIES)})")
+    if sampler_of(config) not in ("random", "tpe", "gp"):
+        return (f"search.sampler={sampler_of(config)} is not on the ray engine; use random, "
+                "tpe or gp, or --engine local")
+    return None
+
+
+# -- the proposals: Ray's OptunaSearch within a member-epoch budget -----------------------------
+class BudgetSearch(Searcher):
+    """Ray's :class:`~ray.tune.search.optuna.OptunaSearch` (``inner``) asked for at most
+    ``population`` trials at a time while a whole trial fits in ``budget`` member-epochs (see
+    the module docstring); ``FINISHED`` once nothing fits and nothing runs."""
+
+    def __init__(self, inner: Any, sampler: str, seed: int, n_objectives: int,
+                 population: int, startup: int, epochs: int, budget: int) -> None:
+        super().__init__(metric="score", mode="max")
+        self.inner = inner
+        self.sampler, self.seed, self.n_objectives = sampler, seed, n_objectives
+        self.population, self.startup = population, startup
+        self.epochs, self.budget = epochs, budget
+        self.asked = 0                          # trials asked: the next member's number
+        self.spent = 0                          # member-epochs of finished trials
+        self.live: dict[str, list[int]] = {}    # trial id -> [member, epochs trained]
+
+    def committed(self) -> int:
+        return self.spent + len(self.live) * self.epochs
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if len(self.live) >= self.population:
+            return None
+        if self.budget - self.committed() < self.epochs:
+            return None if self.live else cast(Any, Searcher.FINISHED)
+        number = self.asked
+        self.inner._ot_study.sampler = build_sampler(  # seeded by the trial's number
+            self.sampler, trial_seed(self.seed, number), self.n_objectives, self.population,
+            self.startup)
+        with quiet_optuna():
+            params = self.inner.suggest(trial_id)
+        if params is None or params == Searcher.FINISHED:
+            return params
+        self.asked += 1
+        self.live[trial_id] = [number, 0]
+        return {**params, "member": number}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if trial_id in self.live:
+            self.live[trial_id][1] = int(result["training_iteration"])
+            if not result.get("diverged"):
+                self.inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        if trial_id not in self.live:
+            return
+        _, trained = self.live.pop(trial_id)
+        if result is not None:
+            trained = int(result.get("training_iteration", trained))
+        self.spent += trained
+        with quiet_optuna():
+            if error or result is None or result.get("diverged"):
+                self.inner.on_trial_complete(trial_id, None, error=True)   # failed
+            elif trained < self.epochs:
+                self.inner.on_trial_complete(trial_id, None, error=False)  # pruned
+            else:
+                self.inner.on_trial_complete(trial_id, result)
+
+    def save(self, checkpoint_path: str) -> None:
+        state = {k: v for k, v in self.__dict__.items() if k != "inner"}
+        with open(checkpoint_path, "wb") as out:
+            pickle.dump({"own": state, "inner": self.inner.__dict__.copy()}, out)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as saved:
+            state = pickle.load(saved)
+        self.inner.__dict__.update(state["inner"])
+        self.__dict__.update(state["own"])
+
+
+class SeededASHA(ASHAScheduler):
+    """Ray's :class:`~ray.tune.schedulers.ASHAScheduler`, drawing a trial's bracket with Ray's
+    probabilities from ``(seed, member)`` instead of NumPy's global generator."""
+
+    def __init__(self, seed: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.seed = seed
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        sizes = np.array([len(b._rungs) for b in self._brackets])
+        probs = np.e ** (sizes - sizes.max())
+        rng = np.random.default_rng([self.seed, 104729, int(trial.config.get("member", 0))])
+        index = int(rng.choice(len(self._brackets), p=probs / probs.sum()))
+        self._trial_info[trial.trial_id] = self._brackets[index]
+
+
+def hyperband_brackets(min_epochs: int, reduction: int, epochs: int) -> int:
+    """Hyperband's number of brackets: ``⌊log_reduction(epochs / min_epochs)⌋ + 1``."""
+    return len(rungs(min_epochs, reduction, epochs)) + 1
+
+
+# -- the trainable: one proposal, one member ----------------------------------------------------
+_DATA: dict[str, Dataset] = {}  # a worker's held-out data, by search config (one at a time)
+
+
+class TrialTrainable(Trainable):
+    """One proposal: a member with the config's static weights, one epoch per ``step``; its
+    state goes to ``members/m<id>.pt`` after every epoch."""
+
+    def setup(self, config: dict[str, Any], search_yaml: str = "", folder: str = "",
+              threads: int = 1, entries: dict[str, dict[str, bytes | None]] | None = None
+              ) -> None:
+        if entries:
+            restore_session(entries)
+        if search_yaml not in _DATA:
+            _DATA.clear()
+            _DATA[search_yaml] = search_data(
+                SearchConfig.model_validate(yaml.safe_load(search_yaml)))
+        self.search = SearchConfig.model_validate(yaml.safe_load(search_yaml))
+        self.data, self.folder = _DATA[search_yaml], SearchDir(folder)
+        if self.search.train.threads is None:
+            torch.set_num_threads(threads)
+        self._start(config)
+
+    def _start(self, config: dict[str, Any]) -> None:
+        self.member_id = int(config["member"])
+        objectives = self.data.objectives
+        params = {k: v for k, v in config.items() if k != "member"}
+        point = SimplexWeights(objectives, to_weights(params, len(objectives)))
+        self.member = Member.build(self.search, self.data, self.member_id, point)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        self._start(new_config)  # a reused actor: another proposal
+        return True
+
+    def step(self) -> dict[str, Any]:
+        import ray
+
+        member, objectives = self.member, self.data.objectives
+        events = list(member.advance(member.epoch + 1))
+        node = ray.get_runtime_context().get_node_id()
+        for event in events:
+            if isinstance(event, EpochEvent):
+                event.node = node
+        self.folder.save_member_checkpoint(self.member_id, member.state_dict())
+        scores = member.scores()
+        row = scores if scores is not None else [math.nan] * len(objectives)
+        metrics: dict[str, Any] = {
+            "member": self.member_id, "epoch": member.epoch, "diverged": member.diverged,
+            "score": -math.inf if scores is None else sum(scores) / len(scores),
+            "events": json.dumps([e.dump() for e in events]),
+            "train_seconds": member.trainer.train_seconds,
+            **{f"val_{o}": v for o, v in zip(objectives, row, strict=True)}}
+        if member.diverged:
+            metrics["result"] = member.result().to_json()
+            metrics["done"] = True
+        elif member.epoch >= self.search.train.epochs:
+            metrics["result"] = member.result().to_json()
+        return metrics
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        torch.save(self.member.state_dict(), Path(checkpoint_dir) / MEMBER_FILE)
+
+    def load_checkpoint(self, checkpoint: Any) -> None:
+        state = torch.load(Path(checkpoint) / MEMBER_FILE, weights_only=False)
+        self.member.load_state_dict(state)
+
+
+def stopped_result(metrics: dict[str, Any], objectives: list[str], weights: list[float]
+                   ) -> MemberResult:
+    """The result of a member the scheduler stopped at its last reported epoch (held-out
+    scores only: a stopped member is not scored on test)."""
+    val = {o: float(metrics[f"val_{o}"]) for o in objectives}
+    return MemberResult(member=int(metrics["member"]), schedule=[(0, weights)], lineage=[],
+                        diverged=False, weights=weights,
+                        train_seconds=float(metrics["train_seconds"]), val_acc=val,
+                        val_avg_acc=float(np.mean(list(val.values()))),
+                        stopped_epoch=int(metrics["epoch"]))
+
+
+def dedupe(events: list[PopulationEvent]) -> list[PopulationEvent]:
+    """``events`` in arrival order, an epoch a restored trial reported again once (its last
+    report)."""
+    unique: dict[tuple[str, int, int], PopulationEvent] = {}
+    for e in events:
+        unique[(e.event, e.member, e.epoch)] = e
+    return list(unique.values())
+
+
+class RayTrials:
+    """Runs a trial search as Ray Tune trials; see the module docstring."""
+
+    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
+                 address: str | None = None, cpus_per_member: float = 1.0,
+                 gpus_per_member: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT
+                 ) -> None:
+        refusal = ray_refusal(config)
+        if refusal is not None:
+            raise ScalarizeError(refusal)
+        strategy = trial_strategy(config)
+        assert isinstance(strategy, TrialStrategy)
+        self.config, self.strategy, self.progress = config, strategy, progress
+        self.folder = SearchDir(Path(folder.path).resolve())
+        self.address, self.cpus, self.gpus = address, cpus_per_member, gpus_per_member
+        self.connect_timeout = connect_timeout
+        self.spec, self.epochs = config.search, config.train.epochs
+
+    def _searcher(self, objectives: list[str]) -> BudgetSearch:
+        import_optuna(f"the {self.spec.strategy} strategy")
+        from ray.tune.search.optuna import OptunaSearch
+
+        startup = self.spec.population if self.spec.startup is None else self.spec.startup
+        sampler = sampler_of(self.config)
+        inner = OptunaSearch(space=distributions(len(objectives)), metric="score", mode="max",
+                             sampler=build_sampler(sampler, trial_seed(self.config.seed, 0),
+                                                   len(objectives), self.spec.population,
+                                                   startup),
+                             study_name="scalarize")
+        return BudgetSearch(inner, sampler, self.config.seed, len(objectives),
+                            self.spec.population, startup, self.epochs, budget_of(self.config))
+
+    def _scheduler(self) -> ASHAScheduler | None:
+        if self.strategy.pruner is None:
+            return None
+        fidelity = self.spec.fidelity
+        brackets = (1 if self.strategy.pruner == "asha" else
+                    hyperband_brackets(fidelity.min_epochs, fidelity.reduction, self.epochs))
+        return SeededASHA(self.config.seed, time_attr="training_iteration", metric="score",
+                          mode="max", max_t=self.epochs, grace_period=fidelity.min_epochs,
+                          reduction_factor=fidelity.reduction, brackets=brackets)
+
+    def _tuner(self, objectives: list[str]) -> Any:
+        from ray import tune
+
+        trainable = tune.with_resources(
+            tune.with_parameters(TrialTrainable, search_yaml=self.config.to_yaml(),
+                                 folder=str(self.folder.path), threads=max(1, int(self.cpus)),
+                                 entries=session_entries()),
+            {"cpu": self.cpus, "gpu": self.gpus})
+        experiment = self.folder.ray_experiment
+        if tune.Tuner.can_restore(str(experiment)):
+            try:
+                return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
+            except Exception as exc:  # e.g. a Tune experiment written by another release
+                raise ScalarizeError(f"cannot continue the Ray search in {self.folder.path} "
+                                     f"({type(exc).__name__}); delete the folder to start "
+                                     "again") from None
+        recorder = _recorder(self.folder, budget_of(self.config),
+                             None if self.progress is None else not self.progress)
+        return tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=self._searcher(objectives), scheduler=self._scheduler(),
+                num_samples=-1, reuse_actors=True,
+                trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+            run_config=tune.RunConfig(
+                name=experiment.name, storage_path=str(experiment.parent), verbose=0,
+                stop={"training_iteration": self.epochs}, callbacks=[recorder],
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=2, checkpoint_frequency=self.spec.interval),
+                failure_config=tune.FailureConfig(max_failures=2)))
+
+    def plan(self, objectives: list[str], view: str) -> SearchPlan:
+        return SearchPlan(strategy=self.spec.strategy, engine=ENGINE, objectives=objectives,
+                          view=view, population=self.spec.population, epochs=self.epochs,
+                          interval=self.spec.interval, initial_weights=[])
+
+    def run(self) -> SearchSummary:
+        data = load_data(self.config.base())
+        objectives = list(data.objectives)
+        self.folder.record(self.config, self.plan(objectives, data.view))
+        start = time.perf_counter()
+        with (ray_session(self.address, self.connect_timeout, user_modules([self.config])),
+              _without_tune_logs()):
+            results = self._tuner(objectives).fit()
+        errors = [r.error for r in results if r.error is not None]
+        if errors:
+            last = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[-1]
+            raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: {last}; "
+                                 "run the same command again to continue") from None
+        members = []
+        for r in results:
+            metrics = r.metrics
+            if "result" in metrics:
+                members.append(MemberResult.model_validate_json(metrics["result"]))
+            else:
+                point = to_weights({k: v for k, v in r.config.items() if k != "member"},
+                                   len(objectives))
+                members.append(stopped_result(metrics, objectives, list(point)))
+        members.sort(key=lambda m: m.member)
+        self.folder.write_events(dedupe(self.folder.read_events()))
+        finished = [m for m in members if m.stopped_epoch is None]
+        if not finished:
+            raise ScalarizeError("no member of the search trained all its epochs; raise "
+                                 "search.budget")
+        spent = sum(int(r.metrics["training_iteration"]) for r in results)  # one epoch a step
+        summary = search_summary(self.spec.strategy, ENGINE, objectives, self.epochs,
+                                 finished, time.perf_counter() - start)
+        summary = summary.model_copy(update={
+            "population": len(members), "member_epochs": spent, "members": members,
+            "train_seconds": float(sum(m.train_seconds for m in members))})
+        self.folder.write_summary(summary)
+        return summary
+
+
+def _trial_name(trial: Trial) -> str:
+    return f"m{int(trial.config.get('member', 0)):02d}"
+
+
+__all__ = ["RAY_TRIAL_STRATEGIES", "BudgetSearch", "RayTrials", "SeededASHA", "TrialTrainable",
+           "dedupe", "hyperband_brackets", "ray_refusal", "stopped_result"]

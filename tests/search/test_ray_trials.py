@@ -1,0 +1,123 @@
+"""The trial strategies on the Ray engine (Ray Tune's OptunaSearch and ASHAScheduler) on a
+local Ray, and the parts that need no cluster: the budget searcher, the bracket draw, refusals.
+
+Ray is installed by ``make test`` (the ``ray`` extra); these tests fail, not skip, without it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scalarize.errors import ScalarizeError
+from scalarize.runs import SearchDir
+from scalarize.runs.records import EpochEvent
+from scalarize.search.executors import run_search
+from scalarize.search.optuna_sampling import distributions, to_weights
+from scalarize.search.ray_trials import BudgetSearch, hyperband_brackets, ray_refusal
+from scalarize.search.spec import SearchConfig, load_search_config
+from tests.search.conftest import search_yaml
+
+pytest.importorskip("optuna")
+
+TRIALS = ["train.epochs=3", "search.population=2", "search.budget=15", "search.startup=2",
+          "search.interval=1", "benchmark.options={n_train: 96, n_val: 16, n_test: 32, "
+          "image_size: 16}", "train.batch_size=32"]
+
+
+@pytest.fixture()
+def search_file(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(search_yaml(threads=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             configure_logging=False, num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("strategy,sampler", [("asha", "tpe"), ("hyperband", "random")])
+def test_optuna_with_asha_on_ray_spends_its_budget_into_the_local_engines_store(
+        search_file, tmp_path, local_ray, strategy, sampler):
+    config = load_search_config(search_file, [*TRIALS, f"search.strategy={strategy}",
+                                              f"search.sampler={sampler}"])
+    out = tmp_path / "ray"
+    summary = run_search(config, out, engine="ray", progress=False)
+    folder = SearchDir(out)
+    assert summary.engine == "ray" and summary.strategy == strategy
+    lines = [(e.member, e.epoch) for e in folder.read_events() if isinstance(e, EpochEvent)]
+    assert len(lines) == len(set(lines)) == summary.member_epochs <= 15
+    members = {m.member: m for m in summary.members}
+    assert sorted(members) == list(range(len(members))) and len(members) >= 5
+    for m in summary.members:  # every member: valid static weights, its epochs, its state
+        assert math.isclose(sum(m.weights), 1.0) and min(m.weights) >= 0
+        trained = max(e for n, e in lines if n == m.member)
+        assert trained == (3 if m.stopped_epoch is None else m.stopped_epoch)
+        assert m.schedule == [(0, m.weights)] and folder.member_checkpoint(m.member).is_file()
+        assert (m.test_avg_acc is None) == (m.stopped_epoch is not None)
+    best = members[summary.best_member]
+    assert best.stopped_epoch is None and summary.best_weights == best.weights
+    assert summary.val_avg_acc == max(m.val_avg_acc for m in summary.members
+                                      if m.stopped_epoch is None)
+    # a finished search is read back, not run again
+    again = run_search(config, out, engine="ray", progress=False)
+    assert again.model_dump() == summary.model_dump()
+
+
+def test_the_budget_searcher_holds_the_population_and_the_budget():
+    import optuna
+    from ray.tune.search import Searcher
+    from ray.tune.search.optuna import OptunaSearch
+
+    inner = OptunaSearch(space=distributions(3), metric="score", mode="max",
+                         sampler=optuna.samplers.RandomSampler(seed=0), study_name="s")
+    search = BudgetSearch(inner, "tpe", 7, 3, population=2, startup=2, epochs=3, budget=10)
+    a, b = search.suggest("a"), search.suggest("b")
+    assert a is not None and b is not None and (a["member"], b["member"]) == (0, 1)
+    assert search.suggest("c") is None  # two running: the population
+    assert len(to_weights(a, 3)) == 3
+    search.on_trial_result("a", {"training_iteration": 1, "score": 0.2})
+    search.on_trial_complete("a", {"training_iteration": 1, "score": 0.2})  # stopped early
+    c = search.suggest("c")  # 1 spent + 3 claimed by b: 4 of 10, a whole trial fits
+    assert c is not None and c["member"] == 2
+    assert search.suggest("d") is None  # population full
+    search.on_trial_complete("b", {"training_iteration": 3, "score": 0.5})
+    d = search.suggest("d")  # 4 spent + 3 claimed by c: 3 left, a whole trial fits
+    assert d is not None and d["member"] == 3
+    search.on_trial_complete("c", {"training_iteration": 3, "score": 0.4})
+    assert search.suggest("e") is None  # 7 spent + 3 claimed by d: none fits, d runs
+    search.on_trial_complete("d", {"training_iteration": 3, "diverged": True})
+    assert search.suggest("e") == Searcher.FINISHED  # 10 spent, nothing runs
+    states = [t.state.name for t in inner._ot_study.get_trials(deepcopy=False)]
+    assert states == ["PRUNED", "COMPLETE", "COMPLETE", "FAIL"]
+
+
+def test_hyperband_brackets_match_the_local_rule():
+    assert hyperband_brackets(1, 3, 9) == 3 and hyperband_brackets(1, 3, 3) == 2
+    assert hyperband_brackets(1, 2, 8) == 4
+
+
+@pytest.mark.parametrize(("strategy", "extra", "message"), [
+    ("nsga2", [], "the nsga2 strategy is not on the ray engine"),
+    ("cmaes", ["benchmark.tasks=[shape, count, size]"], "the cmaes strategy is not on the ray"),
+    ("asha", ["search.sampler=cmaes", "benchmark.tasks=[shape, count, size]"],
+     "search.sampler=cmaes is not on the ray engine"),
+])
+def test_what_ray_does_not_run_is_refused_before_writing_anything(search_file, tmp_path,
+                                                                  strategy, extra, message):
+    config = load_search_config(search_file, [*TRIALS, f"search.strategy={strategy}", *extra])
+    assert ray_refusal(config) is not None
+    with pytest.raises(ScalarizeError, match=message):
+        run_search(config, tmp_path / "out", engine="ray")
+    assert not (tmp_path / "out").exists()
+
+
+def test_population_strategies_are_not_refused():
+    assert ray_refusal(SearchConfig.model_validate({"search": {"strategy": "pbt"}})) is None
