@@ -98,3 +98,33 @@ def test_mdl_probe_weights_are_the_batch_shares(tmp_path):
     summary = train_run(cfg, tmp_path, progress=False)
     records = RunDir(tmp_path / str(summary.run)).read_conflicts()
     assert records and len(records[0].norms) == 4
+
+
+def test_a_task_without_labels_in_the_batch_is_skipped(tmp_path):
+    """Partial labels: the probe measures the objectives the batch has labels for, and names
+    them; the measures of the others are not zero-gradient artefacts."""
+    import numpy as np
+
+    import scalarize.api as sz
+
+    rng = np.random.default_rng(0)
+    n = 64
+    x = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
+    labels = {"a": np.where(np.arange(n) < 4, np.arange(n) % 2, -1),  # 4 labels in 64
+              "b": rng.integers(0, 2, n), "c": rng.random(n).astype(np.float32)}
+    tasks = [sz.task("a", classes=2), sz.task("b", classes=2),
+             sz.task("c", kind="regression", dense=False)]
+    data = sz.from_arrays(tasks, train=(x, labels), test=(x[:8], {k: v[:8] for k, v in
+                                                               labels.items()}))
+    config = tiny_config("model.spec=vit-d1-w16-p4", "train.epochs=1", "train.batch_size=8",
+                         "probes={conflicts: {every: 1}}")
+    train_run(config, tmp_path, data=data, progress=False)
+    (run,) = [RunDir(p) for p in tmp_path.iterdir() if p.is_dir()]
+    records = run.read_conflicts()
+    names = {tuple(r.objectives) for r in records}
+    assert ("b", "c") in names  # the batches without an 'a' label
+    for r in records:
+        assert len(r.norms) == len(r.objectives) == len(r.cos) == len(r.cos_to_update)
+        assert all(norm > 0 for norm in r.norms)
+        if r.objectives == ["b", "c"]:
+            assert r.conflict_share in (0.0, 1.0)  # one pair

@@ -93,3 +93,83 @@ def test_classification_accuracy_accumulates_over_batches():
     metric.update(torch.eye(3)[[0, 1]], torch.tensor([0, 2]))
     metric.update(torch.eye(3)[[2]], torch.tensor([2]))
     assert metric.result() == {"score": pytest.approx(2 / 3)}
+
+
+# -- partial labels: the declared missing values -------------------------------------------------
+
+def _grad_of(kind, output, target):
+    output = output.clone().requires_grad_(True)
+    loss = kind.loss(output, target)
+    loss.sum().backward()
+    return loss, output.grad
+
+
+def test_classification_minus_one_is_no_label():
+    kind = build_kind("classification", {"classes": 3})
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    target = torch.tensor([0, -1, 1, -1])
+    assert kind.labelled(target).tolist() == [True, False, True, False]
+    loss, grad = _grad_of(kind, logits, target)
+    assert loss[[1, 3]].tolist() == [0.0, 0.0] and not grad[[1, 3]].any()
+    assert torch.allclose(loss[[0, 2]], F.cross_entropy(logits[[0, 2]], target[[0, 2]],
+                                                        reduction="none"))
+    metric = kind.metric()
+    metric.update(logits, target)
+    assert metric.result() == {"score": 0.5}  # 1 right of 2 labelled, not 1 of 4
+    assert kind.expect(logits, target) is None
+    assert "found -2" in kind.expect(logits, torch.tensor([0, -2, 1, 0]))
+
+
+def test_a_nan_regression_value_is_no_label():
+    kind = build_kind("regression", {"dense": False, "tolerance": 0.5})
+    output = torch.tensor([[1.0], [5.0], [2.0]])
+    target = torch.tensor([1.2, float("nan"), 3.0])
+    assert kind.labelled(target).tolist() == [True, False, True]
+    loss, grad = _grad_of(kind, output, target)
+    assert loss.tolist() == pytest.approx([0.2, 0.0, 1.0]) and grad[1].item() == 0.0
+    metric = kind.metric()
+    metric.update(output, target)
+    assert metric.result() == pytest.approx({"l1": 0.6, "score": 0.5})
+
+
+def test_depth_nan_pixels_and_a_missing_map():
+    kind = build_kind("depth", {})
+    target = torch.ones(2, 2, 2)
+    target[0, 0, 0] = float("nan")
+    target[1] = float("nan")  # the whole map: no label
+    output = torch.full((2, 1, 2, 2), 1.5)
+    assert kind.labelled(target).tolist() == [True, False]
+    loss, grad = _grad_of(kind, output, target)
+    assert loss.tolist() == pytest.approx([0.5, 0.0])
+    assert torch.isfinite(grad).all() and not grad[1].any() and grad[0, 0, 0, 0] == 0
+    metric = kind.metric()
+    metric.update(output, target)
+    assert metric.sums["count"].item() == 3  # the three labelled pixels
+    assert metric.result()["l1"] == pytest.approx(0.5)
+
+
+def test_a_segmentation_map_of_minus_one_is_no_label():
+    kind = build_kind("segmentation", {"classes": 2})
+    target = torch.tensor([[[0, 1], [-1, 1]], [[-1, -1], [-1, -1]]])
+    logits = _one_hot_logits(target.clamp(min=0), 2)
+    assert kind.labelled(target).tolist() == [True, False]
+    loss, grad = _grad_of(kind, logits, target)
+    assert loss[1].item() == 0.0 and not grad[1].any()
+    metric = kind.metric()
+    metric.update(logits, target)
+    assert metric.result() == {"score": 1.0, "pixel_acc": 1.0}  # 3 labelled pixels, all right
+
+
+def test_a_users_kind_skips_all_nan_targets():
+    from scalarize.training.task_kinds import FunctionKind
+
+    kind = FunctionKind(lambda out, y: (out - y).abs().mean(dim=1), outputs=2)
+    output = torch.tensor([[1.0, 1.0], [9.0, 9.0], [0.0, 2.0]])
+    target = torch.tensor([[1.0, 2.0], [float("nan"), float("nan")], [0.0, 0.0]])
+    assert kind.labelled(target).tolist() == [True, False, True]
+    assert kind.labelled(torch.tensor([1, 2])).tolist() == [True, True]  # integers: all
+    loss, grad = _grad_of(kind, output, target)
+    assert loss.tolist() == [0.5, 0.0, 1.0] and not grad[1].any()
+    metric = kind.metric()
+    metric.update(output, target)
+    assert metric.result()["loss"] == pytest.approx(0.75)
