@@ -45,8 +45,8 @@ def test_label_folders(root):
 
 def test_smoke_compare_prints_the_published_columns(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCALARIZE_CACHE", str(tmp_path / "cache"))
-    main(["compare", str(PRESET), "train.threads=1", "--smoke", "--out",
-          str(tmp_path / "compare"), "--quiet", "--format", "csv"])
+    main(["compare", str(PRESET), "--smoke", "--out", str(tmp_path / "compare"), "--quiet",
+          "--format", "csv"])
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert header[:6] == ["method", "Segmentation mIoU ↑", "Segmentation Pix Acc ↑",
                           "Depth Abs Err ↓", "Depth Rel Err ↓", "Δm%"]

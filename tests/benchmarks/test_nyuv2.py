@@ -13,7 +13,6 @@ from scalarize.cli import main
 from scalarize.errors import ScalarizeError
 
 PRESET = Path(__file__).parents[2] / "configs" / "nyuv2.yaml"
-FAST = ["train.threads=1"]
 
 
 @pytest.fixture()
@@ -108,7 +107,7 @@ def test_train_writes_every_published_metric(root, tmp_path):
 def test_smoke_compare_prints_the_published_table_and_reports(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCALARIZE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "compare"
-    main(["compare", str(PRESET), *FAST, "--smoke", "--out", str(out), "--quiet", "--format",
+    main(["compare", str(PRESET), "--smoke", "--out", str(out), "--quiet", "--format",
           "csv"])
     printed = capsys.readouterr().out
     header = printed.splitlines()[0].split(",")
