@@ -260,6 +260,21 @@ def _cmd_replay(args: argparse.Namespace) -> None:
     _print_run(summary, Path(args.dir))
 
 
+def _cmd_study_search(args: argparse.Namespace) -> None:
+    from scalarize.report.search_study import ANYTIME_PNG, write_study_outputs
+    from scalarize.search.spec import load_search_config
+    from scalarize.search.study import DEFAULT_STRATEGIES, SearchStudy
+
+    names = [n for text in (args.strategies or DEFAULT_STRATEGIES) for n in text.split(",")
+             if n.strip()]
+    config = load_search_config(args.config, args.overrides)
+    out = SearchStudy(config, args.out, args.budget, args.seeds, names,
+                      reference_grid=args.reference_grid, transfer_specs=args.transfer_spec,
+                      progress=False if args.quiet else None).run()
+    _print_tables(write_study_outputs(out), args.format)
+    print(f"\ntables: {out}/table.csv, table.json; anytime plot: {out}/{ANYTIME_PNG}")
+
+
 def _model_options(text: str | None) -> dict[str, object] | None:
     """``--options '{width: 64}'``: a YAML mapping of model options (``None`` when not given)."""
     if text is None:
@@ -497,6 +512,29 @@ def build_parser() -> argparse.ArgumentParser:
     searches.add_argument("--all-rows", action="store_true", help="one row per member-epoch "
                           "(default: the rows where a curve changes, and its last)")
     searches.set_defaults(func=_cmd_analyze_search)
+
+    study = sub.add_parser("study", help="studies of many searches")
+    study_sub = study.add_subparsers(dest="study", required=True)
+    ssearch = study_sub.add_parser("search", help="every weight search at the same budget "
+                                   "and seeds, retrained and scored on test")
+    ssearch.add_argument("config", help="search config (a run config plus a 'search' section)")
+    ssearch.add_argument("overrides", nargs="*", help="section.field=value")
+    ssearch.add_argument("--out", required=True, help="study folder (re-run to continue it)")
+    ssearch.add_argument("--budget", type=int, required=True, metavar="MEMBER_EPOCHS",
+                         help="member-epochs every strategy's search may spend")
+    ssearch.add_argument("--seeds", type=int, default=5, help="seeds per strategy (default 5)")
+    ssearch.add_argument("--strategies", nargs="+", metavar="NAME",
+                         help="uniform, grid, random, tpe, gp, cmaes, nsga2, pbt, pb2, mopbt, "
+                         "asha+SAMPLER, hyperband+SAMPLER (default: all but cmaes and "
+                         "hyperband)")
+    ssearch.add_argument("--reference-grid", type=int, default=0, metavar="K",
+                         help="also train a simplex grid of at most K points per seed: the "
+                         "reference for regret")
+    ssearch.add_argument("--transfer-spec", nargs="+", default=[], metavar="SPEC",
+                         help="also retrain each strategy's weights on these model specs")
+    ssearch.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    ssearch.add_argument("--quiet", action="store_true", help="no progress bars")
+    ssearch.set_defaults(func=_cmd_study_search)
 
     report = sub.add_parser("report", help="HTML + Markdown report of a sweep or search")
     report.add_argument("dir", help="sweep or search folder")

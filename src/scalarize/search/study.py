@@ -1,0 +1,275 @@
+"""The equal-compute search study (``scalarize study search CONFIG --budget B --seeds N``):
+which weight search finds the best weights for this problem at this compute, and how sure.
+
+Every strategy of the study (:data:`DEFAULT_STRATEGIES`, or those named) searches the weights
+of the same config with the same budget of ``B`` member-epochs at each of ``N`` seeds
+(``seed`` = the config's seed + 0 … N−1); each search's selected weights (the best member by
+held-out score; its weight schedule for the PBT family) are then retrained on the full
+training split (:func:`~scalarize.search.replay.replay`) and scored on test. ``uniform`` is
+no search: the uniform weights, trained once per seed.
+
+How each strategy spends ``B`` (``E`` = ``train.epochs``, each member's length):
+
+- trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha+S``, ``hyperband+S``):
+  ``search.budget = B``, ``search.population`` trials at a time (``S``: the sampler);
+- population strategies (``random``, ``pbt``, ``pb2``, ``mopbt``): ``⌊B / E⌋`` members;
+- ``grid``: the finest simplex grid (step ``1/n``) with at most ``⌊B / E⌋`` points.
+
+With ``--reference-grid K`` the study also trains the finest simplex grid of at most ``K``
+points at every seed on the full training split (a dense grid of ``K`` points for two
+objectives): its best point is the reference for regret
+(:mod:`scalarize.analysis.search_study`). ``--transfer-spec SPEC`` retrains each cell's
+selected weights on the model ``SPEC`` too (search small, train big).
+
+The study folder: ``study.json`` (the config, budget and reference; a re-run with another
+config or budget is refused), ``<label>/seed<s>/`` (the search, its ``replay-m<id>`` runs),
+``uniform/seed<s>/`` and ``reference/seed<s>/`` (runs), ``cells/`` (one record per finished
+cell: a re-run skips them, so a killed study continues where it stopped; a search or run
+killed half-way resumes from its own checkpoints), and the table and the anytime plot, written
+by :func:`scalarize.report.search_study.write_study_outputs`.
+
+Example:
+    >>> [s.label for s in parse_strategies(["tpe", "asha+tpe", "asha"])]
+    ['tpe', 'asha+tpe', 'asha+random']
+    >>> grid_steps(3, 10)  # 3 objectives, at most 10 points: step 1/3 gives 10
+    3
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from scalarize.analysis.search_study import (
+    CELLS,
+    ReferenceCell,
+    StudyCell,
+    cell_name,
+    write_cell,
+)
+from scalarize.errors import ScalarizeError
+from scalarize.runs.records import RunSummary
+from scalarize.search.executors import run_search
+from scalarize.search.optuna_sampling import SINGLE_OBJECTIVE
+from scalarize.search.replay import replay, replay_config
+from scalarize.search.simplex import simplex_grid
+from scalarize.search.spec import SearchConfig
+from scalarize.search.strategies import STRATEGIES
+from scalarize.training import load_data, train_run
+from scalarize.weights import SimplexWeights, parse_weights
+
+STUDY_FILE = "study.json"
+#: The strategies a study runs unless told otherwise (the issue's list).
+DEFAULT_STRATEGIES = ("uniform", "grid", "random", "tpe", "gp", "asha+random", "asha+tpe",
+                      "pbt", "pb2", "mopbt", "nsga2")
+PRUNING = ("asha", "hyperband")  # strategies that take a sampler after '+'
+
+
+@dataclass(frozen=True)
+class StudyStrategy:
+    """One row of the study: a registered strategy (``None``: the uniform weights, no
+    search) and, for a pruning strategy, its sampler."""
+
+    label: str
+    strategy: str | None
+    sampler: str | None = None
+
+
+def parse_strategies(names: Sequence[str]) -> list[StudyStrategy]:
+    """The study's strategies from their labels (``uniform``, a registered strategy, or
+    ``asha+SAMPLER`` / ``hyperband+SAMPLER``); one-line error for an unknown one."""
+    out: list[StudyStrategy] = []
+    known = ["uniform", *STRATEGIES.names()]
+    for name in names:
+        strategy, _, sampler = name.strip().partition("+")
+        if strategy == "uniform" and not sampler:
+            entry = StudyStrategy("uniform", None)
+        elif strategy in PRUNING:
+            sampler = sampler or "random"
+            if sampler not in SINGLE_OBJECTIVE:
+                raise ScalarizeError(f"--strategies {name!r}: {strategy} takes a sampler of "
+                                     f"{', '.join(SINGLE_OBJECTIVE)} after '+'")
+            entry = StudyStrategy(f"{strategy}+{sampler}", strategy, sampler)
+        elif strategy in STRATEGIES.names() and not sampler:
+            entry = StudyStrategy(strategy, strategy)
+        else:
+            raise ScalarizeError(f"--strategies: unknown strategy {name!r}; choose from "
+                                 f"{', '.join(known)}, asha+SAMPLER, hyperband+SAMPLER")
+        if entry.label in [e.label for e in out]:
+            raise ScalarizeError(f"--strategies names {entry.label} twice")
+        out.append(entry)
+    if not out:
+        raise ScalarizeError("--strategies is empty; name at least one strategy")
+    return out
+
+
+def grid_steps(n_objectives: int, points: int) -> int:
+    """The largest ``n`` whose simplex grid of step ``1/n`` has at most ``points`` points
+    (``C(n + K − 1, K − 1)``); 0 when even the corners (``n = 1``) are too many."""
+    n = 0
+    while math.comb(n + n_objectives, n_objectives - 1) <= points:
+        n += 1
+    return n
+
+
+def cell_config(base: SearchConfig, entry: StudyStrategy, budget: int, seed: int,
+                n_objectives: int) -> SearchConfig:
+    """The search config of ``entry`` at ``seed`` spending ``budget`` member-epochs (see the
+    module docstring)."""
+    if entry.strategy is None:
+        raise ValueError("uniform runs no search")
+    epochs = base.train.epochs
+    search = base.search.model_copy(update={"strategy": entry.strategy, "points": None,
+                                            "sampler": entry.sampler, "budget": None})
+    trial = getattr(STRATEGIES.get(entry.strategy), "trial_based", False)
+    members = budget // epochs
+    if trial:
+        search = search.model_copy(update={"budget": budget})
+    elif entry.strategy == "grid":
+        n = grid_steps(n_objectives, members)
+        if n == 0:
+            raise ScalarizeError(f"--budget {budget}: the grid needs at least {n_objectives} "
+                                 f"members × train.epochs={epochs}; raise --budget")
+        search = search.model_copy(update={"grid_step": 1.0 / n})
+    else:
+        if members < 2:
+            raise ScalarizeError(f"--budget {budget} gives {entry.label} {members} member(s) of "
+                                 f"train.epochs={epochs}; a population needs 2: raise --budget")
+        search = search.model_copy(update={"population": members})
+    return base.model_copy(update={"seed": seed, "search": search})
+
+
+class SearchStudy:
+    """The study of the module docstring in ``out``."""
+
+    def __init__(self, config: SearchConfig, out: Path | str, budget: int, seeds: int,
+                 strategies: Sequence[str] = DEFAULT_STRATEGIES, reference_grid: int = 0,
+                 transfer_specs: Sequence[str] = (), progress: bool | None = None) -> None:
+        if budget < 1:
+            raise ScalarizeError(f"--budget {budget}: give a positive number of member-epochs")
+        if seeds < 1:
+            raise ScalarizeError(f"--seeds {seeds}: give at least one seed")
+        if reference_grid < 0:
+            raise ScalarizeError(f"--reference-grid {reference_grid}: give a number of points")
+        self.entries = parse_strategies(strategies)
+        self.config, self.out, self.budget = config, Path(out), budget
+        self.seeds = [config.seed + i for i in range(seeds)]
+        self.reference_grid, self.transfer_specs = reference_grid, list(transfer_specs)
+        self.progress = progress
+        self.objectives = list(load_data(config.base()).objectives)
+        for entry in self.entries:  # refuse what cannot run before anything is written
+            if entry.strategy is not None:
+                cell_config(config, entry, budget, config.seed, len(self.objectives))
+        if reference_grid and grid_steps(len(self.objectives), reference_grid) == 0:
+            raise ScalarizeError(f"--reference-grid {reference_grid} is fewer points than the "
+                                 f"{len(self.objectives)} corners; raise it")
+
+    # -- the record ---------------------------------------------------------------------------
+    def _record(self) -> None:
+        """Write ``study.json``, or check that the one there is this study's."""
+        mine = {"config": self.config.model_dump(mode="json", exclude={"seed"}),
+                "seed": self.config.seed, "budget": self.budget}
+        path = self.out / STUDY_FILE
+        if path.is_file():
+            try:
+                there = json.loads(path.read_text())
+            except ValueError:
+                raise ScalarizeError(f"{path} is corrupt; delete it (or the folder) to start "
+                                     "the study again") from None
+            if {k: there.get(k) for k in mine} != mine:
+                raise ScalarizeError(f"{self.out} holds another study (a different config, seed "
+                                     "or --budget); choose another --out")
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(mine, indent=1))
+        tmp.replace(path)
+
+    def _done(self, name: str) -> bool:
+        return (self.out / CELLS / name).is_file()
+
+    # -- the cells ----------------------------------------------------------------------------
+    def run(self) -> Path:
+        """Run every unfinished cell; the study folder."""
+        self._record()
+        todo: list[tuple[StudyStrategy | int, int]] = []
+        for entry in self.entries:
+            todo += [(entry, s) for s in self.seeds
+                     if not self._done(cell_name(entry.label, s)) or self._transfer_missing(
+                         entry.label, s)]
+        points = (simplex_grid(len(self.objectives),
+                               1.0 / grid_steps(len(self.objectives), self.reference_grid))
+                  if self.reference_grid else [])
+        todo += [(i, s) for s in self.seeds for i in range(len(points))
+                 if not self._done(f"reference-p{i}-s{s}.json")]
+        with tqdm(total=len(todo), unit="cell", desc="study", dynamic_ncols=True,
+                  disable=None if self.progress is None else not self.progress) as bar:
+            for what, seed in todo:
+                if isinstance(what, StudyStrategy):
+                    bar.set_postfix_str(f"{what.label} seed {seed}")
+                    write_cell(self.out, self._cell(what, seed))
+                else:
+                    assert isinstance(what, int)
+                    bar.set_postfix_str(f"reference point {what} seed {seed}")
+                    write_cell(self.out, self._reference(what, points[what], seed))
+                bar.update(1)
+        return self.out
+
+    def _transfer_missing(self, label: str, seed: int) -> bool:
+        path = self.out / CELLS / cell_name(label, seed)
+        if not path.is_file() or not self.transfer_specs:
+            return False
+        cell = StudyCell.model_validate_json(path.read_text())
+        return any(spec not in cell.transfer for spec in self.transfer_specs)
+
+    def _cell(self, entry: StudyStrategy, seed: int) -> StudyCell:
+        folder = self.out / entry.label / f"seed{seed}"
+        if entry.strategy is None:
+            return self._uniform(folder, seed)
+        config = cell_config(self.config, entry, self.budget, seed, len(self.objectives))
+        summary = run_search(config, folder, progress=False)
+        retrained = replay(folder, "best", resume=True, progress=False)
+        transfer = {spec: replay(folder, "best", spec=spec, resume=True,
+                                 progress=False).test.avg_acc
+                    for spec in self.transfer_specs}
+        weights = replay_config(folder, "best").scalarization.weights
+        return StudyCell(strategy=entry.label, seed=seed, member_epochs=summary.member_epochs,
+                         search_seconds=summary.seconds,
+                         weights=list(summary.best_weights if weights is None else weights),
+                         val_avg_acc=summary.val_avg_acc, test_avg_acc=retrained.test.avg_acc,
+                         test_acc=dict(retrained.test.acc), transfer=transfer)
+
+    def _train(self, weights: SimplexWeights, seed: int, folder: Path, name: str,
+               spec: str | None = None) -> RunSummary:
+        run = self.config.base().derive(seed=seed, weights=weights, spec=spec, name=name)
+        return train_run(run, folder, resume=True, progress=False)
+
+    def _uniform(self, folder: Path, seed: int) -> StudyCell:
+        uniform = parse_weights("uniform", self.objectives)
+        summary = self._train(uniform, seed, folder, "uniform")
+        transfer = {spec: self._train(uniform, seed, folder, f"uniform-{_safe(spec)}",
+                                      spec).test.avg_acc for spec in self.transfer_specs}
+        return StudyCell(strategy="uniform", seed=seed, member_epochs=0, search_seconds=0.0,
+                         weights=list(uniform.values), val_avg_acc=None,
+                         test_avg_acc=summary.test.avg_acc, test_acc=dict(summary.test.acc),
+                         transfer=transfer)
+
+    def _reference(self, index: int, point: tuple[float, ...], seed: int) -> ReferenceCell:
+        weights = SimplexWeights(tuple(self.objectives), point)
+        summary = self._train(weights, seed, self.out / "reference" / f"seed{seed}",
+                              f"p{index:03d}")
+        return ReferenceCell(point=index, seed=seed, weights=list(weights.values),
+                             test_avg_acc=summary.test.avg_acc)
+
+
+def _safe(spec: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in spec)
+
+
+__all__ = ["DEFAULT_STRATEGIES", "STUDY_FILE", "SearchStudy", "StudyStrategy", "cell_config",
+           "grid_steps", "parse_strategies"]

@@ -1,0 +1,134 @@
+"""The equal-compute search study: how each strategy spends the budget, and the command end to
+end on a tiny config (2 strategies × 2 seeds): the table, the intervals, a re-run that skips
+finished cells, a killed cell redone alone, refusals in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scalarize.cli import main
+from scalarize.errors import ScalarizeError
+from scalarize.search import study as study_module
+from scalarize.search.spec import SearchConfig
+from scalarize.search.study import (
+    DEFAULT_STRATEGIES,
+    StudyStrategy,
+    cell_config,
+    grid_steps,
+    parse_strategies,
+)
+
+pytest.importorskip("optuna")
+
+TINY = ["model.spec=vit-d1-w16-p8", "train.epochs=2", "train.threads=1",
+        "benchmark.options={n_train: 96, n_val: 16, n_test: 32, image_size: 16}",
+        "train.batch_size=32", "train.device=cpu", "search.population=2"]
+
+
+def base() -> SearchConfig:
+    return SearchConfig.model_validate({"seed": 3, "benchmark": {"tasks": ["a", "b", "c"]},
+                                        "train": {"epochs": 4},
+                                        "search": {"population": 3, "points": ["uniform"]}})
+
+
+def test_the_default_strategies_are_the_issues_list_and_all_parse():
+    labels = [s.label for s in parse_strategies(DEFAULT_STRATEGIES)]
+    assert labels == ["uniform", "grid", "random", "tpe", "gp", "asha+random", "asha+tpe",
+                      "pbt", "pb2", "mopbt", "nsga2"]
+    assert parse_strategies(["hyperband"]) == [StudyStrategy("hyperband+random", "hyperband",
+                                                             "random")]
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["bogus"], "unknown strategy 'bogus'"), (["asha+nsga2"], "asha takes a sampler of"),
+    (["tpe", "tpe"], "names tpe twice"), (["tpe+gp"], "unknown strategy 'tpe\\+gp'"),
+    ([], "is empty")])
+def test_bad_strategy_names_are_refused(names, message):
+    with pytest.raises(ScalarizeError, match=message):
+        parse_strategies(names)
+
+
+def test_every_strategy_spends_the_same_budget_its_own_way():
+    config = base()
+
+    def of(name: str, budget: int = 40) -> SearchConfig:
+        return cell_config(config, parse_strategies([name])[0], budget, 5, 3)
+
+    assert of("tpe").search.budget == 40 and of("tpe").search.population == 3  # 3 at a time
+    assert of("asha+tpe").search.sampler == "tpe" and of("asha+tpe").search.strategy == "asha"
+    assert of("pbt").search.population == 10 and of("pbt").search.budget is None  # 40 / 4
+    assert of("random").search.population == 10 and of("random").search.points is None
+    assert grid_steps(3, 10) == 3 and of("grid").search.grid_step == pytest.approx(1 / 3)
+    assert grid_steps(2, 21) == 20 and grid_steps(3, 2) == 0
+    assert of("tpe").seed == 5 and of("tpe").train == config.train
+    with pytest.raises(ScalarizeError, match="a population needs 2"):
+        of("pbt", 7)
+    with pytest.raises(ScalarizeError, match="the grid needs at least 3 members"):
+        of("grid", 8)
+
+
+@pytest.fixture()
+def search_file(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text("seed: 0\nbenchmark: {name: shapes, tasks: [shape, count]}\n"
+                    "search: {strategy: pbt}\n")
+    return path
+
+
+def test_the_study_command_end_to_end_resumes_and_refuses(search_file, tmp_path, capsys,
+                                                          monkeypatch):
+    out = tmp_path / "study"
+    args = ["study", "search", str(search_file), *TINY, "--out", str(out), "--budget", "4",
+            "--seeds", "2", "--strategies", "random,tpe", "--reference-grid", "3", "--quiet",
+            "--format", "json"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((out / "table.json").read_text())
+    assert {r["strategy"] for r in rows} == {"random", "tpe"}
+    assert all(r["seeds"] == 2 and r["member_epochs"] <= 4 for r in rows)
+    for r in rows:  # a 95% interval around the mean, and a regret against the grid's best
+        assert r["test_low"] <= r["test_avg_acc"] <= r["test_high"]
+        assert r["regret_low"] <= r["regret"] <= r["regret_high"]
+    assert '"strategy":"random"' in printed.replace(" ", "") and (out / "anytime.png").is_file()
+    cells = sorted(p.name for p in (out / "cells").iterdir())
+    assert cells == ["random-s0.json", "random-s1.json", *[f"reference-p{p}-s{s}.json"
+                     for p in range(3) for s in (0, 1)], "tpe-s0.json", "tpe-s1.json"]
+    table = (out / "table.csv").read_text()
+
+    # a re-run trains nothing: every cell is finished
+    calls = {"search": 0, "train": 0}
+    real_search, real_train = study_module.run_search, study_module.train_run
+
+    def counting(name, real):
+        def wrapped(*a, **k):
+            calls[name] += 1
+            return real(*a, **k)
+        return wrapped
+
+    monkeypatch.setattr(study_module, "run_search", counting("search", real_search))
+    monkeypatch.setattr(study_module, "train_run", counting("train", real_train))
+    assert main(args) == 0
+    assert calls == {"search": 0, "train": 0} and (out / "table.csv").read_text() == table
+
+    # a cell lost (a kill before its record was written) is redone alone, to the same numbers
+    before = (out / "cells" / "tpe-s1.json").read_text()
+    (out / "cells" / "tpe-s1.json").unlink()
+    assert main(args) == 0
+    assert calls["search"] == 1 and (out / "cells" / "tpe-s1.json").read_text() == before
+    capsys.readouterr()
+
+    # refusals: one line, exit 2, nothing written or changed
+    assert main(["study", "search", str(search_file), *TINY, "--out", str(out), "--budget",
+                 "4", "--strategies", "random", "bogus", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown strategy 'bogus'" in err and len(err.strip().splitlines()) == 1
+    changed = [a if a != "4" else "6" for a in args]  # another --budget in the same folder
+    assert main(changed) == 2
+    assert "holds another study" in capsys.readouterr().err
+    assert (out / "table.csv").read_text() == table
+    fresh = tmp_path / "fresh"
+    assert main(["study", "search", str(search_file), *TINY, "--out", str(fresh), "--budget",
+                 "4", "--seeds", "2", "--strategies", "nope", "--quiet"]) == 2
+    assert not fresh.exists()
