@@ -32,3 +32,8 @@ def test_classification_only_models_keep_pooled_features():
     model = build_model("vit-d1-w16-p8", (3, 16, 16), {"a": 2})
     assert not model.spatial
     assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 16)
+
+
+def test_dense_decoder_restores_a_non_square_image():
+    model = build_model("resnet8-x0.25", (3, 24, 40), {"depth": DenseHead(1)})
+    assert model.heads["depth"](model(torch.zeros(2, 3, 24, 40))).shape == (2, 1, 24, 40)

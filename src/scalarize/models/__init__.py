@@ -243,7 +243,7 @@ class MultiHeadModel(nn.Module):
         own = getattr(encoder, "dense_head", None)  # an encoder's own dense decoder
         self.heads = nn.ModuleDict({
             name: own(spec.channels, image_shape) if callable(own) and isinstance(spec, DenseHead)
-            else build_head(spec, encoder.out_features, map_size, image_shape[-1])
+            else build_head(spec, encoder.out_features, map_size, image_shape[1:])
             for name, spec in heads.items()
         })
 

@@ -75,13 +75,15 @@ class DenseDecoder(nn.Module):
     convolution to ``channels``. Its width is ``min(in_features, 128)``, so it grows with the
     encoder it decodes."""
 
-    def __init__(self, in_features: int, channels: int, map_size: int, out_size: int) -> None:
+    def __init__(self, in_features: int, channels: int, map_size: int,
+                 out_size: int | tuple[int, int]) -> None:
         super().__init__()
         width = min(in_features, 128)
-        self.out_size = out_size
+        # (height, width); one int for square images. ``map_size`` is the map's width.
+        self.out_size = (out_size, out_size) if isinstance(out_size, int) else tuple(out_size)
         layers: list[nn.Module] = [nn.Conv2d(in_features, width, 1, bias=False),
                                    nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-        for _ in range(max(0, round(math.log2(max(1, out_size / map_size))))):
+        for _ in range(max(0, round(math.log2(max(1, self.out_size[1] / map_size))))):
             layers += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                        nn.Conv2d(width, width, 3, padding=1, bias=False),
                        nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
@@ -90,14 +92,13 @@ class DenseDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.body(x)
-        if x.shape[-1] != self.out_size:
-            x = F.interpolate(x, size=(self.out_size, self.out_size), mode="bilinear",
-                              align_corners=False)
+        if tuple(x.shape[-2:]) != self.out_size:
+            x = F.interpolate(x, size=self.out_size, mode="bilinear", align_corners=False)
         return self.out(x)
 
 
-def build_head(spec: HeadSpec, in_features: int, map_size: int | None, out_size: int
-               ) -> nn.Module:
+def build_head(spec: HeadSpec, in_features: int, map_size: int | None,
+               out_size: int | tuple[int, int]) -> nn.Module:
     """The head asked for by ``spec``; ``map_size`` is the feature map's side when the model
     hands heads a map, ``None`` when it hands them pooled features."""
     if isinstance(spec, UserHead):
