@@ -32,6 +32,7 @@ def test_depth_map_nan_example_adds_nothing():
     target = torch.tensor([[[[2.0]]], [[[math.nan]]]])
     pred = torch.tensor([[[[3.0]]], [[[1.0]]]])
     assert kind.loss(pred, target).tolist() == [1.0, 0.0]
+    assert kind.labelled(target).tolist() == [True, False]
     metric = kind.metric()
     metric.update(pred, target)
     assert metric.result()["abs_err"] == pytest.approx(1.0)
@@ -84,3 +85,10 @@ def test_median_of_a_histogram_is_within_one_bin():
     histogram = torch.bincount(torch.from_numpy(values / 0.01).long(), minlength=18000)
     assert median_of(histogram) == pytest.approx(np.median(values), abs=0.01)
     assert median_of(torch.zeros(10)) == 0.0
+
+
+def test_normal_map_without_any_valid_pixel_is_unlabelled():
+    kind = build_kind("normal_map", {})
+    target = torch.cat([_normals([0.0, 10.0]), torch.zeros(1, 3, 1, 2)])
+    assert kind.labelled(target).tolist() == [True, False]
+    assert kind.loss(torch.ones(2, 3, 1, 2), target)[1].item() == 0.0

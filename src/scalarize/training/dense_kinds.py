@@ -20,11 +20,14 @@ Semantic segmentation needs no new kind: ``segmentation`` with ``ignore: -1`` is
 Missing pixels count for neither loss nor metrics: depth 0 (LibMTL's mask
 ``sum(gt, dim=1) != 0``), a zero normal vector (LibMTL sums the three components; a vector
 whose components merely sum to zero is kept here, as it is a real direction), and anything
-not finite (a NaN map is an example without that label: it adds nothing). Two departures from
-LibMTL, both exact up to rounding: the losses average over each image's valid pixels (a
-per-example loss, which the scalarize methods need) rather than over the batch's, and the
-median angle comes from a histogram of 0.01° bins accumulated on the device (linear within
-the bin) instead of keeping every pixel's error on the host.
+not finite. A map without any valid pixel (e.g. all NaN) is an example without that task's
+label (``labelled``): it adds nothing to the task's loss or metrics. Two departures from
+LibMTL: a loss averages over each image's valid pixels, then over images (a per-example loss,
+which the scalarize methods need), where LibMTL averages over the batch's valid pixels (the
+same when images have as many valid pixels); and the median angle comes from a histogram of
+0.01° bins accumulated on the device (each value at its bin's centre: within 0.005° of the
+exact median) instead of keeping every pixel's error on the host. The metrics themselves are
+LibMTL's sums over the split's valid pixels.
 
 Example:
     >>> import torch
@@ -103,6 +106,10 @@ class DepthMap(TaskKind):
         value = (target.unsqueeze(1) if target.ndim == 3 else target).float()
         return value * self.scale, (value != 0) & torch.isfinite(value)
 
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        """An example whose map has no valid pixel carries no depth label."""
+        return self.decode(target)[1].flatten(1).any(dim=1)
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         value, valid = self.decode(target)
         return masked_mean((output.float()[:, :1] - value).abs(), valid)
@@ -160,6 +167,10 @@ class NormalMap(TaskKind):
         is taken as unit length)."""
         pred = F.normalize(output.float(), dim=1, eps=1e-12)
         return (pred * torch.nan_to_num(target)).sum(dim=1)
+
+    def labelled(self, target: torch.Tensor) -> torch.Tensor:
+        """An example whose map has no valid pixel carries no normals label."""
+        return self.decode(target)[1].flatten(1).any(dim=1)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target, valid = self.decode(target)
