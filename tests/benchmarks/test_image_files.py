@@ -159,3 +159,19 @@ def test_pbt_search_on_image_files_ranks_on_the_held_out_split(images, tmp_path,
     events = [e.dump() for e in SearchDir(out).read_events()]
     epochs = [e for e in events if e["event"] == "epoch"]
     assert len(epochs) == 3 * 2 and all(0 <= e["val_avg_acc"] <= 1 for e in epochs)
+
+
+def test_empty_cells_are_missing_labels(tmp_path):
+    """Partial labels: a gap in labels.csv is no label for that task (-1 for a class, NaN for a
+    float); other negative labels are still refused."""
+    options = write_image_files(tmp_path / "d", n_train=6, n_test=4)
+    root = tmp_path / "d"
+    _break(root, "train", "file,label,brightness\nimages/00000.png,1,\nimages/00001.png,,0.5\n"
+           "images/00002.png,-1,nan\nimages/00003.png,2,0.25\n")
+    files = ImageFiles(str(root), "train", options["kinds"])
+    assert files.labels["label"].tolist() == [1, -1, -1, 2]
+    assert np.isnan(files.labels["brightness"][[0, 2]]).all()
+    assert files.labels["brightness"][[1, 3]].tolist() == [0.5, 0.25]
+    _break(root, "train", "file,label,brightness\nimages/00000.png,-2,0.5\n")
+    with pytest.raises(ScalarizeError, match="holds -2 at row 2"):
+        ImageFiles(str(root), "train", options["kinds"])

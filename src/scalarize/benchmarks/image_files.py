@@ -8,12 +8,14 @@ Layout (``benchmark.options.root``)::
     root/val/labels.csv        # optional: else val_share of train, seeded by the benchmark seed
 
 ``file`` is the image's path relative to its split folder. A task column holds integer class
-labels (classes 0..K-1, K inferred from every split) unless ``kinds`` declares it
-``regression`` (one float per image). The optional ``domain`` column names each image's domain;
-the multi-domain view (``view: mdl``) makes each domain (sorted by name) an objective and needs
-one classification task. Images are decoded with Pillow when the trainer asks for them (in
-``train.workers`` loader processes), as uint8 C×H×W: greyscale stays one channel, anything but
-RGB becomes RGB (or greyscale for 1-bit and 16-bit images).
+labels (classes 0..K-1, K inferred from every split) unless ``kinds`` declares it ``regression``
+(one float per image). An empty cell is a missing label (partial labels: read as ``-1`` for a
+class, NaN for a float; ``-1`` and ``nan`` may also be written out). The optional ``domain``
+column names each image's domain; the multi-domain view (``view: mdl``) makes each domain
+(sorted by name) an objective and needs one classification task. Images are decoded with Pillow
+when the trainer asks for them (in ``train.workers`` loader processes), as uint8 C×H×W:
+greyscale stays one channel, anything but RGB becomes RGB (or greyscale for 1-bit and 16-bit
+images).
 
 Example::
 
@@ -124,6 +126,9 @@ class ImageFiles(TorchDataset[tuple[np.ndarray, dict[str, Any]]]):
         values = np.empty(len(rows), np.int64 if kind == "classification" else np.float32)
         for i, row in enumerate(rows):
             text = row.get(name, "")
+            if not text.strip():  # a gap: no label for this task (partial labels)
+                values[i] = -1 if kind == "classification" else np.nan
+                continue
             try:
                 value = int(text) if kind == "classification" else float(text)
             except ValueError:
@@ -131,12 +136,12 @@ class ImageFiles(TorchDataset[tuple[np.ndarray, dict[str, Any]]]):
                         if kind == "classification" else "give a number")
                 raise ScalarizeError(f"{table}: column {name!r} holds {text!r} at row {i + 2}; "
                                      f"{hint}") from None
-            if kind == "classification" and value < 0:
+            if kind == "classification" and value < -1:
                 raise ScalarizeError(f"{table}: column {name!r} holds {value} at row {i + 2}; "
-                                     "class labels are 0, 1, 2, ...")
-            if kind == "regression" and not np.isfinite(value):
+                                     "class labels are 0, 1, 2, ... (empty or -1: no label)")
+            if kind == "regression" and np.isinf(value):
                 raise ScalarizeError(f"{table}: column {name!r} holds {text!r} at row {i + 2}; "
-                                     "give a finite number")
+                                     "give a finite number (empty or nan: no label)")
             values[i] = value
         return values
 

@@ -69,6 +69,7 @@ class ScalarizerMethod(TorchjdMethod):
         """``losses`` with each absent objective's replaced by its carried value (no host
         synchronisation; the same values and gradients when every objective is present)."""
         if counts is None:
+            self._present = None
             return losses
         detached = losses.detach()
         present = counts > 0
@@ -83,10 +84,10 @@ class ScalarizerMethod(TorchjdMethod):
         self._present = present
         return losses.where(present, fill)
 
-    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext | None
                  ) -> torch.Tensor:
         place(self.scalarizer, losses.device)
-        loss = self.scalarizer(self._carry(losses, ctx.counts))
+        loss = self.scalarizer(self._carry(losses, ctx.counts if ctx is not None else None))
         loss.backward()
         return loss.detach()
 
