@@ -206,3 +206,34 @@ def test_a_bad_marker_is_refused_in_one_line(tmp_path):
         _from_arrays(arrays)
     with pytest.raises(ScalarizeError, match=r"'y_digit' holds label -2"):
         _npz(arrays, tmp_path)
+
+
+@pytest.mark.parametrize("method", ["static", "upgrad"])
+def test_multi_domain_data_with_missing_labels(method):
+    """The multi-domain view: an example counts for its domain's objective only when labelled;
+    a batch without any label weighs nothing (data resampling) and stays finite."""
+    arrays = _arrays()
+    x, digit = arrays["x"], arrays["y_digit"]
+    def rows(i, k):  # split i, domain k (every other image)
+        return np.equal(SPLIT, i) & (np.arange(N) % 2 == k)
+
+    split = {name: {d: (x[rows(i, k)], digit[rows(i, k)]) for k, d in enumerate(("a", "b"))}
+             for i, name in enumerate(("train", "val", "test"))}
+    data = sz.from_arrays([sz.task("digit", classes=3)], **split)
+    trainer = Trainer(_config(f"method.name={method}", "scalarization.mdl_mode=resample"),
+                      data=data, progress=False)
+    train = trainer.splits["train"]
+    unlabelled = torch.from_numpy(np.flatnonzero(train.labels["digit"].numpy() < 0)[:6])
+    losses, loss = trainer.train_batch(train.batch(unlabelled))
+    assert losses.tolist() == [0.0, 0.0] and loss.item() == 0.0
+    summary = trainer.fit()
+    assert np.isfinite(list(summary.test.loss.values())).all()
+    test = trainer.splits["test"]
+    with torch.no_grad():
+        batch = test.batch(torch.arange(len(test)))
+        features = trainer.model(batch.x)
+    for d, name in enumerate(("a", "b")):
+        rows = (batch.domain == d) & (batch.labels["digit"] >= 0)
+        logits = trainer.model.heads[name](features)[rows]
+        right = (logits.argmax(1) == batch.labels["digit"][rows]).double().mean()
+        assert summary.test.acc[name] == pytest.approx(float(right), abs=1e-12)

@@ -36,7 +36,8 @@ class DataResampling:
         return DomainMixtureSampler(split.domain, weights, batch_size, seed)
 
     def step_weights(self, weights: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        return counts / counts.sum()
+        # counts are labelled examples: a batch without any (partial labels) weighs nothing
+        return counts / counts.sum().clamp(min=1)
 
 
 MIXING: Registry[LossWeighting | DataResampling] = Registry("scalarization mode")
