@@ -76,3 +76,40 @@ def test_task_subset_and_errors():
         load_benchmark("shapes", view="mdl", n_train=[10, 10], n_val=4, n_test=4)
     with pytest.raises(ScalarizeError, match="unknown benchmark"):
         load_benchmark("imagenet")
+
+
+def test_mdl_label_can_be_one_latent_factor_of_the_same_images():
+    both = {"view": "mdl", "n_train": [30, 10], "n_val": 8, "n_test": 8,
+            "domains": ["flat", "photo"]}
+    default = load_benchmark("shapes", **both)
+    for factor, classes in [("shape", 4), ("count", 3)]:
+        data = load_benchmark("shapes", label=factor, **both)
+        assert data.tasks[0].name == "label" and data.tasks[0].num_classes == classes
+        for split, base in zip(data.splits.values(), default.splits.values(), strict=True):
+            assert np.array_equal(split.x, base.x)  # same images, so the cache entries serve
+            combined = base.labels["label"]
+            expected = combined // 3 if factor == "shape" else combined % 3
+            assert np.array_equal(split.labels["label"], expected)
+    with pytest.raises(ValueError, match="unknown label 'smell'"):
+        load_benchmark("shapes", label="smell", **both)
+
+
+def test_few_labels_per_task_masks_training_labels_only():
+    opts = {"n_train": 60, "n_val": 12, "n_test": 12}
+    full = load_benchmark("shapes", tasks=["count", "balance"], **opts)
+    few = load_benchmark("shapes", tasks=["count", "balance"], labels_per_task=10, **opts)
+    assert np.array_equal(few.splits["train"].x, full.splits["train"].x)
+    for name in ("count", "balance"):
+        kept = few.splits["train"].labels[name] >= 0
+        assert kept.sum() == 10 and (few.splits["train"].labels[name][~kept] == -1).all()
+        assert np.array_equal(few.splits["train"].labels[name][kept],
+                              full.splits["train"].labels[name][kept])
+        for split in ("val", "test"):  # scored on every image
+            assert np.array_equal(few.splits[split].labels[name], full.splits[split].labels[name])
+    masks = [few.splits["train"].labels[n] >= 0 for n in ("count", "balance")]
+    assert not np.array_equal(*masks)  # each task its own images
+    alone = load_benchmark("shapes", tasks=["balance"], labels_per_task=10, **opts)
+    assert np.array_equal(alone.splits["train"].labels["balance"] >= 0, masks[1])
+    with pytest.raises(ScalarizeError, match="labels_per_task is an option of the mtl view"):
+        load_benchmark("shapes", view="mdl", labels_per_task=5, n_train=[5, 5, 5, 5],
+                       n_val=4, n_test=4)
