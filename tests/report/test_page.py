@@ -17,7 +17,7 @@ from tests.report import headless
 
 pytest.importorskip("kaleido", reason="the headless browser comes with the dev extra")
 
-# one seed (intervals of one value), two capacity axes (the widest tables), conflict probes
+# one seed (intervals of one value), two capacities, conflict probes
 SWEEP = """
 benchmark:
   name: shapes
@@ -26,7 +26,7 @@ benchmark:
 train: {epochs: 2, batch_size: 32, device: cpu}
 probes: {conflicts: {every: 1}}
 sweep:
-  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1, 2], width: [8, 16]}}
+  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1, 2], width: [8]}}
   weights: {step: 0.5}
   seeds: [0]
 """

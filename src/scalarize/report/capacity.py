@@ -18,6 +18,7 @@ from scalarize.analysis.capacity import (
 )
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
+from scalarize.report.tables import MISSING
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.store import StudyDir
 
@@ -40,7 +41,8 @@ def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
             ax.set_xlabel(cols.removeprefix("axis_"))
             ax.set_ylabel(rows.removeprefix("axis_"))
             for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
-                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=9)
+                ax.text(j, i, f"{value:.1f}" if np.isfinite(value) else MISSING, ha="center",
+                        va="center", fontsize=9)
             ax.set_title(f"Δ vs single-task (%), {title}")
             fig.colorbar(image, ax=ax)
     else:
@@ -118,7 +120,8 @@ def rank_matrix_figure(summary: pd.DataFrame, pairs: pd.DataFrame, path: Path) -
     ax.set_xticks(range(len(caps)), caps, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(caps)), caps, fontsize=8)
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        ax.text(j, i, f"{value:.2f}" if np.isfinite(value) else MISSING, ha="center",
+                va="center", fontsize=8)
     ax.set_title("Kendall τ of weight rankings")
     fig.colorbar(image, ax=ax)
     return save_figure(fig, path)
