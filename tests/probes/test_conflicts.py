@@ -108,9 +108,9 @@ def test_a_task_without_labels_in_the_batch_is_skipped(tmp_path):
     import scalarize.api as sz
 
     rng = np.random.default_rng(0)
-    n = 64
+    n = 32
     x = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
-    labels = {"a": np.where(np.arange(n) < 4, np.arange(n) % 2, -1),  # 4 labels in 64
+    labels = {"a": np.where(np.arange(n) < 4, np.arange(n) % 2, -1),  # 4 labels in 32
               "b": rng.integers(0, 2, n), "c": rng.random(n).astype(np.float32)}
     tasks = [sz.task("a", classes=2), sz.task("b", classes=2),
              sz.task("c", kind="regression", dense=False)]
