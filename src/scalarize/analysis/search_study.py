@@ -54,7 +54,7 @@ class StudyCell(BaseModel):
     seed: int
     member_epochs: int
     search_seconds: float
-    weights: list[float]
+    weights: list[float]  # the selected member's final weights (a schedule's last point)
     val_avg_acc: float | None
     test_avg_acc: float
     test_acc: dict[str, float]

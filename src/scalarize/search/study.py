@@ -56,7 +56,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.runs.records import RunSummary
 from scalarize.search.executors import run_search
 from scalarize.search.optuna_sampling import SINGLE_OBJECTIVE
-from scalarize.search.replay import replay, replay_config
+from scalarize.search.replay import replay
 from scalarize.search.simplex import simplex_grid
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
@@ -237,10 +237,8 @@ class SearchStudy:
         transfer = {spec: replay(folder, "best", spec=spec, resume=True,
                                  progress=False).test.avg_acc
                     for spec in self.transfer_specs}
-        weights = replay_config(folder, "best").scalarization.weights
         return StudyCell(strategy=entry.label, seed=seed, member_epochs=summary.member_epochs,
-                         search_seconds=summary.seconds,
-                         weights=list(summary.best_weights if weights is None else weights),
+                         search_seconds=summary.seconds, weights=list(summary.best_weights),
                          val_avg_acc=summary.val_avg_acc, test_avg_acc=retrained.test.avg_acc,
                          test_acc=dict(retrained.test.acc), transfer=transfer)
 
