@@ -2,8 +2,10 @@
 capacity, one seed): a small ``photo`` domain (60 images) drawn together with a large ``flat``
 one (600), both asking the shape, beats the single-domain models of the same capacity.
 
-Three runs of resnet8-x1.0, about a minute on a quiet 2-core CPU: the regime needs this much
-(at 400 + 40 images and 12 epochs the same comparison gives Δ = −17%; at width 0.25, −5.6%).
+Three runs of resnet8-x1.0: 4 min 52 s of CPU (12 min wall on the 2-core VM under a load of
+10; about 2.5 min expected on a quiet one), far above the few seconds a test should take, but the
+regime needs this much (at 400 + 40 images and 12 epochs the same comparison gives Δ = −17%;
+at width 0.25, −5.6%).
 Runs are deterministic on CPU, so the margin is a regression check, not a statistical claim:
 measured Δ = +4.9% (flat 0.967 → 0.950, photo 0.260 → 0.290)."""
 
