@@ -82,7 +82,7 @@ def test_the_study_command_end_to_end_resumes_and_refuses(search_file, tmp_path,
     out = tmp_path / "study"
     args = ["study", "search", str(search_file), *TINY, "--out", str(out), "--budget", "4",
             "--seeds", "2", "--strategies", "random,tpe", "--reference-grid", "3", "--quiet",
-            "--format", "json"]
+            "--transfer-spec", "vit-d1-w32-p8", "--format", "json"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     rows = json.loads((out / "table.json").read_text())
@@ -96,6 +96,13 @@ def test_the_study_command_end_to_end_resumes_and_refuses(search_file, tmp_path,
     assert cells == ["random-s0.json", "random-s1.json", *[f"reference-p{p}-s{s}.json"
                      for p in range(3) for s in (0, 1)], "tpe-s0.json", "tpe-s1.json"]
     table = (out / "table.csv").read_text()
+    # search small, train big: each cell's selected weights retrained on the larger model
+    transfer = (out / "transfer.csv").read_text().splitlines()
+    assert transfer[0] == "strategy,spec,seeds,test_avg_acc,test_low,test_high"
+    assert sorted(line.split(",")[:3] == [s, "vit-d1-w32-p8", "2"] for line in transfer[1:]
+                  for s in ("random", "tpe")).count(True) == 2
+    assert (out / "tpe" / "seed0").is_dir() and any(
+        p.name.endswith("vit-d1-w32-p8") for p in (out / "tpe" / "seed0").iterdir())
 
     # a re-run trains nothing: every cell is finished
     calls = {"search": 0, "train": 0}
