@@ -72,7 +72,8 @@ class HalfBatchMethod(TorchjdMethod):
         rows = torch.stack([g * m for m in masks for g in task_grads])  # [2T, *features]
         jacobians = jac(features, ctx.shared_params, jac_outputs=rows, retain_graph=True,
                         parallel_chunk_size=None if losses.device.type == "cuda" else 1)
-        matrix = torch.cat([j.flatten(1) for j in jacobians], dim=1)
+        # float32 for the weighting's solver, also when autocast made the features bf16
+        matrix = torch.cat([j.flatten(1) for j in jacobians], dim=1).float()
         n = len(task_grads)
         part_1, part_2 = matrix[:n], matrix[n:]  # each half's share of the batch mean
         # per-half means: scale each share by batch size / half size
@@ -82,7 +83,7 @@ class HalfBatchMethod(TorchjdMethod):
         offset = 0
         for param in ctx.shared_params:
             count = param.numel()
-            grad = direction[offset:offset + count].view_as(param)
+            grad = direction[offset:offset + count].view_as(param).to(param.dtype)
             param.grad = grad if param.grad is None else param.grad + grad
             offset += count
         return torch.dot(weights.to(losses.dtype), losses.detach())
