@@ -28,14 +28,17 @@ from pathlib import Path
 
 def measure(method: str, n_tasks: int, spec: str, batch: int, steps: int, clock: str = "wall"
             ) -> dict[str, float]:
-    """Runs inside the subprocess; ``clock``: wall time, or the process's CPU time (all its
-    threads), which other work on a shared machine inflates much less."""
+    """Runs inside the subprocess; ``clock``: wall time, or the CPU time of the process on one
+    thread, which other work on a shared machine inflates much less (with several threads,
+    threads that spin waiting for a descheduled one count too)."""
     import torch
     import torch.nn.functional as F
 
     from scalarize.methods import StepContext, build_method
     from scalarize.models import build_model
 
+    if clock == "cpu":
+        torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model(spec, (3, 32, 32), {f"t{i}": 2 for i in range(n_tasks)})
     algo = build_method(method, {}, n_objectives=n_tasks)
@@ -74,8 +77,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", default="docs/figures")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="time steps by the wall clock or by the process's CPU time "
-                             "(steadier on a machine other work shares)")
+                        help="time steps by the wall clock or by the process's CPU time on "
+                             "one thread (steadier on a machine other work shares)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the rows of methods not measured now from --out's CSV")
     parser.add_argument("--child", help=argparse.SUPPRESS)
