@@ -51,11 +51,26 @@ def test_a_stateless_aggregator_skips_the_absent_row():
     assert not toy.heads[1].weight.grad.any()
 
 
-def test_no_objective_in_the_batch_leaves_no_gradient():
-    toy, method = _Toy(), build_method("upgrad", n_objectives=3)
+@pytest.mark.parametrize("name", ["upgrad", "nash_mtl", "cr_mogm", "modo", "sdmgrad"])
+def test_no_objective_in_the_batch_leaves_no_gradient(name):
+    """Also for stateful methods (Nash-MTL's solver failed on an all-zero Jacobian)."""
+    toy, method = _Toy(), build_method(name, n_objectives=3)
     losses, ctx = toy.step([0.0, 0.0, 0.0])
     assert method.backward(losses, torch.full((3,), 1 / 3), ctx).item() == 0.0
     assert all(p.grad is None for p in toy.parameters())
+
+
+def test_cr_mogm_weighs_the_present_objectives():
+    """MGDA, given the absent objective's zero row, put all its weight there (no update);
+    CR-MOGM's base solves over the present ones: its first step is MGDA without that row."""
+    toy, method = _Toy(), build_method("cr_mogm", n_objectives=3)
+    losses, ctx = toy.step([4.0, 0.0, 2.0])
+    method.backward(losses, torch.full((3,), 1 / 3), ctx)
+    alone = _Toy()
+    losses2, ctx2 = alone.step([4.0, 0.0, 2.0])
+    build_method("mgda", n_objectives=3).backward(losses2, torch.full((3,), 1 / 3), ctx2)
+    assert toy.shared.weight.grad.any()
+    assert torch.allclose(toy.shared.weight.grad, alone.shared.weight.grad, atol=1e-6)
 
 
 def test_a_stateful_aggregator_keeps_every_row():

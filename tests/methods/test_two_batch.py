@@ -72,6 +72,47 @@ def test_the_halves_are_two_mini_batches(name, weighting):
                 p -= 0.1 * p.grad
 
 
+def _masked(model, x, y, mask):
+    """The losses as the objectives give them: each task's mean over its labelled examples."""
+    features = model.encoder(x)
+    per_example = torch.stack([(head(features).squeeze(1) - y[:, t]).pow(2)
+                               for t, head in enumerate(model.heads)])
+    return features, (per_example * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def _masked_jacobian(model, x, y, mask):
+    shared = list(model.encoder.parameters())
+    _, losses = _masked(model, x, y, mask)
+    return torch.stack([torch.cat([g.flatten() for g in torch.autograd.grad(
+        loss, shared, retain_graph=True, allow_unused=True, materialize_grads=True)])
+        for loss in losses.unbind()])
+
+
+@pytest.mark.parametrize("name", ["modo", "sdmgrad"])
+def test_each_half_is_the_mean_over_its_labelled_examples(name):
+    """Partial labels (and domains): a half's Jacobian is the mean over the examples that count
+    in that half, not the half's size; the shared update is Σ λ_t g_t of the whole batch."""
+    torch.manual_seed(0)
+    model = _Model()
+    x, y = _data(0, size=8)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 1],
+                         [1, 0, 0, 0, 1, 1, 0, 1],
+                         [0, 1, 1, 1, 0, 0, 0, 1]], dtype=torch.float32)
+    reference = build_method(name, {}, n_objectives=3).weighting
+    weights = torch.tensor([0.6, 0.3, 0.1])
+    if name == "sdmgrad":
+        reference.pref_vector = weights
+    j1 = _masked_jacobian(model, x[:4], y[:4], mask[:, :4])
+    j2 = _masked_jacobian(model, x[4:], y[4:], mask[:, 4:])
+    expected = reference(j1 @ j2.T) @ _masked_jacobian(model, x, y, mask)
+    features, losses = _masked(model, x, y, mask)
+    shared = list(model.encoder.parameters())
+    build_method(name, {}, n_objectives=3).backward(
+        losses, weights, StepContext(model, shared, features, 0, mask.sum(dim=1), mask))
+    got = torch.cat([p.grad.flatten() for p in shared])
+    assert torch.allclose(got, expected, atol=1e-5), (got, expected)
+
+
 def _shared_update(name: str, weights: list[float]) -> torch.Tensor:
     torch.manual_seed(0)
     model = _Model()

@@ -22,13 +22,16 @@ class StepContext:
     features of the batch (for methods that work on feature gradients), and ``counts``, the
     batch's examples per objective (partial labels: an objective with none has a loss of 0 that
     gives no gradient; Jacobian methods skip its row). ``None`` counts: every objective has
-    examples."""
+    examples. ``mask`` (objectives × examples, when given) says which examples count for which
+    objective (``counts`` is its row sums); MoDo and SDMGrad count each half of the batch with
+    it."""
 
     model: nn.Module
     shared_params: list[nn.Parameter]
     features: torch.Tensor
     step: int
     counts: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
     def present(self) -> list[int] | None:
         """The objectives with examples in this batch when some have none (read on the host);

@@ -13,6 +13,9 @@ Each is a torchjd :class:`~torchjd.aggregation.Aggregator` behind the same
   normalised progress; not symmetric in the tasks by design.
 - ``cr_mogm`` (Zhou et al. 2022): an exponential moving average (α) of another Gramian
   weighting's weights across steps; ``base`` picks it (MGDA, the paper's main case, by default).
+  Partial labels: the base weighting solves over the objectives present in the batch (an absent
+  one gets weight 0 before smoothing); given the zero row, MGDA would put all its weight there
+  and stop the shared parameters.
 
 All four keep what they learn (running sums, moving averages, smoothed weights) in the method's
 ``state_dict()`` (:mod:`scalarize.methods.state`), so runs resume exactly.
@@ -54,6 +57,37 @@ class PlacedJacobianMethod(JacobianMethod):
         return super().backward(losses, weights, ctx)
 
 
+class _PresentOnly(Weighting[torch.Tensor]):
+    """``weighting`` over the Gramian of the objectives in ``present`` (all when ``None``); the
+    others get weight 0."""
+
+    def __init__(self, weighting: Weighting) -> None:
+        super().__init__()
+        self.weighting = weighting
+        self.present: list[int] | None = None
+
+    def forward(self, gramian: torch.Tensor, /) -> torch.Tensor:
+        if self.present is None:
+            return self.weighting(gramian)
+        index = torch.tensor(self.present, device=gramian.device)
+        weights = gramian.new_zeros(gramian.shape[0])
+        weights[index] = self.weighting(gramian[index][:, index])
+        return weights
+
+
+class _CRMOGMMethod(PlacedJacobianMethod):
+    """CR-MOGM whose base weighting sees only the batch's present objectives."""
+
+    def __init__(self, aggregator: aggregation.Aggregator, base: _PresentOnly) -> None:
+        super().__init__(aggregator)
+        self.base = base
+
+    def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
+                 ) -> torch.Tensor:
+        self.base.present = ctx.present()
+        return super().backward(losses, weights, ctx)
+
+
 def fairgrad(n_objectives: int, alpha: float = 2.0, max_iters: int | None = None
              ) -> JacobianMethod:
     """FairGrad with fairness ``alpha`` (0: the mean gradient; 1: proportional fairness)."""
@@ -79,5 +113,6 @@ def cr_mogm(n_objectives: int, base: str = "mgda", alpha: float = 0.9) -> Jacobi
     if base not in CR_MOGM_BASES:
         raise ScalarizeError(f"method 'cr_mogm': unknown base {base!r}; choose one of: "
                              f"{', '.join(CR_MOGM_BASES)}")
-    weighting = aggregation.CRMOGMWeighting(CR_MOGM_BASES[base](), alpha=alpha)
-    return PlacedJacobianMethod(aggregation.GramianWeightedAggregator(weighting))
+    present_only = _PresentOnly(CR_MOGM_BASES[base]())
+    weighting = aggregation.CRMOGMWeighting(present_only, alpha=alpha)
+    return _CRMOGMMethod(aggregation.GramianWeightedAggregator(weighting), present_only)

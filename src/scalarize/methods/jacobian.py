@@ -12,9 +12,11 @@ the method's ``state_dict()`` (see :mod:`scalarize.methods.state`), so runs resu
 Partial labels: an objective with no example in the batch (``StepContext.counts``) has a loss
 of 0 that depends on nothing, so its Jacobian row would be zero. A stateless aggregator gets
 the Jacobian without that row (one fewer row; the heads of absent objectives get no gradient);
-a batch without any objective leaves every ``.grad`` unset. A stateful aggregator (torchjd's
-``Stateful``: GradVac, Nash-MTL, …) keeps state sized by the number of objectives, so it gets
-every row, the absent objectives' being zero. MGDA-UB solves over the present objectives only.
+a batch without any objective leaves every ``.grad`` unset (and a stateful aggregator's state
+as it was). A stateful aggregator (torchjd's ``Stateful``: GradVac, Nash-MTL, …) keeps state
+sized by the number of objectives, so it gets every row, the absent objectives' being zero
+(CR-MOGM's base weighting then solves over the present ones: :mod:`.gramian`). MGDA-UB solves
+over the present objectives only.
 """
 
 from __future__ import annotations
@@ -55,11 +57,11 @@ class JacobianMethod(TorchjdMethod):
         # conflict probe's measurements) and avoids ops without batching rules (CPU attention)
         chunk = None if losses.device.type == "cuda" else 1
         rows = list(losses.unbind())
-        present = None if self.keeps_rows else ctx.present()
-        if present is not None:  # partial labels: skip the rows of absent objectives
+        present = ctx.present()
+        if present is not None and not present:  # no objective has an example: no step
+            return torch.dot(weights.to(losses.dtype), losses.detach())
+        if present is not None and not self.keeps_rows:  # partial labels: skip absent rows
             rows = [rows[i] for i in present]
-            if not rows:
-                return torch.dot(weights.to(losses.dtype), losses.detach())
         mtl_backward(rows, features=ctx.features,
                      shared_params=ctx.shared_params, retain_graph=True,
                      parallel_chunk_size=chunk)

@@ -9,13 +9,19 @@ their guarantees rest on). torchjd gives the weightings (``MoDoWeighting``,
 scalarize hands a method one batch per step, so the batch is split in two halves, which are two
 independent mini-batches of half the size: the gradient of each task's loss on the shared
 features is masked to one half and backpropagated through the encoder (one ``jac`` call with
-2T rows), and each half's Jacobian is rescaled to the mean over its own examples. The shared
+2T rows), and each half's Jacobian is rescaled to the mean over its own examples (those that
+count for the objective: ``StepContext.mask``, so partial labels and domains are counted). The
+shared
 parameters then move along Σ λ_t g_t with g_t the full batch's gradient (the mean of the two
 halves: the two-batch variant of the papers, Eq. 2.9b of MoDo), and each head along its own
 task's gradient, as for every Jacobian method here. This is exact when the encoder treats
 examples independently (ViT, MLP: LayerNorm); with BatchNorm (ResNet) the halves share the
 batch statistics, so they are only nearly independent. The cost is 2T backward passes through
 the encoder per step (the Jacobian methods take T).
+
+Partial labels: both weightings keep state sized by the objectives (torchjd's ``Stateful``), so,
+as for the stateful Jacobian methods, an objective absent from the batch keeps its row, a zero
+one; a batch without any objective leaves every ``.grad`` unset and the weights' state as it was.
 
 MoDo takes no preference; SDMGrad pulls the direction towards Σ w̃_t g_t for a preference w̃,
 which is the run's scalarization weights at each step (so SDMGrad uses the weights).
@@ -57,6 +63,9 @@ class HalfBatchMethod(TorchjdMethod):
             raise ScalarizeError(f"{type(self).__name__} splits each batch in two halves; a "
                                  f"batch of {size} example cannot be split: raise "
                                  "train.batch_size")
+        present = ctx.present()
+        if present is not None and not present:  # no objective has an example: no step
+            return torch.dot(weights.to(losses.dtype), losses.detach())
         place(self.weighting, losses.device)
         self.set_preference(weights)
         task_grads = [torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True,
@@ -76,8 +85,15 @@ class HalfBatchMethod(TorchjdMethod):
         matrix = torch.cat([j.flatten(1) for j in jacobians], dim=1).float()
         n = len(task_grads)
         part_1, part_2 = matrix[:n], matrix[n:]  # each half's share of the batch mean
-        # per-half means: scale each share by batch size / half size
-        a = (part_1 * (size / half)) @ (part_2 * (size / (size - half))).T
+        # per-half means: scale each objective's share by its examples in the batch / in the half
+        if ctx.mask is None:
+            a = (part_1 * (size / half)) @ (part_2 * (size / (size - half))).T
+        else:
+            in_1, in_2 = (ctx.mask[:, :half].sum(dim=1).to(matrix),
+                          ctx.mask[:, half:].sum(dim=1).to(matrix))
+            scale_1 = ((in_1 + in_2) / in_1.clamp(min=1)).unsqueeze(1)
+            scale_2 = ((in_1 + in_2) / in_2.clamp(min=1)).unsqueeze(1)
+            a = (part_1 * scale_1) @ (part_2 * scale_2).T
         lam = self.weighting(a.detach()).to(matrix.dtype)
         direction = lam @ (part_1 + part_2)
         offset = 0

@@ -172,7 +172,8 @@ class Trainer:
         features, per_example = self._forward(batch)
         losses, counts = per_example.mean_losses()
         self._last_counts = counts
-        ctx = StepContext(self.model, self.shared_params, features, self.step, counts)
+        ctx = StepContext(self.model, self.shared_params, features, self.step, counts,
+                          per_example.mask)
         for callback in self.callbacks:
             callback.on_losses(self, losses, per_example, ctx)
         self.optimizer.zero_grad(set_to_none=True)
