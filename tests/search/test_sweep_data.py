@@ -2,6 +2,7 @@
 analysis and its errors."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from scalarize.analysis import gain_plane, load_sweep, per_capacity, summarize, 
 from scalarize.analysis.capacity import rank_stability, transfer_regret
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
+from scalarize.report import build_report
 from scalarize.runs import RunDir
 from scalarize.search.sweep import load_sweep_config, plan_sweep, run_sweep
 
@@ -105,3 +107,12 @@ def test_runs_resume_and_the_analysis_gives_the_data_by_capacity_plane(sweep_fil
     assert main(["analyze", "capacity", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "uniform Δ% (data × capacity)" in printed and "data-n_train96" in printed
+
+    # the report: the (data × capacity) heatmap and the tables with the data setting
+    html_path, _ = build_report(out)
+    html = html_path.read_text()
+    assert "Multi-task gain over data setting and capacity" in html
+    assert (html_path.parent / "figures" / "gain_data_capacity.png").is_file() or list(
+        html_path.parent.rglob("gain_data_capacity.png"))
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    assert "data-n_train32" in cells and not [c for c in cells if "nan" in c.lower()]

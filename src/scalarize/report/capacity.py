@@ -64,6 +64,36 @@ def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def data_plane_figure(caps: pd.DataFrame, path: Path) -> Path:
+    """Heatmaps of best and uniform Δ over the (data setting × capacity) plane of a sweep with
+    ``sweep.data``, each cell with its 95% interval where seeds give one."""
+    capacities = caps.sort_values("params", kind="stable").capacity.drop_duplicates().tolist()
+    settings = caps.data.drop_duplicates().tolist()
+    limit = float(np.nanmax(np.abs(caps[["best_gain", "uniform_gain"]].to_numpy(dtype=float)))
+                  ) if caps[["best_gain", "uniform_gain"]].notna().any().any() else 1.0
+    width = 2.2 + 1.3 * len(capacities)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * width, 1.2 + 0.8 * len(settings)))
+    for ax, key, title in zip(axes, ["best_gain", "uniform_gain"], ["best weights", "uniform"],
+                              strict=True):
+        grid = caps.pivot(index="data", columns="capacity", values=key).reindex(
+            index=settings, columns=capacities).to_numpy(dtype=float)
+        lo = caps.pivot(index="data", columns="capacity", values=f"{key}_lo").reindex(
+            index=settings, columns=capacities).to_numpy(dtype=float)
+        hi = caps.pivot(index="data", columns="capacity", values=f"{key}_hi").reindex(
+            index=settings, columns=capacities).to_numpy(dtype=float)
+        image = ax.imshow(grid, cmap="RdYlGn", aspect="auto", vmin=-limit, vmax=limit)
+        ax.set_xticks(range(len(capacities)), capacities, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(settings)), [s.removeprefix("data-") for s in settings],
+                      fontsize=8)
+        for (i, j), value in np.ndenumerate(grid):
+            text = MISSING if not np.isfinite(value) else f"{value:.1f}" + (
+                f"\n[{lo[i, j]:.1f}, {hi[i, j]:.1f}]" if np.isfinite(lo[i, j]) else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+        ax.set_title(f"Δ vs single-task (%), {title}", fontsize=9)
+        fig.colorbar(image, ax=ax)
+    return save_figure(fig, path)
+
+
 def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: Path) -> Path:
     """Δ against the weights: a curve per capacity (two objectives), a ternary projection
     (three), or Δ against the distance from uniform (more)."""
@@ -140,6 +170,8 @@ def capacity_section(folder: Path, figures: Path) -> Section | None:
     summary = summarize(gains)
     objectives = runs.attrs["objectives"]
     caps = per_capacity(summary)
+    by_data = "data" in caps.columns  # the sweep varies the benchmark's options (sweep.data)
+    cell = ["data", "capacity"] if by_data else ["capacity"]
     pairs = rank_stability(summary)
     regret = transfer_regret(summary)
     section = Section(
@@ -149,25 +181,32 @@ def capacity_section(folder: Path, figures: Path) -> Section | None:
          "multi-task model over the single-task models of the same capacity and seed, in %, "
          "on the test split; intervals are Student-t 95% over seeds."],
     )
-    show = ["capacity", "params", "best_weights", "best_gain", "best_gain_lo", "best_gain_hi",
+    show = [*cell, "params", "best_weights", "best_gain", "best_gain_lo", "best_gain_hi",
             "uniform_gain", "uniform_gain_lo", "uniform_gain_hi", "best_distance_from_uniform",
             "seeds"]
     section.tables.append(("Gain per capacity", caps[show]))
     if not pairs.empty:
         section.tables.append(("Rank stability of weightings between capacities",
-                               pairs[["capacity_a", "capacity_b", "kendall_tau",
-                                      "spearman_rho", "weightings"]]))
+                               pairs[[*cell[:-1], "capacity_a", "capacity_b", "kendall_tau",
+                                      "kendall_p", "spearman_rho", "weightings"]]))
     if not regret.empty:
         section.tables.append(("Regret of transferring the smallest model's best weights",
                                regret))
     section.tables.append(("All weightings", summary[
-        ["capacity", "weights_label", "gain", "gain_lo", "gain_hi", "avg_acc", "seeds"]]))
-    section.figures.append(("Multi-task gain over capacity",
-                            gain_over_capacity_figure(caps, figures / "gain_over_capacity.png")))
+        [*cell, "weights_label", "gain", "gain_lo", "gain_hi", "avg_acc", "seeds"]]))
+    if by_data:
+        section.figures.append(("Multi-task gain over data setting and capacity",
+                                data_plane_figure(caps, figures / "gain_data_capacity.png")))
+        # one curve per (capacity, data setting)
+        summary = summary.assign(capacity=summary.capacity + " · " +
+                                 summary.data.str.removeprefix("data-"))
+    else:
+        section.figures.append(("Multi-task gain over capacity", gain_over_capacity_figure(
+            caps, figures / "gain_over_capacity.png")))
     section.figures.append(("Multi-task gain against the weights",
                             gain_vs_weights_figure(summary, objectives,
                                                    figures / "gain_vs_weights.png")))
-    if not pairs.empty:
+    if not pairs.empty and not by_data:
         section.figures.append(("Rank correlation of weightings between capacities",
                                 rank_matrix_figure(summary, pairs, figures / "rank_tau.png")))
     return section
