@@ -139,3 +139,20 @@ def test_the_study_command_end_to_end_resumes_and_refuses(search_file, tmp_path,
     assert main(["study", "search", str(search_file), *TINY, "--out", str(fresh), "--budget",
                  "4", "--seeds", "2", "--strategies", "nope", "--quiet"]) == 2
     assert not fresh.exists()
+
+
+def test_the_reference_grid_is_recorded_and_another_refused(tmp_path):
+    """Reference cells are numbered by grid point: another grid's points would be mixed in."""
+    study = object.__new__(study_module.SearchStudy)  # _record needs no data
+    study.config, study.out, study.budget, study.reference_grid = base(), tmp_path, 8, 0
+    study._record()
+    assert "reference_grid" not in json.loads((tmp_path / "study.json").read_text())
+    study.reference_grid = 6  # a reference added later is recorded
+    study._record()
+    assert json.loads((tmp_path / "study.json").read_text())["reference_grid"] == 6
+    study.reference_grid = 0  # a re-run without the reference is this study
+    study._record()
+    study.reference_grid = 10
+    with pytest.raises(ScalarizeError, match=r"reference grid of 6 points; give "
+                                             r"--reference-grid 6 or choose another --out$"):
+        study._record()

@@ -21,12 +21,13 @@ objectives): its best point is the reference for regret
 (:mod:`scalarize.analysis.search_study`). ``--transfer-spec SPEC`` retrains each cell's
 selected weights on the model ``SPEC`` too (search small, train big).
 
-The study folder: ``study.json`` (the config, budget and reference; a re-run with another
-config or budget is refused), ``<label>/seed<s>/`` (the search, its ``replay-m<id>`` runs),
-``uniform/seed<s>/`` and ``reference/seed<s>/`` (runs), ``cells/`` (one record per finished
-cell: a re-run skips them, so a killed study continues where it stopped; a search or run
-killed half-way resumes from its own checkpoints), and the table and the anytime plot, written
-by :func:`scalarize.report.search_study.write_study_outputs`.
+The study folder: ``study.json`` (the config, seed, budget and, once given, the reference
+grid's size; a re-run with another config, seed, budget or reference grid is refused: the
+reference cells are numbered by grid point), ``<label>/seed<s>/`` (the search, its
+``replay-m<id>`` runs), ``uniform/seed<s>/`` and ``reference/seed<s>/`` (runs), ``cells/``
+(one record per finished cell: a re-run skips them, so a killed study continues where it
+stopped; a search or run killed half-way resumes from its own checkpoints), and the table and
+the anytime plot, written by :func:`scalarize.report.search_study.write_study_outputs`.
 
 Example:
     >>> [s.label for s in parse_strategies(["tpe", "asha+tpe", "asha"])]
@@ -184,7 +185,14 @@ class SearchStudy:
             if {k: there.get(k) for k in mine} != mine:
                 raise ScalarizeError(f"{self.out} holds another study (a different config, seed "
                                      "or --budget); choose another --out")
-            return
+            grid = there.get("reference_grid")
+            if self.reference_grid and grid and grid != self.reference_grid:
+                raise ScalarizeError(f"{self.out} holds a reference grid of {grid} points; "
+                                     f"give --reference-grid {grid} or choose another --out")
+            if not self.reference_grid or grid:
+                return
+        if self.reference_grid:
+            mine["reference_grid"] = self.reference_grid
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(mine, indent=1))
