@@ -352,6 +352,10 @@ def _tasks(arrays: dict[str, np.ndarray], x: np.ndarray, path: Path
                             "NaN")
             kind = _infer(y, name, path)
         task, target = _target(name, y, kind, raw, image_hw, declared, path)
+        missing = np.isnan(target) if target.dtype.kind == "f" else target == MISSING_LABEL
+        if target.size and missing.all():
+            raise _fail(path, f"'{key}' has no label at all (every value marks a missing "
+                        "label); label some images or drop the task")
         all_tasks.append(task)
         labels[name] = target
     return all_tasks, labels
