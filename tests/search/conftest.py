@@ -27,3 +27,23 @@ def search_file(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text(SEARCH)
     return path
+
+
+@pytest.fixture()
+def ray_search_file(tmp_path):
+    """The shared tiny search, one torch thread per member (Ray runs members side by side)."""
+    path = tmp_path / "search.yaml"
+    path.write_text(search_yaml(threads=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the end-to-end tests of a module (each search would otherwise start
+    and stop its own)."""
+    import ray
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             configure_logging=False, num_cpus=2)
+    yield
+    ray.shutdown()

@@ -20,27 +20,6 @@ from scalarize.runs import SearchDir, SearchSummary
 from scalarize.search.executors import run_search
 from scalarize.search.replay import replay
 from scalarize.search.spec import load_search_config
-from tests.search.conftest import search_yaml
-
-
-@pytest.fixture()
-def search_file(tmp_path):
-    """The shared tiny search, one torch thread per member (Ray runs members side by side)."""
-    path = tmp_path / "search.yaml"
-    path.write_text(search_yaml(threads=1))
-    return path
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray for the end-to-end tests of this module (each search would otherwise
-    start and stop its own)."""
-    import ray
-
-    ray.init(address="local", include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def _events(folder):
@@ -63,7 +42,7 @@ def _same_search(local: SearchSummary, ray: SearchSummary) -> None:
     # the end: on this CPU at least; the equality holds either way)
     ("pbt", ["train.lr=135", "search.population=6"]),
 ], ids=["pbt", "pb2", "mopbt", "pbt-diverging"])
-def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(search_file, tmp_path,
+def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(ray_search_file, tmp_path,
                                                                   local_ray, strategy,
                                                                   overrides):
     """The same config and seed on both engines: the same population.jsonl (every epoch's
@@ -74,7 +53,7 @@ def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(search_file, 
     member order whatever order Ray's results come in. One torch thread per member on both, so
     that the float reductions are the same; pb2 runs its Gaussian process from the second
     decision on (with three or more observations), mopbt ranks by Pareto front."""
-    config = load_search_config(search_file, [f"search.strategy={strategy}", *overrides])
+    config = load_search_config(ray_search_file, [f"search.strategy={strategy}", *overrides])
     local = run_search(config, tmp_path / "local", progress=False)
     ray = run_search(config, tmp_path / "ray", engine="ray", progress=False)
     assert ray.engine == "ray" and ray.member_epochs == 4 * config.search.population
@@ -84,8 +63,8 @@ def test_ray_engine_decides_and_trains_exactly_as_the_local_engine(search_file, 
     assert population_frame(tmp_path / "ray").node.notna().all()
 
 
-def test_a_finished_ray_search_is_not_run_again_and_replays(search_file, tmp_path, local_ray):
-    config = load_search_config(search_file, ["search.strategy=random", "train.epochs=2"])
+def test_a_finished_ray_search_is_not_run_again_and_replays(ray_search_file, tmp_path, local_ray):
+    config = load_search_config(ray_search_file, ["search.strategy=random", "train.epochs=2"])
     first = run_search(config, tmp_path / "ray", engine="ray", progress=False)
     assert all(len(m.schedule) == 1 for m in first.members)
     again = run_search(config, tmp_path / "ray", engine="ray", progress=False)
@@ -137,7 +116,7 @@ def _wait_for_nodes(address: str, count: int, timeout: float = 90.0) -> None:
         time.sleep(1.0)
 
 
-def test_pbt_on_a_two_node_cluster_through_address(search_file, tmp_path, monkeypatch):
+def test_pbt_on_a_two_node_cluster_through_address(ray_search_file, tmp_path, monkeypatch):
     # a loopback cluster of this test only: no token to distribute between its processes
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     port = _free_port()
@@ -154,7 +133,7 @@ def test_pbt_on_a_two_node_cluster_through_address(search_file, tmp_path, monkey
                              tmp_path, "worker", temp_dir)
         _wait_for_nodes(address, 2)
         result = subprocess.run(
-            [sys.executable, "-m", "scalarize.cli", "search", str(search_file), "--engine",
+            [sys.executable, "-m", "scalarize.cli", "search", str(ray_search_file), "--engine",
              "ray", "--address", address, "--out", str(tmp_path / "cluster"), "--quiet",
              "--cpus-per-run", "2"],  # a whole node per member: two run at once, one per node
             capture_output=True, text=True, timeout=300)

@@ -17,7 +17,6 @@ from scalarize.search.executors import run_search
 from scalarize.search.optuna_sampling import distributions, to_weights
 from scalarize.search.ray_trials import BudgetSearch, hyperband_brackets, ray_refusal
 from scalarize.search.spec import SearchConfig, load_search_config
-from tests.search.conftest import search_yaml
 
 pytest.importorskip("optuna")
 
@@ -26,27 +25,10 @@ TRIALS = ["train.epochs=3", "search.population=2", "search.budget=15", "search.s
           "image_size: 16}", "train.batch_size=32"]
 
 
-@pytest.fixture()
-def search_file(tmp_path):
-    path = tmp_path / "search.yaml"
-    path.write_text(search_yaml(threads=1))
-    return path
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(address="local", include_dashboard=False, log_to_driver=False,
-             configure_logging=False, num_cpus=2)
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.parametrize("strategy,sampler", [("asha", "tpe"), ("hyperband", "random")])
 def test_optuna_with_asha_on_ray_spends_its_budget_into_the_local_engines_store(
-        search_file, tmp_path, local_ray, strategy, sampler):
-    config = load_search_config(search_file, [*TRIALS, f"search.strategy={strategy}",
+        ray_search_file, tmp_path, local_ray, strategy, sampler):
+    config = load_search_config(ray_search_file, [*TRIALS, f"search.strategy={strategy}",
                                               f"search.sampler={sampler}"])
     out = tmp_path / "ray"
     summary = run_search(config, out, engine="ray", progress=False)
@@ -110,9 +92,9 @@ def test_hyperband_brackets_match_the_local_rule():
     ("asha", ["search.sampler=cmaes", "benchmark.tasks=[shape, count, size]"],
      "search.sampler=cmaes is not on the ray engine"),
 ])
-def test_what_ray_does_not_run_is_refused_before_writing_anything(search_file, tmp_path,
+def test_what_ray_does_not_run_is_refused_before_writing_anything(ray_search_file, tmp_path,
                                                                   strategy, extra, message):
-    config = load_search_config(search_file, [*TRIALS, f"search.strategy={strategy}", *extra])
+    config = load_search_config(ray_search_file, [*TRIALS, f"search.strategy={strategy}", *extra])
     assert ray_refusal(config) is not None
     with pytest.raises(ScalarizeError, match=message):
         run_search(config, tmp_path / "out", engine="ray")
