@@ -342,12 +342,20 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
 
 
 def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
-    from scalarize.analysis.conflicts import by_factor, conflict_epochs, summary_table
+    from scalarize.analysis.conflicts import (
+        by_factor,
+        conflict_epochs,
+        plane,
+        summary_table,
+        trends,
+    )
 
     epochs = conflict_epochs(args.dir)
     tables = {"correlations": summary_table(epochs),
               "per_capacity": by_factor(epochs, "capacity"),
-              "per_weighting": by_factor(epochs, "weights_label")}
+              "per_weighting": by_factor(epochs, "weights_label"),
+              "trends (Spearman ρ of each run's mean measure)": trends(epochs),
+              "conflict share (weights × capacity)": plane(epochs)}
     if args.curves:
         tables["curves"] = epochs
     _print_tables(tables, args.format)

@@ -10,7 +10,9 @@ from scalarize.analysis.conflicts import (
     conflict_epochs,
     conflict_steps,
     correlation,
+    plane,
     summary_table,
+    trends,
     within_runs,
 )
 from scalarize.errors import ScalarizeError
@@ -102,3 +104,47 @@ def test_a_group_of_one_run_has_no_share_interval():
     table = by_factor(_epochs({"a": [0.1, 0.3], "b": [0.5, 0.7]}), "capacity")
     assert table.runs.tolist() == [1, 1]
     assert table.conflict_share_lo.isna().all() and table.conflict_share_hi.isna().all()
+
+
+def _grid_epochs() -> pd.DataFrame:
+    """Two capacities × two weightings × two seeds, two epochs each; the share rises with
+    capacity and is higher at uniform, plus one single-task run that must be left out."""
+    rows = []
+    for cap, params, base in (("small", 1000, 0.2), ("big", 100000, 0.6)):
+        for label, first, dist, extra in (("w0.8-0.2", 0.8, 0.3, 0.0), ("uniform", 0.5, 0.0, 0.1)):
+            for seed in (0, 1):
+                for epoch in (1, 2):
+                    share = base + extra + 0.02 * seed + 0.01 * epoch
+                    rows.append({"run": f"{cap}-{label}-s{seed}", "multi_task": True,
+                                 "capacity": cap, "params": params, "weights_label": label,
+                                 "first_weight": first, "distance_from_uniform": dist,
+                                 "seed": seed, "epoch": epoch, "conflict_share": share,
+                                 "cos_mean": -share, "gms_mean": share, "val_avg_acc": 0.5})
+    rows.append({**rows[0], "run": "single", "multi_task": False, "conflict_share": 0.99})
+    return pd.DataFrame(rows)
+
+
+def test_conflict_plane_is_the_mean_of_run_means_per_weights_and_capacity():
+    table = plane(_grid_epochs())
+    assert list(table.columns) == ["weights_label", "small", "big"]  # capacities by size
+    assert list(table.weights_label) == ["w0.8-0.2", "uniform"]  # most first weight first
+    # small, w0.8-0.2: run means 0.215 (seed 0) and 0.235 (seed 1) -> 0.225
+    assert table.loc[0, "small"].startswith("0.225 [")
+    assert table.loc[1, "big"].startswith("0.725 [")  # 0.6 + 0.1 + (0.015 + 0.035) / 2
+    lo, hi = map(float, table.loc[1, "big"].split("[")[1].rstrip("]").split(","))
+    assert 0.715 <= lo <= 0.725 <= hi <= 0.735
+
+
+def test_conflict_trends_against_capacity_and_weights():
+    table = trends(_grid_epochs()).set_index(["measure", "against"])
+    assert (table.runs == 8).all()  # the single-task run is left out
+    share_vs_size = table.loc[("conflict_share", "log10 params")]
+    runs = _grid_epochs().query("multi_task").groupby("run").agg(
+        share=("conflict_share", "mean"), params=("params", "first"),
+        dist=("distance_from_uniform", "first"))
+    expected = stats.spearmanr(np.log10(runs.params), runs.share)
+    assert share_vs_size.spearman_rho == pytest.approx(expected.statistic)
+    assert share_vs_size.p == pytest.approx(expected.pvalue)
+    assert share_vs_size.spearman_rho > 0.8
+    assert table.loc[("conflict_share", "distance from uniform")].spearman_rho < 0
+    assert table.loc[("cos_mean", "log10 params")].spearman_rho < -0.8

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,50 +24,57 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from scalarize.analysis.capacity import distance_from_uniform
 from scalarize.analysis.stats import bootstrap_mean_ci
 from scalarize.errors import ScalarizeError
 from scalarize.runs import layout
-from scalarize.runs.records import SweepPlan
+from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import RunDir, StudyDir, find_runs, read_or_skip
 
 MEASURES = ("conflict_share", "cos_mean", "gms_mean")
 
 
-def _capacities(folder: Path | str) -> dict[str, str]:
-    """Run name -> capacity label, from the sweep's plan when ``folder`` is a sweep (a sweep
-    over a factory's options plans one label per options set, e.g. ``build-width32``, where
-    every run has the same ``model.spec``); empty otherwise."""
+def _planned(folder: Path | str) -> dict[str, PlannedRun]:
+    """Run name -> its planned run, from the sweep's plan when ``folder`` is a sweep (a sweep
+    over a factory's options plans one capacity label per options set, e.g. ``build-width32``,
+    where every run has the same ``model.spec``; a sweep over data options labels each run's
+    data cell); empty otherwise."""
     study = StudyDir(folder, layout.SWEEP)
     if not study.is_study:
         return {}
-    return {run.name: run.capacity for run in study.read_plan(SweepPlan).runs}
+    return {run.name: run for run in study.read_plan(SweepPlan).runs}
 
 
-def _run_identity(run: RunDir, capacities: dict[str, str] | None = None
+def _run_identity(run: RunDir, planned: dict[str, PlannedRun] | None = None
                   ) -> dict[str, object] | None:
     summary = run.read_summary()
     if summary is None:
         return None
     seed = run.read_config().get("seed", 0)
-    capacity = (capacities or {}).get(run.path.name, summary.model.spec)
-    return {"run": run.path.name, "capacity": capacity,
-            "params": summary.model.params, "weights_label": summary.weights_label,
-            "multi_task": not summary.weights.is_single_task, "seed": seed,
-            "final_val_avg_acc": summary.val.avg_acc,
-            "final_test_avg_acc": summary.test.avg_acc}
+    plan = (planned or {}).get(run.path.name)
+    identity: dict[str, object] = {
+        "run": run.path.name, "capacity": plan.capacity if plan else summary.model.spec,
+        "params": summary.model.params, "weights_label": summary.weights_label,
+        "distance_from_uniform": distance_from_uniform(np.array(summary.weights.values)),
+        "first_weight": summary.weights.values[0],
+        "multi_task": not summary.weights.is_single_task, "seed": seed,
+        "final_val_avg_acc": summary.val.avg_acc, "final_test_avg_acc": summary.test.avg_acc}
+    if plan is not None and plan.data is not None:
+        identity["data"] = plan.data
+    return identity
 
 
-def _probed_steps(run: RunDir, capacities: dict[str, str]) -> list[dict[str, object]]:
+def _probed_steps(run: RunDir, planned: dict[str, PlannedRun]) -> list[dict[str, object]]:
     records = run.read_conflicts()
-    ident = _run_identity(run, capacities) if records else None
+    ident = _run_identity(run, planned) if records else None
     if ident is None:
         return []
     return [{**ident, "step": r.step, "epoch": r.epoch,
              **{m: getattr(r, m) for m in (*MEASURES, "cos_min")}} for r in records]
 
 
-def _probed_epochs(run: RunDir, capacities: dict[str, str]) -> list[dict[str, object]]:
-    ident = _run_identity(run, capacities)
+def _probed_epochs(run: RunDir, planned: dict[str, PlannedRun]) -> list[dict[str, object]]:
+    ident = _run_identity(run, planned)
     if ident is None:
         return []
     rows = []
@@ -82,9 +90,9 @@ def _probed_epochs(run: RunDir, capacities: dict[str, str]) -> list[dict[str, ob
 def conflict_steps(folder: Path | str) -> pd.DataFrame:
     """Every probed step of every finished run under ``folder``, with the run's identity (a
     corrupt run is skipped with one :class:`~scalarize.errors.SkippedRunWarning`)."""
-    rows, capacities = [], _capacities(folder)
+    rows, planned = [], _planned(folder)
     for run in find_runs(folder):
-        rows += read_or_skip(run.path, partial(_probed_steps, run, capacities)) or []
+        rows += read_or_skip(run.path, partial(_probed_steps, run, planned)) or []
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records; train with "
                              "probes={conflicts: {every: 50}}")
@@ -94,10 +102,10 @@ def conflict_steps(folder: Path | str) -> pd.DataFrame:
 def conflict_epochs(folder: Path | str) -> pd.DataFrame:
     """Per run and epoch: the epoch means of the conflict measures and the validation metric
     (a corrupt run is skipped with one :class:`~scalarize.errors.SkippedRunWarning`)."""
-    rows, capacities = [], _capacities(folder)
+    rows, planned = [], _planned(folder)
     for run in find_runs(folder):
         if run.has_conflicts:
-            rows += read_or_skip(run.path, partial(_probed_epochs, run, capacities)) or []
+            rows += read_or_skip(run.path, partial(_probed_epochs, run, planned)) or []
     if not rows:
         raise ScalarizeError(f"no finished run under {folder} has conflict records")
     return pd.DataFrame(rows)
@@ -176,3 +184,58 @@ def summary_table(epochs: pd.DataFrame) -> pd.DataFrame:
                      "across_spearman_lo": across["spearman_lo"],
                      "across_spearman_hi": across["spearman_hi"], "across_n": across["n"]})
     return pd.DataFrame(rows)
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """Sort key reading the digits in a label as numbers (``600x30`` before ``600x120``)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def _run_means(epochs: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """One row per multi-task run: its mean ``measure`` over the probed epochs and its identity."""
+    keys = [c for c in ("data", "capacity", "params", "weights_label", "distance_from_uniform",
+                        "first_weight", "seed") if c in epochs.columns]
+    return epochs[epochs.multi_task].groupby("run").agg(
+        value=(measure, "mean"), **{k: (k, "first") for k in keys}).reset_index()
+
+
+def trends(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Does a conflict measure move with capacity, or with how far the weights are from
+    uniform? Per measure, Spearman's ρ over the multi-task runs between each run's mean measure
+    and log parameters, and between it and the weights' total-variation distance from uniform,
+    with 95% intervals and p-values (:func:`correlation`). With a data axis the runs of every
+    data cell are pooled (the plane gives them apart)."""
+    rows = []
+    for measure in MEASURES:
+        runs = _run_means(epochs, measure)
+        for factor, x in (("log10 params", np.log10(runs.params.astype(float))),
+                          ("distance from uniform", runs.distance_from_uniform)):
+            c = correlation(x, runs.value)
+            rows.append({"measure": measure, "against": factor, "spearman_rho": c["spearman_rho"],
+                         "lo": c["spearman_lo"], "hi": c["spearman_hi"], "p": c["spearman_p"],
+                         "runs": c["n"]})
+    return pd.DataFrame(rows)
+
+
+def plane(epochs: pd.DataFrame, measure: str = "conflict_share") -> pd.DataFrame:
+    """Mean over seeds of each run's mean ``measure`` per (weights × capacity) cell, as text
+    ``mean [lo, hi]`` (bootstrap interval over runs, inside the measure's range); rows are
+    weights, from the most weight on the first objective down, columns capacities by parameter
+    count (multi-task runs; with a data axis, one row block per data cell)."""
+    runs = _run_means(epochs, measure)
+    rows = [k for k in ("data", "weights_label") if k in runs.columns]
+    cells = []
+    for key, group in runs.groupby([*rows, "capacity"], sort=False):
+        mean, lo, hi = bootstrap_mean_ci(group.value)
+        text = f"{mean:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{mean:.3f} (n=1)"
+        cells.append({**dict(zip([*rows, "capacity"], key, strict=True)), "text": text,
+                      "params": group.params.iloc[0], "_order": -group.first_weight.iloc[0]})
+    frame = pd.DataFrame(cells)
+    order = frame.drop_duplicates("capacity").sort_values("params").capacity.tolist()
+    table = frame.pivot_table(index=[*rows, "_order"], columns="capacity", values="text",
+                              aggfunc="first")
+    table = table[order].reset_index()
+    table = table.sort_values([*rows[:-1], "_order"], key=lambda c: c.map(_natural)
+                              if c.name == "data" else c)
+    table.columns.name = None
+    return table.drop(columns="_order").reset_index(drop=True)

@@ -11,7 +11,9 @@ from scalarize.analysis.conflicts import (
     across_runs,
     by_factor,
     conflict_epochs,
+    plane,
     summary_table,
+    trends,
 )
 from scalarize.errors import ScalarizeError
 from scalarize.report.figures import plt, save_figure
@@ -79,6 +81,11 @@ def conflicts_section(folder: Path, figures: Path) -> Section | None:
                            summary_table(epochs)))
     section.tables.append(("Conflict share per capacity", by_factor(epochs, "capacity")))
     section.tables.append(("Conflict share per weighting", by_factor(epochs, "weights_label")))
+    section.tables.append(("Conflict share per weighting and capacity (mean over seeds "
+                           "[bootstrap 95% interval])", plane(epochs)))
+    section.tables.append(("Trends: Spearman ρ of each run's mean measure against log "
+                           "parameters and against the weights' distance from uniform",
+                           trends(epochs)))
     section.figures.append(("Gradient conflict over training, per capacity",
                             conflict_curves_figure(epochs, figures / "conflict_curves.png")))
     section.figures.append(("Conflict against final validation accuracy, across runs",
