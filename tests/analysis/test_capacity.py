@@ -46,11 +46,16 @@ def test_rank_stability_matches_scipy_on_known_orderings():
     assert get[("s", "swap")].kendall_tau == pytest.approx(ref)
 
 
-def test_transfer_regret():
-    summary = _summary({"small": {"u": 1.0, "v": 3.0}, "big": {"u": 5.0, "v": 2.0}})
-    regret = transfer_regret(summary)
-    assert regret.iloc[0].transferred_weights == "v"
-    assert regret.iloc[0].regret == pytest.approx(3.0)
+def test_transfer_regret_from_every_capacity_to_every_larger_one():
+    summary = _summary({"small": {"u": 1.0, "v": 3.0}, "mid": {"u": 4.0, "v": 2.0},
+                        "big": {"u": 5.0, "v": 6.0}})
+    regret = transfer_regret(summary).set_index(["from", "to"])
+    assert list(regret.index) == [("small", "mid"), ("small", "big"), ("mid", "big")]
+    assert regret.loc[("small", "mid")].transferred_weights == "v"
+    assert regret.loc[("small", "mid")].regret == pytest.approx(2.0)  # 4 - 2
+    assert regret.loc[("small", "big")].regret == pytest.approx(0.0)  # v is best at big too
+    assert regret.loc[("mid", "big")].transferred_weights == "u"
+    assert regret.loc[("mid", "big")].regret == pytest.approx(1.0)  # 6 - 5
 
 
 def test_mean_ci_and_distance():

@@ -203,29 +203,30 @@ def _rank_stability(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def transfer_regret(summary: pd.DataFrame) -> pd.DataFrame:
-    """Regret of using the smallest capacity's best weights at each larger capacity: the best Δ
-    there minus the Δ of the transferred weights (0 = transfer is perfect); per data options,
-    when the sweep varies them."""
+    """Regret of searching small and training big: for every capacity A and every larger
+    capacity B, the best Δ at B minus the Δ at B of A's best weights (0 = transfer is
+    perfect; *search small, train big*); per data options, when the sweep varies them."""
     return _per_data(_transfer_regret, summary)
 
 
 def _transfer_regret(summary: pd.DataFrame) -> pd.DataFrame:
     order = summary.drop_duplicates("capacity").sort_values("params").capacity.tolist()
-    small = _best(summary[summary.capacity == order[0]])
-    if small is None:
-        return pd.DataFrame()
-    chosen = small.weights_label
     rows = []
-    for capacity in order[1:]:
-        group = summary[summary.capacity == capacity]
-        transferred = group[group.weights_label == chosen].dropna(subset=["gain"])
-        best = _best(group)
-        if transferred.empty or best is None:
+    for i, source in enumerate(order):
+        small = _best(summary[summary.capacity == source])
+        if small is None:
             continue
-        rows.append({"from": order[0], "to": capacity, "transferred_weights": chosen,
-                     "transferred_gain": float(transferred.gain.iloc[0]),
-                     "best_weights": best.weights_label, "best_gain": float(best.gain),
-                     "regret": float(best.gain - transferred.gain.iloc[0])})
+        chosen = small.weights_label
+        for capacity in order[i + 1:]:
+            group = summary[summary.capacity == capacity]
+            transferred = group[group.weights_label == chosen].dropna(subset=["gain"])
+            best = _best(group)
+            if transferred.empty or best is None:
+                continue
+            rows.append({"from": source, "to": capacity, "transferred_weights": chosen,
+                         "transferred_gain": float(transferred.gain.iloc[0]),
+                         "best_weights": best.weights_label, "best_gain": float(best.gain),
+                         "regret": float(best.gain - transferred.gain.iloc[0])})
     return pd.DataFrame(rows)
 
 

@@ -190,7 +190,8 @@ def capacity_section(folder: Path, figures: Path) -> Section | None:
                                pairs[[*cell[:-1], "capacity_a", "capacity_b", "kendall_tau",
                                       "kendall_p", "spearman_rho", "weightings"]]))
     if not regret.empty:
-        section.tables.append(("Regret of transferring the smallest model's best weights",
+        section.tables.append(("Regret of transferring a smaller model's best weights to a "
+                               "larger one (Δ points)",
                                regret))
     section.tables.append(("All weightings", summary[
         [*cell, "weights_label", "gain", "gain_lo", "gain_hi", "avg_acc", "seeds"]]))
