@@ -306,7 +306,13 @@ def _print_frame(frame, fmt: str) -> None:
     elif fmt == "json":
         print(frame.to_json(orient="records", indent=2))
     else:
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        print(frame.to_string(index=False, float_format=_three_places, na_rep="-"))
+
+
+def _three_places(value: float) -> str:
+    """Three decimals, or two significant digits for a small non-zero value (a p-value of
+    3e-08 would read 0.000)."""
+    return f"{value:.1e}" if 0 < abs(value) < 0.0005 else f"{value:.3f}"
 
 
 def _print_tables(tables: dict, fmt: str) -> None:
@@ -318,6 +324,7 @@ def _print_tables(tables: dict, fmt: str) -> None:
 
 def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     from scalarize.analysis import (
+        capacity_trend,
         gain_plane,
         load_sweep,
         per_capacity,
@@ -330,12 +337,15 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     runs = load_sweep(args.dir)
     if runs.empty:
         raise ScalarizeError(f"no finished run in {args.dir} yet")
-    summary = summarize(weighting_gains(runs))
+    gains = weighting_gains(runs)
+    summary = summarize(gains)
     cells = per_capacity(summary)
     plane = {} if "data" not in cells.columns or args.format != "table" else {
         "best Δ% (data × capacity)": gain_plane(cells, "best_gain"),
         "uniform Δ% (data × capacity)": gain_plane(cells, "uniform_gain")}
     _print_tables({**plane, "per_capacity": cells,
+                   "capacity_trend (Spearman ρ of per-seed Δ against log parameters)":
+                   capacity_trend(gains, summary),
                    "rank_stability": rank_stability(summary),
                    "transfer_regret": transfer_regret(summary), "weightings": summary},
                   args.format)

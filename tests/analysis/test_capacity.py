@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from scalarize.analysis import (
+    capacity_trend,
     distance_from_uniform,
     mean_ci,
     per_capacity,
@@ -105,3 +106,25 @@ def test_gains_by_hand_through_the_run_store(tmp_path):
     caps = per_capacity(summary)
     assert caps.best_weights.iloc[0] == "uniform"
     assert caps.uniform_gain.iloc[0] == pytest.approx(-20.0)
+
+
+def test_capacity_trend_is_spearman_of_per_seed_gains_of_each_capacitys_best():
+    rows = []
+    for params, cap in ((100, "s"), (1000, "m"), (10000, "l")):
+        for seed in range(3):
+            # "v" is best at every capacity and rises with it; "uniform" falls
+            rows.append({"capacity": cap, "params": params, "seed": seed, "weights_label": "v",
+                         "gain": params / 100 + seed})
+            rows.append({"capacity": cap, "params": params, "seed": seed,
+                         "weights_label": "uniform", "gain": -params / 1000 - seed})
+    gains = pd.DataFrame(rows)
+    summary = gains.groupby(["capacity", "weights_label"], sort=False, as_index=False).agg(
+        params=("params", "first"), gain=("gain", "mean")).assign(
+        gain_lo=np.nan, gain_hi=np.nan, seeds=3, w_a=0.5, w_b=0.5)
+    trend = capacity_trend(gains, summary).set_index("weighting")
+    best = gains[gains.weights_label == "v"]
+    expected = stats.spearmanr(np.log10(best.params), best.gain)
+    assert trend.loc["best"].spearman_rho == pytest.approx(expected.statistic)
+    assert trend.loc["best"].p == pytest.approx(expected.pvalue)
+    assert trend.loc["best"].runs == 9 and trend.loc["best"].spearman_rho > 0.8
+    assert trend.loc["uniform"].spearman_rho < -0.7

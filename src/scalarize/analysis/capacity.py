@@ -230,6 +230,29 @@ def _transfer_regret(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def capacity_trend(gains: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Does Δ grow with capacity? Spearman's ρ (with its p-value) between log parameters and
+    the per-seed Δ of the best weighting of each capacity (best by mean Δ there), and the same
+    for uniform weights; per data options, when the sweep varies them. ``runs`` is the number
+    of (capacity, seed) points."""
+    keys = cell_keys(gains)
+    best = {tuple(r[k] for k in keys): r.best_weights for _, r in per_capacity(summary).iterrows()}
+    groups = gains.groupby("data", sort=False) if "data" in keys else [(None, gains)]
+    rows = []
+    for data, group in groups:
+        chosen = group.apply(lambda r: best.get(tuple(r[k] for k in keys)), axis=1)
+        for weighting, runs in (("best", group[group.weights_label == chosen]),
+                                ("uniform", group[group.weights_label == "uniform"])):
+            runs = runs.dropna(subset=["gain"])
+            if runs.params.nunique() < 2:
+                continue
+            rho = stats.spearmanr(np.log10(runs.params.astype(float)), runs.gain)
+            rows.append({**({"data": data} if data is not None else {}),
+                         "weighting": weighting, "spearman_rho": float(rho.statistic),
+                         "p": float(rho.pvalue), "runs": len(runs)})
+    return pd.DataFrame(rows)
+
+
 def gain_plane(cells: pd.DataFrame, value: str = "best_gain") -> pd.DataFrame:
     """The (data options × capacity) plane of ``value`` (a column of :func:`per_capacity`:
     ``best_gain`` or ``uniform_gain``) as cells ``"Δ [lo, hi]"``: one row per data option
