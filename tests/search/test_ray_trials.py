@@ -6,7 +6,14 @@ Ray is installed by ``make test`` (the ``ray`` extra); these tests fail, not ski
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 
 import pytest
 
@@ -51,6 +58,61 @@ def test_optuna_with_asha_on_ray_spends_its_budget_into_the_local_engines_store(
     # a finished search is read back, not run again
     again = run_search(config, out, engine="ray", progress=False)
     assert again.model_dump() == summary.model_dump()
+
+
+def _kill_session(process: subprocess.Popen, ray_dir: str) -> None:
+    """SIGKILL the driver's process group, then any Ray process of its session left outside
+    it (Ray daemonises some), found by the session's own temp dir in their command lines."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    subprocess.run(["pkill", "-9", "-f", ray_dir], check=False)
+
+
+def test_a_ray_trial_search_killed_from_outside_resumes_and_spends_its_budget(
+        ray_search_file, tmp_path):
+    """A user's kill -9 in the middle of an ASHA+TPE search on Ray, then the same command
+    again: Tune restores its experiment from the search folder and the search ends with the
+    budget spent once, every epoch recorded once, and a best member that trained to the end."""
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "scalarize.cli", "search", str(ray_search_file),
+               "--engine", "ray", "--out", str(out), "--quiet", *TRIALS,
+               "search.strategy=asha", "search.sampler=tpe"]
+    ray_dir = tempfile.mkdtemp(prefix="rayk", dir="/tmp")  # short: Ray's socket paths
+    env = {**os.environ, "RAY_TMPDIR": ray_dir, "RAY_AUTH_MODE": "disabled"}
+    events = out / "population.jsonl"
+
+    def epochs_recorded() -> int:
+        lines = events.read_text().splitlines() if events.is_file() else []
+        return sum('"event": "epoch"' in line for line in lines)
+
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while epochs_recorded() < 4:
+            assert first.poll() is None, "the search ended before it could be killed"
+            assert time.monotonic() < deadline, "no epoch was recorded within 3 minutes"
+            time.sleep(0.1)
+    finally:
+        _kill_session(first, ray_dir)
+    killed_at = epochs_recorded()
+    assert not (out / "summary.json").exists()  # killed half-way, not finished
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    subprocess.run(["pkill", "-9", "-f", ray_dir], check=False)
+    assert again.returncode == 0, again.stderr[-2000:]
+    folder = SearchDir(out)
+    summary = folder.read_summary()
+    lines = [(e.member, e.epoch) for e in folder.read_events() if isinstance(e, EpochEvent)]
+    assert len(lines) >= killed_at
+    assert len(lines) == len(set(lines)) == summary.member_epochs <= 15
+    members = {m.member: m for m in summary.members}
+    assert sorted(members) == list(range(len(members))) and len(members) >= 5
+    for m in summary.members:
+        assert math.isclose(sum(m.weights), 1.0) and min(m.weights) >= 0
+        assert max(e for n, e in lines if n == m.member) == (
+            3 if m.stopped_epoch is None else m.stopped_epoch)
+    assert members[summary.best_member].stopped_epoch is None
 
 
 def test_the_budget_searcher_holds_the_population_and_the_budget():

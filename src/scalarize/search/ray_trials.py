@@ -47,9 +47,11 @@ search folder: running members restart from their last Tune checkpoint (every
 in memory by Tune, and this module's budget and member count). What does not hold: Tune saves
 the searcher state at its own pace and does not save the scheduler's rungs, so the resumed
 search does not in general make the same next proposals or stops as an uninterrupted one; it
-spends the same budget and writes the same records. This path is not tested yet: a test that
-interrupted Tune from a driver callback (``KeyboardInterrupt``) left ``Tuner.fit`` hanging on
-this machine. (The local engine's trial searches resume exactly, and are tested so.)
+spends the same budget and writes the same records. Tested as a user meets it: the CLI
+search killed with SIGKILL (driver and its Ray session) after four recorded epochs, then run
+again, ends with every epoch recorded once, the budget spent once and a best member that
+trained to the end (``tests/search/test_ray_trials.py``). (The local engine's trial searches
+resume exactly, and are tested so.)
 """
 
 from __future__ import annotations
