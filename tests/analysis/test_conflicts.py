@@ -133,6 +133,8 @@ def test_conflict_plane_is_the_mean_of_run_means_per_weights_and_capacity():
     assert table.loc[1, "big"].startswith("0.725 [")  # 0.6 + 0.1 + (0.015 + 0.035) / 2
     lo, hi = map(float, table.loc[1, "big"].split("[")[1].rstrip("]").split(","))
     assert 0.715 <= lo <= 0.725 <= hi <= 0.735
+    singles = _grid_epochs().assign(multi_task=False)
+    assert plane(singles).empty  # nothing to show, no error
 
 
 def test_conflict_trends_against_capacity_and_weights():

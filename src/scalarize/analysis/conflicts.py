@@ -223,6 +223,8 @@ def plane(epochs: pd.DataFrame, measure: str = "conflict_share") -> pd.DataFrame
     weights, from the most weight on the first objective down, columns capacities by parameter
     count (multi-task runs; with a data axis, one row block per data cell)."""
     runs = _run_means(epochs, measure)
+    if runs.empty:
+        return pd.DataFrame()
     rows = [k for k in ("data", "weights_label") if k in runs.columns]
     cells = []
     for key, group in runs.groupby([*rows, "capacity"], sort=False):
