@@ -345,7 +345,7 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
         "uniform Δ% (data × capacity)": gain_plane(cells, "uniform_gain")}
     _print_tables({**plane, "per_capacity": cells,
                    "capacity_trend (Spearman ρ of per-seed Δ against log parameters)":
-                   capacity_trend(gains, summary),
+                   capacity_trend(gains, cells),
                    "rank_stability": rank_stability(summary),
                    "transfer_regret": transfer_regret(summary), "weightings": summary},
                   args.format)

@@ -121,7 +121,7 @@ def test_capacity_trend_is_spearman_of_per_seed_gains_of_each_capacitys_best():
     summary = gains.groupby(["capacity", "weights_label"], sort=False, as_index=False).agg(
         params=("params", "first"), gain=("gain", "mean")).assign(
         gain_lo=np.nan, gain_hi=np.nan, seeds=3, w_a=0.5, w_b=0.5)
-    trend = capacity_trend(gains, summary).set_index("weighting")
+    trend = capacity_trend(gains, per_capacity(summary)).set_index("weighting")
     best = gains[gains.weights_label == "v"]
     expected = stats.spearmanr(np.log10(best.params), best.gain)
     assert trend.loc["best"].spearman_rho == pytest.approx(expected.statistic)

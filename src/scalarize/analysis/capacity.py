@@ -230,13 +230,14 @@ def _transfer_regret(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def capacity_trend(gains: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def capacity_trend(gains: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     """Does Δ grow with capacity? Spearman's ρ (with its p-value) between log parameters and
-    the per-seed Δ of the best weighting of each capacity (best by mean Δ there), and the same
-    for uniform weights; per data options, when the sweep varies them. ``runs`` is the number
-    of (capacity, seed) points."""
+    the per-seed Δ (``gains``, from :func:`weighting_gains`) of the best weighting of each
+    capacity (``cells``, from :func:`per_capacity`: best by mean Δ there), and the same for
+    uniform weights; per data options, when the sweep varies them. ``runs`` is the number of
+    (capacity, seed) points."""
     keys = cell_keys(gains)
-    best = {tuple(r[k] for k in keys): r.best_weights for _, r in per_capacity(summary).iterrows()}
+    best = {tuple(r[k] for k in keys): r.best_weights for _, r in cells.iterrows()}
     groups = gains.groupby("data", sort=False) if "data" in keys else [(None, gains)]
     rows = []
     for data, group in groups:
