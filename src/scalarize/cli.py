@@ -101,6 +101,17 @@ def _number(low: float, exclusive: bool = False) -> Callable[[str], float]:
     return parse
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; give 1 or more")
+    return value
+
+
 def _one_run_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--resume", action="store_true", help=f"continue an interrupted {what}")
     parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
@@ -209,6 +220,8 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
                 "gpus_per_run": args.gpus_per_run, "connect_timeout": args.connect_timeout}
     if args.address:
         raise ScalarizeError("--address needs --engine ray")
+    if args.engine == "local" and getattr(args, "jobs", None) is not None:
+        return {"jobs": args.jobs}
     return {}
 
 
@@ -468,6 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--engine", default="local", metavar="ENGINE",
                             help="local (default), ray, or another registered engine")
         parser.add_argument("--address", help="Ray cluster address (ray engine)")
+        if what != "search":
+            parser.add_argument("--jobs", type=_count, default=None,
+                                metavar="N", help="runs side by side (local engine; default: "
+                                "one per CPU core, or $SCALARIZE_JOBS)")
         parser.add_argument("--cpus-per-run", type=_number(0, exclusive=True), default=1.0,
                             help="CPUs per run or member (ray engine; > 0)")
         parser.add_argument("--gpus-per-run", type=_number(0), default=0.0,

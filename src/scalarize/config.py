@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from scalarize.errors import ScalarizeError
 from scalarize.weights import SimplexWeights
@@ -110,6 +117,11 @@ class AugmentConfig(_Section):
     flip: bool = True
 
 
+def _switch(value: Any) -> Any:
+    """YAML reads ``true``/``false`` as booleans; a three-way switch keeps them as words."""
+    return str(value).lower() if isinstance(value, bool) else value
+
+
 class TrainConfig(_Section):
     """Optimisation recipe (the paper's ViT study by default) and where to run."""
 
@@ -124,6 +136,9 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = Field(None, ge=1, description="CPU threads (torch default if unset)")
+    compile: Annotated[Literal["auto", "true", "false"], BeforeValidator(_switch)] = Field(
+        "auto", description="torch.compile the encoder's training step: auto (on CUDA, off on "
+        "CPU, where it was measured not to pay), true or false (scalarize.training.compiling)")
     augment: AugmentConfig | None = Field(None, description="e.g. {padding: 4, flip: true}")
     workers: int = Field(2, ge=0, le=64, description="loader processes reading a streamed "
                          "dataset (0: read in the training process); in-memory data ignores it")

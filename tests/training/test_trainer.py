@@ -20,10 +20,12 @@ def test_loss_goes_down_on_shapes():
     assert last["val_acc"]["colour"] > 0.5  # chance is 1/6
 
 
-def test_same_seed_same_numbers_and_other_seed_differs():
-    a = Trainer(tiny_config(), progress=False).fit()
-    b = Trainer(tiny_config(), progress=False).fit()
-    c = Trainer(tiny_config("seed=1"), progress=False).fit()
+@pytest.mark.parametrize("compiled", ["false", "true"])
+def test_same_seed_same_numbers_and_other_seed_differs(compiled):
+    a = Trainer(tiny_config(f"train.compile={compiled}"), progress=False).fit()
+    b = Trainer(tiny_config(f"train.compile={compiled}"), progress=False).fit()
+    c = Trainer(tiny_config("seed=1", f"train.compile={compiled}"), progress=False).fit()
+    assert a.compiled == (compiled == "true")
     assert a.test == b.test
     assert a.test.loss != c.test.loss
 
@@ -34,14 +36,15 @@ class _Kill(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("view", ["mtl", "mdl"])
-def test_resume_equals_uninterrupted(tmp_path, view):
+@pytest.mark.parametrize(("view", "compiled"), [("mtl", "false"), ("mdl", "false"),
+                                               ("mtl", "true")])
+def test_resume_equals_uninterrupted(tmp_path, view, compiled):
     options = ("benchmark.options={n_train: 96, n_val: 32, n_test: 32, image_size: 16}"
                if view == "mtl" else
                "benchmark.options={n_train: [48, 24, 12, 12], n_val: 8, n_test: 8, "
                "image_size: 16}")
     cfg = tiny_config("train.epochs=3", f"benchmark.view={view}", options,
-                      "model.spec=resnet8-x0.25")
+                      "model.spec=resnet8-x0.25", f"train.compile={compiled}")
     whole = train_run(cfg, tmp_path / "a", progress=False)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, tmp_path / "b", callbacks=[_Kill()], progress=False)

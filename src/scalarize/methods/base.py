@@ -63,6 +63,11 @@ class Method(nn.Module):
     #: choose their own weights (comparisons, sweeps and searches refuse weights for them:
     #: :func:`~scalarize.methods.refuse_ignored_weights`)
     uses_weights: ClassVar[bool] = True
+    #: whether :meth:`backward` may run through a compiled encoder (``train.compile``): it
+    #: backpropagates the step's graph once. A method that takes per-objective gradients
+    #: (``retain_graph=True``) sets ``False`` and trains eagerly
+    #: (:mod:`scalarize.training.compiling` says why)
+    compiles: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -41,6 +41,8 @@ class JacobianMethod(TorchjdMethod):
         >>> method = JacobianMethod(UPGrad())
     """
 
+    compiles: ClassVar[bool] = False  # one backward per objective (train.compile)
+
     def __init__(self, aggregator: Aggregator) -> None:
         super().__init__()
         self.aggregator = aggregator

@@ -46,8 +46,11 @@ class ConflictProbe(Callback):
         if trainer.run_dir is not None:  # resuming: keep what the checkpoint covers
             trainer.run_dir.truncate_conflicts(trainer.step)
 
+    def takes_gradients(self, step: int) -> bool:
+        return step % self.every == 0
+
     def on_losses(self, trainer, losses, per_example, ctx) -> None:
-        if ctx.step % self.every:
+        if not self.takes_gradients(ctx.step):
             return
         with torch.no_grad():
             counts = per_example.mask.sum(dim=1)

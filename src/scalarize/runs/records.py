@@ -119,6 +119,7 @@ class RunSummary(_Open):
     step_seconds: float
     peak_memory_mb: float | None = None
     device: str
+    compiled: bool = False  # the encoder's training step ran through torch.compile
 
 
 class EpochRecord(_Open):

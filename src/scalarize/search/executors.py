@@ -38,6 +38,7 @@ from scalarize.methods import refuse_ignored_weights
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
+from scalarize.search.local_pool import resolve_jobs, run_side_by_side
 from scalarize.search.ray_session import CONNECT_TIMEOUT, check_address, ray_session
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
@@ -61,16 +62,26 @@ ENGINES: Registry[Engine] = Registry("engine")
 
 @ENGINES.register("local")
 class LocalExecutor:
-    """Runs in this process, one after another."""
+    """Runs on this machine: the planned runs of a sweep or comparison ``jobs`` side by side
+    in worker processes (default: one per core for CPU runs, ``SCALARIZE_JOBS`` or ``--jobs``
+    to change; :mod:`scalarize.search.local_pool`), or one after another in this process with
+    ``jobs=1``; a search's members in this process."""
 
     runs_trials = True  # the trial strategies (scalarize.search.trials) run on this engine
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, jobs: int | None = None, **options: Any) -> None:
         if options:
-            raise ScalarizeError(f"the local engine takes no options, got {sorted(options)}")
+            raise ScalarizeError(f"the local engine takes no options but jobs, got "
+                                 f"{sorted(options)}")
+        self.jobs = jobs
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]:
+        jobs = resolve_jobs(self.jobs, configs)
+        if jobs > 1:
+            with tqdm(total=len(configs), desc=f"runs ({jobs} side by side)", unit="run",
+                      disable=progress is False) as bar:
+                return run_side_by_side(configs, out, jobs, on_done=lambda: bar.update(1))
         cache: dict[str, Any] = {}
         summaries = []
         for config in tqdm(configs, desc="runs", unit="run", disable=progress is False):

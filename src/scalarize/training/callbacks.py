@@ -27,6 +27,11 @@ class Callback:
         """After the forward pass, before the backward pass; the graph is still alive, so a
         probe may take its own gradients with ``retain_graph=True``."""
 
+    def takes_gradients(self, step: int) -> bool:
+        """Whether :meth:`on_losses` backpropagates the graph of step ``step`` itself (then
+        that step's forward runs eagerly: a compiled graph is backpropagated only once)."""
+        return False
+
     def on_step_end(self, trainer: Trainer, step: int, loss: torch.Tensor) -> None:
         """After the optimiser step (``loss`` is a detached tensor: avoid ``.item()`` here)."""
 

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -38,6 +39,7 @@ from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
 from scalarize.training.batch_check import check_first_batch
 from scalarize.training.callbacks import Callback
+from scalarize.training.compiling import CompiledEncoder, decide_compile
 from scalarize.training.data import Batch, ServedSplit, serve, split_stats
 from scalarize.training.mixing import MIXING
 from scalarize.training.objectives import PerExample, build_objectives
@@ -112,6 +114,16 @@ class Trainer:
         self.method = build_method(config.method.name, config.method.options,
                                    len(self.objectives.names)).to(self.device)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
+        decision = decide_compile(
+            train_cfg.compile, self.device.type,
+            method_compiles=getattr(self.method, "compiles", True), method=config.method.name)
+        if decision.warning:
+            warnings.warn(decision.warning, stacklevel=2)
+        #: whether the encoder's training step is compiled (recorded in the summary and the
+        #: checkpoint: a run resumes only in the mode it started in)
+        self.compiled = decision.enabled
+        self._compiled = (CompiledEncoder(self.model, train_cfg.batch_size) if self.compiled
+                          else None)
         self.steps_per_epoch = len(self.sampler)
         total = train_cfg.epochs * self.steps_per_epoch
         warmup = round(train_cfg.warmup_epochs * self.steps_per_epoch)
@@ -169,7 +181,9 @@ class Trainer:
             targets = {n: (batch.labels[n], f) for n, f in self.target_flips.items()}
             batch.x, moved = self.augment(batch.x, targets)
             batch.labels.update(moved)
-        features, per_example = self._forward(batch)
+        # a callback that takes its own gradients on this step's graph needs it eager
+        eager = any(callback.takes_gradients(self.step) for callback in self.callbacks)
+        features, per_example = self._forward(batch, eager)
         losses, counts = per_example.mean_losses()
         self._last_counts = counts
         ctx = StepContext(self.model, self.shared_params, features, self.step, counts,
@@ -189,10 +203,12 @@ class Trainer:
             callback.on_step_end(self, self.step, loss)
         return losses.detach(), loss
 
-    def _forward(self, batch: Batch) -> tuple[torch.Tensor, PerExample]:
-        """Shared features and the per-example losses of every objective."""
+    def _forward(self, batch: Batch, eager: bool = False) -> tuple[torch.Tensor, PerExample]:
+        """Shared features and the per-example losses of every objective (through the compiled
+        encoder where the run compiles and ``eager`` is not asked)."""
         with self.autocast:
-            features = self.model(batch.x)
+            features = (self._compiled(batch.x, eager) if self._compiled is not None
+                        else self.model(batch.x))
             return features, self.objectives.per_example(self.model.heads, features, batch)
 
     @torch.no_grad()
@@ -316,6 +332,7 @@ class Trainer:
             peak_memory_mb=(torch.cuda.max_memory_allocated(self.device) / 2**20
                             if self.device.type == "cuda" else None),
             device=str(self.device),
+            compiled=self.compiled,
         )
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -326,13 +343,25 @@ class Trainer:
             "model": self.model.state_dict(), "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "weights": list(self.weights.values), "history": self.history,
+            "compiled": self.compiled,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": (torch.cuda.get_rng_state(self.device)
                          if self.device.type == "cuda" else None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`."""
+        """Inverse of :meth:`state_dict`; a checkpoint of the other compile mode is refused
+        (compiled and eager kernels round differently, so the run would not continue
+        exactly)."""
+        if bool(state.get("compiled", False)) != self.compiled:
+            def mode(compiled: bool) -> str:
+                return "compiled" if compiled else "eager"
+
+            raise ScalarizeError(
+                f"this run started {mode(not self.compiled)} and would resume "
+                f"{mode(self.compiled)} here (train.compile=auto compiles on CUDA only), which "
+                "does not continue it exactly; resume it on the kind of device it started on, "
+                "or pass --overwrite to restart it")
         self.model.load_state_dict(state["model"])
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,146 @@
+"""Planned runs side by side on this machine: worker processes with a share of the cores each.
+
+Small models use a second CPU thread poorly (measured on the 2-core VM, batch 32:
+resnet8-x0.25 runs only 1.22× faster on 2 threads than on 1, resnet8-x1.0 1.55×), so two
+one-thread runs side by side finish a study sooner than one two-thread run at a time
+(``docs/benchmarks.md``, "Runs side by side"). The local engine therefore runs the planned runs
+of a sweep or comparison in ``jobs`` processes (default: one per core, ``SCALARIZE_JOBS`` or
+``--jobs`` to change), each with ``cores // jobs`` torch threads unless ``train.threads`` says
+otherwise. Python's :class:`~concurrent.futures.ProcessPoolExecutor` (spawned workers) carries
+them; Ray would too, at a few seconds of start-up and a dependency this default should not need.
+
+Each worker loads a data set once and keeps it for the runs that follow; each run writes its own
+folder (locked, resumable), so a killed study continues where it stopped, as in-process. A
+worker dies with the process that started it (Linux: ``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scalarize.config import RunConfig
+from scalarize.errors import ScalarizeError
+from scalarize.runs.records import RunSummary
+
+#: environment variable: the default number of side-by-side runs of the local engine
+JOBS_VARIABLE = "SCALARIZE_JOBS"
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_jobs(jobs: int | None, configs: Sequence[RunConfig]) -> int:
+    """How many runs go side by side: ``jobs`` if given, else ``$SCALARIZE_JOBS``, else one
+    per core for CPU runs (one at a time where a run may use a GPU: they would share it);
+    never more than there are runs.
+
+    Example:
+        >>> from scalarize.config import load_config
+        >>> resolve_jobs(4, [load_config(None, ["train.device=cpu"])] * 3)
+        3
+    """
+    if jobs is None:
+        configured = os.environ.get(JOBS_VARIABLE, "").strip()
+        if configured:
+            try:
+                jobs = int(configured)
+            except ValueError:
+                raise ScalarizeError(f"{JOBS_VARIABLE}={configured!r} is not a whole number; "
+                                     "set it to the number of runs side by side") from None
+        elif all(c.train.device == "cpu" or (c.train.device == "auto" and not _has_cuda())
+                 for c in configs):
+            jobs = available_cores()
+        else:
+            jobs = 1
+    if jobs < 1:
+        raise ScalarizeError(f"jobs must be at least 1 (got {jobs})")
+    return max(1, min(jobs, len(configs)))
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# -- the worker side ---------------------------------------------------------------------------
+_DATA: dict[str, Any] = {}
+
+
+def _start_worker(threads: int, entries: dict[str, Any] | None) -> None:
+    """Each worker: die with the parent, use its share of the cores, know the session's
+    registry entries."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the parent's death kills us
+    except (OSError, AttributeError):  # not Linux: the pool's own pipes end the worker
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import torch
+
+    torch.set_num_threads(threads)
+    if entries:
+        from scalarize.registry import restore_session
+
+        restore_session(entries)
+
+
+def _train_one(config_yaml: str, out: str) -> RunSummary:
+    from scalarize.training import load_data, train_run
+
+    config = RunConfig.model_validate(yaml.safe_load(config_yaml))
+    key = config.benchmark.model_dump_json()
+    if key not in _DATA:
+        _DATA.clear()  # one data set in memory at a time
+        _DATA[key] = load_data(config)
+    return train_run(config, out, resume=True, data=_DATA[key], progress=False)
+
+
+# -- the parent side ---------------------------------------------------------------------------
+def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
+                     on_done: Callable[[], None] = lambda: None) -> list[RunSummary]:
+    """Train ``configs`` into ``out`` in ``jobs`` worker processes; the summaries in plan order.
+    The first run that fails stops the others (their folders resume on the next try) and its
+    error is raised here, one line for a :class:`ScalarizeError`."""
+    from scalarize.registry import session_entries
+
+    threads = max(1, available_cores() // jobs)
+    entries = session_entries() or None
+    results: list[RunSummary | None] = [None] * len(configs)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                               initializer=_start_worker, initargs=(threads, entries))
+    finished = False
+    try:
+        futures: dict[Future[RunSummary], int] = {
+            pool.submit(_train_one, c.to_yaml(), str(out)): i for i, c in enumerate(configs)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[futures[future]] = future.result()  # a run's error stops the study
+                on_done()
+        finished = True
+    finally:
+        if not finished:  # a failed run or Ctrl-C: stop the runs in flight now, not at their end
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()  # their folders resume from the last checkpoint
+        pool.shutdown(wait=finished, cancel_futures=True)
+    return [r for r in results if r is not None]
+
+
+__all__ = ["JOBS_VARIABLE", "available_cores", "resolve_jobs", "run_side_by_side"]
