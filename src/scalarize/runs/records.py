@@ -119,7 +119,11 @@ class RunSummary(_Open):
     step_seconds: float
     peak_memory_mb: float | None = None
     device: str
-    compiled: bool = False  # the encoder's training step ran through torch.compile
+    #: whether the encoder's training step ran through torch.compile (``None``: a run written
+    #: before ``train.compile`` existed, which trained eagerly)
+    compiled: bool | None = None
+
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"compiled"})
 
 
 class EpochRecord(_Open):
