@@ -215,14 +215,16 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 
 def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     """Engine keyword arguments; the Ray resources are per run (a search: per member)."""
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and args.engine != "local":
+        raise ScalarizeError("--jobs is for --engine local; on Ray, --cpus-per-run sets how "
+                             "many runs share a machine")
     if args.engine == "ray":
         return {"address": args.address, "cpus_per_run": args.cpus_per_run,
                 "gpus_per_run": args.gpus_per_run, "connect_timeout": args.connect_timeout}
     if args.address:
         raise ScalarizeError("--address needs --engine ray")
-    if args.engine == "local" and getattr(args, "jobs", None) is not None:
-        return {"jobs": args.jobs}
-    return {}
+    return {"jobs": jobs} if jobs is not None else {}
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:

@@ -294,7 +294,7 @@ def session_entries() -> dict[str, dict[str, bytes | None]]:
     travel by value, the rest by reference, so their modules must be importable there), or
     ``None`` when it cannot be pickled. One entry that cannot travel never stops the others:
     :func:`restore_session` puts a stand-in for it that says why when (and only when) used."""
-    import cloudpickle  # installed with the ray extra, the only thing that ships entries
+    import cloudpickle  # entries travel to Ray workers and to the local engine's run workers
 
     packed: dict[str, dict[str, bytes | None]] = {}
     for kind, registry in _KNOWN.items():

@@ -6,6 +6,7 @@ import pytest
 
 from scalarize.errors import ScalarizeError
 from scalarize.runs.store import RunDir
+from scalarize.search.executors import LocalExecutor
 from scalarize.search.local_pool import available_cores, resolve_jobs
 from scalarize.search.sweep import SweepConfig, run_sweep
 from tests.conftest import tiny_config
@@ -20,11 +21,15 @@ def test_jobs_come_from_the_argument_the_environment_or_the_cores(monkeypatch):
     monkeypatch.setenv("SCALARIZE_JOBS", "many")
     with pytest.raises(ScalarizeError, match="SCALARIZE_JOBS='many' is not a whole number"):
         resolve_jobs(None, cpu)
+    monkeypatch.setenv("SCALARIZE_JOBS", "0")
+    with pytest.raises(ScalarizeError, match="SCALARIZE_JOBS must be a whole number of at"):
+        LocalExecutor()  # refused when the engine is built: before the study writes
     monkeypatch.delenv("SCALARIZE_JOBS")
     assert resolve_jobs(None, cpu) == min(available_cores(), 5)
     assert resolve_jobs(None, [tiny_config("train.device=cuda")] * 5) == 1  # they share a GPU
-    with pytest.raises(ScalarizeError, match="at least 1"):
-        resolve_jobs(0, cpu)
+    for bad in (0, "2", 1.5, True):
+        with pytest.raises(ScalarizeError, match="jobs must be a whole number of at least 1"):
+            LocalExecutor(jobs=bad)
 
 
 def _sweep(*overrides: str) -> SweepConfig:
@@ -57,3 +62,16 @@ def test_a_failing_run_in_a_worker_is_one_error_here(tmp_path):
     with pytest.raises(ScalarizeError, match="training diverged"):
         run_sweep(_sweep("train.lr=1e30"), tmp_path / "s", engine_options={"jobs": 2},
                   progress=False)
+
+
+def test_jobs_on_the_command_line(tmp_path, capsys):
+    from scalarize.cli import main
+
+    assert main(["sweep", "configs/shapes_sharing.yaml", "--out", str(tmp_path / "s"),
+                 "--engine", "ray", "--jobs", "2"]) == 2
+    assert "--jobs is for --engine local" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "configs/shapes_sharing.yaml", "--out", str(tmp_path / "s"), "--jobs",
+              "0"])
+    assert exit_.value.code == 2

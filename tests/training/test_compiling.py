@@ -11,15 +11,19 @@ from torch._dynamo.utils import counters
 
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS, base, build_method
+from scalarize.methods.static import StaticScalarization
 from scalarize.runs.store import RunDir
 from scalarize.search.sweep import SweepConfig, run_sweep
-from scalarize.training import Trainer, train_run
+from scalarize.training import Trainer, compiling, train_run
 from scalarize.training.compiling import CompiledEncoder, compile_cache_dir, decide_compile
 from tests.conftest import tiny_config
 
 
-def test_auto_compiles_on_cuda_only_and_the_switch_reads_yaml_booleans():
+def test_auto_compiles_on_cuda_only_and_the_switch_reads_yaml_booleans(monkeypatch):
+    monkeypatch.setattr(compiling, "_can_compile_cuda", lambda: True)
     assert decide_compile("auto", "cuda", method_compiles=True).enabled
+    monkeypatch.setattr(compiling, "_can_compile_cuda", lambda: False)  # no Triton, say
+    assert not decide_compile("auto", "cuda", method_compiles=True).enabled
     assert not decide_compile("auto", "cpu", method_compiles=True).enabled
     assert decide_compile("true", "cpu", method_compiles=True).enabled
     assert not decide_compile("false", "cuda", method_compiles=True).enabled
@@ -30,18 +34,20 @@ def test_auto_compiles_on_cuda_only_and_the_switch_reads_yaml_booleans():
 
 
 def test_a_method_that_cannot_compile_trains_eagerly_with_one_warning(monkeypatch):
-    monkeypatch.setattr(base.Method, "compiles", False)
+    monkeypatch.setattr(StaticScalarization, "compiles", False)
     with pytest.warns(UserWarning, match="train.compile: static .* trains eagerly"):
         trainer = Trainer(tiny_config("train.compile=true"), progress=False)
     assert not trainer.compiled
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # auto on CPU asks for nothing: nothing to say
+        warnings.simplefilter("error")  # auto asked for nothing in particular: nothing to say
         assert not Trainer(tiny_config(), progress=False).compiled
+    assert not base.Method.compiles  # a method of the user's compiles only if it says so
 
 
 def test_other_shapes_and_modes_run_eagerly():
     net = torch.nn.Linear(3, 2)
     encoder = CompiledEncoder(net, batch_size=4)
+    torch._dynamo.reset()
     counters.clear()
     net.eval()
     encoder(torch.zeros(4, 3))  # evaluation mode
@@ -96,10 +102,25 @@ def test_every_method_trains_compiled_as_it_does_eagerly(name):
         assert trainer.compiled == (compiled == "true" and compiles)
         said = [w for w in caught if "train.compile" in str(w.message)]
         assert len(said) == (compiled == "true" and not compiles)
+        calls = _count_compiled_calls(trainer)
         trainer.train_epoch()
+        assert calls["n"] == (3 if trainer.compiled else 0)  # every step of 3 went through it
         params.append(torch.cat([p.detach().flatten() for p in trainer.model.parameters()]))
     # compiled and eager kernels round differently: 3 steps keep it at float32 noise
     assert torch.allclose(params[0], params[1], atol=1e-5, rtol=0)
+
+
+def _count_compiled_calls(trainer):
+    calls = {"n": 0}
+    if trainer.compiled:
+        inner = trainer._compiled._compiled
+
+        def counted(x):
+            calls["n"] += 1
+            return inner(x)
+
+        trainer._compiled._compiled = counted
+    return calls
 
 
 def test_the_conflict_probe_measures_on_eager_steps_of_a_compiled_run(tmp_path):
@@ -116,11 +137,18 @@ def test_the_conflict_probe_measures_on_eager_steps_of_a_compiled_run(tmp_path):
         assert compiled.cos_mean == pytest.approx(eager.cos_mean, abs=1e-4)
 
 
-def test_a_checkpoint_of_the_other_mode_is_refused():
+def test_auto_resumes_in_the_mode_the_run_started_in_and_explicit_modes_are_kept():
     compiled = Trainer(tiny_config("train.compile=true"), progress=False)
-    eager = Trainer(tiny_config(), progress=False)
+    eager = Trainer(tiny_config("train.compile=false"), progress=False)
     with pytest.raises(ScalarizeError, match="started compiled and would resume eager"):
         eager.load_state_dict(compiled.state_dict())
     with pytest.raises(ScalarizeError, match="started eager and would resume compiled"):
         compiled.load_state_dict(eager.state_dict())
-    eager.load_state_dict(Trainer(tiny_config(), progress=False).state_dict())
+    auto = Trainer(tiny_config(), progress=False)  # auto: eager on CPU
+    assert not auto.compiled
+    auto.load_state_dict(compiled.state_dict())  # e.g. a run started on a GPU
+    assert auto.compiled
+    old = eager.state_dict()
+    del old["compiled"]  # a checkpoint from before train.compile: eager
+    auto.load_state_dict(old)
+    assert not auto.compiled

@@ -154,6 +154,20 @@ def train(data: Dataset, model: ModelLike = "vit-d3-w48-p4", *,
     return train_run(run_config, out, resume=resume, overwrite=overwrite, progress=progress)
 
 
+def _in_process(engine: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """From Python the local engine trains in the caller's process unless ``jobs`` (or
+    ``$SCALARIZE_JOBS``) asks for runs side by side: worker processes would re-run a script
+    without an ``if __name__ == "__main__":`` guard, and copy in-memory data into each."""
+    import os
+
+    from scalarize.search.local_pool import JOBS_VARIABLE
+
+    chosen = dict(options or {})
+    if engine == "local" and "jobs" not in chosen and not os.environ.get(JOBS_VARIABLE):
+        chosen["jobs"] = 1
+    return chosen
+
+
 def sweep(data: Dataset, model: ModelLike, sweep: Mapping[str, Any], *,
           config: Mapping[str, Any] | None = None, out: Path | str = "sweeps/sweep",
           engine: str = "local", engine_options: Mapping[str, Any] | None = None,
@@ -165,7 +179,7 @@ def sweep(data: Dataset, model: ModelLike, sweep: Mapping[str, Any], *,
 
     tree = {**_tree(data, model, config), "sweep": dict(sweep)}
     run_sweep(_validate(SweepConfig, tree, "sweep config"), out, engine=engine,
-              engine_options=dict(engine_options or {}), progress=progress)
+              engine_options=_in_process(engine, engine_options), progress=progress)
     return load_sweep(out)
 
 
@@ -194,7 +208,7 @@ def compare(data: Dataset, model: ModelLike, methods: list[Any], *,
         section["seeds"] = list(seeds)
     tree = {**_tree(data, model, config), "compare": section}
     run_compare(_validate(CompareConfig, tree, "compare config"), out, engine=engine,
-                engine_options=dict(engine_options or {}), progress=progress)
+                engine_options=_in_process(engine, engine_options), progress=progress)
     return compare_table(load_compare(out))
 
 

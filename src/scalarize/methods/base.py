@@ -64,10 +64,11 @@ class Method(nn.Module):
     #: :func:`~scalarize.methods.refuse_ignored_weights`)
     uses_weights: ClassVar[bool] = True
     #: whether :meth:`backward` may run through a compiled encoder (``train.compile``): it
-    #: backpropagates the step's graph once. A method that takes per-objective gradients
-    #: (``retain_graph=True``) sets ``False`` and trains eagerly
-    #: (:mod:`scalarize.training.compiling` says why)
-    compiles: ClassVar[bool] = True
+    #: backpropagates the encoder's part of the step's graph once. Opt-in: a method that takes
+    #: per-objective gradients of the encoder (``retain_graph=True``) would get wrong ones
+    #: (:mod:`scalarize.training.compiling` says why), so a method trains eagerly unless it
+    #: sets ``True``
+    compiles: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()

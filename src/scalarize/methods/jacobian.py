@@ -41,8 +41,6 @@ class JacobianMethod(TorchjdMethod):
         >>> method = JacobianMethod(UPGrad())
     """
 
-    compiles: ClassVar[bool] = False  # one backward per objective (train.compile)
-
     def __init__(self, aggregator: Aggregator) -> None:
         super().__init__()
         self.aggregator = aggregator
@@ -77,6 +75,7 @@ class FeatureMGDA(Method):
     only), then one backward pass of the weighted sum."""
 
     uses_weights: ClassVar[bool] = False
+    compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
 
     def __init__(self, epsilon: float = 0.001, max_iters: int = 100) -> None:
         super().__init__()

@@ -40,6 +40,8 @@ class ScalarizerMethod(TorchjdMethod):
     """Backpropagate ``scalarizer(losses)``; its learnable parameters join the optimiser. An
     objective absent from the batch enters with its carried last loss (see the module doc)."""
 
+    compiles: ClassVar[bool] = True  # one backward of one scalar
+
     def __init__(self, scalarizer: Scalarizer) -> None:
         super().__init__()
         self.scalarizer = scalarizer
@@ -119,6 +121,7 @@ class GradNorm(Method):
     state is the method's extra state."""
 
     uses_weights: ClassVar[bool] = False
+    compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
     log_w: torch.Tensor
     initial: torch.Tensor
     started: torch.Tensor

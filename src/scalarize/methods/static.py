@@ -20,6 +20,7 @@ class StaticScalarization(Method):
     """
 
     uses_weights: ClassVar[bool] = True
+    compiles: ClassVar[bool] = True  # one backward of one scalar
 
     def __init__(self, n_objectives: int | None = None) -> None:
         super().__init__()

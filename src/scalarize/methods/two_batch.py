@@ -44,8 +44,6 @@ class HalfBatchMethod(TorchjdMethod):
     """Weights λ = ``weighting(J₁ J₂ᵀ)`` from the batch's two halves; the shared parameters'
     gradient is Σ λ_t g_t over the whole batch, the heads' that of their own loss."""
 
-    compiles: ClassVar[bool] = False  # per-objective gradients of each half (train.compile)
-
     def __init__(self, weighting: Weighting) -> None:
         super().__init__()
         self.weighting = weighting

@@ -38,7 +38,7 @@ from scalarize.methods import refuse_ignored_weights
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
-from scalarize.search.local_pool import resolve_jobs, run_side_by_side
+from scalarize.search.local_pool import check_jobs, resolve_jobs, run_side_by_side
 from scalarize.search.ray_session import CONNECT_TIMEOUT, check_address, ray_session
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
@@ -73,7 +73,7 @@ class LocalExecutor:
         if options:
             raise ScalarizeError(f"the local engine takes no options but jobs, got "
                                  f"{sorted(options)}")
-        self.jobs = jobs
+        self.jobs = check_jobs(jobs)  # a bad value is refused before the study writes
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]:

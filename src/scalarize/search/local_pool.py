@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -42,6 +45,31 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_jobs(jobs: object) -> int | None:
+    """``jobs`` as given (a whole number ≥ 1, or ``None``), else ``$SCALARIZE_JOBS``; one line
+    for anything else, before a study writes anything.
+
+    Example:
+        >>> check_jobs(2)
+        2
+    """
+    where = "jobs"
+    if jobs is None:
+        configured = os.environ.get(JOBS_VARIABLE, "").strip()
+        if not configured:
+            return None
+        where, jobs = JOBS_VARIABLE, configured
+        try:
+            jobs = int(configured)
+        except ValueError:
+            raise ScalarizeError(f"{JOBS_VARIABLE}={configured!r} is not a whole number; "
+                                 "set it to the number of runs side by side") from None
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ScalarizeError(f"{where} must be a whole number of at least 1 (got {jobs!r}): "
+                             "the number of runs side by side")
+    return jobs
+
+
 def resolve_jobs(jobs: int | None, configs: Sequence[RunConfig]) -> int:
     """How many runs go side by side: ``jobs`` if given, else ``$SCALARIZE_JOBS``, else one
     per core for CPU runs (one at a time where a run may use a GPU: they would share it);
@@ -52,21 +80,11 @@ def resolve_jobs(jobs: int | None, configs: Sequence[RunConfig]) -> int:
         >>> resolve_jobs(4, [load_config(None, ["train.device=cpu"])] * 3)
         3
     """
+    jobs = check_jobs(jobs)
     if jobs is None:
-        configured = os.environ.get(JOBS_VARIABLE, "").strip()
-        if configured:
-            try:
-                jobs = int(configured)
-            except ValueError:
-                raise ScalarizeError(f"{JOBS_VARIABLE}={configured!r} is not a whole number; "
-                                     "set it to the number of runs side by side") from None
-        elif all(c.train.device == "cpu" or (c.train.device == "auto" and not _has_cuda())
-                 for c in configs):
-            jobs = available_cores()
-        else:
-            jobs = 1
-    if jobs < 1:
-        raise ScalarizeError(f"jobs must be at least 1 (got {jobs})")
+        cpu_only = all(c.train.device == "cpu" or (c.train.device == "auto" and not _has_cuda())
+                       for c in configs)
+        jobs = available_cores() if cpu_only else 1
     return max(1, min(jobs, len(configs)))
 
 
@@ -91,6 +109,7 @@ def _start_worker(threads: int, entries: dict[str, Any] | None) -> None:
     except (OSError, AttributeError):  # not Linux: the pool's own pipes end the worker
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    warnings.showwarning = _one_line  # as the command line prints them
     import torch
 
     torch.set_num_threads(threads)
@@ -98,6 +117,11 @@ def _start_worker(threads: int, entries: dict[str, Any] | None) -> None:
         from scalarize.registry import restore_session
 
         restore_session(entries)
+
+
+def _one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+              file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"scalarize: warning: {message}", file=sys.stderr)
 
 
 def _train_one(config_yaml: str, out: str) -> RunSummary:
@@ -132,7 +156,13 @@ def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                results[futures[future]] = future.result()  # a run's error stops the study
+                try:
+                    results[futures[future]] = future.result()  # an error stops the study
+                except BrokenProcessPool:
+                    raise ScalarizeError(
+                        f"a worker process died during run {futures[future] + 1} of "
+                        f"{len(configs)} in {out} (killed, or out of memory); run the same "
+                        "command again to resume, or with --jobs 1 to use less memory") from None
                 on_done()
         finished = True
     finally:
@@ -143,4 +173,4 @@ def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
     return [r for r in results if r is not None]
 
 
-__all__ = ["JOBS_VARIABLE", "available_cores", "resolve_jobs", "run_side_by_side"]
+__all__ = ["JOBS_VARIABLE", "available_cores", "check_jobs", "resolve_jobs", "run_side_by_side"]

@@ -14,22 +14,26 @@ What is compiled, and why only that:
 - a compiled graph is backpropagated **once**. Backpropagating it again (``retain_graph=True``:
   per-objective gradients) gives wrong gradients — measured on torch 2.13 CPU, resnet8-x0.125,
   5 tasks: per-objective encoder gradients off by 0.19 where they are 0.09 at most — or, with
-  AOTAutograd's donated buffers, an error. So methods that take per-objective gradients
-  (torchjd's Jacobian methods, the half-batch ones) declare ``compiles = False`` and train
-  eagerly with one warning line, and a step on which a callback takes its own gradients (the
-  conflict probe's every ``every`` steps, :meth:`~scalarize.training.Callback.takes_gradients`)
-  runs eagerly. Compiled and eager training of every method that compiles agree to float32
-  rounding (tests/training/test_compiling.py).
+  AOTAutograd's donated buffers, an error. So a method opts in with ``compiles = True`` when
+  its backward runs the encoder's graph once (static, the loss-based ones, GradNorm, MGDA-UB);
+  the others (torchjd's Jacobian methods, the half-batch ones, a user's method that says
+  nothing) train eagerly, with one warning line where ``train.compile=true`` asked; and a step
+  on which a callback takes its own gradients (the conflict probe's every ``every`` steps,
+  :meth:`~scalarize.training.Callback.takes_gradients`) runs eagerly. Compiled and eager
+  training of every method that compiles agree to float32 rounding
+  (tests/training/test_compiling.py).
 
 Inductor's layout optimisation (channels-last convolutions) is switched off: on CPU with
 torch 2.13, channels-last ``convolution_backward`` corrupts the heap for small channel counts
 (resnet8-x0.25 aborts with ``free(): invalid next size``; a 4→8 1×1 stride-2 convolution hangs),
 in eager mode too. Kept in NCHW, compiled and eager runs use the same kernels for convolutions.
 
-``auto`` compiles on CUDA and not on CPU: on this project's CPU studies (resnet8 ×0.125–×2.0,
-batch 32 and 128, 24 px) compiling paid 0.97–1.05× per step for 13–20 s of compile per
-architecture (``benchmarks/compile_speed.py``, ``docs/benchmarks.md``). The CUDA default follows
-PyTorch's guidance; CUDA step times are not measured here yet.
+``auto`` compiles on CUDA (where Dynamo and Triton are there) and not on CPU: on this project's
+CPU models compiling paid 0.99–1.17× per step (resnet8 ×0.125–×2.0 at batch 32 and 128,
+vit-d3-w48-p4, deeplab10-x0.125) for 18–22 s of cold compile per architecture, and the findings
+sweep ran slower end to end with it (``benchmarks/compile_speed.py``, ``docs/benchmarks.md``).
+The CUDA default follows PyTorch's guidance; CUDA step times are not measured here yet. A run
+resumed under ``auto`` continues in the mode it started in.
 
 Caches: Inductor's and AOTAutograd's on-disk caches live in ``$SCALARIZE_CACHE/torch-compile``
 (unless ``TORCHINDUCTOR_CACHE_DIR`` is set), shared by every process on the machine: the runs of
@@ -44,6 +48,8 @@ Example:
     >>> d = decide_compile("true", "cpu", method_compiles=False, method="pcgrad")
     >>> d.enabled, d.warning is not None
     (False, True)
+    >>> decide_compile("auto", "cpu", method_compiles=False).warning is None
+    True
 """
 
 from __future__ import annotations
@@ -75,14 +81,23 @@ def decide_compile(setting: str, device: str, *, method_compiles: bool,
     """Resolve ``train.compile`` for one run: ``setting`` as configured, ``device`` the run's
     device type, ``method_compiles`` whether the method's backward can go through a compiled
     encoder. Deterministic: the same config on the same kind of device decides the same."""
-    wanted = setting == "true" or (setting == "auto" and device == "cuda")
+    wanted = setting == "true" or (setting == "auto" and device == "cuda" and _can_compile_cuda())
     if not wanted:
         return CompileDecision(False)
-    if not method_compiles:
-        return CompileDecision(False, f"train.compile: {method} backpropagates each step more "
-                                      "than once (per-objective gradients), which a compiled "
-                                      "graph does not support; this run trains eagerly")
+    if not method_compiles:  # said only where compiling was asked for, not under auto
+        return CompileDecision(False, None if setting == "auto" else
+                               f"train.compile: {method} does not declare that it backpropagates "
+                               "each step once (Method.compiles), which a compiled graph needs; "
+                               "this run trains eagerly")
     return CompileDecision(True)
+
+
+def _can_compile_cuda() -> bool:
+    """Dynamo runs on this Python and Inductor has Triton for CUDA kernels."""
+    from torch._dynamo import is_dynamo_supported
+    from torch.utils._triton import has_triton
+
+    return bool(is_dynamo_supported() and has_triton())
 
 
 def compile_cache_dir() -> str:

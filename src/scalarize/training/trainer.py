@@ -116,14 +116,10 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,
-            method_compiles=getattr(self.method, "compiles", True), method=config.method.name)
+            method_compiles=getattr(self.method, "compiles", False), method=config.method.name)
         if decision.warning:
             warnings.warn(decision.warning, stacklevel=2)
-        #: whether the encoder's training step is compiled (recorded in the summary and the
-        #: checkpoint: a run resumes only in the mode it started in)
-        self.compiled = decision.enabled
-        self._compiled = (CompiledEncoder(self.model, train_cfg.batch_size) if self.compiled
-                          else None)
+        self._use_compiled(decision.enabled)
         self.steps_per_epoch = len(self.sampler)
         total = train_cfg.epochs * self.steps_per_epoch
         warmup = round(train_cfg.warmup_epochs * self.steps_per_epoch)
@@ -147,6 +143,13 @@ class Trainer:
         self.train_seconds = 0.0
         self._bar: tqdm | None = None
         self._last_counts = torch.zeros(len(self.objectives.names), device=self.device)
+
+    def _use_compiled(self, enabled: bool) -> None:
+        #: whether the encoder's training step is compiled (recorded in the summary and the
+        #: checkpoint: a run resumes in the mode it started in)
+        self.compiled = enabled
+        self._compiled = (CompiledEncoder(self.model, self.config.train.batch_size) if enabled
+                          else None)
 
     def _param_groups(self) -> list[dict[str, Any]]:
         decay: list[torch.nn.Parameter] = []
@@ -350,18 +353,21 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`; a checkpoint of the other compile mode is refused
-        (compiled and eager kernels round differently, so the run would not continue
-        exactly)."""
-        if bool(state.get("compiled", False)) != self.compiled:
-            def mode(compiled: bool) -> str:
-                return "compiled" if compiled else "eager"
+        """Inverse of :meth:`state_dict`. Under ``train.compile=auto`` the run continues in the
+        mode its checkpoint was written in (compiled and eager kernels round differently); an
+        explicit ``true``/``false`` that contradicts it is refused in one line."""
+        started = bool(state.get("compiled", False))  # a checkpoint from before: eager
+        if started != self.compiled:
+            if self.config.train.compile != "auto":
+                def mode(compiled: bool) -> str:
+                    return "compiled" if compiled else "eager"
 
-            raise ScalarizeError(
-                f"this run started {mode(not self.compiled)} and would resume "
-                f"{mode(self.compiled)} here (train.compile=auto compiles on CUDA only), which "
-                "does not continue it exactly; resume it on the kind of device it started on, "
-                "or pass --overwrite to restart it")
+                raise ScalarizeError(
+                    f"this run started {mode(started)} and would resume {mode(self.compiled)} "
+                    f"with train.compile={self.config.train.compile}, which does not continue "
+                    "it exactly; resume it where it can train as it started, or pass "
+                    "--overwrite to restart it")
+            self._use_compiled(started)  # auto continues in the mode the run started in
         self.model.load_state_dict(state["model"])
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
