@@ -20,9 +20,10 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
@@ -136,6 +137,23 @@ def _train_one(config_yaml: str, out: str) -> RunSummary:
 
 
 # -- the parent side ---------------------------------------------------------------------------
+@contextmanager
+def _quiet_resource_tracker() -> Iterator[None]:
+    """Multiprocessing's resource tracker, started with the pool's queues, warns in two lines
+    about the queue semaphores of workers killed on Ctrl-C (the OS releases them all the same):
+    it starts with that warning ignored, after the command's own one-line message."""
+    previous = os.environ.get("PYTHONWARNINGS")
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    os.environ["PYTHONWARNINGS"] = f"{previous},{quiet}" if previous else quiet
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = previous
+
+
 def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
                      on_done: Callable[[], None] = lambda: None) -> list[RunSummary]:
     """Train ``configs`` into ``out`` in ``jobs`` worker processes; the summaries in plan order.
@@ -146,8 +164,9 @@ def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
     threads = max(1, available_cores() // jobs)
     entries = session_entries() or None
     results: list[RunSummary | None] = [None] * len(configs)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                               initializer=_start_worker, initargs=(threads, entries))
+    with _quiet_resource_tracker():
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                                   initializer=_start_worker, initargs=(threads, entries))
     finished = False
     try:
         futures: dict[Future[RunSummary], int] = {
@@ -166,10 +185,12 @@ def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
                 on_done()
         finished = True
     finally:
-        if not finished:  # a failed run or Ctrl-C: stop the runs in flight now, not at their end
+        # a failed run or Ctrl-C: stop the runs in flight now, not at their end (their folders
+        # resume from the last checkpoint); the executor keeps its worker list private
+        if not finished:
             for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()  # their folders resume from the last checkpoint
-        pool.shutdown(wait=finished, cancel_futures=True)
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
     return [r for r in results if r is not None]
 
 

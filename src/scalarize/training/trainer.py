@@ -145,8 +145,8 @@ class Trainer:
         self._last_counts = torch.zeros(len(self.objectives.names), device=self.device)
 
     def _use_compiled(self, enabled: bool) -> None:
-        #: whether the encoder's training step is compiled (recorded in the summary and the
-        #: checkpoint: a run resumes in the mode it started in)
+        """Train the encoder compiled (``enabled``) or eagerly from the next step on;
+        ``compiled`` is recorded in the summary and the checkpoint."""
         self.compiled = enabled
         self._compiled = (CompiledEncoder(self.model, self.config.train.batch_size) if enabled
                           else None)
