@@ -1,7 +1,7 @@
 """Planned runs side by side on this machine: worker processes with a share of the cores each.
 
 Small models use a second CPU thread poorly (measured on the 2-core VM, batch 32:
-resnet8-x0.25 runs only 1.22× faster on 2 threads than on 1, resnet8-x1.0 1.55×), so two
+resnet8-x0.25 runs only 1.25× faster on 2 threads than on 1, resnet8-x1.0 1.47×), so two
 one-thread runs side by side finish a study sooner than one two-thread run at a time
 (``docs/benchmarks.md``, "Runs side by side"). The local engine therefore runs the planned runs
 of a sweep or comparison in ``jobs`` processes (default: one per core, ``SCALARIZE_JOBS`` or
