@@ -1,6 +1,7 @@
 """Every preset in configs/ validates and names models and benchmarks that exist (the data of
 the paper's presets is not here; their readers are tested on fixtures)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from scalarize.search.compare import load_compare_config
 from scalarize.search.spec import load_search_config
 from scalarize.search.sweep import load_sweep_config
 
-CONFIGS = sorted(Path(__file__).parent.parent.glob("configs/**/*.yaml"))
+CONFIGS_DIR = Path(__file__).parent.parent / "configs"
+CONFIGS = sorted(CONFIGS_DIR.glob("**/*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -53,3 +55,15 @@ def test_smoke_variant_runs_on_the_fixture_on_cpu(path, tmp_path, capsys):
     assert summaries, "the smoke run trained nothing"
     printed = capsys.readouterr().out
     assert str(out) in printed
+
+
+@pytest.mark.parametrize("name, objectives", [("paper_pbt_celeba.yaml", 40),
+                                              ("paper_pbt_domainnet.yaml", 6)])
+def test_many_objective_presets_smoke_at_full_size_with_16_members(name, objectives, tmp_path):
+    out = tmp_path / "out"
+    assert main(["search", str(CONFIGS_DIR / name), "--smoke", "--out", str(out),
+                 "--quiet"]) in (0, None)
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["objectives"]) == objectives
+    assert summary["population"] == 16 and len(summary["members"]) == 16
+    assert len(summary["best_weights"]) == objectives

@@ -37,6 +37,18 @@ can pay, without changing a pixel (the cached images serve as they are):
   here: ``count`` + ``balance``, flat style, 400 images with 60 labels each, 25 epochs: Δ −1.9%
   at ×0.25 and +2.3% at ×1.0 (one seed).
 
+Many objectives (``configs/many/``):
+
+- ``attributes: true`` (MTL view): instead of the five factors, the 40 binary attributes of
+  :mod:`scalarize.benchmarks.shapes_attributes`, CelebA-like (base rates 1.4% to 56%, some
+  with heavy label noise, some near-duplicates), eight of them *pure noise* (labels independent
+  of the image, so their best weight is known: zero). ``Dataset.info["pure_noise"]`` names
+  those chosen.
+- twelve styles for the MDL view: the four above and eight harder variants of them (``dark``,
+  ``grainy``, ``faint``, ``inverted``, ``blurred``, ``mono``, ``pixelated``, ``speckled``), so
+  that ten or more domains of different difficulty and sizes spread over 30× (``n_train`` per
+  domain) play DomainNet's part.
+
 Images are rendered vectorised in NumPy, are bit-for-bit reproducible from the seed (each split
 and domain has its own random stream, so growing the training set leaves val/test unchanged), and
 are cached on disk (``$SCALARIZE_CACHE``, default ``~/.cache/scalarize``) after the first use.
@@ -57,6 +69,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scalarize.benchmarks.base import SPLITS, Dataset, Split, Task, View, select_tasks
+from scalarize.benchmarks.shapes_attributes import ATTRIBUTE_TASKS, PURE_NOISE, attribute_labels
 from scalarize.errors import ScalarizeError
 from scalarize.files import cache_dir
 
@@ -69,7 +82,11 @@ HUES = np.array(
 )
 SIZE_FRACTIONS = (0.22, 0.30, 0.38)  # of a grid cell; shapes never touch
 MAX_COUNT = 3
-DOMAINS = ("flat", "textured", "sketch", "photo")
+BASE_DOMAINS = ("flat", "textured", "sketch", "photo")
+#: Every drawing style: the four base ones, then eight variants of them for many-domain
+#: regimes (appended, so the base styles keep their random streams and cached images).
+DOMAINS = (*BASE_DOMAINS, "dark", "grainy", "faint", "inverted", "blurred", "mono",
+           "pixelated", "speckled")
 MTL_TASKS = (
     Task("shape", len(SHAPES), "circle, square, triangle or cross"),
     Task("colour", len(HUES), "hue of the shapes"),
@@ -77,6 +94,7 @@ MTL_TASKS = (
     Task("count", MAX_COUNT, "number of shapes minus one"),
     Task("balance", 3, "left column holds more shapes / as many / right column more"),
 )
+FACTORS = (*(t.name for t in MTL_TASKS), "cells")  # what render returns per image
 MDL_TASK = Task("label", len(SHAPES) * MAX_COUNT, "shape × count")
 MDL_LABELS = ("shape_count", *(t.name for t in MTL_TASKS))
 _CHUNK = 1024
@@ -97,11 +115,14 @@ class ShapesOptions(BaseModel):
     )
     n_val: int = Field(1000, ge=1, le=MAX_IMAGES)
     n_test: int = Field(1000, ge=1, le=MAX_IMAGES)
-    domains: list[str] = Field(default_factory=lambda: list(DOMAINS))
+    domains: list[str] = Field(default_factory=lambda: list(BASE_DOMAINS))
     style: str = Field("photo", description="drawing style of the MTL view")
     labels_per_task: int | None = Field(
         None, ge=1, le=MAX_IMAGES, description="MTL view: each task keeps the labels of this "
         "many training images (its own seeded subset; the others read -1, no label)")
+    attributes: bool = Field(False, description="MTL view: the 40 binary attributes of "
+                             "scalarize.benchmarks.shapes_attributes (CelebA-like, eight of "
+                             "them pure noise) instead of the five factors")
     label: str = Field("shape_count", description="what the MDL view's one task asks: "
                        "shape_count (12 classes), or one factor: shape, colour, size, count, "
                        "balance")
@@ -152,7 +173,7 @@ def render(n: int, seed: int | list[int], image_size: int = 32, style: str = "ph
         factors.append(f)
     if not xs:
         return np.zeros((0, 3, image_size, image_size), np.uint8), {
-            t.name: np.zeros(0, np.int64) for t in MTL_TASKS
+            name: np.zeros(0, np.int64) for name in FACTORS
         }
     merged = {k: np.concatenate([f[k] for f in factors]) for k in factors[0]}
     return np.concatenate(xs), merged
@@ -200,8 +221,9 @@ def _render_chunk(n: int, rng: np.random.Generator, size: int, style: str
     img *= 255.0
     img += 0.5
     x = np.clip(img, 0.0, 255.0, out=img).astype(np.uint8)
+    occupied = np.where(active, 1 << cells, 0).sum(1)  # bit 3·row + column per occupied cell
     factors = {"shape": shape, "colour": colour, "size": size_bin, "count": count - 1,
-               "balance": balance}
+               "balance": balance, "cells": occupied}
     return x, {k: v.astype(np.int64) for k, v in factors.items()}
 
 
@@ -262,7 +284,58 @@ def _photo(mask, tone, rng, yy, xx):
     return img + _noise(rng, img.shape, 0.06)
 
 
-_STYLES = {"flat": _flat, "textured": _textured, "sketch": _sketch, "photo": _photo}
+def _dark(mask, tone, rng, yy, xx):
+    return _photo(mask, tone, rng, yy, xx) * 0.35  # underexposed: low contrast, dark
+
+
+def _grainy(mask, tone, rng, yy, xx):
+    img = _photo(mask, tone, rng, yy, xx)
+    return img + _noise(rng, img.shape, 0.22)  # heavy sensor noise
+
+
+def _faint(mask, tone, rng, yy, xx):
+    return 0.7 + 0.3 * _sketch(mask, tone, rng, yy, xx)  # pale pencil on paper
+
+
+def _inverted(mask, tone, rng, yy, xx):
+    return 1.0 - _flat(mask, tone, rng, yy, xx)  # a negative
+
+
+def _blurred(mask, tone, rng, yy, xx):
+    img = _textured(mask, tone, rng, yy, xx)
+    for axis in (2, 3):  # a 5-pixel box blur, separable, edges clamped
+        padded = np.concatenate([img.take([0] * 2, axis), img, img.take([-1] * 2, axis)],
+                                axis=axis)
+        length = img.shape[axis]
+        img = sum(padded.take(range(k, k + length), axis) for k in range(5)) / 5.0
+    return img
+
+
+def _mono(mask, tone, rng, yy, xx):
+    img = _photo(mask, tone, rng, yy, xx)
+    return np.repeat(img.mean(1, keepdims=True), 3, axis=1)  # colour lost
+
+
+def _pixelated(mask, tone, rng, yy, xx):
+    img = _photo(mask, tone, rng, yy, xx)
+    n, c, h, w = img.shape
+    block = 4
+    hb, wb = -(-h // block), -(-w // block)
+    padded = np.pad(img, ((0, 0), (0, 0), (0, hb * block - h), (0, wb * block - w)), "edge")
+    means = padded.reshape(n, c, hb, block, wb, block).mean((3, 5))
+    return np.repeat(np.repeat(means, block, 2), block, 3)[:, :, :h, :w]
+
+
+def _speckled(mask, tone, rng, yy, xx):
+    img = _flat(mask, tone, rng, yy, xx)
+    n, _, h, w = img.shape
+    salt = rng.random((n, 1, h, w)) < 0.12  # 12% of the pixels black or white
+    return np.where(salt, (rng.random((n, 1, h, w)) < 0.5).astype(np.float32), img)
+
+
+_STYLES = {"flat": _flat, "textured": _textured, "sketch": _sketch, "photo": _photo,
+           "dark": _dark, "grainy": _grainy, "faint": _faint, "inverted": _inverted,
+           "blurred": _blurred, "mono": _mono, "pixelated": _pixelated, "speckled": _speckled}
 
 
 def _cached_render(n: int, seed: list[int], image_size: int, style: str, use_cache: bool
@@ -274,7 +347,7 @@ def _cached_render(n: int, seed: list[int], image_size: int, style: str, use_cac
     if path.exists():
         try:
             with np.load(path) as archive:
-                return archive["x"], {t.name: archive[t.name] for t in MTL_TASKS}
+                return archive["x"], {name: archive[name] for name in FACTORS}
         except (OSError, ValueError, KeyError):
             pass  # a corrupt cache entry is regenerated below
     x, factors = render(n, seed, image_size, style)
@@ -295,7 +368,7 @@ def few_labels(labels: dict[str, np.ndarray], per_task: int, seed: int
         >>> int((out["count"] >= 0).sum())
         2
     """
-    names = [t.name for t in MTL_TASKS]
+    names = [t.name for t in (*MTL_TASKS, *ATTRIBUTE_TASKS)]  # factors first: their streams
     out = {}
     for name, values in labels.items():
         rng = np.random.default_rng([seed, FEW_LABELS_STREAM, names.index(name)])
@@ -319,14 +392,18 @@ def load_shapes(view: View = "mtl", tasks: list[str] | None = None, seed: int = 
         for split_id, split_name in enumerate(SPLITS):
             x, factors = _cached_render(split_sizes[split_name], [seed, split_id, 0],
                                         opts.image_size, opts.style, opts.cache)
-            splits[split_name] = Split(x=x, labels=factors)
-        chosen = select_tasks(MTL_TASKS, tasks)
+            labels = attribute_labels(factors, seed, split_id) if opts.attributes else factors
+            splits[split_name] = Split(x=x, labels=labels)
+        chosen = select_tasks(ATTRIBUTE_TASKS if opts.attributes else MTL_TASKS, tasks)
         for split in splits.values():
             split.labels = {t.name: split.labels[t.name] for t in chosen}
         if opts.labels_per_task is not None:
             splits["train"].labels = few_labels(splits["train"].labels, opts.labels_per_task,
                                                 seed)
-        return Dataset("shapes", "mtl", chosen, splits, info={"style": opts.style})
+        info: dict[str, object] = {"style": opts.style}
+        if opts.attributes:
+            info["pure_noise"] = [t.name for t in chosen if t.name in PURE_NOISE]
+        return Dataset("shapes", "mtl", chosen, splits, info=info)
 
     train_sizes = opts.n_train if isinstance(opts.n_train, list) else [opts.n_train] * len(
         opts.domains)
@@ -335,6 +412,9 @@ def load_shapes(view: View = "mtl", tasks: list[str] | None = None, seed: int = 
             f"shapes: n_train has {len(train_sizes)} sizes for {len(opts.domains)} domains; "
             "give one size per domain"
         )
+    if opts.attributes:
+        raise ScalarizeError("shapes: attributes is an option of the mtl view; drop it or set "
+                             "benchmark.view=mtl")
     if opts.labels_per_task is not None:
         raise ScalarizeError("shapes: labels_per_task is an option of the mtl view; in the "
                              "mdl view give a small domain a small n_train instead")
