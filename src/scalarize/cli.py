@@ -285,7 +285,8 @@ def _cmd_study_search(args: argparse.Namespace) -> None:
     config = load_search_config(args.config, args.overrides)
     out = SearchStudy(config, args.out, args.budget, args.seeds, names,
                       reference_grid=args.reference_grid, transfer_specs=args.transfer_spec,
-                      progress=False if args.quiet else None).run()
+                      progress=False if args.quiet else None, seed_offset=args.seed_offset,
+                      vary_data=args.vary_data).run()
     _print_tables(write_study_outputs(out), args.format)
     print(f"\ntables: {out}/table.csv, table.json; anytime plot: {out}/{ANYTIME_PNG}")
 
@@ -563,7 +564,11 @@ def build_parser() -> argparse.ArgumentParser:
     ssearch.add_argument("--strategies", nargs="+", metavar="NAME",
                          help="uniform, grid, random, tpe, gp, cmaes, nsga2, pbt, pb2, mopbt, "
                          "asha+SAMPLER, hyperband+SAMPLER (default: all but cmaes and "
-                         "hyperband)")
+                         "hyperband), or a method trained with uniform weights (famo, uw...)")
+    ssearch.add_argument("--seed-offset", type=int, default=0, metavar="K",
+                         help="seeds start at the config's seed + K (default 0)")
+    ssearch.add_argument("--vary-data", action="store_true",
+                         help="each seed draws the data too (benchmark.seed = the seed)")
     ssearch.add_argument("--reference-grid", type=int, default=0, metavar="K",
                          help="also train a simplex grid of at most K points per seed: the "
                          "reference for regret")

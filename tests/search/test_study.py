@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
@@ -145,6 +146,7 @@ def test_the_reference_grid_is_recorded_and_another_refused(tmp_path):
     """Reference cells are numbered by grid point: another grid's points would be mixed in."""
     study = object.__new__(study_module.SearchStudy)  # _record needs no data
     study.config, study.out, study.budget, study.reference_grid = base(), tmp_path, 8, 0
+    study.seed_offset, study.vary_data, study.pure_noise = 0, False, []
     study._record()
     assert "reference_grid" not in json.loads((tmp_path / "study.json").read_text())
     study.reference_grid = 6  # a reference added later is recorded
@@ -156,3 +158,50 @@ def test_the_reference_grid_is_recorded_and_another_refused(tmp_path):
     with pytest.raises(ScalarizeError, match=r"reference grid of 6 points; give "
                                              r"--reference-grid 6 or choose another --out$"):
         study._record()
+
+
+def test_methods_are_rows_trained_with_uniform_weights():
+    famo, uw = parse_strategies(["famo", "uw"])
+    assert famo == StudyStrategy("famo", None, method="famo") and uw.method == "uw"
+    with pytest.raises(ScalarizeError, match=r"or a method: .*famo"):
+        parse_strategies(["static"])  # static with uniform weights is 'uniform'
+
+
+def test_the_data_seed_follows_the_cell_seed_only_when_asked():
+    config = base()
+    entry = parse_strategies(["pbt"])[0]
+    assert cell_config(config, entry, 40, 7, 3).benchmark.seed == config.benchmark.seed
+    varied = cell_config(config, entry, 40, 7, 3, vary_data=True)
+    assert varied.benchmark.seed == 7 and varied.seed == 7
+
+
+def test_a_many_objective_study_records_recovery_and_compares_with_uniform(tmp_path, capsys):
+    """MTL-10 with its two pure-noise attributes, shrunk: seeds from the offset, data drawn
+    per seed, a method row, the noise share of every cell, the table against uniform with
+    its equivalence test, and the recovery curves."""
+    out = tmp_path / "study"
+    config = "configs/many/mtl10.yaml"
+    assert main(["study", "search", config, "--out", str(out), "--budget", "4", "--seeds", "2",
+                 "--seed-offset", "100", "--vary-data", "--strategies", "uniform", "uw",
+                 "random", "--quiet", "benchmark.options.n_train=96",
+                 "benchmark.options.n_val=32", "benchmark.options.n_test=32",
+                 "train.epochs=2", "train.warmup_epochs=0"]) in (0, None)
+    printed = capsys.readouterr().out
+    assert "== vs_uniform ==" in printed and "reference" in printed
+    record = json.loads((out / "study.json").read_text())
+    assert record["seed_offset"] == 100 and record["vary_data"] is True
+    assert record["pure_noise"] == ["noise3", "noise5"]
+    cells = {p.stem: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
+    assert sorted(cells) == ["random-s100", "random-s101", "uniform-s100", "uniform-s101",
+                             "uw-s100", "uw-s101"]
+    assert cells["uniform-s100"]["noise_share"] == pytest.approx(0.2)
+    share = cells["random-s101"]["noise_share"]
+    weights = cells["random-s101"]["weights"]
+    assert share == pytest.approx((weights[8] + weights[9]) / sum(weights))
+    uw_run = yaml.safe_load(next((out / "uw" / "seed100").rglob("config.yaml")).read_text())
+    assert uw_run["method"]["name"] == "uw" and uw_run["benchmark"]["seed"] == 100
+    versus = (out / "vs_uniform.csv").read_text().splitlines()
+    assert versus[0].startswith("strategy,seeds,diff_vs_uniform") and len(versus) == 4
+    recovery = (out / "recovery.csv").read_text().splitlines()
+    assert recovery[0] == "member_epochs,best_val_avg_acc,noise_share,search,label"
+    assert (out / "recovery.png").stat().st_size > 1000

@@ -17,6 +17,13 @@ written by :mod:`scalarize.search.study`) and, with a reference grid, one
   signed-rank test (SciPy), Holm-adjusted over the strategies; ``significant`` is the paired
   t-test's Holm-adjusted p below 0.05. The Wilcoxon test is exact for few seeds and cannot
   go below p = 0.0625 (two-sided) with 5 seeds: it is shown, not used for the flag.
+- **Against uniform** (:func:`uniform_table`, when the study has ``uniform``): every other
+  strategy's per-seed difference to uniform's test score (mean, 95% interval), the paired
+  t-test's p-value and the p-value of an equivalence test (TOST: two one-sided paired t-tests
+  against ``±margin``, :data:`EQUIVALENCE_MARGIN` unless told), both Holm-adjusted over the
+  strategies; the verdict is ``better`` / ``worse`` (difference significant), ``equivalent``
+  (not significant, TOST significant: within ``±margin``) or ``inconclusive`` (neither). With
+  pure-noise objectives (*recovery*), the mean share of the selected weights on them.
 
 Example:
     >>> holm([0.01, 0.04, 0.03])
@@ -41,6 +48,11 @@ from scalarize.errors import ScalarizeError
 CELLS = "cells"            # one JSON file per (strategy, seed)
 REFERENCE = "reference"    # one JSON file per (grid point, seed), in cells/
 ALPHA = 0.05
+#: The equivalence margin of :func:`uniform_table`: one point of average test accuracy,
+#: stated before the runs (docs/many-objectives.md).
+EQUIVALENCE_MARGIN = 0.01
+UNIFORM_COLUMNS = ["strategy", "seeds", "diff_vs_uniform", "diff_low", "diff_high", "p_ttest",
+                   "p_tost", "verdict", "noise_share", "noise_low", "noise_high"]
 TABLE_COLUMNS = ["strategy", "seeds", "member_epochs", "test_avg_acc", "test_low", "test_high",
                  "regret", "regret_low", "regret_high", "diff_vs_best", "p_ttest", "p_wilcoxon",
                  "significant"]
@@ -59,6 +71,7 @@ class StudyCell(BaseModel):
     test_avg_acc: float
     test_acc: dict[str, float]
     transfer: dict[str, float] = {}  # model spec -> test avg_acc of the same weights there
+    noise_share: float | None = None  # share of the weights on pure-noise objectives
 
 
 class ReferenceCell(BaseModel):
@@ -116,6 +129,7 @@ def cells_frame(cells: list[StudyCell]) -> pd.DataFrame:
         row = {"strategy": c.strategy, "seed": c.seed, "member_epochs": c.member_epochs,
                "search_seconds": c.search_seconds, "val_avg_acc": c.val_avg_acc,
                "test_avg_acc": c.test_avg_acc,
+               "noise_share": c.noise_share,
                "weights": " ".join(f"{w:.3f}" for w in c.weights)}
         row.update({f"transfer:{spec}": v for spec, v in c.transfer.items()})
         rows.append(row)
@@ -199,6 +213,64 @@ def study_table(cells: list[StudyCell], reference: list[ReferenceCell] | None = 
                              ignore_index=True)[TABLE_COLUMNS]
 
 
+def tost(diff: np.ndarray, margin: float) -> float:
+    """The p-value of the paired equivalence test of ``diff`` (per-seed differences) within
+    ``±margin``: the larger of the two one-sided t-tests' (NaN with fewer than 2 seeds).
+
+    Example:
+        >>> tost(np.array([0.001, -0.002, 0.0, 0.002, -0.001]), 0.01) < 0.001
+        True
+        >>> tost(np.array([0.02, 0.03, 0.01, 0.025, 0.02]), 0.01) > 0.05  # outside the margin
+        True
+    """
+    if len(diff) < 2:
+        return math.nan
+    if np.ptp(diff) == 0:  # no spread: equivalent exactly when inside the margin
+        return 0.0 if abs(diff[0]) < margin else 1.0
+    lower = stats.ttest_1samp(diff, -margin, alternative="greater").pvalue
+    upper = stats.ttest_1samp(diff, margin, alternative="less").pvalue
+    return float(max(lower, upper))
+
+
+def uniform_table(cells: list[StudyCell], margin: float = EQUIVALENCE_MARGIN) -> pd.DataFrame:
+    """Every strategy against ``uniform``, paired by seed (columns :data:`UNIFORM_COLUMNS`;
+    see the module docstring); empty when the study has no ``uniform`` cell."""
+    frame = cells_frame(cells)
+    per = {s: g.set_index("seed") for s, g in frame.groupby("strategy", sort=False)}
+    if "uniform" not in per:
+        return pd.DataFrame(columns=UNIFORM_COLUMNS)
+    base = per["uniform"].test_avg_acc
+    rows = []
+    for strategy, group in per.items():
+        common = group.index.intersection(base.index)
+        diff = (group.test_avg_acc[common] - base[common]).to_numpy(dtype=float)
+        mean, low, high = mean_ci(diff.tolist()) if len(diff) else (math.nan,) * 3
+        shares = group.noise_share.dropna().to_list()
+        noise = mean_ci(shares) if shares else (math.nan,) * 3
+        p_t = math.nan if strategy == "uniform" else _paired(group.test_avg_acc, base)[1]
+        rows.append({"strategy": strategy, "seeds": len(diff), "diff_vs_uniform": mean,
+                     "diff_low": low, "diff_high": high, "p_ttest": p_t,
+                     "p_tost": math.nan if strategy == "uniform" else tost(diff, margin),
+                     "noise_share": noise[0], "noise_low": noise[1], "noise_high": noise[2]})
+    table = pd.DataFrame(rows)
+    table["p_ttest"] = holm(table.p_ttest.tolist())
+    table["p_tost"] = holm(table.p_tost.tolist())
+    table["verdict"] = [_verdict(r.strategy, r.diff_vs_uniform, r.p_ttest, r.p_tost)
+                        for r in table.itertuples()]
+    return table.sort_values(["diff_vs_uniform", "strategy"], ascending=[False, True],
+                             ignore_index=True)[UNIFORM_COLUMNS]
+
+
+def _verdict(strategy: str, diff: float, p_t: float, p_tost: float) -> str:
+    if strategy == "uniform":
+        return "reference"
+    if not math.isnan(p_t) and p_t < ALPHA:
+        return "better" if diff > 0 else "worse"
+    if not math.isnan(p_tost) and p_tost < ALPHA:
+        return "equivalent"
+    return "inconclusive"
+
+
 def transfer_table(cells: list[StudyCell]) -> pd.DataFrame:
     """Per strategy and model spec: the mean test score (95% interval over seeds) of its
     selected weights retrained on that larger model (``--transfer-spec``)."""
@@ -215,6 +287,7 @@ def transfer_table(cells: list[StudyCell]) -> pd.DataFrame:
                                        "test_high"])
 
 
-__all__ = ["CELLS", "REFERENCE", "TABLE_COLUMNS", "ReferenceCell", "StudyCell", "cell_name",
-           "cells_frame", "holm", "read_cells", "reference_scores", "study_table",
-           "transfer_table", "write_cell"]
+__all__ = ["CELLS", "EQUIVALENCE_MARGIN", "REFERENCE", "TABLE_COLUMNS", "UNIFORM_COLUMNS",
+           "ReferenceCell", "StudyCell", "cell_name", "cells_frame", "holm", "read_cells",
+           "reference_scores", "study_table", "tost", "transfer_table", "uniform_table",
+           "write_cell"]

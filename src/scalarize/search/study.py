@@ -6,7 +6,17 @@ of the same config with the same budget of ``B`` member-epochs at each of ``N`` 
 (``seed`` = the config's seed + 0 … N−1); each search's selected weights (the best member by
 held-out score; its weight schedule for the PBT family) are then retrained on the full
 training split (:func:`~scalarize.search.replay.replay`) and scored on test. ``uniform`` is
-no search: the uniform weights, trained once per seed.
+no search: the uniform weights, trained once per seed. A multi-task optimisation method named
+instead of a strategy (``famo``, ``uw``, ``imtl_l``…, any of :data:`~scalarize.methods.METHODS`
+but ``static``) is no search either: that method with uniform weights, trained once per seed
+like ``uniform`` (the same member-epochs in the final model as a search's retrained weights).
+
+Seeds: ``--seed-offset K`` starts them at the config's seed + K (seeds kept apart from those
+used while designing a regime); ``--vary-data`` also sets the data's seed
+(``benchmark.seed``) to each cell's seed, so that the seeds vary the data draw as well as the
+initialisation. With ``pure_noise`` objectives in the data (``Dataset.info``, as the shapes
+attributes plant them), every cell records the share of its selected weights on them
+(*recovery*: zero is the known best).
 
 How each strategy spends ``B`` (``E`` = ``train.epochs``, each member's length):
 
@@ -43,6 +53,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
@@ -53,7 +64,9 @@ from scalarize.analysis.search_study import (
     cell_name,
     write_cell,
 )
+from scalarize.config import MethodConfig, RunConfig
 from scalarize.errors import ScalarizeError
+from scalarize.methods import METHODS
 from scalarize.runs.records import RunSummary
 from scalarize.search.executors import run_search
 from scalarize.search.optuna_sampling import SINGLE_OBJECTIVE
@@ -79,12 +92,14 @@ class StudyStrategy:
     label: str
     strategy: str | None
     sampler: str | None = None
+    method: str | None = None  # a multi-task optimisation method trained with uniform weights
 
 
 def parse_strategies(names: Sequence[str]) -> list[StudyStrategy]:
     """The study's strategies from their labels (``uniform``, a registered strategy, or
     ``asha+SAMPLER`` / ``hyperband+SAMPLER``); one-line error for an unknown one."""
     out: list[StudyStrategy] = []
+    methods = [m for m in METHODS.names() if m != "static"]
     known = ["uniform", *STRATEGIES.names()]
     for name in names:
         strategy, _, sampler = name.strip().partition("+")
@@ -98,9 +113,12 @@ def parse_strategies(names: Sequence[str]) -> list[StudyStrategy]:
             entry = StudyStrategy(f"{strategy}+{sampler}", strategy, sampler)
         elif strategy in STRATEGIES.names() and not sampler:
             entry = StudyStrategy(strategy, strategy)
+        elif strategy in methods and not sampler:
+            entry = StudyStrategy(strategy, None, method=strategy)
         else:
             raise ScalarizeError(f"--strategies: unknown strategy {name!r}; choose from "
-                                 f"{', '.join(known)}, asha+SAMPLER, hyperband+SAMPLER")
+                                 f"{', '.join(known)}, asha+SAMPLER, hyperband+SAMPLER, or a "
+                                 f"method: {', '.join(methods)}")
         if entry.label in [e.label for e in out]:
             raise ScalarizeError(f"--strategies names {entry.label} twice")
         out.append(entry)
@@ -119,11 +137,11 @@ def grid_steps(n_objectives: int, points: int) -> int:
 
 
 def cell_config(base: SearchConfig, entry: StudyStrategy, budget: int, seed: int,
-                n_objectives: int) -> SearchConfig:
+                n_objectives: int, vary_data: bool = False) -> SearchConfig:
     """The search config of ``entry`` at ``seed`` spending ``budget`` member-epochs (see the
-    module docstring)."""
+    module docstring); with ``vary_data`` the data's seed is ``seed`` too."""
     if entry.strategy is None:
-        raise ValueError("uniform runs no search")
+        raise ValueError(f"{entry.label} runs no search")
     epochs = base.train.epochs
     search = base.search.model_copy(update={"strategy": entry.strategy, "points": None,
                                             "sampler": entry.sampler, "budget": None})
@@ -142,7 +160,19 @@ def cell_config(base: SearchConfig, entry: StudyStrategy, budget: int, seed: int
             raise ScalarizeError(f"--budget {budget} gives {entry.label} {members} member(s) of "
                                  f"train.epochs={epochs}; a population needs 2: raise --budget")
         search = search.model_copy(update={"population": members})
-    return base.model_copy(update={"seed": seed, "search": search})
+    return with_data_seed(base, seed, vary_data).model_copy(
+        update={"seed": seed, "search": search})
+
+
+C = TypeVar("C", bound=RunConfig)
+
+
+def with_data_seed(config: C, seed: int, vary_data: bool) -> C:
+    """``config`` with its data drawn at ``seed`` when ``vary_data`` (else unchanged)."""
+    if not vary_data:
+        return config
+    return config.model_copy(update={"benchmark": config.benchmark.model_copy(
+        update={"seed": seed})})
 
 
 class SearchStudy:
@@ -150,19 +180,26 @@ class SearchStudy:
 
     def __init__(self, config: SearchConfig, out: Path | str, budget: int, seeds: int,
                  strategies: Sequence[str] = DEFAULT_STRATEGIES, reference_grid: int = 0,
-                 transfer_specs: Sequence[str] = (), progress: bool | None = None) -> None:
+                 transfer_specs: Sequence[str] = (), progress: bool | None = None,
+                 seed_offset: int = 0, vary_data: bool = False) -> None:
         if budget < 1:
             raise ScalarizeError(f"--budget {budget}: give a positive number of member-epochs")
         if seeds < 1:
             raise ScalarizeError(f"--seeds {seeds}: give at least one seed")
+        if seed_offset < 0:
+            raise ScalarizeError(f"--seed-offset {seed_offset}: give zero or more")
         if reference_grid < 0:
             raise ScalarizeError(f"--reference-grid {reference_grid}: give a number of points")
         self.entries = parse_strategies(strategies)
         self.config, self.out, self.budget = config, Path(out), budget
-        self.seeds = [config.seed + i for i in range(seeds)]
+        self.seeds = [config.seed + seed_offset + i for i in range(seeds)]
+        self.seed_offset, self.vary_data = seed_offset, vary_data
         self.reference_grid, self.transfer_specs = reference_grid, list(transfer_specs)
         self.progress = progress
-        self.objectives = list(load_data(config.base()).objectives)
+        data = load_data(config.base())
+        self.objectives = list(data.objectives)
+        noise = data.info.get("pure_noise", [])
+        self.pure_noise = [o for o in self.objectives if o in noise]  # type: ignore[operator]
         for entry in self.entries:  # refuse what cannot run before anything is written
             if entry.strategy is not None:
                 cell_config(config, entry, budget, config.seed, len(self.objectives))
@@ -173,8 +210,13 @@ class SearchStudy:
     # -- the record ---------------------------------------------------------------------------
     def _record(self) -> None:
         """Write ``study.json``, or check that the one there is this study's."""
-        mine = {"config": self.config.model_dump(mode="json", exclude={"seed"}),
-                "seed": self.config.seed, "budget": self.budget}
+        mine: dict[str, object] = {
+            "config": self.config.model_dump(mode="json", exclude={"seed"}),
+            "seed": self.config.seed, "budget": self.budget}
+        if self.seed_offset or self.vary_data:  # older studies have neither key
+            mine.update(seed_offset=self.seed_offset, vary_data=self.vary_data)
+        if self.pure_noise:
+            mine.update(objectives=self.objectives, pure_noise=self.pure_noise)
         path = self.out / STUDY_FILE
         if path.is_file():
             try:
@@ -183,8 +225,9 @@ class SearchStudy:
                 raise ScalarizeError(f"{path} is corrupt; delete it (or the folder) to start "
                                      "the study again") from None
             if {k: there.get(k) for k in mine} != mine:
-                raise ScalarizeError(f"{self.out} holds another study (a different config, seed "
-                                     "or --budget); choose another --out")
+                raise ScalarizeError(f"{self.out} holds another study (a different config, seed, "
+                                     "--budget, --seed-offset or --vary-data); choose another "
+                                     "--out")
             grid = there.get("reference_grid")
             if self.reference_grid and grid and grid != self.reference_grid:
                 raise ScalarizeError(f"{self.out} holds a reference grid of {grid} points; "
@@ -238,8 +281,9 @@ class SearchStudy:
     def _cell(self, entry: StudyStrategy, seed: int) -> StudyCell:
         folder = self.out / entry.label / f"seed{seed}"
         if entry.strategy is None:
-            return self._uniform(folder, seed)
-        config = cell_config(self.config, entry, self.budget, seed, len(self.objectives))
+            return self._uniform(folder, seed, entry)
+        config = cell_config(self.config, entry, self.budget, seed, len(self.objectives),
+                             self.vary_data)
         summary = run_search(config, folder, progress=False)
         retrained = replay(folder, "best", resume=True, progress=False)
         transfer = {spec: replay(folder, "best", spec=spec, resume=True,
@@ -248,22 +292,34 @@ class SearchStudy:
         return StudyCell(strategy=entry.label, seed=seed, member_epochs=summary.member_epochs,
                          search_seconds=summary.seconds, weights=list(summary.best_weights),
                          val_avg_acc=summary.val_avg_acc, test_avg_acc=retrained.test.avg_acc,
-                         test_acc=dict(retrained.test.acc), transfer=transfer)
+                         test_acc=dict(retrained.test.acc), transfer=transfer,
+                         noise_share=self._noise_share(summary.best_weights))
+
+    def _noise_share(self, weights: Sequence[float]) -> float | None:
+        """The share of ``weights`` on the pure-noise objectives (``None`` without any)."""
+        if not self.pure_noise:
+            return None
+        return float(sum(w for o, w in zip(self.objectives, weights, strict=True)
+                         if o in self.pure_noise) / sum(weights))
 
     def _train(self, weights: SimplexWeights, seed: int, folder: Path, name: str,
-               spec: str | None = None) -> RunSummary:
-        run = self.config.base().derive(seed=seed, weights=weights, spec=spec, name=name)
+               spec: str | None = None, method: str | None = None) -> RunSummary:
+        base = with_data_seed(self.config.base(), seed, self.vary_data)
+        run = base.derive(seed=seed, weights=weights, spec=spec, name=name,
+                          method=None if method is None else MethodConfig(name=method))
         return train_run(run, folder, resume=True, progress=False)
 
-    def _uniform(self, folder: Path, seed: int) -> StudyCell:
+    def _uniform(self, folder: Path, seed: int, entry: StudyStrategy) -> StudyCell:
+        """Uniform weights, with the entry's method (or the config's), trained once."""
         uniform = parse_weights("uniform", self.objectives)
-        summary = self._train(uniform, seed, folder, "uniform")
-        transfer = {spec: self._train(uniform, seed, folder, f"uniform-{_safe(spec)}",
-                                      spec).test.avg_acc for spec in self.transfer_specs}
-        return StudyCell(strategy="uniform", seed=seed, member_epochs=0, search_seconds=0.0,
+        summary = self._train(uniform, seed, folder, entry.label, method=entry.method)
+        transfer = {spec: self._train(uniform, seed, folder, f"{entry.label}-{_safe(spec)}",
+                                      spec, method=entry.method).test.avg_acc
+                    for spec in self.transfer_specs}
+        return StudyCell(strategy=entry.label, seed=seed, member_epochs=0, search_seconds=0.0,
                          weights=list(uniform.values), val_avg_acc=None,
                          test_avg_acc=summary.test.avg_acc, test_acc=dict(summary.test.acc),
-                         transfer=transfer)
+                         transfer=transfer, noise_share=self._noise_share(uniform.values))
 
     def _reference(self, index: int, point: tuple[float, ...], seed: int) -> ReferenceCell:
         weights = SimplexWeights(tuple(self.objectives), point)
@@ -278,4 +334,4 @@ def _safe(spec: str) -> str:
 
 
 __all__ = ["DEFAULT_STRATEGIES", "STUDY_FILE", "SearchStudy", "StudyStrategy", "cell_config",
-           "grid_steps", "parse_strategies"]
+           "grid_steps", "parse_strategies", "with_data_seed"]
