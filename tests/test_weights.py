@@ -45,3 +45,11 @@ def test_labels():
     assert parse_weights([1, 3, 0], NAMES).label() == "w0.25-0.75-0"
     assert parse_weights("onehot:a", NAMES).is_single_task
     assert not SimplexWeights(("a", "b"), (1.0, 1.0)).is_single_task
+
+
+def test_labels_of_many_objectives_stay_short_and_distinct():
+    names = [f"attribute_{i}" for i in range(40)]
+    a = parse_weights([1.0] * 32 + [0.0] * 8, names).label()
+    b = parse_weights([1.0] * 31 + [0.0] * 9, names).label()
+    assert a.startswith("w40-") and len(a) <= 20 and a != b
+    assert parse_weights([1, 3], ["x", "y"]).label() == "w0.25-0.75"  # few: spelled out

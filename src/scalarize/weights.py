@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator
 
 from scalarize.errors import ScalarizeError
+
+#: The longest weights label spelled out in full (file names hold 255 bytes; a run name
+#: holds the label and more).
+MAX_LABEL = 60
 
 WeightsSpec = str | Sequence[float] | Mapping[str, float]
 
@@ -75,12 +80,22 @@ class SimplexWeights:
 
     def label(self) -> str:
         """A short, file-name-safe description such as ``uniform``, ``onehot-shape`` or
-        ``w0.25-0.75``."""
+        ``w0.25-0.75``; past :data:`MAX_LABEL` characters (many objectives), the number of
+        objectives and a digest of the weights instead, such as ``w16-fdbfe70617``.
+
+        Example:
+            >>> SimplexWeights(tuple("abcdefghijklmnop"), tuple(range(1, 17))).label()
+            'w16-fdbfe70617'
+        """
         if self.is_single_task:
             return "onehot-" + self.names[self.values.index(1.0)]
         if all(math.isclose(v, self.values[0]) for v in self.values):
             return "uniform"
-        return "w" + "-".join(f"{v:.4g}" for v in self.values)
+        label = "w" + "-".join(f"{v:.4g}" for v in self.values)
+        if len(label) <= MAX_LABEL:
+            return label
+        digest = hashlib.sha256(label.encode()).hexdigest()[:10]
+        return f"w{len(self.values)}-{digest}"
 
 
 def parse_weights(spec: WeightsSpec, names: Sequence[str]) -> SimplexWeights:
