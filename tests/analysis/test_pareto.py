@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from scalarize.analysis.pareto import hypervolume, pareto_fronts
+from scalarize.analysis.pareto import hypervolume, hypervolume_with_error, pareto_fronts
 
 
 def _inclusion_exclusion(points: np.ndarray, reference: np.ndarray) -> float:
@@ -42,3 +42,22 @@ def test_forty_objectives_of_a_population():
     best = np.full(40, 0.95)
     assert hypervolume(np.vstack([points, best])) == pytest.approx(0.95 ** 40)
     assert pareto_fronts(np.vstack([points, best]))[0] == [16]
+
+
+@pytest.mark.parametrize("objectives", [10, 20, 40])
+def test_many_points_at_many_objectives_are_estimated_within_their_stated_error(objectives):
+    rng = np.random.default_rng(objectives)
+    base = rng.uniform(0.5, 0.95, objectives)  # a population: close accuracies
+    points = np.clip(base + rng.normal(0, 0.02, (12, objectives)), 0, 1)
+    exact = _inclusion_exclusion(points, np.zeros(objectives))
+    estimate = hypervolume_with_error(points)
+    assert not estimate.exact and 0 < estimate.stderr < 0.02 * exact
+    assert abs(estimate.value - exact) < 4 * estimate.stderr
+    assert hypervolume_with_error(points) == estimate  # seeded: the same every time
+
+
+def test_few_points_or_objectives_stay_exact():
+    rng = np.random.default_rng(3)
+    assert hypervolume_with_error(rng.uniform(0.1, 1, (40, 4))).exact  # 4 objectives
+    few = hypervolume_with_error(rng.uniform(0.1, 1, (8, 40)))  # 8 points
+    assert few.exact and few.stderr == 0.0

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalarize.analysis.pareto import hypervolume
+from scalarize.analysis.pareto import hypervolume_with_error
 from scalarize.errors import ScalarizeError
 from scalarize.runs.records import (
     DivergedEvent,
@@ -34,7 +34,17 @@ from scalarize.runs.records import (
 from scalarize.runs.store import SearchDir, read_or_skip
 
 EXPLOIT_COLUMNS = ["epoch", "member", "parent", "weights_before", "weights"]
+#: Above this many objectives, displays are compact: the members table shows each member's
+#: largest weights and effective number of objectives instead of one ``w_*`` column per
+#: objective (:func:`members_display`), prose names the largest weights only
+#: (:func:`weights_text`), and the report draws heatmaps instead of one plot per objective.
+MANY_OBJECTIVES = 8
+#: How many of the largest weights prose names (:func:`weights_text`) and the members table's
+#: ``top_weights`` column shows, past :data:`MANY_OBJECTIVES` objectives.
+TOP_WEIGHTS, TOP_WEIGHTS_COLUMN = 5, 3
 ANYTIME_COLUMNS = ["member_epochs", "best_val_avg_acc", "hypervolume", "strategy"]
+#: Samples of an anytime curve's hypervolume estimates (recomputed at each new front point).
+ANYTIME_SAMPLES = 2**12
 
 
 def is_search(folder: Path | str) -> bool:
@@ -93,6 +103,66 @@ def members_frame(folder: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def weights_text(objectives: Sequence[str], weights: Sequence[float], top: int = TOP_WEIGHTS,
+                 joiner: str = "=") -> str:
+    """Weights for prose: every ``name=weight`` in objective order up to
+    :data:`MANY_OBJECTIVES` objectives; beyond, the ``top`` largest (largest first) and how
+    many more there are (``joiner`` goes between a name and its weight).
+
+    Example:
+        >>> weights_text(["a", "b"], [0.25, 0.75])
+        'a=0.250, b=0.750'
+        >>> weights_text([f"t{i}" for i in range(10)], [0.09] * 9 + [0.19], top=2, joiner=" ")
+        't9 0.190, t0 0.090, … and 8 more (all in summary.json)'
+    """
+    pairs = list(zip(objectives, weights, strict=True))
+    if len(pairs) <= MANY_OBJECTIVES:
+        return ", ".join(f"{o}{joiner}{w:.3f}" for o, w in pairs)
+    largest = sorted(pairs, key=lambda pair: -pair[1])[:top]
+    shown = ", ".join(f"{o}{joiner}{w:.3f}" for o, w in largest)
+    return f"{shown}, … and {len(pairs) - len(largest)} more (all in summary.json)"
+
+
+def effective_objectives(weights: Sequence[float] | np.ndarray) -> float:
+    """The effective number of objectives of a weighting: the exponential of the Shannon
+    entropy of the (normalised) weights; ``T`` for uniform weights over ``T`` objectives, 1 for
+    a one-hot. NaN when no weight is positive.
+
+    Example:
+        >>> effective_objectives([0.25] * 4), effective_objectives([0.0, 1.0, 0.0])
+        (4.0, 1.0)
+    """
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    total = w.sum()
+    if not total > 0:
+        return float("nan")
+    p = w[w > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def members_display(members: pd.DataFrame, top: int = TOP_WEIGHTS_COLUMN) -> pd.DataFrame:
+    """:func:`members_frame` for reading: unchanged up to :data:`MANY_OBJECTIVES` objectives;
+    beyond, its ``w_<objective>`` columns replaced by ``top_weights`` (the ``top`` largest
+    final weights, ``"name 0.123, ..."``) and ``effective_objectives``
+    (:func:`effective_objectives`). ``members_frame`` itself keeps every weight.
+
+    Example:
+        >>> frame = pd.DataFrame({"member": [0], **{f"w_t{i}": [0.1] for i in range(10)}})
+        >>> members_display(frame).to_dict("records")
+        [{'member': 0, 'top_weights': 't0 0.100, t1 0.100, t2 0.100', 'effective_objectives': 10.0}]
+    """
+    columns = [c for c in members.columns if str(c).startswith("w_")]
+    if len(columns) <= MANY_OBJECTIVES:
+        return members
+    names = [str(c).removeprefix("w_") for c in columns]
+    weights = members[columns].to_numpy(dtype=np.float64)
+    top_weights = [", ".join(f"{names[i]} {row[i]:.3f}"
+                             for i in np.argsort(-row, kind="stable")[:top]) for row in weights]
+    return members.drop(columns=columns).assign(
+        top_weights=top_weights,
+        effective_objectives=[effective_objectives(row) for row in weights])
+
+
 def _summary_and_config(search: SearchDir) -> tuple[SearchSummary, dict[str, Any]]:
     return search.read_summary(), search.read_config()
 
@@ -148,10 +218,13 @@ def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
     copied another continues from the copied state, and only the epochs it trains from there
     count; a diverged member's frozen epochs are not trained and do not count.
     ``best_val_avg_acc`` is the best held-out average accuracy of any member-epoch so far (NaN
-    before the first score); ``hypervolume`` is the exact hypervolume
-    (:func:`~scalarize.analysis.pareto.hypervolume`, reference point 0: scores are accuracies
-    in [0, 1], higher is better) of the per-objective held-out scores of every member-epoch so
-    far, so it never decreases either.
+    before the first score); ``hypervolume`` is the hypervolume
+    (:func:`~scalarize.analysis.pareto.hypervolume_with_error`, reference point 0: scores are
+    accuracies in [0, 1], higher is better) of the per-objective held-out scores of every
+    member-epoch so far: exact where that is cheap; beyond (more than five objectives and
+    eight points on the front) an estimate from :data:`ANYTIME_SAMPLES` samples (standard
+    error about 2% of the value), of which the curve keeps the running maximum, so that it
+    never decreases either.
 
     Example:
         >>> from scalarize.runs.records import EpochEvent
@@ -181,7 +254,8 @@ def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
             if np.all(np.isfinite(point)) and not _dominated(point, front):
                 keep = ~np.all(point >= front, axis=1)  # drop what the new point dominates
                 front = np.vstack([front[keep], point])
-                volume = hypervolume(front)
+                estimate = hypervolume_with_error(front, samples=ANYTIME_SAMPLES)
+                volume = max(volume, estimate.value)
         rows.append((len(seen), best, volume))
     return pd.DataFrame(rows, columns=ANYTIME_COLUMNS[:3])
 
@@ -239,5 +313,7 @@ def curve_changes(curve: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(kept) if kept else curve
 
 
-__all__ = ["anytime", "anytime_curve", "by_strategy", "curve_changes", "exploit_frame",
-           "find_searches", "is_search", "members_frame", "population_frame", "searches_table"]
+__all__ = ["MANY_OBJECTIVES", "anytime", "anytime_curve", "by_strategy", "curve_changes",
+           "effective_objectives", "exploit_frame", "find_searches", "is_search",
+           "members_display", "members_frame", "population_frame", "searches_table",
+           "weights_text"]
