@@ -239,7 +239,12 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
-    from scalarize.analysis.search import members_frame
+    from scalarize.analysis.search import (
+        MANY_OBJECTIVES,
+        members_display,
+        members_frame,
+        weights_text,
+    )
     from scalarize.search.executors import run_search
     from scalarize.search.spec import load_search_config
 
@@ -250,13 +255,16 @@ def _cmd_search(args: argparse.Namespace) -> None:
     summary = run_search(config, args.out, engine=args.engine,
                          engine_options=_engine_options(args),
                          progress=False if args.quiet else None)
-    _print_frame(members_frame(args.out), args.format)
-    weights = ", ".join(f"{o}={w:.3f}" for o, w in zip(summary.objectives,
-                                                       summary.best_weights, strict=True))
-    print(f"\nbest member {summary.best_member} (held-out avg_acc "
-          f"{summary.val_avg_acc:.3f}, test avg_acc {summary.test_avg_acc:.3f}); final "
-          f"weights {weights}; {summary.member_epochs} member-epochs in "
-          f"{summary.seconds:.0f} s")
+    members = members_frame(args.out)  # csv and json: every weight; a table: readable
+    _print_frame(members_display(members) if args.format == "table" else members, args.format)
+    weights = weights_text(summary.objectives, summary.best_weights)
+    best = (f"\nbest member {summary.best_member} (held-out avg_acc "
+            f"{summary.val_avg_acc:.3f}, test avg_acc {summary.test_avg_acc:.3f})")
+    spent = f"{summary.member_epochs} member-epochs in {summary.seconds:.0f} s"
+    if len(summary.objectives) <= MANY_OBJECTIVES:
+        print(f"{best}; final weights {weights}; {spent}")
+    else:  # the largest weights on a line of their own
+        print(f"{best}; {spent}\nfinal weights, largest first: {weights}")
     print(f"retrain it: scalarize replay {args.out} --member best; report: scalarize report "
           f"{args.out}")
 

@@ -4,7 +4,7 @@ import pytest
 
 from scalarize.analysis.search import find_searches
 from scalarize.report import build_report
-from scalarize.report.search import _mean_step, anytime_figure, strategy_label
+from scalarize.report.search import anytime_figure, mean_step, strategy_label
 from scalarize.search.executors import run_search
 from scalarize.search.spec import load_search_config
 
@@ -58,7 +58,7 @@ def test_the_overlay_averages_the_seeds_of_a_strategy_as_step_curves(tmp_path):
                         _curve("pbt-s1", [2, 4], [0.3, 0.6]),
                         _curve("uniform-s0", [1, 2], [0.1, 0.1])], ignore_index=True)
     assert curves.label.unique().tolist() == ["pbt", "uniform"]
-    budgets, mean = _mean_step(curves[curves.label == "pbt"], "best_val_avg_acc")
+    budgets, mean = mean_step(curves[curves.label == "pbt"], "best_val_avg_acc")
     assert budgets.tolist() == [1, 2, 3, 4]
     assert np.isnan(mean[0])  # seed 1 has no score before its first member-epoch
     assert mean[1:] == pytest.approx([(0.2 + 0.3) / 2, (0.4 + 0.3) / 2, (0.5 + 0.6) / 2])

@@ -126,7 +126,8 @@ def weights_text(objectives: Sequence[str], weights: Sequence[float], top: int =
 def effective_objectives(weights: Sequence[float] | np.ndarray) -> float:
     """The effective number of objectives of a weighting: the exponential of the Shannon
     entropy of the (normalised) weights; ``T`` for uniform weights over ``T`` objectives, 1 for
-    a one-hot. NaN when no weight is positive.
+    a one-hot (rounded to nine decimals, so that these come out exact). NaN when no weight is
+    positive.
 
     Example:
         >>> effective_objectives([0.25] * 4), effective_objectives([0.0, 1.0, 0.0])
@@ -137,7 +138,7 @@ def effective_objectives(weights: Sequence[float] | np.ndarray) -> float:
     if not total > 0:
         return float("nan")
     p = w[w > 0] / total
-    return float(np.exp(-np.sum(p * np.log(p))))
+    return round(float(np.exp(-np.sum(p * np.log(p)))), 9)
 
 
 def members_display(members: pd.DataFrame, top: int = TOP_WEIGHTS_COLUMN) -> pd.DataFrame:
@@ -148,8 +149,8 @@ def members_display(members: pd.DataFrame, top: int = TOP_WEIGHTS_COLUMN) -> pd.
 
     Example:
         >>> frame = pd.DataFrame({"member": [0], **{f"w_t{i}": [0.1] for i in range(10)}})
-        >>> members_display(frame).to_dict("records")
-        [{'member': 0, 'top_weights': 't0 0.100, t1 0.100, t2 0.100', 'effective_objectives': 10.0}]
+        >>> members_display(frame).iloc[0].to_dict()
+        {'member': 0, 'top_weights': 't0 0.100, t1 0.100, t2 0.100', 'effective_objectives': 10.0}
     """
     columns = [c for c in members.columns if str(c).startswith("w_")]
     if len(columns) <= MANY_OBJECTIVES:

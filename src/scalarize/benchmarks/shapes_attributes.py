@@ -13,8 +13,9 @@ expectation (a base rate other than one half would reward learning the prior, so
 weight, which leaves the head untrained, would not be best), so their best scalarization weight
 is zero: fitting them only spends shared capacity on memorising the training labels. On the
 design seeds (run seeds 1–3, data seed 0, ``configs/many/mtl40.yaml``), zero weight on them
-(uniform on the rest) beat uniform weights by 0.19 to 0.25 points of average test accuracy. A weight search can then be scored on whether it *finds* that (how much
-weight it leaves on them), not only on accuracy.
+(uniform on the rest) beat uniform weights by 0.19 to 0.25 points of average test accuracy.
+A weight search can then be scored on whether it *finds* that (how much weight it leaves on
+them), not only on accuracy.
 
 Flips and pure-noise labels have their own seeded streams (one per split and attribute), apart
 from the rendering's, so the same images get the same labels whichever attributes are chosen.

@@ -1,7 +1,8 @@
-"""The population-search section: weight schedules, lineage, the population's held-out accuracy
-over time, the Pareto front, a comparison table when a folder holds several searches, and the
-searches' anytime curves (best held-out score and hypervolume so far against member-epochs
-spent) overlaid on one plot, one colour per strategy."""
+"""The population-search section: weight schedules (heatmaps past
+:data:`~scalarize.analysis.search.MANY_OBJECTIVES` objectives), lineage, the population's
+held-out accuracy over time, the Pareto front, a comparison table when a folder holds several
+searches, and the searches' anytime curves (best held-out score and hypervolume so far against
+member-epochs spent) overlaid on one plot, one colour per strategy."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from scalarize.analysis.search import (
+    MANY_OBJECTIVES,
     anytime,
     by_strategy,
     exploit_frame,
     find_searches,
+    members_display,
     members_frame,
     population_frame,
     searches_table,
+    weights_text,
 )
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
+from scalarize.report.search_weights import weights_heatmap_figure
 from scalarize.runs.store import SearchDir, read_or_skip
 
 MAX_DETAILED = 4  # more searches than this in one folder: the comparison table only
@@ -106,7 +111,7 @@ def strategy_label(search: str, strategy: str) -> str:
     return re.sub(r"-s\d+$", "", name) if search not in ("", ".") and name else strategy
 
 
-def _mean_step(group: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+def mean_step(group: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """The mean over searches of step curves, on the union of their budgets (a curve holds
     its value until its next budget; a curve that ended keeps its last value)."""
     budgets = np.unique(group.member_epochs.to_numpy())
@@ -134,7 +139,7 @@ def anytime_figure(curves: pd.DataFrame, path: Path) -> Path:
                         alpha=0.45 if seeds.ngroups > 1 else 1.0,
                         label=None if seeds.ngroups > 1 else label)
             if seeds.ngroups > 1:
-                budgets, mean = _mean_step(group, column)
+                budgets, mean = mean_step(group, column)
                 ax.step(budgets, mean, where="post", color=colour, lw=2.0,
                         label=f"{label} (mean of {seeds.ngroups})")
         ax.set_xlabel("member-epochs spent")
@@ -157,14 +162,39 @@ def _anytime_curves(folder: Path, done: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _weights(section: Section, members: pd.DataFrame, pop: pd.DataFrame,
+             objectives: list[str], best: int, prefix: str, path: Path) -> None:
+    """The members table and the weights figure: every weight, and one plot per objective,
+    up to :data:`MANY_OBJECTIVES` objectives; beyond, each member's largest weights and
+    effective number of objectives, and heatmaps (:func:`weights_heatmap_figure`)."""
+    if len(objectives) <= MANY_OBJECTIVES:
+        section.tables.append((f"{prefix}members (final weights and accuracy)", members))
+        if not pop.empty:
+            section.figures.append((f"{prefix}weight schedules (selected member bold)",
+                                    schedule_figure(pop, objectives, best, path)))
+        return
+    section.text.append(
+        f"{prefix}{len(objectives)} objectives: the members table shows each member's largest "
+        "final weights and its effective number of objectives (the exponential of the entropy "
+        f"of its weights: {len(objectives)} for uniform weights, 1 for all weight on one "
+        "objective); summary.json holds every weight.")
+    section.tables.append((f"{prefix}members (largest final weights, effective number of "
+                           "objectives, accuracy)", members_display(members)))
+    if not pop.empty:
+        section.figures.append((f"{prefix}final weights of every member (columns, by held-out "
+                                "average accuracy, the selected member boxed) and the "
+                                "selected member's weights per epoch",
+                                weights_heatmap_figure(members, pop, objectives, best, path)))
+
+
 def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: str) -> None:
     summary = SearchDir(folder).read_summary()
     objectives = summary.objectives
     pop, exploits = population_frame(folder), exploit_frame(folder)
     members = members_frame(folder)
     best = summary.best_member
-    weights = ", ".join(f"{o} {w:.3f}" for o, w in zip(objectives, summary.best_weights,
-                                                       strict=True))
+    many = len(objectives) > MANY_OBJECTIVES
+    weights = weights_text(objectives, summary.best_weights, joiner=" ")
     stopped = sum(m.stopped_epoch is not None for m in summary.members)
     spent = (f"{summary.population} members × {summary.epochs} epochs = "
              if summary.population * summary.epochs == summary.member_epochs and not stopped
@@ -174,15 +204,14 @@ def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: st
         f"{prefix}{summary.strategy} on the {summary.engine} engine: {spent}"
         f"{summary.member_epochs} member-epochs in {summary.seconds:.0f} s, "
         f"{len(exploits)} exploits. Selected member m{best} (held-out average accuracy "
-        f"{summary.val_avg_acc:.3f}, test {summary.test_avg_acc:.3f}); its final "
-        f"weights: {weights}. Pareto front on held-out accuracy: "
-        f"{', '.join(f'm{m}' for m in summary.pareto_front)} (hypervolume "
-        f"{summary.hypervolume_val:.4f} held-out, {summary.hypervolume_test:.4f} test).")
-    section.tables.append((f"{prefix}members (final weights and accuracy)", members))
+        f"{summary.val_avg_acc:.3f}, test {summary.test_avg_acc:.3f}); its "
+        f"{'largest final weights' if many else 'final weights'}: {weights}. Pareto front "
+        f"on held-out accuracy: {', '.join(f'm{m}' for m in summary.pareto_front)} "
+        f"(hypervolume {summary.hypervolume_val:{'.3g' if many else '.4f'}} held-out, "
+        f"{summary.hypervolume_test:{'.3g' if many else '.4f'}} test).")
+    _weights(section, members, pop, objectives, best, prefix,
+             figures / f"{name}-{'weights' if many else 'schedules'}.png")
     if not pop.empty:
-        section.figures.append((f"{prefix}weight schedules (selected member bold)",
-                                schedule_figure(pop, objectives, best,
-                                                figures / f"{name}-schedules.png")))
         section.figures.append((f"{prefix}held-out accuracy of the population; arrows: "
                                 "exploits (copied member → copying member)",
                                 population_figure(pop, exploits, best,
@@ -238,4 +267,4 @@ def search_section(folder: Path, figures: Path) -> Section | None:
     return section
 
 
-__all__ = ["search_section"]
+__all__ = ["anytime_figure", "mean_step", "search_section", "strategy_label"]

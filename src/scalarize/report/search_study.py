@@ -28,7 +28,7 @@ from scalarize.analysis.search_study import (
     uniform_table,
 )
 from scalarize.report.figures import plt, save_figure
-from scalarize.report.search import _mean_step, anytime_figure
+from scalarize.report.search import anytime_figure, mean_step
 
 TABLE_CSV, TABLE_JSON, CELLS_CSV = "table.csv", "table.json", "cells.csv"
 TRANSFER_CSV, ANYTIME_PNG, UNIFORM_CSV = "transfer.csv", "anytime.png", "vs_uniform.csv"
@@ -54,7 +54,7 @@ def recovery_figure(curves: pd.DataFrame, uniform_share: float, path: Path) -> P
         for _, one in group.groupby("search", sort=False):
             ax.step(one.member_epochs, one.noise_share, where="post", color=colour, lw=0.7,
                     alpha=0.35)
-        budgets, mean = _mean_step(group, "noise_share")
+        budgets, mean = mean_step(group, "noise_share")
         ax.step(budgets, mean, where="post", color=colour, lw=2.0, label=label)
     ax.axhline(uniform_share, color="black", ls="--", lw=1.0, label="uniform")
     ax.set_xlabel("member-epochs spent")
