@@ -2,12 +2,14 @@
 finished search of T objectives (target: at most 10 s per step at T = 40).
 
 Usage: python benchmarks/many_objectives.py [--objectives 2 10 40] [--population 16]
-       [--repeats 1] [--out /tmp/many_objectives]
+       [--epochs 6] [--repeats 1] [--out /tmp/many_objectives]
 
 Setup, per T and outside the timing (kept in --out, so a second run reuses it): a finished
 PBT search of ``configs/many/mtl40.yaml`` (shapes' 40 CelebA-like binary attributes, the first
-T of them through ``benchmark.tasks``; 200 training, 100 held-out, 200 test images, 2 epochs,
---population members), and, because ``scalarize analyze capacity`` reads a capacity sweep
+T of them through ``benchmark.tasks``; 200 training, 100 held-out, 200 test images,
+--population members of --epochs epochs, exploiting every epoch: by default the 96
+member-epochs and 5 exploit rounds of a search of the many-objective study), and, because
+``scalarize analyze capacity`` reads a capacity sweep
 (``sweep.json`` and its runs) rather than a search, a tiny sweep of the same data and T: two
 capacities (resnet8 ×0.25 and ×0.5), uniform and two random weightings, the T single-task
 baselines, one seed, one epoch. Both run one member or run at a time
@@ -72,14 +74,15 @@ def scalarize(*argv: str) -> float:
     return seconds
 
 
-def prepare(t: int, population: int, out: Path) -> tuple[Path, Path]:
+def prepare(t: int, population: int, epochs: int, out: Path) -> tuple[Path, Path]:
     """The finished search and sweep of ``t`` objectives under ``out`` (made when missing)."""
     tasks = [a.name for a in ATTRIBUTES[:t]]
-    search, sweep = out / f"T{t}" / "search", out / f"T{t}" / "sweep"
+    search = out / f"T{t}" / f"search-p{population}-e{epochs}"
+    sweep = out / f"T{t}" / "sweep"
     if not SearchDir(search).is_finished:
         print(f"setup: search of {t} objectives, {population} members ...", flush=True)
         scalarize("search", str(PRESET), f"benchmark.tasks=[{', '.join(tasks)}]",
-                  f"benchmark.options={DATA}", "train.epochs=2",
+                  f"benchmark.options={DATA}", f"train.epochs={epochs}",
                   f"search.population={population}", "--out", str(search), "--quiet")
     if not (sweep / "done").exists():
         print(f"setup: sweep of {t} objectives ({2 * (3 + t)} runs) ...", flush=True)
@@ -115,6 +118,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objectives", type=int, nargs="+", default=[2, 10, 40])
     parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("/tmp/many_objectives"))
     args = parser.parse_args()
@@ -123,13 +127,14 @@ def main() -> None:
     os.environ.setdefault("SCALARIZE_JOBS", "1")
     command = (f"$ python benchmarks/many_objectives.py --objectives "
                f"{' '.join(map(str, args.objectives))} --population {args.population} "
+               f"--epochs {args.epochs} "
                f"--repeats {args.repeats} --out {args.out}")
-    folders = {t: prepare(t, args.population, args.out) for t in args.objectives}
+    folders = {t: prepare(t, args.population, args.epochs, args.out) for t in args.objectives}
     results = {t: measure(*folders[t], args.repeats) for t in args.objectives}
     print(command)
-    print(f"{args.population}-member PBT searches; 'analyze capacity' timed on a tiny "
-          "capacity sweep at the same T (2 capacities × (3 weightings + T single-task runs)), "
-          "since it reads sweeps, not searches")
+    print(f"{args.population}-member PBT searches of {args.epochs} epochs; 'analyze capacity' "
+          "timed on a tiny capacity sweep at the same T (2 capacities × (3 weightings + T "
+          "single-task runs)), since it reads sweeps, not searches")
     print("| objectives | " + " | ".join(f"{s} s" for s in STEPS) + " |")
     print("|---" * (len(STEPS) + 1) + "|")
     for t, seconds in results.items():
