@@ -367,11 +367,15 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     plane = {} if "data" not in cells.columns or args.format != "table" else {
         "best Δ% (data × capacity)": gain_plane(cells, "best_gain"),
         "uniform Δ% (data × capacity)": gain_plane(cells, "uniform_gain")}
-    _print_tables({**plane, "per_capacity": cells,
+    from scalarize.analysis.search import members_display
+
+    readable = members_display if args.format == "table" else (lambda frame: frame)
+    _print_tables({**plane, "per_capacity": readable(cells),
                    "capacity_trend (Spearman ρ of per-seed Δ against log parameters)":
                    capacity_trend(gains, cells),
                    "rank_stability": rank_stability(summary),
-                   "transfer_regret": transfer_regret(summary), "weightings": summary},
+                   "transfer_regret": transfer_regret(summary),
+                   "weightings": readable(summary)},
                   args.format)
 
 
