@@ -5,6 +5,7 @@ finished cells, a killed cell redone alone, refusals in one line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -180,7 +181,7 @@ def test_a_many_objective_study_records_recovery_and_compares_with_uniform(tmp_p
     per seed, a method row, the noise share of every cell, the table against uniform with
     its equivalence test, and the recovery curves."""
     out = tmp_path / "study"
-    config = "configs/many/mtl10.yaml"
+    config = str(Path(__file__).parents[2] / "configs" / "many" / "mtl10.yaml")
     assert main(["study", "search", config, "--out", str(out), "--budget", "4", "--seeds", "2",
                  "--seed-offset", "100", "--vary-data", "--strategies", "uniform", "uw",
                  "random", "--quiet", "benchmark.options.n_train=96",
