@@ -392,8 +392,9 @@ def load_shapes(view: View = "mtl", tasks: list[str] | None = None, seed: int = 
         for split_id, split_name in enumerate(SPLITS):
             x, factors = _cached_render(split_sizes[split_name], [seed, split_id, 0],
                                         opts.image_size, opts.style, opts.cache)
-            labels = attribute_labels(factors, seed, split_id) if opts.attributes else factors
-            splits[split_name] = Split(x=x, labels=labels)
+            tasks_labels = (attribute_labels(factors, seed, split_id) if opts.attributes
+                            else factors)
+            splits[split_name] = Split(x=x, labels=tasks_labels)
         chosen = select_tasks(ATTRIBUTE_TASKS if opts.attributes else MTL_TASKS, tasks)
         for split in splits.values():
             split.labels = {t.name: split.labels[t.name] for t in chosen}
