@@ -18,8 +18,10 @@ def test_the_curve_follows_the_best_so_far_member_and_counts_each_epoch_once():
     assert curve.best_val_avg_acc.tolist() == [0.6, 0.7, 0.7, 0.8]
 
 
-def test_diverged_epochs_are_skipped_and_shares_are_normalised():
+def test_diverged_epochs_count_as_the_anytime_curves_count_them():
     events = [epoch(0, 1, 0.5, 0.6), DivergedEvent(member=1, epoch=1, weights={"a": 0.5,
                                                                             "n": 0.5})]
-    assert recovery_curve(events, ["n"]).member_epochs.tolist() == [1]
+    curve = recovery_curve(events, ["n"])
+    assert curve.member_epochs.tolist() == [1, 2]
+    assert curve.noise_share.tolist() == [0.5, 0.5]  # the diverged member is never selected
     assert noise_share({"a": 2.0, "n": 2.0}, ["n"]) == 0.5

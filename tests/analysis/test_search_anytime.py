@@ -135,3 +135,21 @@ def test_analyze_search_refuses_what_holds_no_search(tmp_path, capsys):
     assert main(["analyze", "search", str(tmp_path)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all(e.startswith("scalarize: error: ") for e in errors)
+
+
+def test_the_anytime_hypervolume_at_forty_objectives_grows_and_matches_an_estimate():
+    """Past the exact regime each new front point adds an estimate of the volume only it
+    dominates: the curve never decreases and ends where an estimate of the whole front is."""
+    from scalarize.analysis.pareto import karp_luby, pareto_fronts
+
+    rng = np.random.default_rng(0)
+    names = [f"t{i}" for i in range(40)]
+    base = rng.uniform(0.6, 0.9, 40)
+    points = np.clip(base + rng.normal(0, 0.02, (30, 40)), 0, 1)
+    events = [EpochEvent(member=i, epoch=1, weights=dict.fromkeys(names, 1 / 40),
+                         val_acc=dict(zip(names, p, strict=True)), val_avg_acc=float(p.mean()),
+                         seconds=1) for i, p in enumerate(points)]
+    curve = anytime_curve(events, names)
+    assert (curve.hypervolume.diff().dropna() >= 0).all()
+    value, _ = karp_luby(points[pareto_fronts(points)[0]], 2**17)
+    assert abs(curve.hypervolume.iloc[-1] - value) < 0.03 * value

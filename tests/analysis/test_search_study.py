@@ -10,6 +10,7 @@ from scipy import stats
 
 from scalarize.analysis.search_study import (
     TABLE_COLUMNS,
+    UNIFORM_COLUMNS,
     ReferenceCell,
     StudyCell,
     holm,
@@ -17,6 +18,7 @@ from scalarize.analysis.search_study import (
     reference_scores,
     study_table,
     transfer_table,
+    uniform_table,
     write_cell,
 )
 from scalarize.analysis.stats import mean_ci
@@ -98,3 +100,29 @@ def test_a_corrupt_cell_or_an_empty_folder_is_one_line(tmp_path):
     (tmp_path / "cells" / "tpe-s0.json").write_text("{")
     with pytest.raises(ScalarizeError, match=r"tpe-s0\.json is corrupt"):
         read_cells(tmp_path)
+
+
+def test_against_uniform_paired_tests_holm_tost_and_verdicts():
+    base = [0.70, 0.72, 0.71, 0.73, 0.69]
+    offsets = {"better": [0.03, 0.035, 0.028, 0.032, 0.031],   # clearly above
+               "same": [0.001, -0.002, 0.0, 0.002, -0.001],     # within ±0.01
+               "noisy": [0.03, -0.04, 0.05, -0.03, 0.02]}       # neither
+    made = [cell("uniform", s, v) for s, v in enumerate(base)]
+    for name, row in offsets.items():
+        made += [cell(name, s, base[s] + d) for s, d in enumerate(row)]
+    table = uniform_table(made).set_index("strategy")
+    assert list(table.reset_index().columns) == UNIFORM_COLUMNS
+    verdicts = table.verdict.to_dict()
+    assert verdicts == {"better": "better", "same": "equivalent", "noisy": "inconclusive",
+                        "uniform": "reference"}
+    raw = {name: stats.ttest_rel([base[s] + d for s, d in enumerate(row)], base).pvalue
+           for name, row in offsets.items()}
+    assert table.p_ttest.drop("uniform").to_dict() == pytest.approx(
+        dict(zip(raw, holm(list(raw.values())), strict=True)))
+    same = [b + d for b, d in zip(base, offsets["same"], strict=True)]
+    diff = [a - b for a, b in zip(same, base, strict=True)]
+    assert table.loc["same", "diff_vs_uniform"] == pytest.approx(sum(diff) / 5)
+    assert table.loc["same", "p_tost"] <= 3 * max(  # Holm over three: at most 3 × raw
+        stats.ttest_1samp(diff, -0.01, alternative="greater").pvalue,
+        stats.ttest_1samp(diff, 0.01, alternative="less").pvalue) + 1e-12
+    assert uniform_table([cell("tpe", 0, 0.5)]).empty  # no uniform: no table

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalarize.analysis.search import find_searches
-from scalarize.runs.records import EpochEvent, PopulationEvent
+from scalarize.runs.records import DivergedEvent, EpochEvent, PopulationEvent
 from scalarize.runs.store import SearchDir
 
 RECOVERY_COLUMNS = ["member_epochs", "best_val_avg_acc", "noise_share"]
@@ -41,15 +41,18 @@ def noise_share(weights: dict[str, float], noise: Sequence[str]) -> float:
 
 def recovery_curve(events: Sequence[PopulationEvent], noise: Sequence[str]) -> pd.DataFrame:
     """The noise share of the best-so-far member-epoch, one row per member-epoch spent (see
-    the module docstring; a repeated member-epoch counts once, a diverged one is skipped)."""
+    the module docstring; counted as the anytime curves count them: a repeated member-epoch
+    once, a diverged one too, without a score)."""
     seen: set[tuple[int, int]] = set()
     best, share = float("-inf"), float("nan")
     rows = []
     for event in events:
-        if not isinstance(event, EpochEvent) or (event.member, event.epoch) in seen:
+        if not isinstance(event, EpochEvent | DivergedEvent):
+            continue
+        if (event.member, event.epoch) in seen:
             continue
         seen.add((event.member, event.epoch))
-        if event.val_avg_acc > best:
+        if isinstance(event, EpochEvent) and event.val_avg_acc > best:
             best = event.val_avg_acc
             share = noise_share(event.weights.as_dict(), noise)
         rows.append((len(seen), best, share))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalarize.analysis.pareto import hypervolume_with_error
+from scalarize.analysis.pareto import exact_is_cheap, exclusive_volume, hypervolume_with_error
 from scalarize.errors import ScalarizeError
 from scalarize.runs.records import (
     DivergedEvent,
@@ -43,7 +43,7 @@ MANY_OBJECTIVES = 8
 #: ``top_weights`` column shows, past :data:`MANY_OBJECTIVES` objectives.
 TOP_WEIGHTS, TOP_WEIGHTS_COLUMN = 5, 3
 ANYTIME_COLUMNS = ["member_epochs", "best_val_avg_acc", "hypervolume", "strategy"]
-#: Samples of an anytime curve's hypervolume estimates (recomputed at each new front point).
+#: Samples of each new front point's estimated exclusive volume in an anytime curve.
 ANYTIME_SAMPLES = 2**12
 
 
@@ -223,9 +223,9 @@ def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
     (:func:`~scalarize.analysis.pareto.hypervolume_with_error`, reference point 0: scores are
     accuracies in [0, 1], higher is better) of the per-objective held-out scores of every
     member-epoch so far: exact where that is cheap; beyond (more than five objectives and
-    eight points on the front) an estimate from :data:`ANYTIME_SAMPLES` samples (standard
-    error about 2% of the value), of which the curve keeps the running maximum, so that it
-    never decreases either.
+    eight points on the front), each new front point adds an unbiased estimate of the volume
+    only it dominates (:func:`~scalarize.analysis.pareto.exclusive_volume`, from
+    :data:`ANYTIME_SAMPLES` samples), so that the curve never decreases either.
 
     Example:
         >>> from scalarize.runs.records import EpochEvent
@@ -253,10 +253,14 @@ def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
             best = float(np.fmax(best, event.val_avg_acc))
             point = np.array([event.val_acc[o] for o in objectives], dtype=np.float64)
             if np.all(np.isfinite(point)) and not _dominated(point, front):
+                before = front
                 keep = ~np.all(point >= front, axis=1)  # drop what the new point dominates
                 front = np.vstack([front[keep], point])
-                estimate = hypervolume_with_error(front, samples=ANYTIME_SAMPLES)
-                volume = max(volume, estimate.value)
+                if volume and not exact_is_cheap(front):
+                    volume += exclusive_volume(np.clip(point, 0, None), before,
+                                               ANYTIME_SAMPLES, seed=len(seen))[0]
+                else:
+                    volume = hypervolume_with_error(front).value
         rows.append((len(seen), best, volume))
     return pd.DataFrame(rows, columns=ANYTIME_COLUMNS[:3])
 

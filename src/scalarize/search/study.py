@@ -213,8 +213,7 @@ class SearchStudy:
         mine: dict[str, object] = {
             "config": self.config.model_dump(mode="json", exclude={"seed"}),
             "seed": self.config.seed, "budget": self.budget}
-        if self.seed_offset or self.vary_data:  # older studies have neither key
-            mine.update(seed_offset=self.seed_offset, vary_data=self.vary_data)
+        mine.update(seed_offset=self.seed_offset, vary_data=self.vary_data)
         if self.pure_noise:
             mine.update(objectives=self.objectives, pure_noise=self.pure_noise)
         path = self.out / STUDY_FILE
@@ -224,7 +223,8 @@ class SearchStudy:
             except ValueError:
                 raise ScalarizeError(f"{path} is corrupt; delete it (or the folder) to start "
                                      "the study again") from None
-            if {k: there.get(k) for k in mine} != mine:
+            defaults = {"seed_offset": 0, "vary_data": False}  # older studies lack these keys
+            if {k: there.get(k, defaults.get(k)) for k in mine} != mine:
                 raise ScalarizeError(f"{self.out} holds another study (a different config, seed, "
                                      "--budget, --seed-offset or --vary-data); choose another "
                                      "--out")
@@ -310,7 +310,8 @@ class SearchStudy:
         return train_run(run, folder, resume=True, progress=False)
 
     def _uniform(self, folder: Path, seed: int, entry: StudyStrategy) -> StudyCell:
-        """Uniform weights, with the entry's method (or the config's), trained once."""
+        """Uniform weights, with the entry's method (or the config's), trained once. A method
+        reweights the objectives itself, so its cell records no noise share."""
         uniform = parse_weights("uniform", self.objectives)
         summary = self._train(uniform, seed, folder, entry.label, method=entry.method)
         transfer = {spec: self._train(uniform, seed, folder, f"{entry.label}-{_safe(spec)}",
@@ -319,7 +320,8 @@ class SearchStudy:
         return StudyCell(strategy=entry.label, seed=seed, member_epochs=0, search_seconds=0.0,
                          weights=list(uniform.values), val_avg_acc=None,
                          test_avg_acc=summary.test.avg_acc, test_acc=dict(summary.test.acc),
-                         transfer=transfer, noise_share=self._noise_share(uniform.values))
+                         transfer=transfer,
+                         noise_share=None if entry.method else self._noise_share(uniform.values))
 
     def _reference(self, index: int, point: tuple[float, ...], seed: int) -> ReferenceCell:
         weights = SimplexWeights(tuple(self.objectives), point)
