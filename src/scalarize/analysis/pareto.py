@@ -133,7 +133,7 @@ def exclusive_volume(point: np.ndarray, boxes: np.ndarray, samples: int = ESTIMA
     covered = np.zeros(samples, dtype=bool)
     for box in boxes:
         covered |= np.all(inside <= box, axis=1)
-    share = 1.0 - covered.mean()
+    share = 1.0 - float(covered.mean())
     volume = float(np.prod(point))
     return volume * share, volume * float(np.sqrt(share * (1 - share) / samples))
 
