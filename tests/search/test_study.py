@@ -206,3 +206,15 @@ def test_a_many_objective_study_records_recovery_and_compares_with_uniform(tmp_p
     recovery = (out / "recovery.csv").read_text().splitlines()
     assert recovery[0] == "member_epochs,best_val_avg_acc,noise_share,search,label"
     assert (out / "recovery.png").stat().st_size > 1000
+
+
+def test_a_users_method_is_a_row_under_its_short_name(tmp_path, monkeypatch):
+    (tmp_path / "mymethods.py").write_text(
+        "from scalarize.methods import build_method\n\n"
+        "def mine(n_objectives, **options):\n"
+        "    return build_method('uw', {}, n_objectives=n_objectives)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (entry,) = parse_strategies(["mymethods:mine"])
+    assert entry == StudyStrategy("mine", None, method="mymethods:mine")
+    with pytest.raises(ScalarizeError, match="no module named 'nosuch'"):
+        parse_strategies(["nosuch:thing"])

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalarize.analysis.search import find_searches
-from scalarize.runs.records import DivergedEvent, EpochEvent, PopulationEvent
+from scalarize.analysis.search import find_searches, spent_epochs
+from scalarize.runs.records import EpochEvent, PopulationEvent
 from scalarize.runs.store import SearchDir
 
 RECOVERY_COLUMNS = ["member_epochs", "best_val_avg_acc", "noise_share"]
@@ -43,19 +43,13 @@ def recovery_curve(events: Sequence[PopulationEvent], noise: Sequence[str]) -> p
     """The noise share of the best-so-far member-epoch, one row per member-epoch spent (see
     the module docstring; counted as the anytime curves count them: a repeated member-epoch
     once, a diverged one too, without a score)."""
-    seen: set[tuple[int, int]] = set()
     best, share = float("-inf"), float("nan")
     rows = []
-    for event in events:
-        if not isinstance(event, EpochEvent | DivergedEvent):
-            continue
-        if (event.member, event.epoch) in seen:
-            continue
-        seen.add((event.member, event.epoch))
+    for spent, event in spent_epochs(events):
         if isinstance(event, EpochEvent) and event.val_avg_acc > best:
             best = event.val_avg_acc
             share = noise_share(event.weights.as_dict(), noise)
-        rows.append((len(seen), best, share))
+        rows.append((spent, best, share))
     return pd.DataFrame(rows, columns=RECOVERY_COLUMNS)
 
 

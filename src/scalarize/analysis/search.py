@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,20 @@ def by_strategy(table: pd.DataFrame) -> pd.DataFrame:
         seconds=("seconds", "mean"), seeds=("seed", "nunique"))
 
 
+def spent_epochs(events: Sequence[PopulationEvent]
+                 ) -> Iterator[tuple[int, EpochEvent | DivergedEvent]]:
+    """Each member-epoch a search spent, in the order trained, with the count spent so far:
+    every epoch event (a repeat of the same member and epoch, which a restored Ray trial may
+    report, counts once) and every epoch during which a member diverged. What the anytime and
+    recovery curves put on their x axis."""
+    seen: set[tuple[int, int]] = set()
+    for event in events:
+        if isinstance(event, EpochEvent | DivergedEvent) and (event.member,
+                                                               event.epoch) not in seen:
+            seen.add((event.member, event.epoch))
+            yield len(seen), event
+
+
 def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
                   ) -> pd.DataFrame:
     """The anytime curve of a search from its population events, in the order the engine
@@ -239,16 +253,10 @@ def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
         >>> curve.hypervolume.round(4).tolist()  # (0.6, 0.6) dominates (0.5, 0.5)
         [0.25, 0.31, 0.4]
     """
-    seen: set[tuple[int, int]] = set()
     front = np.empty((0, len(objectives)))
     best, volume = float("nan"), 0.0
     rows: list[tuple[int, float, float]] = []
-    for event in events:
-        if not isinstance(event, EpochEvent | DivergedEvent):
-            continue
-        if (event.member, event.epoch) in seen:
-            continue
-        seen.add((event.member, event.epoch))
+    for spent, event in spent_epochs(events):
         if isinstance(event, EpochEvent):
             best = float(np.fmax(best, event.val_avg_acc))
             point = np.array([event.val_acc[o] for o in objectives], dtype=np.float64)
@@ -258,10 +266,10 @@ def anytime_curve(events: Sequence[PopulationEvent], objectives: Sequence[str]
                 front = np.vstack([front[keep], point])
                 if volume and not exact_is_cheap(front):
                     volume += exclusive_volume(np.clip(point, 0, None), before,
-                                               ANYTIME_SAMPLES, seed=len(seen))[0]
+                                               ANYTIME_SAMPLES, seed=spent)[0]
                 else:
                     volume = hypervolume_with_error(front).value
-        rows.append((len(seen), best, volume))
+        rows.append((spent, best, volume))
     return pd.DataFrame(rows, columns=ANYTIME_COLUMNS[:3])
 
 
@@ -321,4 +329,4 @@ def curve_changes(curve: pd.DataFrame) -> pd.DataFrame:
 __all__ = ["MANY_OBJECTIVES", "anytime", "anytime_curve", "by_strategy", "curve_changes",
            "effective_objectives", "exploit_frame", "find_searches", "is_search",
            "members_display", "members_frame", "population_frame", "searches_table",
-           "weights_text"]
+           "spent_epochs", "weights_text"]

@@ -8,8 +8,9 @@ held-out score; its weight schedule for the PBT family) are then retrained on th
 training split (:func:`~scalarize.search.replay.replay`) and scored on test. ``uniform`` is
 no search: the uniform weights, trained once per seed. A multi-task optimisation method named
 instead of a strategy (``famo``, ``uw``, ``imtl_l``…, any of :data:`~scalarize.methods.METHODS`
-but ``static``) is no search either: that method with uniform weights, trained once per seed
-like ``uniform`` (the same member-epochs in the final model as a search's retrained weights).
+but ``static``, or your own as ``module:attr``, labelled ``attr``) is no search either: that
+method with uniform weights, trained once per seed like ``uniform`` (the same member-epochs
+in the final model as a search's retrained weights).
 
 Seeds: ``--seed-offset K`` starts them at the config's seed + K (seeds kept apart from those
 used while designing a regime); ``--vary-data`` also sets the data's seed
@@ -67,6 +68,7 @@ from scalarize.analysis.search_study import (
 from scalarize.config import MethodConfig, RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS
+from scalarize.registry import is_import_target, target_label
 from scalarize.runs.records import RunSummary
 from scalarize.search.executors import run_search
 from scalarize.search.optuna_sampling import SINGLE_OBJECTIVE
@@ -113,8 +115,9 @@ def parse_strategies(names: Sequence[str]) -> list[StudyStrategy]:
             entry = StudyStrategy(f"{strategy}+{sampler}", strategy, sampler)
         elif strategy in STRATEGIES.names() and not sampler:
             entry = StudyStrategy(strategy, strategy)
-        elif strategy in methods and not sampler:
-            entry = StudyStrategy(strategy, None, method=strategy)
+        elif (strategy in methods or is_import_target(strategy)) and not sampler:
+            METHODS.get(strategy)  # a user's method (module:attr) is imported now, or refused
+            entry = StudyStrategy(target_label(strategy), None, method=strategy)
         else:
             raise ScalarizeError(f"--strategies: unknown strategy {name!r}; choose from "
                                  f"{', '.join(known)}, asha+SAMPLER, hyperband+SAMPLER, or a "
