@@ -38,7 +38,7 @@ def config(spec: str, batch: int, compiled: bool) -> RunConfig:
     """The benchmark's run config for ``spec``."""
     mode = f"train.compile={'true' if compiled else 'false'}"
     if spec.startswith("deeplab"):
-        from scalarize.search.compare import load_compare_config
+        from scalarize.studies.compare import load_compare_config
 
         preset = "configs/nyuv2.yaml"
         return load_compare_config(preset, [

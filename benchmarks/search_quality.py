@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from scalarize.analysis.search import by_strategy, searches_table
-from scalarize.search.executors import run_search
 from scalarize.search.spec import load_search_config
+from scalarize.studies.runner import run_search
 
 SETTINGS = {
     "2tasks": ("configs/findings/search_2tasks.yaml", {

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from scalarize.search.compare import load_compare_config, plan_compare
-from scalarize.search.sweep import load_sweep_config, plan_sweep
+from scalarize.studies.compare import load_compare_config, plan_compare
+from scalarize.studies.sweep import load_sweep_config, plan_sweep
 from scalarize.training import Trainer, check_study, load_data
 
 ROOT = Path(__file__).resolve().parent.parent

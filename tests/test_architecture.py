@@ -14,7 +14,8 @@ def _loaded_after(statement: str, modules: list[str]) -> dict[str, bool]:
 
 def test_reading_the_run_store_never_loads_the_training_stack():
     loaded = _loaded_after("import scalarize.report, scalarize.analysis, scalarize.runs",
-                           ["torch", "scalarize.training", "scalarize.search", "ray"])
+                           ["torch", "scalarize.training", "scalarize.search",
+                            "scalarize.engines", "scalarize.studies", "ray"])
     assert not any(loaded.values()), loaded
 
 
@@ -32,6 +33,7 @@ def test_the_report_command_never_loads_the_training_stack(tmp_path):
         "import io, sys, scalarize.cli; sys.stdout = io.StringIO(); "
         f"rc = scalarize.cli.main(['report', {sweep!r}, '--out', {str(tmp_path)!r}]); "
         "sys.stdout = sys.__stdout__; assert rc == 0",
-        ["torch", "scalarize.training", "scalarize.search", "scalarize.methods"])
+        ["torch", "scalarize.training", "scalarize.search", "scalarize.engines",
+         "scalarize.studies", "scalarize.methods"])
     assert not any(loaded.values()), loaded
     assert (tmp_path / "report.html").is_file()

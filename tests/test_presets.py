@@ -10,9 +10,9 @@ from scalarize.benchmarks import BENCHMARKS
 from scalarize.cli import main
 from scalarize.config import load_config, read_yaml
 from scalarize.models import build_model
-from scalarize.search.compare import load_compare_config
 from scalarize.search.spec import load_search_config
-from scalarize.search.sweep import load_sweep_config
+from scalarize.studies.compare import load_compare_config
+from scalarize.studies.sweep import load_sweep_config
 
 CONFIGS_DIR = Path(__file__).parent.parent / "configs"
 CONFIGS = sorted(CONFIGS_DIR.glob("**/*.yaml"))

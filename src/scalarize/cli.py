@@ -205,7 +205,7 @@ def _cmd_model_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
-    from scalarize.search.sweep import load_sweep_config, run_sweep
+    from scalarize.studies.sweep import load_sweep_config, run_sweep
 
     config = load_sweep_config(args.config, _overrides(args))
     plan = run_sweep(config, args.out, engine=args.engine, engine_options=_engine_options(args),
@@ -229,7 +229,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _cmd_compare(args: argparse.Namespace) -> None:
     from scalarize.analysis.compare import compare_table, load_compare
-    from scalarize.search.compare import load_compare_config, run_compare
+    from scalarize.studies.compare import load_compare_config, run_compare
 
     config = load_compare_config(args.config, _overrides(args))
     run_compare(config, args.out, engine=args.engine, engine_options=_engine_options(args),
@@ -245,8 +245,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
         members_frame,
         weights_text,
     )
-    from scalarize.search.executors import run_search
     from scalarize.search.spec import load_search_config
+    from scalarize.studies.runner import run_search
 
     overrides = _overrides(args)
     if args.strategy:
@@ -270,7 +270,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> None:
-    from scalarize.search.replay import replay_config
+    from scalarize.studies.replay import replay_config
     from scalarize.tracking.cli import with_tracking
     from scalarize.training import train_run
 
@@ -286,7 +286,7 @@ def _cmd_replay(args: argparse.Namespace) -> None:
 def _cmd_study_search(args: argparse.Namespace) -> None:
     from scalarize.report.search_study import ANYTIME_PNG, write_study_outputs
     from scalarize.search.spec import load_search_config
-    from scalarize.search.study import DEFAULT_STRATEGIES, SearchStudy
+    from scalarize.studies.study import DEFAULT_STRATEGIES, SearchStudy
 
     names = [n for text in (args.strategies or DEFAULT_STRATEGIES) for n in text.split(",")
              if n.strip()]

@@ -28,10 +28,10 @@ from scalarize.analysis.conflicts import by_factor, conflict_epochs
 from scalarize.analysis.search import members_frame
 from scalarize.benchmarks import Dataset, Split
 from scalarize.report import build_report
-from scalarize.search.executors import run_search
-from scalarize.search.replay import replay
 from scalarize.search.spec import SearchConfig
-from scalarize.search.sweep import SweepConfig, run_sweep
+from scalarize.studies.replay import replay
+from scalarize.studies.runner import run_search
+from scalarize.studies.sweep import SweepConfig, run_sweep
 from scalarize.training import load_data
 
 DEMO: dict[str, Any] = {

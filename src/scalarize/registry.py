@@ -61,7 +61,7 @@ _HOME: dict[str, str] = {
     "method": "scalarize.methods",
     "probe": "scalarize.probes",
     "search strategy": "scalarize.search.strategies",
-    "engine": "scalarize.search.executors",
+    "engine": "scalarize.engines.executors",
 }
 _KNOWN: dict[str, Registry[Any]] = {}
 

@@ -12,8 +12,8 @@ from scalarize.cli import main
 from scalarize.errors import ScalarizeError
 from scalarize.runs.records import DivergedEvent, EpochEvent, ExploitEvent, SearchPlan
 from scalarize.runs.store import SearchDir
-from scalarize.search.executors import run_search
 from scalarize.search.spec import SearchConfig, load_search_config
+from scalarize.studies.runner import run_search
 from tests.search.conftest import SEARCH
 
 OBJECTIVES = ["a", "b", "c"]

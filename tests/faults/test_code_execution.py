@@ -172,7 +172,7 @@ def test_crafted_search_state_is_refused_when_the_search_is_run_again(cli, tmp_p
 def test_a_ray_member_checkpoint_loads_and_a_crafted_one_is_refused(tmp_path, marker):
     """What the Ray engine's trainable saves (``MemberTrainable.save_checkpoint``) loads back
     exactly through ``load_torch``; a crafted one is refused."""
-    ray_population = pytest.importorskip("scalarize.search.ray_population")
+    ray_population = pytest.importorskip("scalarize.engines.ray_population")
     worker = ray_population._Worker(SEARCH)
     member = worker.fresh(0)
     list(member.advance(1))

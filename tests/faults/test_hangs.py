@@ -63,8 +63,8 @@ def test_nothing_listening_at_the_address_is_one_line_at_once(cli, tmp_path, con
 def test_a_silent_address_is_refused_within_the_connect_timeout(tmp_path, silent_port):
     """A port that accepts and never answers: refused after ``connect_timeout`` seconds (the
     CLI's default, 30 s, is the same code with a longer wait)."""
+    from scalarize.engines.executors import build_engine
     from scalarize.errors import ScalarizeError
-    from scalarize.search.executors import build_engine
 
     address = f"127.0.0.1:{silent_port}"
     start = time.monotonic()
@@ -95,8 +95,8 @@ def test_address_auto_with_no_cluster_running_is_one_line(cli, tmp_path, config_
 
 
 def test_a_bad_connect_timeout_is_one_line(tmp_path, dead_port):
+    from scalarize.engines.executors import build_engine
     from scalarize.errors import ScalarizeError
-    from scalarize.search.executors import build_engine
 
     with pytest.raises(ScalarizeError, match="connect_timeout"):
         build_engine("ray", {"address": f"127.0.0.1:{dead_port}", "connect_timeout": -1})

@@ -29,9 +29,9 @@ import pytest
 from scalarize.errors import ScalarizeError
 from scalarize.files import _lock_holder
 from scalarize.runs import RunDir, SearchDir
-from scalarize.search.executors import run_search
 from scalarize.search.spec import load_search_config
-from scalarize.search.sweep import load_sweep_config, run_sweep
+from scalarize.studies.runner import run_search
+from scalarize.studies.sweep import load_sweep_config, run_sweep
 
 BASE = """
 seed: 0

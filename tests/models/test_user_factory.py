@@ -180,7 +180,7 @@ sweep:
 
 
 def test_a_sweep_over_options_trains_and_analyses_per_option(mymodels, tmp_path, capsys):
-    from scalarize.search.sweep import load_sweep_config, plan_sweep
+    from scalarize.studies.sweep import load_sweep_config, plan_sweep
 
     config = load_sweep_config(_config(tmp_path, SWEEP))
     plan = plan_sweep(config, ("colour", "count"))
@@ -203,7 +203,7 @@ def test_a_sweep_over_options_trains_and_analyses_per_option(mymodels, tmp_path,
 
 
 def test_option_values_listed_twice_are_refused(mymodels, tmp_path):
-    from scalarize.search.sweep import load_sweep_config
+    from scalarize.studies.sweep import load_sweep_config
 
     text = SWEEP.replace("[4, 8]", "[4, 4]")
     with pytest.raises(ScalarizeError, match=r"options\.width lists a value more than once"):

@@ -10,9 +10,9 @@ import re
 import pytest
 
 from scalarize.report import build_report
-from scalarize.search.executors import run_search
 from scalarize.search.spec import load_search_config
-from scalarize.search.sweep import load_sweep_config, run_sweep
+from scalarize.studies.runner import run_search
+from scalarize.studies.sweep import load_sweep_config, run_sweep
 from tests.report import headless
 
 pytest.importorskip("kaleido", reason="the headless browser comes with the dev extra")

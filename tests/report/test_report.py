@@ -2,7 +2,7 @@ import pytest
 
 from scalarize.errors import ScalarizeError
 from scalarize.report import build_report
-from scalarize.search.sweep import load_sweep_config, run_sweep
+from scalarize.studies.sweep import load_sweep_config, run_sweep
 
 SWEEP = """
 benchmark:

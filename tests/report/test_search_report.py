@@ -5,8 +5,8 @@ import pytest
 from scalarize.analysis.search import find_searches
 from scalarize.report import build_report
 from scalarize.report.search import anytime_figure, mean_step, strategy_label
-from scalarize.search.executors import run_search
 from scalarize.search.spec import load_search_config
+from scalarize.studies.runner import run_search
 
 SEARCH = """
 seed: 0

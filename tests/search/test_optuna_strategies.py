@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from scalarize.engines.trials import TrialSearch
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import DivergedEvent, EpochEvent, MemberResult, PopulationEvent
@@ -26,9 +27,9 @@ from scalarize.search.optuna_sampling import (
     to_weights,
     trial_seed,
 )
+from scalarize.search.resolve import check_search
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES, TrialStrategy
-from scalarize.search.trials import TrialSearch, check_search
 from scalarize.weights import SimplexWeights
 
 optuna = pytest.importorskip("optuna")

@@ -35,8 +35,8 @@ def sweep_file(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def _finished_search(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PBT search run once, without tracking (a search is tracked from its folder)."""
-    from scalarize.search.executors import run_search
     from scalarize.search.spec import load_search_config
+    from scalarize.studies.runner import run_search
 
     root = tmp_path_factory.mktemp("search")
     (root / "search.yaml").write_text(SEARCH)

@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from scalarize.config import TrackingConfig
 from scalarize.runs import RunDir, SearchDir
-from scalarize.search.replay import replay_config
-from scalarize.search.sweep import load_sweep_config, run_sweep
+from scalarize.studies.replay import replay_config
+from scalarize.studies.sweep import load_sweep_config, run_sweep
 from scalarize.tracking import TrackingWarning, track_search, with_tracking
 from scalarize.training import train_run
 from tests.conftest import tiny_config

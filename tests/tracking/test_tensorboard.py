@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
 
 from scalarize.config import TrackingConfig
 from scalarize.runs import RunDir, SearchDir
-from scalarize.search.sweep import load_sweep_config, run_sweep
+from scalarize.studies.sweep import load_sweep_config, run_sweep
 from scalarize.tracking import track_search
 from scalarize.training import train_run
 from tests.conftest import tiny_config
@@ -105,8 +105,8 @@ def test_resume_shows_each_epoch_once(tmp_path, monkeypatch):
 def test_run_search_tracks_a_search_from_its_config(finished_search, tmp_path):
     """``run_search`` (the command and the Python API) logs the search when its config asks:
     here a finished search met again with tracking switched on (tracking is not identity)."""
-    from scalarize.search.executors import run_search
     from scalarize.search.spec import load_search_config
+    from scalarize.studies.runner import run_search
     from tests.tracking.conftest import SEARCH
 
     (tmp_path / "search.yaml").write_text(SEARCH)

@@ -13,7 +13,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS, base, build_method
 from scalarize.methods.static import StaticScalarization
 from scalarize.runs.store import RunDir
-from scalarize.search.sweep import SweepConfig, run_sweep
+from scalarize.studies.sweep import SweepConfig, run_sweep
 from scalarize.training import Trainer, compiling, train_run
 from scalarize.training.compiling import CompiledEncoder, compile_cache_dir, decide_compile
 from tests.conftest import tiny_config

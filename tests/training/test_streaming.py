@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from scalarize.benchmarks import Dataset, StreamSplit
+from scalarize.engines.member import holdout_split
 from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
-from scalarize.search.member import holdout_split
 from scalarize.training import Callback, Trainer, load_data, train_run
 from scalarize.training.data import LoaderSplit, TensorSplit, split_stats
 from scalarize.training.sampling import DomainMixtureSampler, ShuffledSampler

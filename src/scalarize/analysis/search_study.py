@@ -4,7 +4,7 @@ dense-grid reference, both with 95% intervals over seeds, and paired tests again
 strategy.
 
 A study folder holds one :class:`StudyCell` per (strategy, seed) (``cells/<label>-s<seed>.json``,
-written by :mod:`scalarize.search.study`) and, with a reference grid, one
+written by :mod:`scalarize.studies.study`) and, with a reference grid, one
 :class:`ReferenceCell` per (grid point, seed). This module only reads them.
 
 - **Regret** of a cell: the test score, at the cell's seed, of the reference grid's best point

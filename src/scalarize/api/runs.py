@@ -44,11 +44,11 @@ from scalarize.errors import ScalarizeError
 from scalarize.models import FAMILIES
 from scalarize.registry import resolve_target
 from scalarize.runs.records import RunSummary
-from scalarize.search.compare import CompareConfig, run_compare
-from scalarize.search.executors import run_search
-from scalarize.search.replay import replay as replay_search
 from scalarize.search.spec import SearchConfig
-from scalarize.search.sweep import SweepConfig, run_sweep
+from scalarize.studies.compare import CompareConfig, run_compare
+from scalarize.studies.replay import replay as replay_search
+from scalarize.studies.runner import run_search
+from scalarize.studies.sweep import SweepConfig, run_sweep
 from scalarize.training import train_run
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -160,7 +160,7 @@ def _in_process(engine: str, options: Mapping[str, Any] | None) -> dict[str, Any
     without an ``if __name__ == "__main__":`` guard, and copy in-memory data into each."""
     import os
 
-    from scalarize.search.local_pool import JOBS_VARIABLE
+    from scalarize.engines.local_pool import JOBS_VARIABLE
 
     chosen = dict(options or {})
     if engine == "local" and "jobs" not in chosen and not os.environ.get(JOBS_VARIABLE):

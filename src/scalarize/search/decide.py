@@ -7,7 +7,7 @@ the policy ranks them with the strategy's keys, draws who copies whom
 (:meth:`~scalarize.search.strategies.Strategy.explore`), keeping its own RNG and the observation
 history PB2's bandit learns from. The in-process engine calls it between intervals; the Ray
 engine calls it from Ray Tune's PBT hooks. The same scores, seed and history give the same
-:class:`Decision` on both, which ``tests/search/test_engine_contract.py`` checks.
+:class:`Decision` on both, which ``tests/engines/test_engine_contract.py`` checks.
 
 Example:
     >>> from scalarize.search.strategies import build_strategy

@@ -2,15 +2,15 @@
 ``ENGINES``, serves the ``--engine`` flag of ``sweep``, ``compare`` and ``search``:
 
 - ``local``: in this process; planned runs one after another sharing the loaded data set, a
-  search's members by :class:`~scalarize.search.population.LocalPopulation`, or by
-  :class:`~scalarize.search.trials.TrialSearch` for a trial strategy (tpe, gp, cmaes, nsga2,
+  search's members by :class:`~scalarize.engines.population.LocalPopulation`, or by
+  :class:`~scalarize.engines.trials.TrialSearch` for a trial strategy (tpe, gp, cmaes, nsga2,
   asha);
 - ``ray``: on a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
   loads its data and writes its run folder itself, so ``out`` must be storage every node can
   reach), a search's members as Ray Tune trials
-  (:class:`~scalarize.search.ray_population.RayPopulation`), and tpe, gp, asha and hyperband
+  (:class:`~scalarize.engines.ray_population.RayPopulation`), and tpe, gp, asha and hyperband
   through Ray Tune's OptunaSearch and ASHAScheduler
-  (:class:`~scalarize.search.ray_trials.RayTrials`); nsga2 and cmaes are refused there in one
+  (:class:`~scalarize.engines.ray_trials.RayTrials`); nsga2 and cmaes are refused there in one
   line before anything is written.
 
 Both resume: finished runs are skipped, unfinished ones continue from their checkpoints. An
@@ -24,35 +24,55 @@ Example:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel
 from tqdm.auto import tqdm
 
 from scalarize.config import RunConfig
+from scalarize.engines.local_pool import check_jobs, resolve_jobs, run_side_by_side
+from scalarize.engines.population import LocalPopulation
+from scalarize.engines.ray_session import CONNECT_TIMEOUT, check_address, ray_session
+from scalarize.engines.trials import TrialSearch
+from scalarize.engines.user_code import user_modules
 from scalarize.errors import ScalarizeError
-from scalarize.methods import refuse_ignored_weights
 from scalarize.registry import Registry, session_entries
-from scalarize.runs.records import Record, RunSummary, SearchSummary
-from scalarize.runs.store import SearchDir, StudyDir
-from scalarize.search.local_pool import check_jobs, resolve_jobs, run_side_by_side
-from scalarize.search.ray_session import CONNECT_TIMEOUT, check_address, ray_session
+from scalarize.runs.records import RunSummary, SearchSummary
+from scalarize.runs.store import SearchDir
+from scalarize.search.resolve import ResolvedStrategy, resolve_strategy
 from scalarize.search.spec import SearchConfig
-from scalarize.search.strategies import STRATEGIES
-from scalarize.search.trials import check_search
-from scalarize.search.user_code import user_modules
-from scalarize.training import check_run, check_study, load_data, train_run
+from scalarize.training import load_data, train_run
 
 
-class Engine(Protocol):
-    """What an engine does: train planned runs, and run a population search."""
+class Engine(ABC):
+    """What an engine does: train planned runs (:meth:`run`) and run a search (:meth:`search`).
 
+    Its capabilities are stated on the class, so that a search is refused before the engine
+    is built (a dead cluster address fails after the refusal): :attr:`runs_trials` (whether
+    the trial strategies run on it) and :meth:`refusal` (why it cannot run a search, or
+    ``None``). A registered factory that is not an :class:`Engine` states nothing: it is taken
+    to run population searches only (:func:`engine_class`)."""
+
+    runs_trials: ClassVar[bool] = False
+
+    @classmethod
+    def refusal(cls, engine: str, strategy: ResolvedStrategy, config: SearchConfig
+                ) -> str | None:
+        """Why the engine registered as ``engine`` cannot run the search ``config`` of the
+        resolved ``strategy`` (``None``: it can)."""
+        if strategy.trial_based and not cls.runs_trials:
+            return (f"the {config.search.strategy} strategy is not on the {engine} engine yet; "
+                    "run it with --engine local")
+        return None
+
+    @abstractmethod
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]: ...
 
+    @abstractmethod
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary: ...
 
@@ -61,13 +81,13 @@ ENGINES: Registry[Engine] = Registry("engine")
 
 
 @ENGINES.register("local")
-class LocalExecutor:
+class LocalExecutor(Engine):
     """Runs on this machine: the planned runs of a sweep or comparison ``jobs`` side by side
     in worker processes (default: one per core for CPU runs, ``SCALARIZE_JOBS`` or ``--jobs``
-    to change; :mod:`scalarize.search.local_pool`), or one after another in this process with
+    to change; :mod:`scalarize.engines.local_pool`), or one after another in this process with
     ``jobs=1``; a search's members in this process."""
 
-    runs_trials = True  # the trial strategies (scalarize.search.trials) run on this engine
+    runs_trials = True  # the trial strategies (scalarize.engines.trials) run on this engine
 
     def __init__(self, jobs: int | None = None, **options: Any) -> None:
         if options:
@@ -94,12 +114,8 @@ class LocalExecutor:
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
-        from scalarize.search.trials import TrialSearch, trial_strategy
-
-        if trial_strategy(config) is not None:
+        if resolve_strategy(config.search).trial_based:
             return TrialSearch(config, folder, progress).run()
-        from scalarize.search.population import LocalPopulation
-
         return LocalPopulation(config, folder, progress).run()
 
 
@@ -124,7 +140,7 @@ def _train_remote(config_yaml: str, out: str, entries: Any = None) -> RunSummary
 
 
 @ENGINES.register("ray")
-class RayExecutor:
+class RayExecutor(Engine):
     """Runs as Ray tasks (planned runs) or Ray Tune trials (search members),
     ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``; an address where no cluster
     answers within ``connect_timeout`` seconds is refused with one line, before any folder is
@@ -186,28 +202,33 @@ class RayExecutor:
 
     runs_trials = True  # tpe, gp, asha, hyperband (ray_trials.ray_refusal says which not)
 
-    @staticmethod
-    def refusal(config: SearchConfig) -> str | None:
-        """Why this engine cannot run the search ``config`` (``None``: it can)."""
-        from scalarize.search.ray_trials import ray_refusal
+    @classmethod
+    def refusal(cls, engine: str, strategy: ResolvedStrategy, config: SearchConfig
+                ) -> str | None:
+        from scalarize.engines.ray_trials import ray_refusal  # imports Ray
 
-        return ray_refusal(config)
+        return ray_refusal(strategy, config)
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
-        from scalarize.search.trials import trial_strategy
-
-        if trial_strategy(config) is not None:
-            from scalarize.search.ray_trials import RayTrials
+        if resolve_strategy(config.search).trial_based:
+            from scalarize.engines.ray_trials import RayTrials  # imports Ray
 
             return RayTrials(config, folder, progress=progress, address=self.address,
                              cpus_per_member=self.cpus, gpus_per_member=self.gpus,
                              connect_timeout=self.connect_timeout).run()
-        from scalarize.search.ray_population import RayPopulation
+        from scalarize.engines.ray_population import RayPopulation  # imports Ray
 
         return RayPopulation(config, folder, progress=progress, address=self.address,
                              cpus_per_member=self.cpus, gpus_per_member=self.gpus,
                              connect_timeout=self.connect_timeout).run()
+
+
+def engine_class(name: str) -> type[Engine]:
+    """The class of the engine registered as ``name``, whose capabilities a search asks
+    before building it; a plain factory states none, so it is taken as :class:`Engine`."""
+    factory = ENGINES.get(name)
+    return factory if isinstance(factory, type) and issubclass(factory, Engine) else Engine
 
 
 def build_engine(name: str, options: dict[str, Any] | None = None) -> Engine:
@@ -220,60 +241,4 @@ def build_engine(name: str, options: dict[str, Any] | None = None) -> Engine:
                              ) from None
 
 
-def run_planned(study: StudyDir, config: BaseModel, plan: Record,
-                configs: Sequence[RunConfig], engine: str = "local",
-                engine_options: dict[str, Any] | None = None, progress: bool | None = None
-                ) -> list[RunSummary]:
-    """Run ``configs`` into the study folder after recording the study there
-    (:meth:`~scalarize.runs.StudyDir.record`: a different study already there is refused)."""
-    runner = build_engine(engine, engine_options)  # a dead cluster address fails first
-    check_study(configs)
-    with study.lock():
-        study.record(config, plan)
-        summaries = runner.run(configs, study.path, progress=progress)
-    tracking = getattr(config, "tracking", None)
-    if tracking is not None and tracking.enabled:
-        from scalarize.tracking import finish_study
-
-        finish_study(study.path, tracking)
-    return summaries
-
-
-def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
-               engine_options: dict[str, Any] | None = None, progress: bool | None = None
-               ) -> SearchSummary:
-    """Run (or continue) the search ``config`` into ``out`` on the engine ``engine``; returns
-    its summary (a finished search's stored one, without loading data or building members)."""
-    folder = SearchDir(out)
-    if folder.is_finished and folder.holds(config):
-        _track(config, folder)
-        return folder.read_summary()
-    refuse_ignored_weights(config.method.name, config, "the search")
-    strategy = STRATEGIES.get(config.search.strategy)
-    if getattr(strategy, "trial_based", False) and not getattr(ENGINES.get(engine),
-                                                               "runs_trials", False):
-        raise ScalarizeError(f"the {config.search.strategy} strategy is not on the {engine} "
-                             "engine yet; run it with --engine local")
-    refusal = getattr(ENGINES.get(engine), "refusal", None)
-    if refusal is not None and refusal(config) is not None:
-        raise ScalarizeError(refusal(config))
-    runner = build_engine(engine, engine_options)  # a dead cluster address fails first
-    data = load_data(config.base())
-    check_run(config.base(), data)
-    check_search(config, data.objectives)
-    with folder.lock():
-        summary = runner.search(config, folder, progress=progress)
-    _track(config, folder)
-    return summary
-
-
-def _track(config: SearchConfig, folder: SearchDir) -> None:
-    """Log a search's members and exploits to its trackers, from its folder (idempotent)."""
-    if config.tracking.enabled:
-        from scalarize.tracking import track_search
-
-        track_search(folder.path, config.tracking)
-
-
-__all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine",
-           "run_planned", "run_search"]
+__all__ = ["ENGINES", "Engine", "LocalExecutor", "RayExecutor", "build_engine", "engine_class"]

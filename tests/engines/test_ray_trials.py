@@ -17,13 +17,13 @@ import time
 
 import pytest
 
+from scalarize.engines.ray_trials import BudgetSearch, hyperband_brackets, ray_refusal
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import EpochEvent
-from scalarize.search.executors import run_search
 from scalarize.search.optuna_sampling import distributions, to_weights
-from scalarize.search.ray_trials import BudgetSearch, hyperband_brackets, ray_refusal
 from scalarize.search.spec import SearchConfig, load_search_config
+from scalarize.studies.runner import run_search
 
 pytest.importorskip("optuna")
 

@@ -2,7 +2,7 @@
 
 Each member is a Ray Tune trial (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray
 or the cluster at ``address``. A trial (:class:`MemberTrainable`) runs the shared member runner
-(:class:`~scalarize.search.member.Member`: the same trainer, epochs, events and state as in the
+(:class:`~scalarize.engines.member.Member`: the same trainer, epochs, events and state as in the
 in-process engine), one epoch per Tune step, and checkpoints the member only when Tune asks.
 Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
 :class:`~ray.tune.schedulers.PopulationBasedTraining` whose hooks call the shared
@@ -27,15 +27,11 @@ workers as Ray ``py_modules``, the driver's registry session entries as a trial 
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,33 +42,26 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 from ray.tune.schedulers.pbt import _FutureTrainingResult
 from ray.tune.trainable import Trainable
-from tqdm.auto import tqdm
 
 from scalarize.benchmarks import Dataset
+from scalarize.engines.member import Member, search_data
+from scalarize.engines.ray_tune import ENGINE, MEMBER_FILE, RaySearch, failures, step_metrics
 from scalarize.errors import ScalarizeError
-from scalarize.registry import restore_session, session_entries
+from scalarize.registry import restore_session
 from scalarize.runs.records import (
-    POPULATION_EVENT,
-    EpochEvent,
     ExploitEvent,
     MemberResult,
     PopulationEvent,
     SearchSummary,
 )
-from scalarize.runs.store import SearchDir
 from scalarize.runs.torch_io import load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
-from scalarize.search.member import Member, search_data
-from scalarize.search.ray_session import CONNECT_TIMEOUT, ray_session
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
-from scalarize.search.user_code import user_modules
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
-ENGINE = "ray"
 MAX_FAILURES = 2  # times a fixed-weight trial restarts from its checkpoint after its worker died
-MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that layout)
 
 
 # -- the decisions: Ray's PBT, ranked, exploited and explored by the shared policy ---------------
@@ -314,8 +303,6 @@ class MemberTrainable(Trainable):
         return True
 
     def step(self) -> dict[str, Any]:
-        import ray
-
         worker, objectives = self.worker, self.worker.data.objectives
         if self.member is None:
             self.member = worker.fresh(self.member_id)
@@ -323,18 +310,10 @@ class MemberTrainable(Trainable):
         worker.advancing(self.member_id)
         events = list(member.advance(self.position + 1))
         self.position += 1
-        node = ray.get_runtime_context().get_node_id()
-        for event in events:
-            if isinstance(event, EpochEvent):
-                event.node = node
-        scores = member.scores()
-        row = scores if scores is not None else [math.nan] * len(objectives)
-        metrics: dict[str, Any] = {
-            "member": self.member_id, "epoch": self.position, "diverged": member.diverged,
-            "score": math.nan if scores is None else sum(scores) / len(scores),
-            "events": json.dumps([e.dump() for e in events]),
-            **{f"val_{o}": v for o, v in zip(objectives, row, strict=True)},
-            **{f"w_{o}": w for o, w in zip(objectives, member.weights.values, strict=True)}}
+        metrics = step_metrics(member, self.member_id, self.position, events, objectives,
+                               missing=math.nan)
+        metrics.update({f"w_{o}": w for o, w in zip(objectives, member.weights.values,
+                                                    strict=True)})
         if self.position == worker.config.train.epochs:
             metrics["result"] = member.result().to_json()
         return metrics
@@ -355,28 +334,6 @@ class MemberTrainable(Trainable):
 
 
 # -- the driver -------------------------------------------------------------------------------
-def _recorder(folder: SearchDir, total: int, disable: bool | None) -> Any:
-    """A Tune callback in the driver: appends each result's events to ``population.jsonl`` as
-    they come and moves a tqdm bar over member-epochs."""
-    from ray.tune import Callback
-
-    class Recorder(Callback):
-        def __init__(self) -> None:
-            self.bar = tqdm(total=total, unit="member-epoch", desc="search (ray)",
-                            dynamic_ncols=True, disable=disable)
-
-        def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial,
-                            result: dict[str, Any], **info: Any) -> None:
-            events = [POPULATION_EVENT.validate_python(e) for e in json.loads(result["events"])]
-            folder.append_events(events)
-            self.bar.update(1)
-
-        def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
-            self.bar.close()
-
-    return Recorder()
-
-
 def local_order(events: Sequence[PopulationEvent], interval: int) -> list[PopulationEvent]:
     """``events`` without repeats (a restored trial may report an epoch again), in the order the
     in-process engine writes them: interval by interval, every member's epochs (member by
@@ -391,77 +348,53 @@ def local_order(events: Sequence[PopulationEvent], interval: int) -> list[Popula
     return sorted(unique.values(), key=key)
 
 
-class RayPopulation:
+class RayPopulation(RaySearch):
     """Runs the search as Ray Tune trials; see the module docstring."""
 
-    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
-                 address: str | None = None, cpus_per_member: float = 1.0,
-                 gpus_per_member: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT
-                 ) -> None:
-        self.config, self.progress = config, progress
-        self.connect_timeout = connect_timeout
-        self.folder = SearchDir(Path(folder.path).resolve())
-        self.address, self.cpus, self.gpus = address, cpus_per_member, gpus_per_member
-        self.spec = config.search
-
-    def _tuner(self, n: int, policy: PopulationPolicy, epochs: int) -> Any:
+    def _tuner(self, n: int, policy: PopulationPolicy) -> Any:
         """A new Tuner over the members, or the restored one of a killed search."""
         from ray import tune
 
-        trainable = tune.with_resources(
-            tune.with_parameters(MemberTrainable, search_yaml=self.config.to_yaml(),
-                                 threads=max(1, int(self.cpus)), entries=session_entries()),
-            {"cpu": self.cpus, "gpu": self.gpus})
-        experiment = self.folder.ray_experiment
-        if tune.Tuner.can_restore(str(experiment)):
-            if policy.adaptive:  # its members checkpoint only for exploits, its policy is here
-                raise ScalarizeError(
-                    f"the Ray search in {self.folder.path} was interrupted, and an interrupted "
-                    f"{self.spec.strategy} search cannot continue on Ray; delete the folder to "
-                    "start again (the local engine's searches resume exactly)")
-            try:
-                return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
-            except Exception as exc:  # e.g. a Tune experiment written by another release
-                raise ScalarizeError(f"cannot continue the Ray search in {self.folder.path} "
-                                     f"({type(exc).__name__}); delete the folder to start "
-                                     "again") from None
-        scheduler = (PolicyPBT(policy, n, epochs, self.spec.interval, self.folder.append_events)
-                     if policy.adaptive else None)
-        recorder = _recorder(self.folder, n * epochs,
-                             None if self.progress is None else not self.progress)
-        return tune.Tuner(
-            trainable, param_space={"member": tune.grid_search(list(range(n)))},
-            tune_config=tune.TuneConfig(
-                scheduler=scheduler, reuse_actors=True,
-                trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(
-                name=experiment.name, storage_path=str(experiment.parent), verbose=0,
-                stop={"training_iteration": epochs}, callbacks=[recorder],
-                checkpoint_config=tune.CheckpointConfig(  # fixed weights: every interval
-                    num_to_keep=3, checkpoint_frequency=0 if scheduler else self.spec.interval),
-                # a trial whose worker died restarts from its member's last checkpoint when the
-                # weights are fixed; an adaptive search stops at once (Tune's PBT cannot restore
-                # a member whose exploit checkpoint was still being saved, and would hang)
-                failure_config=tune.FailureConfig(max_failures=0 if scheduler else MAX_FAILURES,
-                                                  fail_fast=scheduler is not None)))
+        trainable = self.trainable(MemberTrainable)
+        refuse = (f"the Ray search in {self.folder.path} was interrupted, and an interrupted "
+                  f"{self.spec.strategy} search cannot continue on Ray; delete the folder to "
+                  "start again (the local engine's searches resume exactly)"
+                  if policy.adaptive else None)  # its members checkpoint only for exploits
+
+        def build() -> Any:
+            scheduler = (PolicyPBT(policy, n, self.epochs, self.spec.interval,
+                                   self.folder.append_events) if policy.adaptive else None)
+            return tune.Tuner(
+                trainable, param_space={"member": tune.grid_search(list(range(n)))},
+                tune_config=tune.TuneConfig(
+                    scheduler=scheduler, reuse_actors=True,
+                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                run_config=self.run_config(
+                    n * self.epochs,
+                    tune.CheckpointConfig(  # fixed weights: every interval
+                        num_to_keep=3,
+                        checkpoint_frequency=0 if scheduler else self.spec.interval),
+                    # a trial whose worker died restarts from its member's last checkpoint
+                    # when the weights are fixed; an adaptive search stops at once (Tune's PBT
+                    # cannot restore a member whose exploit checkpoint was still being saved,
+                    # and would hang)
+                    tune.FailureConfig(max_failures=0 if scheduler else MAX_FAILURES,
+                                       fail_fast=scheduler is not None)))
+
+        return self.restored_or(trainable, build, refuse)
 
     def run(self) -> SearchSummary:
         data = load_data(self.config.base())
         objectives = data.objectives
         points = initial_points(self.config, objectives)
-        epochs = self.config.train.epochs
         self.folder.record(self.config, search_plan(self.config, ENGINE, data.view, points))
         policy = PopulationPolicy.for_search(self.config, objectives)
         start = time.perf_counter()
-        modules = user_modules([self.config])
-        with (ray_session(self.address, self.connect_timeout, modules),
-              _without_tune_logs()):
-            results = self._tuner(len(points), policy, epochs).fit()
-        errors = [r.error for r in results if r.error is not None]
+        results = self.fit(lambda: self._tuner(len(points), policy))
+        errors, last = failures(results)
         if errors:
             from ray.exceptions import RayActorError, WorkerCrashedError
 
-            last = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[-1]
             if isinstance(errors[0], RayActorError | WorkerCrashedError):
                 last = "a member's worker process died (killed, out of memory, or its node lost)"
             hint = (f"; an interrupted {self.spec.strategy} search cannot continue on Ray: "
@@ -472,33 +405,10 @@ class RayPopulation:
         members = sorted((MemberResult.model_validate_json(r.metrics["result"])
                           for r in results), key=lambda m: m.member)
         self.folder.write_events(local_order(self.folder.read_events(), self.spec.interval))
-        summary = search_summary(self.spec.strategy, ENGINE, list(objectives), epochs, members,
-                                 time.perf_counter() - start)
+        summary = search_summary(self.spec.strategy, ENGINE, list(objectives), self.epochs,
+                                 members, time.perf_counter() - start)
         self.folder.write_summary(summary)
         return summary
-
-
-@contextmanager
-def _without_tune_logs() -> Iterator[None]:
-    """Tune without its per-trial CSV, JSON and TensorBoard logs, its console tables and its
-    warnings about them: ``population.jsonl`` and the progress bar are the record, and Tune's
-    logs of paused and restored trials only cost time. Errors surface once, on one line, as
-    :meth:`RayPopulation.run` raises the trials' errors (not as Tune's logged tracebacks)."""
-    settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
-    before = {key: os.environ.get(key) for key in settings}
-    tune_logger = logging.getLogger("ray.tune")
-    level = tune_logger.level
-    os.environ.update(settings)
-    tune_logger.setLevel(logging.CRITICAL)  # a failed trial: RayPopulation.run says it once
-    try:
-        yield
-    finally:
-        tune_logger.setLevel(level)
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _trial_name(trial: Trial) -> str:

@@ -5,7 +5,7 @@ Every strategy of the study (:data:`DEFAULT_STRATEGIES`, or those named) searche
 of the same config with the same budget of ``B`` member-epochs at each of ``N`` seeds
 (``seed`` = the config's seed + 0 … N−1); each search's selected weights (the best member by
 held-out score; its weight schedule for the PBT family) are then retrained on the full
-training split (:func:`~scalarize.search.replay.replay`) and scored on test. ``uniform`` is
+training split (:func:`~scalarize.studies.replay.replay`) and scored on test. ``uniform`` is
 no search: the uniform weights, trained once per seed. A multi-task optimisation method named
 instead of a strategy (``famo``, ``uw``, ``imtl_l``…, any of :data:`~scalarize.methods.METHODS`
 but ``static``, or your own as ``module:attr``, labelled ``attr``) is no search either: that
@@ -70,12 +70,13 @@ from scalarize.errors import ScalarizeError
 from scalarize.methods import METHODS
 from scalarize.registry import is_import_target, target_label
 from scalarize.runs.records import RunSummary
-from scalarize.search.executors import run_search
 from scalarize.search.optuna_sampling import SINGLE_OBJECTIVE
-from scalarize.search.replay import replay
+from scalarize.search.resolve import resolve_strategy
 from scalarize.search.simplex import simplex_grid
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
+from scalarize.studies.replay import replay
+from scalarize.studies.runner import run_search
 from scalarize.training import load_data, train_run
 from scalarize.weights import SimplexWeights, parse_weights
 
@@ -148,7 +149,7 @@ def cell_config(base: SearchConfig, entry: StudyStrategy, budget: int, seed: int
     epochs = base.train.epochs
     search = base.search.model_copy(update={"strategy": entry.strategy, "points": None,
                                             "sampler": entry.sampler, "budget": None})
-    trial = getattr(STRATEGIES.get(entry.strategy), "trial_based", False)
+    trial = resolve_strategy(search).trial_based
     members = budget // epochs
     if trial:
         search = search.model_copy(update={"budget": budget})

@@ -22,11 +22,11 @@ import pytest
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.schedulers.pbt import _PBTTrialState
 
+from scalarize.engines.population import LocalPopulation
+from scalarize.engines.ray_population import PolicyPBT
 from scalarize.runs import SearchDir
 from scalarize.runs.records import ExploitEvent
 from scalarize.search.decide import PopulationPolicy, strategy_of
-from scalarize.search.population import LocalPopulation
-from scalarize.search.ray_population import PolicyPBT
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
 from scalarize.weights import SimplexWeights

@@ -13,7 +13,7 @@ from scalarize.cli import main
 from scalarize.errors import ScalarizeError
 from scalarize.report import build_report
 from scalarize.runs import RunDir
-from scalarize.search.sweep import load_sweep_config, plan_sweep, run_sweep
+from scalarize.studies.sweep import load_sweep_config, plan_sweep, run_sweep
 
 SWEEP = """
 benchmark:

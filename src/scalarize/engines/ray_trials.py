@@ -3,7 +3,7 @@ Optuna proposes through Ray Tune's :class:`~ray.tune.search.optuna.OptunaSearch`
 :class:`~ray.tune.schedulers.ASHAScheduler` stops members early.
 
 Each proposal is a Ray Tune trial (:class:`TrialTrainable`, ``cpus_per_member`` /
-``gpus_per_member`` each) that trains one :class:`~scalarize.search.member.Member` (the same
+``gpus_per_member`` each) that trains one :class:`~scalarize.engines.member.Member` (the same
 trainer, held-out split, events and results as on the local engine) one epoch per Tune step,
 and reports the average held-out score (``score``) as Tune's metric.
 
@@ -50,13 +50,12 @@ search does not in general make the same next proposals or stops as an uninterru
 spends the same budget and writes the same records. Tested as a user meets it: the CLI
 search killed with SIGKILL (driver and its Ray session) after four recorded epochs, then run
 again, ends with every epoch recorded once, the budget spent once and a best member that
-trained to the end (``tests/search/test_ray_trials.py``). (The local engine's trial searches
+trained to the end (``tests/engines/test_ray_trials.py``). (The local engine's trial searches
 resume exactly, and are tested so.)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
 import time
@@ -72,17 +71,17 @@ from ray.tune.search import Searcher
 from ray.tune.trainable import Trainable
 
 from scalarize.benchmarks import Dataset
+from scalarize.engines.member import Member, search_data
+from scalarize.engines.ray_tune import ENGINE, MEMBER_FILE, RaySearch, failures, step_metrics
 from scalarize.errors import ScalarizeError
-from scalarize.registry import restore_session, session_entries
+from scalarize.registry import restore_session
 from scalarize.runs.records import (
-    EpochEvent,
     MemberResult,
     PopulationEvent,
     SearchPlan,
     SearchSummary,
 )
 from scalarize.runs.store import SearchDir
-from scalarize.search.member import Member, search_data
 from scalarize.search.optuna_sampling import (
     build_sampler,
     distributions,
@@ -92,33 +91,29 @@ from scalarize.search.optuna_sampling import (
     to_weights,
     trial_seed,
 )
-from scalarize.search.ray_population import _recorder, _without_tune_logs
-from scalarize.search.ray_session import CONNECT_TIMEOUT, ray_session
+from scalarize.search.resolve import ResolvedStrategy, budget_of, resolve_strategy
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
-from scalarize.search.strategies import TrialStrategy
-from scalarize.search.trials import budget_of, sampler_of, trial_strategy
-from scalarize.search.user_code import user_modules
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
-ENGINE = "ray"
 #: The trial strategies this engine runs (nsga2 and cmaes stay on the local engine).
 RAY_TRIAL_STRATEGIES = ("tpe", "gp", "asha", "hyperband")
-MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory
 
 
-def ray_refusal(config: SearchConfig) -> str | None:
-    """Why the Ray engine cannot run the trial search ``config`` (``None``: it can)."""
-    strategy = trial_strategy(config)
+def ray_refusal(resolved: ResolvedStrategy, config: SearchConfig) -> str | None:
+    """Why the Ray engine cannot run the search ``config`` of the ``resolved`` strategy
+    (``None``: it can)."""
+    strategy = resolved.trials
     if strategy is None:
         return None
     name = config.search.strategy
     if strategy.multi_objective or name not in RAY_TRIAL_STRATEGIES:
         return (f"the {name} strategy is not on the ray engine; run it with --engine local "
                 f"(on ray: pbt, pb2, mopbt, grid, random, {', '.join(RAY_TRIAL_STRATEGIES)})")
-    if sampler_of(config) not in ("random", "tpe", "gp"):
-        return (f"search.sampler={sampler_of(config)} is not on the ray engine; use random, "
+    sampler = resolved.sampler(config.search.sampler)
+    if sampler not in ("random", "tpe", "gp"):
+        return (f"search.sampler={sampler} is not on the ray engine; use random, "
                 "tpe or gp, or --engine local")
     return None
 
@@ -250,23 +245,12 @@ class TrialTrainable(Trainable):
         return True
 
     def step(self) -> dict[str, Any]:
-        import ray
-
-        member, objectives = self.member, self.data.objectives
+        member = self.member
         events = list(member.advance(member.epoch + 1))
-        node = ray.get_runtime_context().get_node_id()
-        for event in events:
-            if isinstance(event, EpochEvent):
-                event.node = node
         self.folder.save_member_checkpoint(self.member_id, member.state_dict())
-        scores = member.scores()
-        row = scores if scores is not None else [math.nan] * len(objectives)
-        metrics: dict[str, Any] = {
-            "member": self.member_id, "epoch": member.epoch, "diverged": member.diverged,
-            "score": -math.inf if scores is None else sum(scores) / len(scores),
-            "events": json.dumps([e.dump() for e in events]),
-            "train_seconds": member.trainer.train_seconds,
-            **{f"val_{o}": v for o, v in zip(objectives, row, strict=True)}}
+        metrics = step_metrics(member, self.member_id, member.epoch, events,
+                               self.data.objectives, missing=-math.inf)
+        metrics["train_seconds"] = member.trainer.train_seconds
         if member.diverged:
             metrics["result"] = member.result().to_json()
             metrics["done"] = True
@@ -303,30 +287,26 @@ def dedupe(events: list[PopulationEvent]) -> list[PopulationEvent]:
     return list(unique.values())
 
 
-class RayTrials:
+class RayTrials(RaySearch):
     """Runs a trial search as Ray Tune trials; see the module docstring."""
 
     def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
-                 address: str | None = None, cpus_per_member: float = 1.0,
-                 gpus_per_member: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT
-                 ) -> None:
-        refusal = ray_refusal(config)
+                 **options: Any) -> None:
+        resolved = resolve_strategy(config.search)
+        refusal = ray_refusal(resolved, config)
         if refusal is not None:
             raise ScalarizeError(refusal)
-        strategy = trial_strategy(config)
-        assert isinstance(strategy, TrialStrategy)
-        self.config, self.strategy, self.progress = config, strategy, progress
-        self.folder = SearchDir(Path(folder.path).resolve())
-        self.address, self.cpus, self.gpus = address, cpus_per_member, gpus_per_member
-        self.connect_timeout = connect_timeout
-        self.spec, self.epochs = config.search, config.train.epochs
+        strategy = resolved.trials
+        assert strategy is not None
+        super().__init__(config, folder, progress, **options)
+        self.strategy, self.sampler = strategy, resolved.sampler(config.search.sampler)
 
     def _searcher(self, objectives: list[str]) -> BudgetSearch:
         import_optuna(f"the {self.spec.strategy} strategy")
         from ray.tune.search.optuna import OptunaSearch
 
         startup = self.spec.population if self.spec.startup is None else self.spec.startup
-        sampler = sampler_of(self.config)
+        sampler = self.sampler
         inner = OptunaSearch(space=distributions(len(objectives)), metric="score", mode="max",
                              sampler=build_sampler(sampler, trial_seed(self.config.seed, 0),
                                                    len(objectives), self.spec.population,
@@ -348,33 +328,17 @@ class RayTrials:
     def _tuner(self, objectives: list[str]) -> Any:
         from ray import tune
 
-        trainable = tune.with_resources(
-            tune.with_parameters(TrialTrainable, search_yaml=self.config.to_yaml(),
-                                 folder=str(self.folder.path), threads=max(1, int(self.cpus)),
-                                 entries=session_entries()),
-            {"cpu": self.cpus, "gpu": self.gpus})
-        experiment = self.folder.ray_experiment
-        if tune.Tuner.can_restore(str(experiment)):
-            try:
-                return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
-            except Exception as exc:  # e.g. a Tune experiment written by another release
-                raise ScalarizeError(f"cannot continue the Ray search in {self.folder.path} "
-                                     f"({type(exc).__name__}); delete the folder to start "
-                                     "again") from None
-        recorder = _recorder(self.folder, budget_of(self.config),
-                             None if self.progress is None else not self.progress)
-        return tune.Tuner(
+        trainable = self.trainable(TrialTrainable, folder=str(self.folder.path))
+        return self.restored_or(trainable, lambda: tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=self._searcher(objectives), scheduler=self._scheduler(),
                 num_samples=-1, reuse_actors=True,
                 trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-            run_config=tune.RunConfig(
-                name=experiment.name, storage_path=str(experiment.parent), verbose=0,
-                stop={"training_iteration": self.epochs}, callbacks=[recorder],
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=2, checkpoint_frequency=self.spec.interval),
-                failure_config=tune.FailureConfig(max_failures=2)))
+            run_config=self.run_config(
+                budget_of(self.config),
+                tune.CheckpointConfig(num_to_keep=2, checkpoint_frequency=self.spec.interval),
+                tune.FailureConfig(max_failures=2))))
 
     def plan(self, objectives: list[str], view: str) -> SearchPlan:
         return SearchPlan(strategy=self.spec.strategy, engine=ENGINE, objectives=objectives,
@@ -386,12 +350,9 @@ class RayTrials:
         objectives = list(data.objectives)
         self.folder.record(self.config, self.plan(objectives, data.view))
         start = time.perf_counter()
-        with (ray_session(self.address, self.connect_timeout, user_modules([self.config])),
-              _without_tune_logs()):
-            results = self._tuner(objectives).fit()
-        errors = [r.error for r in results if r.error is not None]
+        results = self.fit(lambda: self._tuner(objectives))
+        errors, last = failures(results)
         if errors:
-            last = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[-1]
             raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: {last}; "
                                  "run the same command again to continue") from None
         members = []

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from scalarize.analysis.search import members_frame, population_frame
+from scalarize.engines.member import holdout_split
+from scalarize.engines.population import LocalPopulation
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.search.decide import Decision, PopulationPolicy
-from scalarize.search.executors import run_search
-from scalarize.search.member import holdout_split
-from scalarize.search.population import LocalPopulation
 from scalarize.search.spec import load_search_config
+from scalarize.studies.runner import run_search
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 

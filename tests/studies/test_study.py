@@ -14,7 +14,7 @@ from scalarize.cli import main
 from scalarize.errors import ScalarizeError
 from scalarize.search import study as study_module
 from scalarize.search.spec import SearchConfig
-from scalarize.search.study import (
+from scalarize.studies.study import (
     DEFAULT_STRATEGIES,
     StudyStrategy,
     cell_config,

@@ -3,7 +3,7 @@
 A *trial* strategy (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``;
 :class:`~scalarize.search.strategies.TrialStrategy`) has no population that lives through the
 search: an Optuna sampler proposes static weights (:mod:`scalarize.search.optuna_sampling`), a
-:class:`~scalarize.search.member.Member` trains with them on the held-out split, and its
+:class:`~scalarize.engines.member.Member` trains with them on the held-out split, and its
 held-out score is told to Optuna (ask/tell), which proposes the next members from it.
 
 The loop, :class:`TrialSearch`:
@@ -57,27 +57,24 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from scalarize.engines.member import Member, search_data
 from scalarize.errors import ScalarizeError
 from scalarize.runs.records import MemberResult, PopulationEvent, SearchPlan, SearchSummary
 from scalarize.runs.store import SearchDir
-from scalarize.search.decide import initial_points, strategy_of
-from scalarize.search.member import Member, search_data
 from scalarize.search.optuna_sampling import (
-    SINGLE_OBJECTIVE,
     build_pruner,
     build_sampler,
     distributions,
     import_optuna,
     journal_storage,
     quiet_optuna,
-    rungs,
     to_params,
     to_weights,
     trial_seed,
 )
+from scalarize.search.resolve import budget_of, check_search, resolve_strategy
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
-from scalarize.search.strategies import TrialStrategy
 from scalarize.weights import SimplexWeights, parse_weights
 
 ENGINE = "local"
@@ -85,7 +82,7 @@ STUDY = "scalarize"  # the study's name in the journal
 
 
 class TrialMember(Protocol):
-    """What the loop asks of a member (a :class:`~scalarize.search.member.Member`; tests stand
+    """What the loop asks of a member (a :class:`~scalarize.engines.member.Member`; tests stand
     one in with scripted scores)."""
 
     id: int
@@ -108,84 +105,16 @@ class TrialMember(Protocol):
 BuildMember = Callable[[int, SimplexWeights], TrialMember]
 
 
-def trial_strategy(config: SearchConfig) -> TrialStrategy | None:
-    """The strategy of ``config`` when it is a trial strategy, else ``None``."""
-    strategy = strategy_of(config)
-    return strategy if isinstance(strategy, TrialStrategy) else None
-
-
-def sampler_of(config: SearchConfig) -> str:
-    """The Optuna sampler of a trial search: ``search.sampler`` for a pruning strategy
-    (``asha``, ``hyperband``; random by default), the strategy's own otherwise."""
-    strategy = trial_strategy(config)
-    if strategy is None:
-        raise ScalarizeError(f"{config.search.strategy} is not a trial strategy")
-    if strategy.prunes:
-        return config.search.sampler or "random"
-    return strategy.sampler
-
-
-def budget_of(config: SearchConfig, members: int | None = None) -> int:
-    """The member-epochs of the search ``config``: ``search.budget``, by default ``members``
-    (``search.population``) × ``train.epochs``."""
-    spec = config.search
-    return spec.budget or (members or spec.population) * config.train.epochs
-
-
-def check_search(config: SearchConfig, objectives: Sequence[str]) -> None:
-    """Refuse, in one line, a search section the strategy cannot run (before any folder is
-    written): a sampler or fidelity a strategy does not use, a budget a population search would
-    not spend, a budget smaller than one member, a trial strategy without Optuna."""
-    spec, epochs = config.search, config.train.epochs
-    strategy = trial_strategy(config)
-    if strategy is None:
-        if spec.sampler is not None:
-            raise ScalarizeError(f"search.sampler is for the asha and hyperband strategies, not "
-                                 f"{spec.strategy}; remove it")
-        if spec.budget is not None:
-            members = len(initial_points(config, objectives))
-            if spec.budget != members * epochs:
-                raise ScalarizeError(
-                    f"search.budget={spec.budget} member-epochs, but the {spec.strategy} "
-                    f"search trains {members} members × train.epochs={epochs} = "
-                    f"{members * epochs}; set train.epochs={max(1, spec.budget // members)} or "
-                    "remove search.budget")
-        return
-    import_optuna(f"the {spec.strategy} strategy")
-    if not strategy.prunes and spec.sampler is not None:
-        raise ScalarizeError(f"search.sampler is for asha and hyperband; {spec.strategy} "
-                             f"proposes with its own sampler (remove search.sampler)")
-    sampler = sampler_of(config)
-    if strategy.prunes and sampler not in SINGLE_OBJECTIVE:
-        raise ScalarizeError(f"search.sampler={sampler!r}: {spec.strategy} takes one of "
-                             f"{', '.join(SINGLE_OBJECTIVE)}")
-    if sampler == "cmaes" and len(objectives) < 3:
-        raise ScalarizeError(f"the cmaes sampler needs at least 3 objectives, got "
-                             f"{len(objectives)} (CMA-ES in Optuna samples one coordinate at "
-                             "random); use tpe or gp")
-    if len(objectives) < 2:
-        raise ScalarizeError("a weight search needs at least two objectives")
-    if budget_of(config) < epochs:
-        raise ScalarizeError(f"search.budget={spec.budget} member-epochs is less than one "
-                             f"member (train.epochs={epochs}); raise it")
-    if strategy.prunes and not rungs(spec.fidelity.min_epochs, spec.fidelity.reduction, epochs):
-        raise ScalarizeError(f"search.fidelity.min_epochs={spec.fidelity.min_epochs} leaves no "
-                             f"rung below train.epochs={epochs}: nothing would stop early; "
-                             "lower it or raise train.epochs")
-    if spec.points is not None:
-        for point in spec.points:
-            parse_weights(point, objectives)
-
-
 class TrialSearch:
     """The trial loop of the module docstring. ``build_member`` (default: a
-    :class:`~scalarize.search.member.Member` on the held-out split) and ``objectives`` let
+    :class:`~scalarize.engines.member.Member` on the held-out split) and ``objectives`` let
     tests run it on scripted members without training."""
 
     def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
                  *, build_member: BuildMember | None = None,
                  objectives: Sequence[str] | None = None, view: str = "mtl") -> None:
-        strategy = trial_strategy(config)
+        resolved = resolve_strategy(config.search)
+        strategy = resolved.trials
         if strategy is None:
             raise ScalarizeError(f"{config.search.strategy} is not a trial strategy")
         self.config, self.folder, self.progress = config, folder, progress
@@ -202,7 +131,7 @@ class TrialSearch:
             raise ValueError("give the objectives with build_member")
         self.objectives, self.view, self.build_member = tuple(objectives), view, build_member
         check_search(config, self.objectives)
-        self.sampler = sampler_of(config)
+        self.sampler = resolved.sampler(config.search.sampler)
         self.epochs = config.train.epochs
         self.budget = budget_of(config)
         self.startup = self.spec.population if self.spec.startup is None else self.spec.startup
@@ -390,5 +319,4 @@ class TrialSearch:
         return summary
 
 
-__all__ = ["BuildMember", "TrialMember", "TrialSearch", "budget_of", "check_search",
-           "sampler_of", "trial_strategy"]
+__all__ = ["BuildMember", "TrialMember", "TrialSearch"]

@@ -8,13 +8,13 @@ import math
 import pytest
 
 from scalarize.cli import main
+from scalarize.engines.trials import TrialSearch
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import EpochEvent
-from scalarize.search.executors import run_search
-from scalarize.search.replay import replay, replay_config
 from scalarize.search.spec import load_search_config
-from scalarize.search.trials import TrialSearch
+from scalarize.studies.replay import replay, replay_config
+from scalarize.studies.runner import run_search
 
 pytest.importorskip("optuna")
 

@@ -4,7 +4,7 @@ import pytest
 
 from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
-from scalarize.search.sweep import load_sweep_config, plan_sweep, run_sweep
+from scalarize.studies.sweep import load_sweep_config, plan_sweep, run_sweep
 
 SWEEP = """
 benchmark:

@@ -17,9 +17,9 @@ import pytest
 
 from scalarize.analysis.search import population_frame
 from scalarize.runs import SearchDir, SearchSummary
-from scalarize.search.executors import run_search
-from scalarize.search.replay import replay
 from scalarize.search.spec import load_search_config
+from scalarize.studies.replay import replay
+from scalarize.studies.runner import run_search
 
 
 def _events(folder):

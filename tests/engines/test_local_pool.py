@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from scalarize.engines.executors import LocalExecutor
+from scalarize.engines.local_pool import available_cores, resolve_jobs
 from scalarize.errors import ScalarizeError
 from scalarize.runs.store import RunDir
-from scalarize.search.executors import LocalExecutor
-from scalarize.search.local_pool import available_cores, resolve_jobs
-from scalarize.search.sweep import SweepConfig, run_sweep
+from scalarize.studies.sweep import SweepConfig, run_sweep
 from tests.conftest import tiny_config
 
 

@@ -5,9 +5,9 @@ from torch import nn
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
-from scalarize.search.executors import run_search
-from scalarize.search.replay import replay, replay_config
 from scalarize.search.spec import load_search_config
+from scalarize.studies.replay import replay, replay_config
+from scalarize.studies.runner import run_search
 from scalarize.training import Callback, train_run
 from tests.search.conftest import SEARCH
 

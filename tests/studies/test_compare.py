@@ -3,7 +3,7 @@ import pytest
 from scalarize.analysis.compare import compare_table, load_compare
 from scalarize.errors import ScalarizeError
 from scalarize.report import build_report
-from scalarize.search.compare import load_compare_config, plan_compare, run_compare
+from scalarize.studies.compare import load_compare_config, plan_compare, run_compare
 
 COMPARE = """
 benchmark:

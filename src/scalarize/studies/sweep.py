@@ -45,8 +45,8 @@ from scalarize.models import model_label
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import StudyDir
-from scalarize.search.executors import run_planned
 from scalarize.search.simplex import dirichlet_points, simplex_grid
+from scalarize.studies.runner import run_planned
 from scalarize.training import default_run_name, load_data
 from scalarize.weights import WeightsSpec, parse_weights
 

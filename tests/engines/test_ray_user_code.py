@@ -27,12 +27,12 @@ import pytest
 import yaml
 
 from scalarize.config import RunConfig
+from scalarize.engines.ray_session import runtime_env
+from scalarize.engines.user_code import import_targets, module_location, user_modules
 from scalarize.errors import ScalarizeError
 from scalarize.registry import resolve_target
-from scalarize.search.ray_session import runtime_env
-from scalarize.search.user_code import import_targets, module_location, user_modules
+from tests.engines.test_ray_population import _free_port, _stop, _wait_for_nodes
 from tests.search.conftest import search_yaml
-from tests.search.test_ray_population import _free_port, _stop, _wait_for_nodes
 
 # -- the module finder ---------------------------------------------------------------------
 
@@ -274,7 +274,7 @@ SCRIPT = '''
 import sys
 
 from scalarize.benchmarks import BENCHMARKS, load_benchmark
-from scalarize.search.sweep import SweepConfig, run_sweep
+from scalarize.studies.sweep import SweepConfig, run_sweep
 
 
 def loader(view="mtl", tasks=None, seed=0, **options):
@@ -308,7 +308,7 @@ def test_a_session_entry_of_a_script_reaches_the_workers(cluster, tmp_path):
 def test_a_workers_one_line_error_stays_one_line(tmp_path):
     """A run whose worker cannot import the user's module says so in one line (here a module
     that is nowhere, on a local Ray), not with Ray's remote traceback."""
-    from scalarize.search.executors import RayExecutor
+    from scalarize.engines.executors import RayExecutor
 
     config = RunConfig.model_validate({"benchmark": {"name": "nosuchmodule_xyz:load"}})
     with pytest.raises(ScalarizeError, match="no module named 'nosuchmodule_xyz'") as info:

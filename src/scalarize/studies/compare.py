@@ -37,7 +37,7 @@ from scalarize.methods import METHODS, refuse_ignored_weights
 from scalarize.runs.layout import COMPARISON
 from scalarize.runs.records import ComparedRun, ComparePlan, TableColumn
 from scalarize.runs.store import StudyDir
-from scalarize.search.executors import run_planned
+from scalarize.studies.runner import run_planned
 from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
 
