@@ -12,8 +12,8 @@ import yaml
 
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
-from scalarize.search import study as study_module
 from scalarize.search.spec import SearchConfig
+from scalarize.studies import study as study_module
 from scalarize.studies.study import (
     DEFAULT_STRATEGIES,
     StudyStrategy,

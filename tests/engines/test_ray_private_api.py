@@ -1,0 +1,132 @@
+"""The private parts of Ray Tune (and of Ray's Optuna searcher) that the Ray engines rely on,
+checked by name and signature: Ray may change them in any release, so ``ray[tune]`` is pinned to
+the tested range (``constraints.txt``, the ``ray`` extra), and an upgrade that moves one fails
+here with the names to look at, instead of deep inside a search.
+
+- :class:`~scalarize.engines.ray_population.PolicyPBT` overrides and calls private methods of
+  :class:`~ray.tune.schedulers.PopulationBasedTraining`, reads its private state, and asks
+  Tune's controller to go on with a waiting trial (no public "go on" exists);
+- :class:`~scalarize.engines.ray_trials.SeededASHA` draws the bracket of a trial in place of
+  :class:`~ray.tune.schedulers.ASHAScheduler`'s ``on_trial_add``;
+- :class:`~scalarize.engines.ray_trials.BudgetSearch` re-seeds the sampler of Ray's
+  :class:`~ray.tune.search.optuna.OptunaSearch` study per trial.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ray.tune")
+
+# name -> the parameters (after self) the engines call or override it with
+PBT_METHODS = {
+    "_quantiles": [],
+    "_exploit": ["tune_controller", "trial", "trial_to_clone"],
+    "_checkpoint_or_exploit": ["trial", "tune_controller", "upper_quantile", "lower_quantile"],
+    "_get_new_config": ["trial", "trial_to_clone"],
+    "_save_trial_state": ["state", "time", "result", "trial"],
+}
+PBT_STATE = ["_trial_state", "_time_attr", "_metric", "_perturbation_interval",
+             "_next_perturbation_sync"]
+PBT_TRIAL_STATE = ["last_perturbation_time", "last_train_time", "last_result",
+                   "last_checkpoint"]
+
+
+def _parameters(function: Any) -> list[str]:
+    return [p for p in inspect.signature(function).parameters if p != "self"]
+
+
+def _changed(owner: type, expected: dict[str, list[str]]) -> list[str]:
+    """``name(parameters)`` of each expected method that is missing or takes others."""
+    out = []
+    for name, parameters in expected.items():
+        method = getattr(owner, name, None)
+        if method is None:
+            out.append(f"{owner.__qualname__}.{name} (missing)")
+        elif _parameters(method) != parameters:
+            out.append(f"{owner.__qualname__}.{name}{tuple(_parameters(method))}, expected "
+                       f"{tuple(parameters)}")
+    return out
+
+
+def _missing(obj: object, names: list[str]) -> list[str]:
+    return [f"{type(obj).__qualname__}.{n} (missing)" for n in names if not hasattr(obj, n)]
+
+
+def _fail_on(changed: list[str]) -> None:
+    if changed:
+        import ray
+
+        pytest.fail(f"Ray {ray.__version__} changed private names the Ray engines rely on: "
+                    f"{'; '.join(changed)}. Adapt scalarize/engines/ray_population.py and "
+                    "ray_trials.py to it, or keep ray[tune] in the range pinned in "
+                    "constraints.txt and pyproject's ray extra.")
+
+
+def test_population_based_training_keeps_the_private_hooks_policy_pbt_overrides():
+    from ray.tune.schedulers import PopulationBasedTraining, pbt
+
+    changed = _changed(PopulationBasedTraining, PBT_METHODS)
+    scheduler = PopulationBasedTraining(time_attr="training_iteration", metric="score",
+                                        mode="max", perturbation_interval=1,
+                                        custom_explore_fn=lambda config: config, synch=True)
+    changed += _missing(scheduler, PBT_STATE)
+    state_type = getattr(pbt, "_PBTTrialState", None)
+    if state_type is None:
+        changed.append("ray.tune.schedulers.pbt._PBTTrialState (missing)")
+    else:
+        state = state_type(SimpleNamespace(experiment_tag="m00"))  # a trial's one field
+        changed += _missing(state, PBT_TRIAL_STATE)
+    future = getattr(pbt, "_FutureTrainingResult", None)
+    if future is None or not hasattr(future, "resolve"):
+        changed.append("ray.tune.schedulers.pbt._FutureTrainingResult.resolve (missing)")
+    _fail_on(changed)
+
+
+def test_the_tune_controller_still_schedules_a_trial_to_train():
+    from ray.tune.execution.tune_controller import TuneController
+
+    _fail_on(_changed(TuneController, {"_schedule_trial_train": ["trial"]}))
+
+
+def test_asha_keeps_the_brackets_seeded_asha_draws_from():
+    from ray.tune.schedulers import ASHAScheduler
+
+    scheduler = ASHAScheduler(time_attr="training_iteration", metric="score", mode="max",
+                              max_t=4, grace_period=1, reduction_factor=2, brackets=2)
+    changed = _missing(scheduler, ["_brackets", "_trial_info"])
+    if not changed:
+        changed += _missing(scheduler._brackets[0], ["_rungs"])
+    changed += _changed(ASHAScheduler, {"on_trial_add": ["tune_controller", "trial"]})
+    _fail_on(changed)
+
+
+def test_optuna_search_keeps_its_study_where_budget_search_reseeds_it():
+    pytest.importorskip("optuna")
+    from optuna.distributions import FloatDistribution
+    from ray.tune.search.optuna import OptunaSearch
+
+    from scalarize.search.optuna_sampling import quiet_optuna
+
+    with quiet_optuna():
+        searcher = OptunaSearch(space={"z0": FloatDistribution(0.0, 1.0)}, metric="score",
+                                mode="max")
+    _fail_on(_missing(searcher, ["_ot_study"]))
+
+
+def test_a_changed_name_fails_with_the_names_to_look_at():
+    class Changed:
+        def _quantiles(self, extra: int) -> None: ...
+
+    changed = _changed(Changed, {"_quantiles": [], "_exploit": ["trial"]})
+    assert changed == ["test_a_changed_name_fails_with_the_names_to_look_at.<locals>.Changed"
+                       "._quantiles('extra',), expected ()",
+                       "test_a_changed_name_fails_with_the_names_to_look_at.<locals>.Changed"
+                       "._exploit (missing)"]
+    with pytest.raises(pytest.fail.Exception, match=r"Ray .* changed private names .*"
+                       r"_exploit \(missing\)"):
+        _fail_on(changed)
