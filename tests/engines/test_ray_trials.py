@@ -17,11 +17,12 @@ import time
 
 import pytest
 
-from scalarize.engines.ray_trials import BudgetSearch, hyperband_brackets, ray_refusal
+from scalarize.engines.ray_trials import BudgetSearch, ray_refusal
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import EpochEvent
-from scalarize.search.optuna_sampling import distributions, to_weights
+from scalarize.search.optuna_sampling import distributions, hyperband_brackets, to_weights
+from scalarize.search.resolve import resolve_strategy
 from scalarize.search.spec import SearchConfig, load_search_config
 from scalarize.studies.runner import run_search
 
@@ -157,11 +158,12 @@ def test_hyperband_brackets_match_the_local_rule():
 def test_what_ray_does_not_run_is_refused_before_writing_anything(ray_search_file, tmp_path,
                                                                   strategy, extra, message):
     config = load_search_config(ray_search_file, [*TRIALS, f"search.strategy={strategy}", *extra])
-    assert ray_refusal(config) is not None
+    assert ray_refusal(resolve_strategy(config.search), config) is not None
     with pytest.raises(ScalarizeError, match=message):
         run_search(config, tmp_path / "out", engine="ray")
     assert not (tmp_path / "out").exists()
 
 
 def test_population_strategies_are_not_refused():
-    assert ray_refusal(SearchConfig.model_validate({"search": {"strategy": "pbt"}})) is None
+    config = SearchConfig.model_validate({"search": {"strategy": "pbt"}})
+    assert ray_refusal(resolve_strategy(config.search), config) is None

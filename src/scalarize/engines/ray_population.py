@@ -51,12 +51,11 @@ from scalarize.registry import restore_session
 from scalarize.runs.records import (
     ExploitEvent,
     MemberResult,
-    PopulationEvent,
     SearchSummary,
 )
 from scalarize.runs.torch_io import load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
-from scalarize.search.results import search_summary
+from scalarize.search.results import local_order, search_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
@@ -334,20 +333,6 @@ class MemberTrainable(Trainable):
 
 
 # -- the driver -------------------------------------------------------------------------------
-def local_order(events: Sequence[PopulationEvent], interval: int) -> list[PopulationEvent]:
-    """``events`` without repeats (a restored trial may report an epoch again), in the order the
-    in-process engine writes them: interval by interval, every member's epochs (member by
-    member), then the interval's exploits."""
-    unique = {(e.event, e.member, e.epoch): e for e in events}
-
-    def key(e: PopulationEvent) -> tuple[int, int, int, int]:
-        if isinstance(e, ExploitEvent):
-            return (e.epoch // interval, 1, e.member, e.epoch)
-        return (math.ceil(e.epoch / interval), 0, e.member, e.epoch)
-
-    return sorted(unique.values(), key=key)
-
-
 class RayPopulation(RaySearch):
     """Runs the search as Ray Tune trials; see the module docstring."""
 
@@ -415,5 +400,5 @@ def _trial_name(trial: Trial) -> str:
     return f"m{member_of(trial.trial_id):02d}"
 
 
-__all__ = ["PolicyPBT", "RayPopulation", "local_order", "member_of", "result_scores",
+__all__ = ["PolicyPBT", "RayPopulation", "member_of", "result_scores",
            "result_weights"]

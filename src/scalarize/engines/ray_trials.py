@@ -77,7 +77,6 @@ from scalarize.errors import ScalarizeError
 from scalarize.registry import restore_session
 from scalarize.runs.records import (
     MemberResult,
-    PopulationEvent,
     SearchPlan,
     SearchSummary,
 )
@@ -85,14 +84,14 @@ from scalarize.runs.store import SearchDir
 from scalarize.search.optuna_sampling import (
     build_sampler,
     distributions,
+    hyperband_brackets,
     import_optuna,
     quiet_optuna,
-    rungs,
     to_weights,
     trial_seed,
 )
 from scalarize.search.resolve import ResolvedStrategy, budget_of, resolve_strategy
-from scalarize.search.results import search_summary
+from scalarize.search.results import dedupe, stopped_result, trials_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
@@ -205,11 +204,6 @@ class SeededASHA(ASHAScheduler):
         self._trial_info[trial.trial_id] = self._brackets[index]
 
 
-def hyperband_brackets(min_epochs: int, reduction: int, epochs: int) -> int:
-    """Hyperband's number of brackets: ``⌊log_reduction(epochs / min_epochs)⌋ + 1``."""
-    return len(rungs(min_epochs, reduction, epochs)) + 1
-
-
 # -- the trainable: one proposal, one member ----------------------------------------------------
 _DATA: dict[str, Dataset] = {}  # a worker's held-out data, by search config (one at a time)
 
@@ -264,27 +258,6 @@ class TrialTrainable(Trainable):
     def load_checkpoint(self, checkpoint: Any) -> None:
         state = torch.load(Path(checkpoint) / MEMBER_FILE, weights_only=False)
         self.member.load_state_dict(state)
-
-
-def stopped_result(metrics: dict[str, Any], objectives: list[str], weights: list[float]
-                   ) -> MemberResult:
-    """The result of a member the scheduler stopped at its last reported epoch (held-out
-    scores only: a stopped member is not scored on test)."""
-    val = {o: float(metrics[f"val_{o}"]) for o in objectives}
-    return MemberResult(member=int(metrics["member"]), schedule=[(0, weights)], lineage=[],
-                        diverged=False, weights=weights,
-                        train_seconds=float(metrics["train_seconds"]), val_acc=val,
-                        val_avg_acc=float(np.mean(list(val.values()))),
-                        stopped_epoch=int(metrics["epoch"]))
-
-
-def dedupe(events: list[PopulationEvent]) -> list[PopulationEvent]:
-    """``events`` in arrival order, an epoch a restored trial reported again once (its last
-    report)."""
-    unique: dict[tuple[str, int, int], PopulationEvent] = {}
-    for e in events:
-        unique[(e.event, e.member, e.epoch)] = e
-    return list(unique.values())
 
 
 class RayTrials(RaySearch):
@@ -366,16 +339,9 @@ class RayTrials(RaySearch):
                 members.append(stopped_result(metrics, objectives, list(point)))
         members.sort(key=lambda m: m.member)
         self.folder.write_events(dedupe(self.folder.read_events()))
-        finished = [m for m in members if m.stopped_epoch is None]
-        if not finished:
-            raise ScalarizeError("no member of the search trained all its epochs; raise "
-                                 "search.budget")
         spent = sum(int(r.metrics["training_iteration"]) for r in results)  # one epoch a step
-        summary = search_summary(self.spec.strategy, ENGINE, objectives, self.epochs,
-                                 finished, time.perf_counter() - start)
-        summary = summary.model_copy(update={
-            "population": len(members), "member_epochs": spent, "members": members,
-            "train_seconds": float(sum(m.train_seconds for m in members))})
+        summary = trials_summary(self.spec.strategy, ENGINE, objectives, self.epochs, members,
+                                 spent, time.perf_counter() - start)
         self.folder.write_summary(summary)
         return summary
 
@@ -385,4 +351,4 @@ def _trial_name(trial: Trial) -> str:
 
 
 __all__ = ["RAY_TRIAL_STRATEGIES", "BudgetSearch", "RayTrials", "SeededASHA", "TrialTrainable",
-           "dedupe", "hyperband_brackets", "ray_refusal", "stopped_result"]
+           "ray_refusal"]

@@ -73,7 +73,7 @@ from scalarize.search.optuna_sampling import (
     trial_seed,
 )
 from scalarize.search.resolve import budget_of, check_search, resolve_strategy
-from scalarize.search.results import search_summary
+from scalarize.search.results import trials_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.weights import SimplexWeights, parse_weights
 
@@ -306,15 +306,8 @@ class TrialSearch:
 
     def _finish(self, seconds: float) -> SearchSummary:
         members = sorted(self.results, key=lambda r: r.member)
-        finished = [m for m in members if m.stopped_epoch is None]
-        if not finished:
-            raise ScalarizeError("no member of the search trained all its epochs; raise "
-                                 "search.budget")
-        summary = search_summary(self.spec.strategy, ENGINE, list(self.objectives), self.epochs,
-                                 finished, seconds)
-        summary = summary.model_copy(update={
-            "population": len(members), "member_epochs": self.spent, "members": members,
-            "train_seconds": float(sum(m.train_seconds for m in members))})
+        summary = trials_summary(self.spec.strategy, ENGINE, list(self.objectives), self.epochs,
+                                 members, self.spent, seconds)
         self.folder.write_summary(summary)
         return summary
 

@@ -163,6 +163,11 @@ def rungs(min_epochs: int, reduction: int, epochs: int) -> list[int]:
     return out
 
 
+def hyperband_brackets(min_epochs: int, reduction: int, epochs: int) -> int:
+    """Hyperband's number of brackets: ``⌊log_reduction(epochs / min_epochs)⌋ + 1``."""
+    return len(rungs(min_epochs, reduction, epochs)) + 1
+
+
 #: The early-stopping rules of the pruning strategies (``asha``, ``hyperband``).
 PRUNERS = ("asha", "hyperband")
 
@@ -247,6 +252,21 @@ def quiet_optuna() -> Iterator[None]:
         logger.setLevel(level)
 
 
-__all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE", "bracket_of", "build_pruner",
-           "build_sampler", "distributions", "import_optuna", "journal_storage", "param_names",
-           "quiet_optuna", "rungs", "to_params", "to_weights", "trial_seed"]
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "SINGLE_OBJECTIVE",
+    "bracket_of",
+    "build_pruner",
+    "build_sampler",
+    "distributions",
+    "hyperband_brackets",
+    "import_optuna",
+    "journal_storage",
+    "param_names",
+    "quiet_optuna",
+    "rungs",
+    "to_params",
+    "to_weights",
+    "trial_seed",
+]

@@ -3,19 +3,22 @@
 member selected by held-out average accuracy, the held-out Pareto front and hypervolumes.
 
 The readers of search folders (population, exploits, members as DataFrames) are in
-:mod:`scalarize.analysis.search`.
+:mod:`scalarize.analysis.search`. The engines' records are put in one order here too: a
+trial search's summary (:func:`trials_summary`), a stopped member's result, the events of a
+restored Ray trial once (:func:`dedupe`, :func:`local_order`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from scalarize.analysis.pareto import hypervolume, pareto_fronts
 from scalarize.errors import ScalarizeError
-from scalarize.runs.records import MemberResult, SearchSummary
+from scalarize.runs.records import ExploitEvent, MemberResult, PopulationEvent, SearchSummary
 
 
 def search_summary(strategy: str, engine: str, objectives: list[str], epochs: int,
@@ -40,6 +43,55 @@ def search_summary(strategy: str, engine: str, objectives: list[str], epochs: in
         train_seconds=float(sum(m.train_seconds for m in members)), members=list(members))
 
 
+def trials_summary(strategy: str, engine: str, objectives: list[str], epochs: int,
+                   members: Sequence[MemberResult], spent: int, seconds: float) -> SearchSummary:
+    """The summary of a trial search: the best member and the front among the members that
+    trained all their epochs, every member listed, ``spent`` member-epochs."""
+    finished = [m for m in members if m.stopped_epoch is None]
+    if not finished:
+        raise ScalarizeError("no member of the search trained all its epochs; raise "
+                             "search.budget")
+    summary = search_summary(strategy, engine, objectives, epochs, finished, seconds)
+    return summary.model_copy(update={
+        "population": len(members), "member_epochs": spent, "members": list(members),
+        "train_seconds": float(sum(m.train_seconds for m in members))})
+
+
+def stopped_result(metrics: dict[str, Any], objectives: list[str], weights: list[float]
+                   ) -> MemberResult:
+    """The result of a member the scheduler stopped at its last reported epoch (held-out
+    scores only: a stopped member is not scored on test)."""
+    val = {o: float(metrics[f"val_{o}"]) for o in objectives}
+    return MemberResult(member=int(metrics["member"]), schedule=[(0, weights)], lineage=[],
+                        diverged=False, weights=weights,
+                        train_seconds=float(metrics["train_seconds"]), val_acc=val,
+                        val_avg_acc=float(np.mean(list(val.values()))),
+                        stopped_epoch=int(metrics["epoch"]))
+
+
+def dedupe(events: list[PopulationEvent]) -> list[PopulationEvent]:
+    """``events`` in arrival order, an epoch a restored trial reported again once (its last
+    report)."""
+    unique: dict[tuple[str, int, int], PopulationEvent] = {}
+    for e in events:
+        unique[(e.event, e.member, e.epoch)] = e
+    return list(unique.values())
+
+
+def local_order(events: Sequence[PopulationEvent], interval: int) -> list[PopulationEvent]:
+    """``events`` without repeats (a restored trial may report an epoch again), in the order the
+    in-process engine writes them: interval by interval, every member's epochs (member by
+    member), then the interval's exploits."""
+    unique = {(e.event, e.member, e.epoch): e for e in events}
+
+    def key(e: PopulationEvent) -> tuple[int, int, int, int]:
+        if isinstance(e, ExploitEvent):
+            return (e.epoch // interval, 1, e.member, e.epoch)
+        return (math.ceil(e.epoch / interval), 0, e.member, e.epoch)
+
+    return sorted(unique.values(), key=key)
+
+
 class _Scores(NamedTuple):
     val: dict[str, float]
     test: dict[str, float]
@@ -56,4 +108,4 @@ def _scores(member: MemberResult) -> _Scores:
     return _Scores(member.val_acc, member.test_acc, member.val_avg_acc, member.test_avg_acc)
 
 
-__all__ = ["search_summary"]
+__all__ = ["dedupe", "local_order", "search_summary", "stopped_result", "trials_summary"]
