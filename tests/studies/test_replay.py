@@ -71,7 +71,7 @@ class _Conv(nn.Module):
 
 
 def conv(image_shape, width=8):
-    """A user's model factory (``tests.search.test_replay:conv``) with a width option."""
+    """A user's model factory (``tests.studies.test_replay:conv``) with a width option."""
     return _Conv(image_shape[0], width)
 
 
@@ -115,7 +115,7 @@ def test_a_larger_replay_cut_short_resumes_to_the_uninterrupted_result(finished,
 
 def test_replay_with_model_options(finished):
     folder, _ = finished
-    spec = "tests.search.test_replay:conv"
+    spec = "tests.studies.test_replay:conv"
     narrow = replay_config(folder, 1, spec=spec, options={"width": 8})
     wide = replay(folder, 1, spec=spec, options={"width": 32}, progress=False)
     assert narrow.name == "replay-m01-conv-width8" and wide.run == "replay-m01-conv-width32"
@@ -127,7 +127,7 @@ def test_replay_with_model_options(finished):
     ("vit-d1-w16-p5", None, "vit-d1-w16-p5"),          # patch does not divide the image
     ("nosuchfamily-x2", None, "nosuchfamily"),
     ("vit-d2-w32-p8", {"width": 64}, "takes no option 'width'"),
-    ("tests.search.test_replay:conv", {"width": "wide"}, "conv"),
+    ("tests.studies.test_replay:conv", {"width": "wide"}, "conv"),
 ])
 def test_replay_refuses_a_model_that_does_not_build_and_writes_nothing(finished, spec, options,
                                                                        message):
@@ -141,7 +141,7 @@ def test_replay_refuses_a_model_that_does_not_build_and_writes_nothing(finished,
 
 def test_replay_command_with_spec_and_options(finished, capsys):
     folder, _ = finished
-    spec = "tests.search.test_replay:conv"
+    spec = "tests.studies.test_replay:conv"
     assert main(["replay", str(folder), "--member", "2", "--spec", spec,
                  "--options", "{width: 12}", "--quiet"]) == 0
     assert "replay-m02-conv-width12" in capsys.readouterr().out
