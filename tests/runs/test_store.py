@@ -1,10 +1,10 @@
 import pytest
 
 from scalarize.errors import ScalarizeError, SkippedRunWarning
+from scalarize.launch import train_run
 from scalarize.runs import EpochRecord, RunDir, SearchDir, StudyDir, SweepPlan, find_runs, load_runs
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.store import read_or_skip
-from scalarize.training import train_run
 from scalarize.weights import parse_weights
 from tests.conftest import tiny_config
 

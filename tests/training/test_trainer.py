@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.runs import RunDir
-from scalarize.training import Callback, Trainer, TrainingDiverged, train_run
+from scalarize.training import Callback, Trainer, TrainingDiverged
 from tests.conftest import tiny_config
 
 

@@ -41,6 +41,7 @@ from scalarize.benchmarks import BENCHMARKS, Dataset
 from scalarize.benchmarks.base import select_tasks
 from scalarize.config import RunConfig, validation_message
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.models import FAMILIES
 from scalarize.registry import resolve_target
 from scalarize.runs.records import RunSummary
@@ -49,7 +50,6 @@ from scalarize.search.executors import run_search
 from scalarize.search.replay import replay as replay_search
 from scalarize.search.spec import SearchConfig
 from scalarize.search.sweep import SweepConfig, run_sweep
-from scalarize.training import train_run
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
+from scalarize.launch import check_run, check_study, train_run
 from scalarize.methods import refuse_ignored_weights
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import Record, RunSummary, SearchSummary
@@ -44,7 +45,7 @@ from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
 from scalarize.search.trials import check_search
 from scalarize.search.user_code import user_modules
-from scalarize.training import check_run, check_study, load_data, train_run
+from scalarize.training import load_data
 
 
 class Engine(Protocol):
@@ -113,8 +114,8 @@ def _train_remote(config_yaml: str, out: str, entries: Any = None) -> RunSummary
     typed ``Any`` here: Ray's typing of ``remote`` mis-reads the nested mapping), put back here
     before the run loads its data."""
     from scalarize.config import RunConfig as Config
+    from scalarize.launch import train_run as train
     from scalarize.registry import restore_session
-    from scalarize.training import train_run as train
 
     if entries:
         restore_session(entries)
