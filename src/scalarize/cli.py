@@ -126,7 +126,7 @@ def _smoke_flag(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from scalarize.config import load_config
-    from scalarize.launch import train_run
+    from scalarize.launch.train import train_run
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
@@ -270,7 +270,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> None:
-    from scalarize.launch import train_run
+    from scalarize.launch.train import train_run
     from scalarize.search.replay import replay_config
     from scalarize.tracking.cli import with_tracking
 

@@ -34,7 +34,8 @@ from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.models import check_model
 from scalarize.probes import build_probes
-from scalarize.training import RunPlan, WeightSchedule, load_data
+from scalarize.training.plan import RunPlan, load_data
+from scalarize.training.schedule_weights import WeightSchedule
 from scalarize.weights import parse_weights
 
 

@@ -13,7 +13,9 @@ from scalarize.registry import target_label
 from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
 from scalarize.tracking import TrackingCallback, tracking_callbacks
-from scalarize.training import Callback, Trainer, load_data
+from scalarize.training.callbacks import Callback
+from scalarize.training.plan import load_data
+from scalarize.training.trainer import Trainer
 from scalarize.weights import SimplexWeights, parse_weights
 
 
