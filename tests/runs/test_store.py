@@ -30,6 +30,16 @@ def test_existing_run_is_never_touched_without_a_flag(tmp_path):
     assert run.read_metrics() == [] and run.read_config() == {"a": 2}
 
 
+def test_a_finished_summary_needs_a_summary_and_the_same_config(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.prepare("a: 1\n")
+    assert run.finished_summary(lambda saved: True) is None  # not finished yet
+    summary = train_run(tiny_config("train.epochs=1"), tmp_path / "runs", progress=False)
+    run = RunDir(tmp_path / "runs" / summary.run)
+    assert run.finished_summary(lambda saved: saved["seed"] == 0) == summary
+    assert run.finished_summary(lambda saved: False) is None
+
+
 def test_torn_metrics_line_is_ignored(tmp_path):
     run = RunDir(tmp_path / "r")
     run.prepare("a: 1\n")

@@ -55,15 +55,20 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     plan = check_run(config, data if data is not None else load_data(config))
     run = RunDir(Path(out) / run_name(config, plan.weights))
     tracking = tracking_callbacks(config, run)  # a tracker's missing library: refused here
-    if resume and run.is_complete and same_config(run.read_config(), config):
-        return _finished(run, tracking)
+
+    def same(saved: object) -> bool:
+        return same_config(saved, config)
+
+    finished = run.finished_summary(same) if resume else None
+    if finished is not None:
+        return _finished(finished, tracking)
     # the plan's own callbacks (weight schedule, probes) run first, tracking sees all
     trainer = Trainer(plan, callbacks=[*callbacks, *tracking], progress=progress)
     with run.lock():
-        resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
-                               same=lambda saved: same_config(saved, config))
-        if resuming and run.is_complete:
-            return _finished(run, tracking)
+        resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite, same=same)
+        finished = run.finished_summary(same) if resuming else None
+        if finished is not None:
+            return _finished(finished, tracking)
         trainer.run_dir = run
         try:
             return trainer.fit(resume=resuming)
@@ -73,10 +78,8 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
             raise
 
 
-def _finished(run: RunDir, tracking: Sequence[TrackingCallback]) -> RunSummary:
+def _finished(summary: RunSummary, tracking: Sequence[TrackingCallback]) -> RunSummary:
     """A finished run's stored summary, after logging to its trackers what they lack of it."""
-    summary = run.read_summary()
-    assert summary is not None
     for tracker in tracking:
         tracker.log_finished()
     return summary

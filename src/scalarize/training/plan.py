@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from pydantic import ValidationError
@@ -28,9 +29,11 @@ from scalarize.benchmarks import Dataset, load_benchmark
 from scalarize.config import RunConfig, validation_message
 from scalarize.errors import ScalarizeError
 from scalarize.methods import Method, build_method
-from scalarize.training.callbacks import Callback
 from scalarize.training.objectives import Objectives, build_objectives
 from scalarize.weights import SimplexWeights, parse_weights
+
+if TYPE_CHECKING:
+    from scalarize.training.callbacks import Callback
 
 
 def resolve_device(name: str) -> torch.device:
