@@ -1,5 +1,5 @@
 """What checking a study before it writes anything costs: every run of a preset's sweep or
-comparison through :func:`scalarize.training.check_study` (objectives, weights, the model on the
+comparison through :func:`scalarize.launch.check_study` (objectives, weights, the model on the
 ``meta`` device, the method, the probes), next to the time to build the first run's trainer for
 real, in the same process.
 
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
+from scalarize.launch import check_study
 from scalarize.studies.compare import load_compare_config, plan_compare
 from scalarize.studies.sweep import load_sweep_config, plan_sweep
-from scalarize.training import Trainer, check_study, load_data
+from scalarize.training import Trainer, load_data
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = {

@@ -19,15 +19,16 @@ _EXPORTS = {
     "RunConfig": "scalarize.config", "load_config": "scalarize.config",
     "ScalarizeError": "scalarize.errors",
     "load_runs": "scalarize.runs", "RunSummary": "scalarize.runs",
-    "Trainer": "scalarize.training", "train_run": "scalarize.training",
+    "Trainer": "scalarize.training", "train_run": "scalarize.launch",
     "SimplexWeights": "scalarize.weights", "parse_weights": "scalarize.weights",
 }
 
 if TYPE_CHECKING:
     from scalarize.config import RunConfig, load_config
     from scalarize.errors import ScalarizeError
+    from scalarize.launch import train_run
     from scalarize.runs import RunSummary, load_runs
-    from scalarize.training import Trainer, train_run
+    from scalarize.training import Trainer
     from scalarize.weights import SimplexWeights, parse_weights
 
 

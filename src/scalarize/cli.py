@@ -126,7 +126,7 @@ def _smoke_flag(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from scalarize.config import load_config
-    from scalarize.training import train_run
+    from scalarize.launch.train import train_run
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
@@ -193,8 +193,8 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 def _cmd_model_info(args: argparse.Namespace) -> None:
     import torch
 
+    from scalarize.launch import memory_budget
     from scalarize.models import build_model, check_model, describe
-    from scalarize.training.check import memory_budget
 
     shape = (args.channels, args.image_size, args.image_size)
     check_model(args.spec, shape, {"head": args.classes}, memory_budget(torch.device("cpu")))
@@ -270,9 +270,9 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> None:
+    from scalarize.launch.train import train_run
     from scalarize.studies.replay import replay_config
     from scalarize.tracking.cli import with_tracking
-    from scalarize.training import train_run
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")

@@ -16,8 +16,8 @@ from scalarize.analysis.conflicts import (
     within_runs,
 )
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.report import build_report
-from scalarize.training import train_run
 from tests.conftest import tiny_config
 
 

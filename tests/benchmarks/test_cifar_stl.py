@@ -181,7 +181,7 @@ def test_label_out_of_range_and_wrong_image_size(root):
 
 def test_trains_with_per_domain_heads(root, tmp_path):
     from scalarize.config import load_config
-    from scalarize.training import train_run
+    from scalarize.launch import train_run
 
     config = load_config(None, ["benchmark.name=cifar10_stl10", "benchmark.view=mdl",
                                 f"benchmark.options={{root: {root}}}", "model.spec=vit-d1-w16-p8",

@@ -17,7 +17,7 @@ import torch
 
 from scalarize.analysis.gain import multitask_gain
 from scalarize.config import load_config
-from scalarize.training import train_run
+from scalarize.launch import train_run
 
 OPTIONS = {"n_train": [600, 60], "n_val": 100, "n_test": 600, "domains": ["flat", "photo"],
            "label": "shape", "image_size": 24}

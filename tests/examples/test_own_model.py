@@ -16,7 +16,8 @@ import pytest
 
 from scalarize.cli import main
 from scalarize.config import load_config
-from scalarize.training import Callback, train_run
+from scalarize.launch import train_run
+from scalarize.training import Callback
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "own_model"
 SMALL = ["benchmark.options={n_train: 96, n_test: 32}", "train.epochs=2",

@@ -22,10 +22,11 @@ from scalarize.benchmarks import load_benchmark
 from scalarize.benchmarks.fixtures import write_fixture
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.runs import RunDir
 from scalarize.runs.layout import CHECKPOINT, METRICS, SEARCH_STATE, SUMMARY
 from scalarize.runs.torch_io import load_torch, save_torch
-from scalarize.training import Callback, train_run
+from scalarize.training import Callback
 from tests.faults.conftest import TINY, assert_one_line_error, assert_unchanged, snapshot
 
 SEARCH = """

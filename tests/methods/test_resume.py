@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from scalarize.config import load_config
+from scalarize.launch import train_run
 from scalarize.methods import METHODS, build_method
 from scalarize.runs import RunDir
-from scalarize.training import Callback, Trainer, load_data, train_run
+from scalarize.training import Callback, Trainer, load_data
 
 TINY = [
     "model.spec=vit-d1-w16-p8",

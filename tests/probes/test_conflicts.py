@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from scalarize.launch import train_run
 from scalarize.probes.gradients import conflict_measures, gram_matrices, parameter_groups
 from scalarize.runs import RunDir
-from scalarize.training import Trainer, train_run
+from scalarize.training import Trainer
 from tests.conftest import tiny_config
 
 

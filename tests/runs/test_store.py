@@ -1,10 +1,10 @@
 import pytest
 
 from scalarize.errors import ScalarizeError, SkippedRunWarning
+from scalarize.launch import train_run
 from scalarize.runs import EpochRecord, RunDir, SearchDir, StudyDir, SweepPlan, find_runs, load_runs
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.store import read_or_skip
-from scalarize.training import train_run
 from scalarize.weights import parse_weights
 from tests.conftest import tiny_config
 
@@ -28,6 +28,16 @@ def test_existing_run_is_never_touched_without_a_flag(tmp_path):
     assert run.prepare("a: 1\n", resume=True) is True
     run.prepare("a: 2\n", overwrite=True)
     assert run.read_metrics() == [] and run.read_config() == {"a": 2}
+
+
+def test_a_finished_summary_needs_a_summary_and_the_same_config(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.prepare("a: 1\n")
+    assert run.finished_summary(lambda saved: True) is None  # not finished yet
+    summary = train_run(tiny_config("train.epochs=1"), tmp_path / "runs", progress=False)
+    run = RunDir(tmp_path / "runs" / summary.run)
+    assert run.finished_summary(lambda saved: saved["seed"] == 0) == summary
+    assert run.finished_summary(lambda saved: False) is None
 
 
 def test_torn_metrics_line_is_ignored(tmp_path):

@@ -4,11 +4,13 @@ from torch import nn
 
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.runs import RunDir
 from scalarize.search.spec import load_search_config
+from scalarize.launch import train_run
 from scalarize.studies.replay import replay, replay_config
 from scalarize.studies.runner import run_search
-from scalarize.training import Callback, train_run
+from scalarize.training import Callback
 from tests.search.conftest import SEARCH
 
 

@@ -66,7 +66,7 @@ def test_with_tracking_keeps_the_config_type():
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
                     reason="wandb is installed: nothing to refuse")
 def test_wandb_without_wandb_installed_is_refused_before_training(tmp_path):
-    from scalarize.training import train_run
+    from scalarize.launch import train_run
     from tests.conftest import tiny_config
 
     with pytest.raises(ScalarizeError, match=r"tracking\.wandb needs wandb"):

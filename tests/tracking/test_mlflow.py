@@ -12,11 +12,11 @@ pytest.importorskip("mlflow", reason="the tracking extra is not installed")
 from mlflow.tracking import MlflowClient
 
 from scalarize.config import TrackingConfig
+from scalarize.launch import train_run
 from scalarize.runs import RunDir, SearchDir
 from scalarize.studies.replay import replay_config
 from scalarize.studies.sweep import load_sweep_config, run_sweep
 from scalarize.tracking import TrackingWarning, track_search, with_tracking
-from scalarize.training import train_run
 from tests.conftest import tiny_config
 from tests.tracking.conftest import kill_after_logging
 

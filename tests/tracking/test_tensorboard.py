@@ -13,10 +13,10 @@ from tensorboard.backend.event_processing.event_accumulator import (
 )
 
 from scalarize.config import TrackingConfig
+from scalarize.launch import train_run
 from scalarize.runs import RunDir, SearchDir
 from scalarize.studies.sweep import load_sweep_config, run_sweep
 from scalarize.tracking import track_search
-from scalarize.training import train_run
 from tests.conftest import tiny_config
 from tests.tracking.conftest import kill_after_logging
 

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("wandb", reason="wandb is not installed (optional; not a dependency)")
 
+from scalarize.launch import train_run
 from scalarize.tracking import TrackingWarning
-from scalarize.training import train_run
 from tests.conftest import tiny_config
 
 

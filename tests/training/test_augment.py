@@ -1,6 +1,7 @@
 import torch
 
-from scalarize.training import Trainer, train_run
+from scalarize.launch import train_run
+from scalarize.training import Trainer
 from scalarize.training.augment import Augment
 from tests.conftest import tiny_config
 

@@ -8,8 +8,9 @@ import pytest
 from scalarize.benchmarks.fixtures import write_taskonomy
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.runs import RunDir
-from scalarize.training import Trainer, train_run
+from scalarize.training import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,10 @@ import scalarize.api as sz
 from scalarize.benchmarks import load_benchmark
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.probes import build_probes
 from scalarize.runs import RunDir
-from scalarize.training import Callback, Trainer, train_run
+from scalarize.training import Callback, Trainer
 
 N, SPLIT = 96, np.array([0] * 64 + [1] * 16 + [2] * 16)  # train, val, test
 RECIPE = ["model.spec=vit-d1-w16-p4", "train.epochs=2", "train.batch_size=16",

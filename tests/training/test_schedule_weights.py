@@ -1,8 +1,9 @@
 import pytest
 
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.runs import RunDir
-from scalarize.training import Callback, WeightSchedule, train_run
+from scalarize.training import Callback, WeightSchedule
 from tests.conftest import tiny_config
 
 

@@ -9,8 +9,11 @@ import torch
 from scalarize.benchmarks import Dataset, StreamSplit
 from scalarize.engines.member import holdout_split
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.runs import RunDir
-from scalarize.training import Callback, Trainer, load_data, train_run
+from scalarize.engines.member import holdout_split
+from scalarize.launch import train_run
+from scalarize.training import Callback, Trainer, load_data
 from scalarize.training.data import LoaderSplit, TensorSplit, split_stats
 from scalarize.training.sampling import DomainMixtureSampler, ShuffledSampler
 from tests.conftest import tiny_config

@@ -41,15 +41,16 @@ from scalarize.benchmarks import BENCHMARKS, Dataset
 from scalarize.benchmarks.base import select_tasks
 from scalarize.config import RunConfig, validation_message
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.models import FAMILIES
 from scalarize.registry import resolve_target
 from scalarize.runs.records import RunSummary
 from scalarize.search.spec import SearchConfig
+from scalarize.launch import train_run
 from scalarize.studies.compare import CompareConfig, run_compare
 from scalarize.studies.replay import replay as replay_search
 from scalarize.studies.runner import run_search
 from scalarize.studies.sweep import SweepConfig, run_sweep
-from scalarize.training import train_run
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 

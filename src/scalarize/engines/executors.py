@@ -39,12 +39,13 @@ from scalarize.engines.ray_session import CONNECT_TIMEOUT, check_address, ray_se
 from scalarize.engines.trials import TrialSearch
 from scalarize.engines.user_code import user_modules
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir
 from scalarize.search.resolve import ResolvedStrategy, resolve_strategy
 from scalarize.search.spec import SearchConfig
-from scalarize.training import load_data, train_run
+from scalarize.training import load_data
 
 
 class Engine(ABC):
@@ -129,8 +130,8 @@ def _train_remote(config_yaml: str, out: str, entries: Any = None) -> RunSummary
     typed ``Any`` here: Ray's typing of ``remote`` mis-reads the nested mapping), put back here
     before the run loads its data."""
     from scalarize.config import RunConfig as Config
+    from scalarize.launch import train_run as train
     from scalarize.registry import restore_session
-    from scalarize.training import train_run as train
 
     if entries:
         restore_session(entries)

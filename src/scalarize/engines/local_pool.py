@@ -126,7 +126,8 @@ def _one_line(message: Warning | str, category: type[Warning], filename: str, li
 
 
 def _train_one(config_yaml: str, out: str) -> RunSummary:
-    from scalarize.training import load_data, train_run
+    from scalarize.launch import train_run
+    from scalarize.training import load_data
 
     config = RunConfig.model_validate(yaml.safe_load(config_yaml))
     key = config.benchmark.model_dump_json()

@@ -206,6 +206,11 @@ class RunDir:
         atomic_write_text(self.path / layout.CONFIG, config_yaml)
         return False
 
+    def finished_summary(self, same: Callable[[Any], bool]) -> RunSummary | None:
+        """The stored summary of this run when it finished with a config that ``same`` accepts
+        (``same(saved tree)``): what resuming it returns without training again; else ``None``."""
+        return self.read_summary() if self.is_complete and same(self.read_config()) else None
+
     def lock(self) -> AbstractContextManager[Path]:
         """Hold this run folder (created when missing) for a ``with`` block; a second process
         on it is refused with one line (:func:`scalarize.files.folder_lock`)."""

@@ -31,11 +31,11 @@ from pydantic import ValidationError
 
 from scalarize.config import RunConfig, validation_message
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.models import model_label
 from scalarize.runs.records import RunSummary
 from scalarize.runs.store import SearchDir
 from scalarize.search.spec import SearchConfig
-from scalarize.training import train_run
 from scalarize.weights import SimplexWeights
 
 

@@ -21,7 +21,8 @@ from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
 from scalarize.search.resolve import check_search, resolve_strategy
 from scalarize.search.spec import SearchConfig
-from scalarize.training import check_run, check_study, load_data
+from scalarize.launch import check_run, check_study
+from scalarize.training import load_data
 
 
 def run_planned(study: StudyDir, config: BaseModel, plan: Record,

@@ -67,6 +67,7 @@ from scalarize.analysis.search_study import (
 )
 from scalarize.config import MethodConfig, RunConfig
 from scalarize.errors import ScalarizeError
+from scalarize.launch import train_run
 from scalarize.methods import METHODS
 from scalarize.registry import is_import_target, target_label
 from scalarize.runs.records import RunSummary
@@ -75,9 +76,10 @@ from scalarize.search.resolve import resolve_strategy
 from scalarize.search.simplex import simplex_grid
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
+from scalarize.launch import train_run
 from scalarize.studies.replay import replay
 from scalarize.studies.runner import run_search
-from scalarize.training import load_data, train_run
+from scalarize.training import load_data
 from scalarize.weights import SimplexWeights, parse_weights
 
 STUDY_FILE = "study.json"

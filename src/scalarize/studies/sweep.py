@@ -40,14 +40,16 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from scalarize.config import RunConfig, Seed, StudyConfig, _Section, load_study_config
 from scalarize.errors import ScalarizeError
+from scalarize.launch import default_run_name
 from scalarize.methods import refuse_ignored_weights
 from scalarize.models import model_label
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import StudyDir
 from scalarize.search.simplex import dirichlet_points, simplex_grid
+from scalarize.launch import default_run_name
 from scalarize.studies.runner import run_planned
-from scalarize.training import default_run_name, load_data
+from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
 
 

@@ -4,7 +4,7 @@ and (where installed) W&B, next to scalarize's own run store (see docs/tracking.
 Switched on by the ``tracking`` section of a config (``tracking: {tensorboard: DIR}``,
 ``{mlflow: URI}``, ``{wandb: {project: P}}``) or ``--track BACKEND=TARGET``. A run is tracked
 by a trainer callback (:class:`TrackingCallback`, built by
-:func:`~scalarize.training.train_run`); a run in a study folder is nested under the study's
+:func:`~scalarize.launch.train_run`); a run in a study folder is nested under the study's
 parent run, found or created by the first of them; a search is logged from its folder by
 :func:`track_search`. A tracking failure warns once (:class:`TrackingWarning`) and training
 goes on; tracking never changes a run's identity (``--resume`` works with it switched on or

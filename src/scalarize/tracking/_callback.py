@@ -40,7 +40,7 @@ def run_params(config: RunConfig) -> dict[str, str]:
 class TrackingCallback(Callback):
     """Tracks the run in ``run_dir`` trained with ``config`` on the backends of
     ``config.tracking`` (see the module doc). Added last by
-    :func:`~scalarize.training.train_run`, so it sees what the other callbacks add."""
+    :func:`~scalarize.launch.train_run`, so it sees what the other callbacks add."""
 
     def __init__(self, config: RunConfig, run_dir: RunDir) -> None:
         self.config = config
@@ -66,7 +66,7 @@ class TrackingCallback(Callback):
         self.close("FINISHED")
 
     def close(self, status: Status) -> None:
-        """End the run on every backend (:func:`~scalarize.training.train_run` calls it with
+        """End the run on every backend (:func:`~scalarize.launch.train_run` calls it with
         ``FAILED`` when training raised)."""
         if self.open:
             self.tracker.close(status)

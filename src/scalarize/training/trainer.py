@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from scalarize.benchmarks import Dataset, load_benchmark
-from scalarize.config import RunConfig, validation_message
+from scalarize.benchmarks import Dataset
+from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.methods import StepContext, build_method
+from scalarize.methods import StepContext
 from scalarize.models import build_model, describe
 from scalarize.runs.records import (
     EpochRecord,
@@ -42,56 +41,40 @@ from scalarize.training.callbacks import Callback
 from scalarize.training.compiling import CompiledEncoder, decide_compile
 from scalarize.training.data import Batch, ServedSplit, serve, split_stats
 from scalarize.training.mixing import MIXING
-from scalarize.training.objectives import PerExample, build_objectives
+from scalarize.training.objectives import PerExample
+from scalarize.training.plan import RunPlan
 from scalarize.training.schedule import warmup_cosine
-from scalarize.weights import SimplexWeights, parse_weights
+from scalarize.weights import SimplexWeights
 
 
 class TrainingDiverged(ScalarizeError):
     """The training loss became NaN or infinite."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for CUDA without one is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ScalarizeError("train.device=cuda but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
-
-
-def load_data(config: RunConfig) -> Dataset:
-    """The benchmark named in ``config``, with option errors turned into one clear line."""
-    bench = config.benchmark
-    try:
-        return load_benchmark(bench.name, view=bench.view, tasks=bench.tasks, seed=bench.seed,
-                              **bench.options)
-    except ValidationError as exc:
-        raise ScalarizeError(
-            validation_message(exc, f"invalid benchmark.options for {bench.name!r}")
-        ) from None
-
-
 class Trainer:
-    """Trains one model on one config; optionally writes a :class:`RunDir`.
+    """Trains one model on one config, or on a :class:`RunPlan` (the config resolved once, as
+    :func:`~scalarize.launch.check_run` returns it); optionally writes a :class:`RunDir`.
 
-    ``data`` may be passed in to share one loaded benchmark across many runs.
+    ``data`` may be passed in with a config to share one loaded benchmark across many runs
+    (a plan holds its own). A plan's callbacks run before ``callbacks``.
     """
 
-    def __init__(self, config: RunConfig, run_dir: RunDir | None = None,
+    def __init__(self, config: RunConfig | RunPlan, run_dir: RunDir | None = None,
                  callbacks: Sequence[Callback] = (), data: Dataset | None = None,
                  progress: bool | None = None) -> None:
-        self.config = config
-        self.run_dir = run_dir
-        self.callbacks = list(callbacks)
-        self.progress = progress
-        train_cfg = config.train
+        train_cfg = config.config.train if isinstance(config, RunPlan) else config.train
         if train_cfg.threads:
             torch.set_num_threads(train_cfg.threads)
-        self.device = resolve_device(train_cfg.device)
-        self.data = data if data is not None else load_data(config)
-        self.objectives = build_objectives(self.data, config.model.shared_head)
-        self.weights = parse_weights(config.scalarization.weights, self.objectives.names)
+        plan = config if isinstance(config, RunPlan) else RunPlan.resolve(config, data)
+        self.plan = plan
+        self.config = config = plan.config
+        self.run_dir = run_dir
+        self.callbacks = [*plan.callbacks, *callbacks]
+        self.progress = progress
+        self.device = plan.device
+        self.data = plan.data
+        self.objectives = plan.objectives
+        self.weights = plan.weights
         mode = config.scalarization.mdl_mode if self.data.view == "mdl" else "loss"
         self.mixing = MIXING.get(mode)()
 
@@ -111,8 +94,7 @@ class Trainer:
         check_first_batch(self.objectives, self.model,
                           self.splits["train"].batch(torch.arange(min(2, len(train)))))
         self.shared_params = self.model.shared_parameters()
-        self.method = build_method(config.method.name, config.method.options,
-                                   len(self.objectives.names)).to(self.device)
+        self.method = plan.method.to(self.device)  # built without drawing from the RNG
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,

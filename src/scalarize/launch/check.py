@@ -1,8 +1,10 @@
-"""Check a run config against its data before anything is written or trained.
+"""Check a run config against its data before anything is written or trained, resolving it
+once into the plan the trainer takes.
 
 :func:`check_run` builds what a run needs (objectives, weights and weight schedule, the model on
 the ``meta`` device, the method, the probes, the device) without allocating or training, so a
-mistake in any run of a study is one clear line before the first folder is created.
+mistake in any run of a study is one clear line before the first folder is created; it returns
+them as a :class:`~scalarize.training.RunPlan`, so a run builds each of them once.
 
 Example:
     >>> from scalarize.config import load_config
@@ -10,7 +12,8 @@ Example:
     >>> cfg = load_config(None, ["model.spec=vit-d1-w16-p8",
     ...     "benchmark.options={n_train: 32, n_val: 8, n_test: 8, image_size: 16, cache: false}"])
     >>> data = load_data(cfg)
-    >>> check_run(cfg, data)
+    >>> check_run(cfg, data).weights.label()
+    'uniform'
     >>> try:
     ...     check_run(cfg.derive(spec="vit-d1-w16-p32"), data)
     ... except ScalarizeError as exc:
@@ -22,16 +25,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.methods import build_method
 from scalarize.models import check_model
-from scalarize.training.objectives import build_objectives
-from scalarize.training.trainer import load_data, resolve_device
+from scalarize.probes import build_probes
+from scalarize.training.plan import RunPlan, load_data
+from scalarize.training.schedule_weights import WeightSchedule
 from scalarize.weights import parse_weights
 
 
@@ -45,29 +49,29 @@ def memory_budget(device: torch.device) -> int | None:
         return None
 
 
-def check_run(config: RunConfig, data: Dataset) -> None:
-    """Raise a one-line :class:`ScalarizeError` if ``config`` cannot train on ``data``."""
-    from scalarize.probes import build_probes  # probes build on the training package
-
-    device = resolve_device(config.train.device)
-    objectives = build_objectives(data, config.model.shared_head)
-    parse_weights(config.scalarization.weights, objectives.names)
+def check_run(config: RunConfig, data: Dataset) -> RunPlan:
+    """The plan of ``config`` on ``data``; a one-line :class:`ScalarizeError` if it cannot
+    train there."""
+    plan = RunPlan.resolve(config, data)  # the device, objectives, weights and method
+    names = plan.objectives.names
     for epoch, weights in config.scalarization.schedule or []:
         if not 0 <= epoch <= config.train.epochs:
             raise ScalarizeError(f"scalarization.schedule has an entry at epoch {epoch}; "
                                  "entries count finished epochs, from 0 to train.epochs "
                                  f"({config.train.epochs})")
         try:
-            parse_weights(weights, objectives.names)
+            parse_weights(weights, names)
         except ScalarizeError as exc:
             raise ScalarizeError(f"scalarization.schedule at epoch {epoch}: {exc}") from None
-    check_model(config.model.spec, data.image_shape, objectives.head_specs(),
-                memory_budget(device), config.model.options)
-    build_method(config.method.name, config.method.options, len(objectives.names))
-    build_probes(config.probes)
+    check_model(config.model.spec, data.image_shape, plan.objectives.head_specs(),
+                memory_budget(plan.device), config.model.options)
+    probes = build_probes(config.probes)
     if len(data.splits["train"]) == 0:
         raise ScalarizeError(f"benchmark {config.benchmark.name!r} has no training examples; "
                              "check its options")
+    schedule = config.scalarization.schedule  # it runs first, then the probes, as always
+    first = [WeightSchedule(schedule)] if schedule is not None else []
+    return replace(plan, callbacks=(*first, *probes))
 
 
 def check_study(configs: Sequence[RunConfig], data: Dataset | None = None) -> None:

@@ -1,0 +1,88 @@
+""":func:`train_run`: one config, resolved once into a plan, trained into its run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from scalarize.benchmarks import Dataset
+from scalarize.config import RunConfig, same_config
+from scalarize.launch.check import check_run
+from scalarize.models import model_label
+from scalarize.registry import target_label
+from scalarize.runs.records import RunSummary
+from scalarize.runs.store import RunDir
+from scalarize.tracking import TrackingCallback, tracking_callbacks
+from scalarize.training.callbacks import Callback
+from scalarize.training.plan import load_data
+from scalarize.training.trainer import Trainer
+from scalarize.weights import SimplexWeights, parse_weights
+
+
+def default_run_name(config: RunConfig, objectives: Sequence[str]) -> str:
+    """``<benchmark>-<view>-<model>-<weights>-<method>-s<seed>``, unless ``config.name`` is set.
+
+    It is one safe folder name: an import target stands for its attribute
+    (``mypkg.data:load_mine`` -> ``load_mine``) and the model for its label with its options
+    (``mymodels:build`` with ``{width: 64}`` -> ``build-width64``, see
+    :func:`~scalarize.models.model_label`)."""
+    if config.name:
+        return config.name
+    return run_name(config, parse_weights(config.scalarization.weights, objectives))
+
+
+def run_name(config: RunConfig, weights: SimplexWeights) -> str:
+    """:func:`default_run_name` with the config's weights already parsed (a plan's)."""
+    if config.name:
+        return config.name
+    parts = [target_label(config.benchmark.name), config.benchmark.view,
+             model_label(config.model.spec, config.model.options), weights.label(),
+             target_label(config.method.name), f"s{config.seed}"]
+    return "-".join(parts)
+
+
+def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = False,
+              overwrite: bool = False, callbacks: Sequence[Callback] = (),
+              data: Dataset | None = None, progress: bool | None = None) -> RunSummary:
+    """Train ``config`` into ``out/<run name>`` and return its summary.
+
+    Everything (data, model, method, weights, probes) is built and checked once, into the
+    plan the trainer takes, before the run folder is created or changed, so a refused config
+    leaves no folder behind and ``overwrite`` removes the old run only once the new one is
+    known to be valid. The folder is locked while the run trains. A finished run with
+    ``resume`` returns its stored summary without training again.
+    """
+    plan = check_run(config, data if data is not None else load_data(config))
+    run = RunDir(Path(out) / run_name(config, plan.weights))
+    tracking = tracking_callbacks(config, run)  # a tracker's missing library: refused here
+
+    def same(saved: object) -> bool:
+        return same_config(saved, config)
+
+    finished = run.finished_summary(same) if resume else None
+    if finished is not None:
+        return _finished(finished, tracking)
+    # the plan's own callbacks (weight schedule, probes) run first, tracking sees all
+    trainer = Trainer(plan, callbacks=[*callbacks, *tracking], progress=progress)
+    with run.lock():
+        resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite, same=same)
+        finished = run.finished_summary(same) if resuming else None
+        if finished is not None:
+            return _finished(finished, tracking)
+        trainer.run_dir = run
+        try:
+            return trainer.fit(resume=resuming)
+        except BaseException:
+            for tracker in tracking:
+                tracker.close("FAILED")
+            raise
+
+
+def _finished(summary: RunSummary, tracking: Sequence[TrackingCallback]) -> RunSummary:
+    """A finished run's stored summary, after logging to its trackers what they lack of it."""
+    for tracker in tracking:
+        tracker.log_finished()
+    return summary
+
+
+__all__ = ["default_run_name", "run_name", "train_run"]

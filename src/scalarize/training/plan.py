@@ -1,0 +1,91 @@
+"""A run plan: one run config resolved against its data, once, into what the trainer takes.
+
+The device, the data, the objectives, the weights (parsed once), the method and the callbacks
+the config asks for are resolved here and nowhere else; :class:`~scalarize.training.Trainer`
+takes them as they are. The model is not in the plan: building it draws from the random
+generator, so the trainer builds it right after seeding it with the run's seed (the launch
+layer checks it beforehand on the ``meta`` device). Building a method draws nothing from it,
+so the plan may build the method first.
+
+Example:
+    >>> from scalarize.config import load_config
+    >>> cfg = load_config(None, ["scalarization.weights=onehot:shape",
+    ...     "benchmark.options={n_train: 32, n_val: 8, n_test: 8, image_size: 16, cache: false}"])
+    >>> plan = RunPlan.resolve(cfg)
+    >>> plan.weights.label(), plan.objectives.names[:2], plan.callbacks
+    ('onehot-shape', ('shape', 'colour'), ())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from pydantic import ValidationError
+
+from scalarize.benchmarks import Dataset, load_benchmark
+from scalarize.config import RunConfig, validation_message
+from scalarize.errors import ScalarizeError
+from scalarize.methods import Method, build_method
+from scalarize.training.objectives import Objectives, build_objectives
+from scalarize.weights import SimplexWeights, parse_weights
+
+if TYPE_CHECKING:
+    from scalarize.training.callbacks import Callback
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ScalarizeError("train.device=cuda but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """The benchmark named in ``config``, with option errors turned into one clear line."""
+    bench = config.benchmark
+    try:
+        return load_benchmark(bench.name, view=bench.view, tasks=bench.tasks, seed=bench.seed,
+                              **bench.options)
+    except ValidationError as exc:
+        raise ScalarizeError(
+            validation_message(exc, f"invalid benchmark.options for {bench.name!r}")
+        ) from None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run trains with, resolved once from its config: a plan serves one trainer
+    (the method and the callbacks it holds keep the run's state).
+
+    ``callbacks`` are those the config itself asks for (a weight schedule, probes), run
+    before any the caller adds; a plan that a bare :class:`~scalarize.training.Trainer`
+    resolves for itself has none, as it always had.
+    """
+
+    config: RunConfig
+    data: Dataset
+    device: torch.device
+    objectives: Objectives
+    weights: SimplexWeights
+    method: Method
+    callbacks: tuple[Callback, ...] = ()
+
+    @classmethod
+    def resolve(cls, config: RunConfig, data: Dataset | None = None,
+                callbacks: Sequence[Callback] = ()) -> RunPlan:
+        """Resolve ``config`` on ``data`` (loaded from the config when ``None``); a mistake
+        is one :class:`ScalarizeError` line."""
+        device = resolve_device(config.train.device)
+        data = data if data is not None else load_data(config)
+        objectives = build_objectives(data, config.model.shared_head)
+        weights = parse_weights(config.scalarization.weights, objectives.names)
+        method = build_method(config.method.name, config.method.options, len(objectives.names))
+        return cls(config, data, device, objectives, weights, method, tuple(callbacks))
+
+
+__all__ = ["RunPlan", "load_data", "resolve_device"]

@@ -1,0 +1,73 @@
+"""check_run resolves a config once into the plan the trainer takes: a run builds each part once."""
+
+import pytest
+import torch
+
+from scalarize.errors import ScalarizeError
+from scalarize.launch import check_run, check_study, run_name, train_run
+from scalarize.methods import METHODS, build_method
+from scalarize.probes.conflicts import ConflictProbe
+from scalarize.training import Trainer, WeightSchedule, load_data
+from tests.conftest import tiny_config
+
+
+def test_the_trainer_takes_the_plan_as_it_is():
+    cfg = tiny_config("scalarization.weights=onehot:shape",
+                      "scalarization.schedule=[[0, [1, 0, 0, 0, 0]], [1, [0, 1, 0, 0, 0]]]",
+                      "probes={conflicts: {every: 5}}")
+    plan = check_run(cfg, load_data(cfg))
+    assert plan.weights.label() == "onehot-shape"
+    assert [type(c) for c in plan.callbacks] == [WeightSchedule, ConflictProbe]
+    extra = WeightSchedule([(0, [1, 1, 1, 1, 1])])
+    trainer = Trainer(plan, callbacks=[extra], progress=False)
+    assert trainer.config is cfg and trainer.data is plan.data
+    assert trainer.objectives is plan.objectives and trainer.weights is plan.weights
+    assert trainer.method is plan.method
+    assert trainer.callbacks == [*plan.callbacks, extra]  # the plan's first, as always
+
+
+def test_a_run_parses_its_weights_and_builds_its_parts_once(tmp_path, monkeypatch):
+    import scalarize.launch.check as check
+    import scalarize.launch.train as train
+    import scalarize.training.plan as plan
+
+    calls: list[str] = []
+
+    def counted(module, name):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in [(plan, "parse_weights"), (check, "parse_weights"),
+                         (train, "parse_weights"), (plan, "build_objectives"),
+                         (plan, "build_method"), (check, "build_probes"),
+                         (check, "check_model")]:
+        counted(module, name)
+    cfg = tiny_config("train.epochs=1", "probes={conflicts: {every: 5}}")
+    summary = train_run(cfg, tmp_path, progress=False)
+    assert sorted(calls) == ["build_method", "build_objectives", "build_probes", "check_model",
+                             "parse_weights"]
+    assert summary.run == run_name(cfg, summary.weights)
+
+
+def test_building_a_method_draws_nothing_from_the_random_generator():
+    """The plan builds the method before the trainer seeds the generator and builds the
+    model; that leaves every run's numbers as they were only because no method draws."""
+    for name in METHODS:
+        torch.manual_seed(0)
+        before = torch.get_rng_state()
+        build_method(name, {}, 3)
+        assert torch.equal(torch.get_rng_state(), before), name
+
+
+def test_a_schedule_is_checked_once_in_the_plan():
+    cfg = tiny_config("train.epochs=2", "scalarization.schedule=[[0, [1, 0, 0, 0, 0]], "
+                      "[3, [0, 1, 0, 0, 0]]]")
+    with pytest.raises(ScalarizeError, match="entry at epoch 3"):
+        check_run(cfg, load_data(cfg))
+    with pytest.raises(ScalarizeError, match="entry at epoch 3"):
+        check_study([tiny_config(), cfg])
