@@ -228,13 +228,13 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from scalarize.analysis.compare import compare_table, load_compare
+    from scalarize.analysis.tables import compare_tables
     from scalarize.studies.compare import load_compare_config, run_compare
 
     config = load_compare_config(args.config, _overrides(args))
     run_compare(config, args.out, engine=args.engine, engine_options=_engine_options(args),
                 progress=False if args.quiet else None)
-    _print_frame(compare_table(load_compare(args.out)), args.format)
+    _print_frame(compare_tables(args.out).methods, args.format)
     print(f"\nreport: scalarize report {args.out}")
 
 
@@ -347,55 +347,37 @@ def _print_tables(tables: dict, fmt: str) -> None:
 
 
 def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
-    from scalarize.analysis import (
-        capacity_trend,
-        gain_plane,
-        load_sweep,
-        per_capacity,
-        rank_stability,
-        summarize,
-        transfer_regret,
-        weighting_gains,
-    )
-
-    runs = load_sweep(args.dir)
-    if runs.empty:
-        raise ScalarizeError(f"no finished run in {args.dir} yet")
-    gains = weighting_gains(runs)
-    summary = summarize(gains)
-    cells = per_capacity(summary)
-    plane = {} if "data" not in cells.columns or args.format != "table" else {
-        "best Δ% (data × capacity)": gain_plane(cells, "best_gain"),
-        "uniform Δ% (data × capacity)": gain_plane(cells, "uniform_gain")}
     from scalarize.analysis.search import members_display
+    from scalarize.analysis.tables import capacity_tables
 
+    tables = capacity_tables(args.dir)
+    if tables.runs.empty:
+        raise ScalarizeError(f"no finished run in {args.dir} yet")
+    cells = tables.per_capacity
+    planes = tables.planes if args.format == "table" else {}
+    plane = {f"{key.removesuffix('_gain')} Δ% (data × capacity)": frame
+             for key, frame in planes.items()}
     readable = members_display if args.format == "table" else (lambda frame: frame)
     _print_tables({**plane, "per_capacity": readable(cells),
                    "capacity_trend (Spearman ρ of per-seed Δ against log parameters)":
-                   capacity_trend(gains, cells),
-                   "rank_stability": rank_stability(summary),
-                   "transfer_regret": transfer_regret(summary),
-                   "weightings": readable(summary)},
+                   tables.trend,
+                   "rank_stability": tables.rank_stability,
+                   "transfer_regret": tables.transfer_regret,
+                   "weightings": readable(tables.weightings)},
                   args.format)
 
 
 def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
-    from scalarize.analysis.conflicts import (
-        by_factor,
-        conflict_epochs,
-        plane,
-        summary_table,
-        trends,
-    )
+    from scalarize.analysis.tables import conflict_tables
 
-    epochs = conflict_epochs(args.dir)
-    tables = {"correlations": summary_table(epochs),
-              "per_capacity": by_factor(epochs, "capacity"),
-              "per_weighting": by_factor(epochs, "weights_label"),
-              "trends (Spearman ρ of each run's mean measure)": trends(epochs),
-              "conflict share (weights × capacity)": plane(epochs)}
+    conflicts = conflict_tables(args.dir)
+    tables = {"correlations": conflicts.correlations,
+              "per_capacity": conflicts.per_capacity,
+              "per_weighting": conflicts.per_weighting,
+              "trends (Spearman ρ of each run's mean measure)": conflicts.trends,
+              "conflict share (weights × capacity)": conflicts.plane}
     if args.curves:
-        tables["curves"] = epochs
+        tables["curves"] = conflicts.curves
     _print_tables(tables, args.format)
 
 

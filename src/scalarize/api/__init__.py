@@ -15,6 +15,7 @@ Example:
 from scalarize.api.data import carve, from_arrays, from_datasets, task
 from scalarize.api.runs import (
     Model,
+    capacity,
     compare,
     conflicts,
     model,
@@ -26,5 +27,6 @@ from scalarize.api.runs import (
 )
 from scalarize.benchmarks import Dataset, Task
 
-__all__ = ["Dataset", "Model", "Task", "carve", "compare", "conflicts", "from_arrays",
-           "from_datasets", "model", "replay", "report", "search", "sweep", "task", "train"]
+__all__ = ["Dataset", "Model", "Task", "capacity", "carve", "compare", "conflicts",
+           "from_arrays", "from_datasets", "model", "replay", "report", "search", "sweep", "task",
+           "train"]

@@ -176,12 +176,12 @@ def sweep(data: Dataset, model: ModelLike, sweep: Mapping[str, Any], *,
     """A capacity × weights × seeds sweep (the ``sweep`` section of a sweep config, e.g.
     ``{"capacities": {"options": {"width": [16, 32]}}, "seeds": [0, 1]}``); returns
     :func:`scalarize.analysis.load_sweep` of ``out``."""
-    from scalarize.analysis import load_sweep
+    from scalarize.analysis.tables import capacity_tables
 
     tree = {**_tree(data, model, config), "sweep": dict(sweep)}
     run_sweep(_validate(SweepConfig, tree, "sweep config"), out, engine=engine,
               engine_options=_in_process(engine, engine_options), progress=progress)
-    return load_sweep(out)
+    return capacity_tables(out).runs
 
 
 def search(data: Dataset, model: ModelLike, search: Mapping[str, Any] | None = None, *,
@@ -202,7 +202,7 @@ def compare(data: Dataset, model: ModelLike, methods: list[Any], *,
             progress: bool | None = None) -> pd.DataFrame:
     """Compare ``methods`` (names, or entries ``{"name": ..., "options": ...}``) over
     ``seeds``; returns the comparison table (:func:`scalarize.analysis.compare.compare_table`)."""
-    from scalarize.analysis.compare import compare_table, load_compare
+    from scalarize.analysis.tables import compare_tables
 
     section: dict[str, Any] = {"methods": list(methods), "single_task": single_task}
     if seeds is not None:
@@ -210,7 +210,7 @@ def compare(data: Dataset, model: ModelLike, methods: list[Any], *,
     tree = {**_tree(data, model, config), "compare": section}
     run_compare(_validate(CompareConfig, tree, "compare config"), out, engine=engine,
                 engine_options=_in_process(engine, engine_options), progress=progress)
-    return compare_table(load_compare(out))
+    return compare_tables(out).methods
 
 
 def replay(folder: Path | str, member: str | int = "best", *, spec: str | None = None,
@@ -231,17 +231,34 @@ def report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Pat
     return build_report(folder, out)
 
 
+def capacity(folder: Path | str) -> dict[str, pd.DataFrame]:
+    """The capacity study of the sweep in ``folder``, as ``scalarize analyze capacity``
+    prints it (every column, as its csv and json formats): the gain per capacity, its trend
+    against parameters, rank stability, transfer regret and every weighting; with
+    ``sweep.data``, also the best and the uniform gain over the data × capacity plane."""
+    from scalarize.analysis.tables import capacity_tables
+
+    tables = capacity_tables(folder)
+    if tables.runs.empty:
+        raise ScalarizeError(f"no finished run in {folder} yet")
+    return {"per_capacity": tables.per_capacity, "capacity_trend": tables.trend,
+            "rank_stability": tables.rank_stability, "transfer_regret": tables.transfer_regret,
+            "weightings": tables.weightings,
+            **{f"{key}_plane": frame for key, frame in tables.planes.items()}}
+
+
 def conflicts(folder: Path | str) -> dict[str, pd.DataFrame]:
     """The conflict analysis of the probed runs under ``folder`` (train with
     ``config={"probes": {"conflicts": {"every": 10}}}``): correlations, per capacity, per
-    weighting and the per-epoch curves, as ``scalarize analyze conflicts`` prints them."""
-    from scalarize.analysis.conflicts import by_factor, conflict_epochs, summary_table
+    weighting, the trends, the weights × capacity plane and the per-epoch curves, as
+    ``scalarize analyze conflicts`` prints them."""
+    from scalarize.analysis.tables import conflict_tables
 
-    epochs = conflict_epochs(folder)
-    return {"correlations": summary_table(epochs),
-            "per_capacity": by_factor(epochs, "capacity"),
-            "per_weighting": by_factor(epochs, "weights_label"), "curves": epochs}
+    tables = conflict_tables(folder)
+    return {"correlations": tables.correlations, "per_capacity": tables.per_capacity,
+            "per_weighting": tables.per_weighting, "trends": tables.trends,
+            "plane": tables.plane, "curves": tables.curves}
 
 
-__all__ = ["Model", "compare", "conflicts", "model", "replay", "report", "search", "sweep",
-           "train"]
+__all__ = ["Model", "capacity", "compare", "conflicts", "model", "replay", "report", "search",
+           "sweep", "train"]

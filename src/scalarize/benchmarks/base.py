@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 
 from scalarize.benchmarks.stream import StreamSplit
+from scalarize.columns import Column
 from scalarize.errors import ScalarizeError
 
 View = Literal["mtl", "mdl"]
@@ -39,20 +40,6 @@ class Task:
         """What the task kind is built with: the options, plus ``classes`` when it has some."""
         return {"classes": self.num_classes, **self.options} if self.num_classes else \
             dict(self.options)
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the results table a benchmark's papers publish: ``metric`` of ``task`` (as
-    the task's kind reports it) under ``group`` / ``label``, shown × ``scale`` (100 for
-    percentages). ``scalarize compare`` prints a benchmark's columns and their Δm%."""
-
-    group: str
-    label: str
-    task: str
-    metric: str
-    higher_is_better: bool
-    scale: float = 1.0
 
 
 @dataclass

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.blocks import conv_bn as _conv_bn
+from scalarize.models.blocks import residual_stages
 from scalarize.models.encoder import Encoder
 
 BOTTLENECK = {26: [2, 2, 2, 2], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
@@ -41,33 +43,6 @@ BASIC = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 STRIDES, DILATIONS = (1, 2, 1, 1), (1, 1, 2, 4)
 ASPP_RATES = (12, 24, 36)
 _SPEC = re.compile(r"^([0-9]+)(?:-x([0-9]*\.?[0-9]+))?$")
-
-
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1
-             ) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, stride, dilation * (kernel // 2), dilation,
-                      bias=False), nn.BatchNorm2d(cout)]
-
-
-class Block(nn.Module):
-    """A residual block: two 3×3 convolutions (basic) or 1×1, 3×3, 1×1 (bottleneck, ×4
-    channels), the 3×3 one strided or dilated."""
-
-    def __init__(self, cin: int, width: int, stride: int, dilation: int, bottleneck: bool
-                 ) -> None:
-        super().__init__()
-        cout = width * (4 if bottleneck else 1)
-        relu = nn.ReLU(inplace=True)
-        layers = ([*_conv_bn(cin, width, 1), relu, *_conv_bn(width, width, 3, stride, dilation),
-                   relu, *_conv_bn(width, cout, 1)] if bottleneck else
-                  [*_conv_bn(cin, width, 3, stride, dilation), relu,
-                   *_conv_bn(width, cout, 3, 1, dilation)])
-        self.body = nn.Sequential(*layers)
-        self.shortcut: nn.Module = (nn.Identity() if stride == 1 and cin == cout
-                                    else nn.Sequential(*_conv_bn(cin, cout, 1, stride)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.shortcut(x))
 
 
 class DilatedResNet(Encoder):
@@ -90,15 +65,8 @@ class DilatedResNet(Encoder):
         self.stem = nn.Sequential(*_conv_bn(in_channels, widths[0], 7, 2), relu,
                                   nn.MaxPool2d(3, 2, 1)) if image_size > 64 else \
             nn.Sequential(*_conv_bn(in_channels, widths[0], 3), relu)
-        stages, cin = [], widths[0]
-        for n, width, stride, dilation in zip(counts, widths, STRIDES, DILATIONS, strict=True):
-            blocks = []
-            for j in range(n):
-                blocks.append(Block(cin, width, stride if j == 0 else 1, dilation, bottleneck))
-                cin = width * (4 if bottleneck else 1)
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
-        self.out_features = cin
+        self.stages, self.out_features = residual_stages(widths[0], counts, widths, bottleneck,
+                                                         STRIDES, DILATIONS)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -23,54 +23,10 @@ import torch
 from torch import nn
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.blocks import residual_stages
 from scalarize.models.encoder import Encoder
 
 BOTTLENECK_DEPTHS = {26: [2, 2, 2, 2], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}
-
-
-class BasicBlock(nn.Module):
-    """Two 3×3 convolutions with a residual connection."""
-
-    expansion = 1
-
-    def __init__(self, cin: int, width: int, stride: int) -> None:
-        super().__init__()
-        cout = width * self.expansion
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
-        )
-        self.shortcut = _shortcut(cin, cout, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.shortcut(x))
-
-
-class Bottleneck(nn.Module):
-    """1×1 reduce, 3×3, 1×1 expand (×4), with a residual connection."""
-
-    expansion = 4
-
-    def __init__(self, cin: int, width: int, stride: int) -> None:
-        super().__init__()
-        cout = width * self.expansion
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout),
-        )
-        self.shortcut = _shortcut(cin, cout, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.shortcut(x))
-
-
-def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
-    if stride == 1 and cin == cout:
-        return nn.Identity()
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
 
 class ResNet(Encoder):
@@ -79,11 +35,11 @@ class ResNet(Encoder):
     def __init__(self, depth: int, width_multiplier: float = 1.0, image_size: int = 32,
                  in_channels: int = 3) -> None:
         super().__init__()
-        if depth in BOTTLENECK_DEPTHS:
-            block: type[BasicBlock] | type[Bottleneck] = Bottleneck
+        bottleneck = depth in BOTTLENECK_DEPTHS
+        if bottleneck:
             counts, base = BOTTLENECK_DEPTHS[depth], [64, 128, 256, 512]
         elif 8 <= depth <= 1000 and (depth - 2) % 6 == 0:
-            block, counts, base = BasicBlock, [(depth - 2) // 6] * 3, [16, 32, 64]
+            counts, base = [(depth - 2) // 6] * 3, [16, 32, 64]
         else:
             raise ScalarizeError(
                 f"unsupported ResNet depth {depth}; use 26, 50, 101 (bottleneck) or 6n+2 such "
@@ -103,15 +59,9 @@ class ResNet(Encoder):
                 nn.Conv2d(in_channels, stem_width, 7, 2, 3, bias=False),
                 nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1),
             )
-        stages, cin = [], stem_width
-        for i, (n_blocks, width) in enumerate(zip(counts, widths, strict=True)):
-            layers = []
-            for j in range(n_blocks):
-                layers.append(block(cin, width, 2 if (j == 0 and i > 0) else 1))
-                cin = width * block.expansion
-            stages.append(nn.Sequential(*layers))
-        self.stages = nn.Sequential(*stages)
-        self.out_features = cin
+        strides = [1] + [2] * (len(counts) - 1)  # each later stage halves the size
+        self.stages, self.out_features = residual_stages(stem_width, counts, widths, bottleneck,
+                                                         strides)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -7,15 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalarize.analysis.capacity import (
-    distance_from_uniform,
-    load_sweep,
-    per_capacity,
-    rank_stability,
-    summarize,
-    transfer_regret,
-    weighting_gains,
-)
+from scalarize.analysis.capacity import distance_from_uniform
+from scalarize.analysis.tables import capacity_tables
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
 from scalarize.report.tables import MISSING
@@ -161,19 +154,19 @@ def capacity_section(folder: Path, figures: Path) -> Section | None:
     """The capacity study of a sweep folder, or ``None`` when the folder is no sweep."""
     if not StudyDir(folder, SWEEP).is_study:
         return None
-    runs = load_sweep(folder)
+    tables = capacity_tables(folder)
+    runs = tables.runs
     if runs.empty:
         return Section("Capacity study", [f"No run of the sweep in {folder} has finished yet."])
-    gains = weighting_gains(runs)
-    if gains.empty:
+    if tables.gains.empty:
         return Section("Capacity study", ["No weighting has its single-task baselines yet."])
-    summary = summarize(gains)
-    objectives = runs.attrs["objectives"]
-    caps = per_capacity(summary)
-    by_data = "data" in caps.columns  # the sweep varies the benchmark's options (sweep.data)
+    summary = tables.weightings
+    objectives = tables.objectives
+    caps = tables.per_capacity
+    by_data = tables.by_data
     cell = ["data", "capacity"] if by_data else ["capacity"]
-    pairs = rank_stability(summary)
-    regret = transfer_regret(summary)
+    pairs = tables.rank_stability
+    regret = tables.transfer_regret
     section = Section(
         "Capacity study",
         [f"{len(runs)} of {runs.attrs['planned']} planned runs finished; objectives: "

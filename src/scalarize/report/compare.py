@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scalarize.analysis.compare import compare_table, load_compare
+from scalarize.analysis.tables import compare_tables
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
 from scalarize.runs.layout import COMPARISON
@@ -15,10 +15,10 @@ def compare_section(folder: Path, figures: Path) -> Section | None:
     """The comparison table of a ``scalarize compare`` folder, or ``None``."""
     if not StudyDir(folder, COMPARISON).is_study:
         return None
-    runs = load_compare(folder)
-    if runs.empty:
+    tables = compare_tables(folder)
+    if not tables.finished:
         return Section("Method comparison", ["No run of the comparison has finished yet."])
-    table = compare_table(runs)
+    table = tables.methods
     section = Section("Method comparison", [
         "Test metrics at equal epochs and seeds; avg_acc is mean ± std over seeds; Δ is the "
         "mean relative gain over the single-task models of the same seed (%); step_ms is the "

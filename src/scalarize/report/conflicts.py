@@ -7,14 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalarize.analysis.conflicts import (
-    across_runs,
-    by_factor,
-    conflict_epochs,
-    plane,
-    summary_table,
-    trends,
-)
+from scalarize.analysis.conflicts import across_runs
+from scalarize.analysis.tables import conflict_tables
 from scalarize.errors import ScalarizeError
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
@@ -66,9 +60,10 @@ def conflict_vs_metric_figure(epochs: pd.DataFrame, path: Path) -> Path:
 def conflicts_section(folder: Path, figures: Path) -> Section | None:
     """Gradient conflicts of the runs under ``folder``, or ``None`` when none was probed."""
     try:
-        epochs = conflict_epochs(folder)
+        tables = conflict_tables(folder)
     except ScalarizeError:
         return None
+    epochs = tables.curves
     if not epochs.multi_task.any():
         return None
     section = Section("Gradient conflicts", [
@@ -78,14 +73,14 @@ def conflicts_section(folder: Path, figures: Path) -> Section | None:
         "mean measure during training against its final validation average accuracy "
         "(Fisher-z intervals). Multi-task runs only."])
     section.tables.append(("Conflict measures against validation accuracy",
-                           summary_table(epochs)))
-    section.tables.append(("Conflict share per capacity", by_factor(epochs, "capacity")))
-    section.tables.append(("Conflict share per weighting", by_factor(epochs, "weights_label")))
+                           tables.correlations))
+    section.tables.append(("Conflict share per capacity", tables.per_capacity))
+    section.tables.append(("Conflict share per weighting", tables.per_weighting))
     section.tables.append(("Conflict share per weighting and capacity (mean over seeds "
-                           "[bootstrap 95% interval])", plane(epochs)))
+                           "[bootstrap 95% interval])", tables.plane))
     section.tables.append(("Trends: Spearman ρ of each run's mean measure against log "
                            "parameters and against the weights' distance from uniform",
-                           trends(epochs)))
+                           tables.trends))
     section.figures.append(("Gradient conflict over training, per capacity",
                             conflict_curves_figure(epochs, figures / "conflict_curves.png")))
     section.figures.append(("Conflict against final validation accuracy, across runs",

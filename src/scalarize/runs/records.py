@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from scalarize.columns import Column as TableColumn  # the published table's column, once
 from scalarize.weights import WeightsRecord
 
 
@@ -197,18 +198,6 @@ class ComparedRun(Record):
     method: str
     seed: int
     single_task: str | None
-
-
-class TableColumn(Record):
-    """One column of a benchmark's published results table (e.g. NYUv2's ``mIoU``): the
-    ``metric`` of ``task`` under ``group`` / ``label``, shown × ``scale``."""
-
-    group: str
-    label: str
-    task: str
-    metric: str
-    higher_is_better: bool
-    scale: float = 1.0
 
 
 class ComparePlan(Record):

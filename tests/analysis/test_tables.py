@@ -1,0 +1,121 @@
+"""Each analysis is assembled once (:mod:`scalarize.analysis.tables`): the command line, the
+report and the API show the same numbers as its tables object."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from scalarize import api
+from scalarize.analysis.tables import (
+    CompareTables,
+    capacity_tables,
+    compare_tables,
+    conflict_tables,
+)
+from scalarize.cli import main
+from scalarize.errors import ScalarizeError
+from scalarize.report.capacity import capacity_section
+from scalarize.report.conflicts import conflicts_section
+from tests.faults.test_corrupt_store import _sweep
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A finished fake sweep of two capacities, two seeds, probed for conflicts."""
+    folder = tmp_path_factory.mktemp("sweep")
+    _sweep(folder, probed=True)
+    return folder
+
+
+def _printed_json(text: str) -> list[pd.DataFrame]:
+    """The frames ``--format json`` printed one after another."""
+    decoder, frames, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        records, end = decoder.raw_decode(text, at)
+        frames.append(pd.DataFrame(records))
+        at = end + 1
+    return frames
+
+
+def _same(shown: pd.DataFrame, table: pd.DataFrame) -> None:
+    """``shown`` holds ``table``'s numbers (after a JSON round trip where it was printed)."""
+    assert not shown.empty
+    expected = _printed_json(table.to_json(orient="records"))[0]
+    pd.testing.assert_frame_equal(shown, expected)
+
+
+def test_capacity_cli_report_and_api_show_the_tables_numbers(sweep, capsys, tmp_path):
+    tables = capacity_tables(sweep)
+    assert not tables.runs.empty and not tables.gains.empty
+    assert main(["analyze", "capacity", str(sweep), "--format", "json"]) == 0
+    printed = _printed_json(capsys.readouterr().out)
+    wanted = [tables.per_capacity, tables.trend, tables.rank_stability,
+              tables.transfer_regret, tables.weightings]
+    assert len(printed) == len(wanted)
+    for shown, table in zip(printed, wanted, strict=True):
+        _same(shown, table)
+
+    section = capacity_section(sweep, tmp_path)
+    assert section is not None
+    shown = dict(section.tables)
+    per_capacity = shown["Gain per capacity"]
+    pd.testing.assert_frame_equal(per_capacity, tables.per_capacity[per_capacity.columns])
+    weightings = shown["All weightings"]
+    pd.testing.assert_frame_equal(weightings, tables.weightings[weightings.columns])
+
+    frames = api.capacity(sweep)
+    pd.testing.assert_frame_equal(frames["per_capacity"], tables.per_capacity)
+    pd.testing.assert_frame_equal(frames["capacity_trend"], tables.trend)
+    pd.testing.assert_frame_equal(frames["weightings"], tables.weightings)
+
+
+def test_conflicts_cli_report_and_api_show_the_tables_numbers(sweep, capsys, tmp_path):
+    tables = conflict_tables(sweep)
+    assert main(["analyze", "conflicts", str(sweep), "--format", "json", "--curves"]) == 0
+    printed = _printed_json(capsys.readouterr().out)
+    wanted = [tables.correlations, tables.per_capacity, tables.per_weighting, tables.trends,
+              tables.plane, tables.curves]
+    assert len(printed) == len(wanted)
+    for shown, table in zip(printed[:-1], wanted[:-1], strict=True):
+        _same(shown, table)
+    assert len(printed[-1]) == len(tables.curves)
+
+    section = conflicts_section(sweep, tmp_path)
+    assert section is not None
+    shown = [frame for _, frame in section.tables]
+    in_page_order = [tables.correlations, tables.per_capacity, tables.per_weighting,
+                     tables.plane, tables.trends]
+    for frame, table in zip(shown, in_page_order, strict=True):
+        pd.testing.assert_frame_equal(frame, table)
+
+    frames = api.conflicts(sweep)  # with the trends and the plane its docstring promises
+    assert list(frames) == ["correlations", "per_capacity", "per_weighting", "trends", "plane",
+                            "curves"]
+    for frame, table in zip(frames.values(), wanted, strict=True):
+        pd.testing.assert_frame_equal(frame, table)
+
+
+def test_a_table_is_assembled_once_per_tables_object(sweep):
+    tables = capacity_tables(sweep)
+    assert tables.per_capacity is tables.per_capacity
+    assert tables.weightings is tables.weightings
+
+
+def test_no_finished_run_is_one_clear_error(tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps(
+        {"objectives": ["a", "b"], "view": "mtl", "runs": []}))
+    (tmp_path / "sweep.yaml").write_text("seed: 0\n")
+    assert capacity_tables(tmp_path).runs.empty
+    with pytest.raises(ScalarizeError, match="no finished run"):
+        api.capacity(tmp_path)
+
+
+def test_a_comparison_without_finished_runs_has_no_table():
+    tables = CompareTables(pd.DataFrame())
+    assert not tables.finished
+    with pytest.raises(ScalarizeError, match="no run of the comparison has finished"):
+        _ = tables.methods
+    assert callable(compare_tables)
