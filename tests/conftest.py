@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from scalarize.config import RunConfig, load_config
@@ -26,3 +29,31 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def tiny_config(*overrides: str) -> RunConfig:
     """A config that trains in well under a second."""
     return load_config(None, [*TINY, *overrides])
+
+
+# --- how the suite is split for speed (`make check`, `make test`) ------------------------------
+# `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
+# presets). `make test` runs everything on two pytest-xdist workers: the tests that start Ray or
+# kill processes share one group (one worker, one at a time: they time their own waits), every
+# other module is one group (its module fixtures are built once).
+SERIAL_GROUP = "serial"
+_RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
+_SLOW_MODULES = ("tests/faults/", "tests/report/test_page.py", "tests/test_presets.py",
+                 "tests/test_demo.py", "tests/examples/", "tests/tracking/")
+
+
+def _uses_ray(item: pytest.Item) -> bool:
+    words = set(re.split(r"[^a-z0-9]+", item.nodeid.lower()))
+    return "ray" in words or bool(_RAY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests and give each test its pytest-xdist group (see above)."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).resolve().relative_to(root).as_posix()
+        serial = _uses_ray(item) or path.startswith("tests/faults/")
+        if serial or path.startswith(_SLOW_MODULES) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP if serial else path))

@@ -7,7 +7,6 @@ from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
 from scalarize.runs import RunDir
 from scalarize.search.spec import load_search_config
-from scalarize.launch import train_run
 from scalarize.studies.replay import replay, replay_config
 from scalarize.studies.runner import run_search
 from scalarize.training import Callback

@@ -14,7 +14,6 @@ from scalarize.launch import train_run
 from scalarize.methods import METHODS, base, build_method
 from scalarize.methods.static import StaticScalarization
 from scalarize.runs.store import RunDir
-from scalarize.launch import train_run
 from scalarize.studies.sweep import SweepConfig, run_sweep
 from scalarize.training import Trainer, compiling
 from scalarize.training.compiling import CompiledEncoder, compile_cache_dir, decide_compile

@@ -46,7 +46,6 @@ from scalarize.models import FAMILIES
 from scalarize.registry import resolve_target
 from scalarize.runs.records import RunSummary
 from scalarize.search.spec import SearchConfig
-from scalarize.launch import train_run
 from scalarize.studies.compare import CompareConfig, run_compare
 from scalarize.studies.replay import replay as replay_search
 from scalarize.studies.runner import run_search

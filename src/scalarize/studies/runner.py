@@ -16,12 +16,12 @@ from pydantic import BaseModel
 from scalarize.config import RunConfig
 from scalarize.engines.executors import build_engine, engine_class
 from scalarize.errors import ScalarizeError
+from scalarize.launch import check_run, check_study
 from scalarize.methods import refuse_ignored_weights
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
 from scalarize.search.resolve import check_search, resolve_strategy
 from scalarize.search.spec import SearchConfig
-from scalarize.launch import check_run, check_study
 from scalarize.training import load_data
 
 

@@ -76,7 +76,6 @@ from scalarize.search.resolve import resolve_strategy
 from scalarize.search.simplex import simplex_grid
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
-from scalarize.launch import train_run
 from scalarize.studies.replay import replay
 from scalarize.studies.runner import run_search
 from scalarize.training import load_data

@@ -47,7 +47,6 @@ from scalarize.runs.layout import SWEEP
 from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import StudyDir
 from scalarize.search.simplex import dirichlet_points, simplex_grid
-from scalarize.launch import default_run_name
 from scalarize.studies.runner import run_planned
 from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
