@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test check lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/scalarize demo
 
+# the whole suite on two pytest-xdist workers (tests/conftest.py: Ray and killed-process tests
+# share one worker, one at a time); JOBS=1 runs it in one process
+JOBS ?= 2
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadgroup)
+
+# the fast loop while working: lint, contracts, types and every test not marked slow
+check: lint
+	$(BIN)/python -m pytest -m "not slow" -n $(JOBS) --dist loadgroup
 
 # ruff, the architecture contracts (pyproject's [tool.importlinter]) and the type checker
 lint: setup
