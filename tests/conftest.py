@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scalarize.config import RunConfig, load_config
 
@@ -57,3 +58,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if serial or path.startswith(_SLOW_MODULES) or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP if serial else path))
+
+
+def tiny_study(depth: list[int] | None = None, width: list[int] | None = None,
+               step: float = 0.5, seeds: list[int] | None = None,
+               **sections: dict[str, object]) -> str:
+    """The tests' tiny study (shapes, colour and count, 64 training images, ViTs of depth
+    ``depth`` × width ``width``, a weight grid of ``step``) as YAML; each keyword section
+    (``train=``, ``probes=``, ``sweep=``, ...) updates that section's keys.
+
+    Example:
+        >>> import yaml
+        >>> yaml.safe_load(tiny_study(width=[8], train={"epochs": 2}))["train"]["epochs"]
+        2
+    """
+    study: dict[str, dict[str, object]] = {
+        "benchmark": {"name": "shapes", "tasks": ["colour", "count"],
+                      "options": {"n_train": 64, "n_val": 16, "n_test": 16, "image_size": 16}},
+        "train": {"epochs": 1, "batch_size": 32, "device": "cpu"},
+        "sweep": {"capacities": {"template": "vit-d{depth}-w{width}-p8",
+                                 "axes": {"depth": depth or [1], "width": width or [8, 16]}},
+                  "weights": {"step": step}, "seeds": [0, 1] if seeds is None else seeds},
+    }
+    for name, keys in sections.items():
+        study[name] = {**study.get(name, {}), **keys}
+    return yaml.safe_dump(study, sort_keys=False, default_flow_style=None)

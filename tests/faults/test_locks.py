@@ -19,6 +19,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.files import folder_lock
 from scalarize.runs import RunDir, SearchDir, StudyDir
 from scalarize.runs.layout import COMPARISON, SWEEP
+from tests.conftest import tiny_study
 from tests.faults.conftest import TINY, assert_one_line_error, assert_unchanged, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,17 +195,7 @@ def test_scalarize_train_in_another_process_holds_its_run(tmp_path, cli, config_
 
 
 STUDIES = {
-    "sweep": """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-train: {epochs: 1, batch_size: 32, device: cpu}
-sweep:
-  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1], width: [8]}}
-  weights: {step: 0.5}
-  seeds: [0]
-""",
+    "sweep": tiny_study(width=[8], seeds=[0]),
     "compare": """
 benchmark:
   name: shapes

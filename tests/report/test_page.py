@@ -13,23 +13,14 @@ from scalarize.report import build_report
 from scalarize.search.spec import load_search_config
 from scalarize.studies.runner import run_search
 from scalarize.studies.sweep import load_sweep_config, run_sweep
+from tests.conftest import tiny_study
 from tests.report import headless
 
 pytest.importorskip("kaleido", reason="the headless browser comes with the dev extra")
 
 # one seed (intervals of one value), two capacities, conflict probes
-SWEEP = """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-train: {epochs: 2, batch_size: 32, device: cpu}
-probes: {conflicts: {every: 1}}
-sweep:
-  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1, 2], width: [8]}}
-  weights: {step: 0.5}
-  seeds: [0]
-"""
+SWEEP = tiny_study(depth=[1, 2], width=[8], seeds=[0], train={"epochs": 2},
+                   probes={"conflicts": {"every": 1}})
 SEARCH = """
 seed: 0
 benchmark:

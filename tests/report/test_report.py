@@ -3,18 +3,9 @@ import pytest
 from scalarize.errors import ScalarizeError
 from scalarize.report import build_report
 from scalarize.studies.sweep import load_sweep_config, run_sweep
+from tests.conftest import tiny_study
 
-SWEEP = """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-train: {epochs: 1, batch_size: 32, device: cpu}
-sweep:
-  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1, 2], width: [8, 16]}}
-  weights: {step: 0.25}
-  seeds: [0]
-"""
+SWEEP = tiny_study(depth=[1, 2], step=0.25, seeds=[0])
 
 
 def test_report_of_a_tiny_sweep(tmp_path):

@@ -5,18 +5,9 @@ import pytest
 from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
 from scalarize.studies.sweep import load_sweep_config, plan_sweep, run_sweep
+from tests.conftest import tiny_study
 
-SWEEP = """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-train: {epochs: 1, batch_size: 32, device: cpu}
-sweep:
-  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1], width: [8, 16]}}
-  weights: {step: 0.5}
-  seeds: [0, 1]
-"""
+SWEEP = tiny_study()
 
 
 @pytest.fixture()

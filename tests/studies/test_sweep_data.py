@@ -14,19 +14,12 @@ from scalarize.errors import ScalarizeError
 from scalarize.report import build_report
 from scalarize.runs import RunDir
 from scalarize.studies.sweep import load_sweep_config, plan_sweep, run_sweep
+from tests.conftest import tiny_study
 
-SWEEP = """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-train: {epochs: 1, batch_size: 32, device: cpu}
-sweep:
-  capacities: {template: "vit-d1-w{width}-p8", axes: {width: [8, 16]}}
-  data: {options: {n_train: [32, 96]}}
-  weights: {points: [[0.25, 0.75]]}
-  seeds: [0]
-"""
+SWEEP = tiny_study(sweep={"capacities": {"template": "vit-d1-w{width}-p8",
+                                         "axes": {"width": [8, 16]}},
+                          "data": {"options": {"n_train": [32, 96]}},
+                          "weights": {"points": [[0.25, 0.75]]}, "seeds": [0]})
 
 
 @pytest.fixture()

@@ -10,19 +10,10 @@ from typing import Any
 import pytest
 
 from scalarize.runs import RunDir
+from tests.conftest import tiny_study
 from tests.search.conftest import SEARCH  # the search tests' tiny PBT
 
-SWEEP = """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-train: {epochs: 1, batch_size: 32, device: cpu}
-sweep:
-  capacities: {template: "vit-d{depth}-w{width}-p8", axes: {depth: [1], width: [8]}}
-  weights: {step: 1.0}
-  seeds: [0]
-"""
+SWEEP = tiny_study(width=[8], step=1.0, seeds=[0])
 
 
 @pytest.fixture()
