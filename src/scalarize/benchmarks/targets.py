@@ -189,6 +189,13 @@ class TargetContract:
         return Task(name, 0, kind=self.kind)
 
 
+class AnyTargets(TargetContract):
+    """The contract of a kind that declares none (a user's functions, a plugin): any target
+    fits, and files cannot hold it."""
+
+    kind = "any"
+
+
 C = TypeVar("C", bound=type[TargetContract])
 
 #: The contract of each kind, in the order the npz loader lists its kinds.
@@ -456,5 +463,5 @@ class NormalMapTargets(TargetContract):
         return _float_maps(output, target, 3)
 
 
-__all__ = ["MISSING_LABEL", "TARGETS", "ArrayTarget", "CellError", "KindOptions",
+__all__ = ["MISSING_LABEL", "TARGETS", "AnyTargets", "ArrayTarget", "CellError", "KindOptions",
            "TargetContract", "TargetError", "array_kinds", "compact", "fit_array", "register"]
