@@ -24,10 +24,11 @@ Example:
     >>> task, labels = TARGETS["classification"].fit(at, {})
     >>> task.num_classes, labels.dtype.name
     (3, 'int64')
-    >>> TARGETS["classification"].cell("-2", "digit")
-    Traceback (most recent call last):
-    ...
-    scalarize.benchmarks.targets.CellError: -2
+    >>> try:
+    ...     TARGETS["classification"].cell("-2", "digit")
+    ... except CellError as exc:
+    ...     print(exc.shown, "->", exc.advice)
+    -2 -> class labels are 0, 1, 2, ... (empty or -1: no label)
 """
 
 from __future__ import annotations
