@@ -34,10 +34,12 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import Dataset as TorchDataset
 
-from scalarize.benchmarks.base import Dataset, Task, View, seeded_split, select_tasks
+from scalarize.benchmarks.base import Dataset, View, seeded_split, select_tasks
 from scalarize.benchmarks.stream import StreamSplit
+from scalarize.benchmarks.targets import TARGETS, CellError
 from scalarize.errors import ScalarizeError
 
+#: The kinds a labels.csv column may hold: those whose target contract reads table cells.
 Kind = Literal["classification", "regression"]
 #: Pillow modes kept as they are; the rest are converted (see the module doc).
 KEPT_MODES = ("L", "RGB")
@@ -123,26 +125,20 @@ class ImageFiles(TorchDataset[tuple[np.ndarray, dict[str, Any]]]):
 
     @staticmethod
     def _column(rows: list[dict[str, str]], name: str, kind: Kind, table: Path) -> np.ndarray:
-        values = np.empty(len(rows), np.int64 if kind == "classification" else np.float32)
+        """Column ``name`` of ``rows``, one target per image as the kind's target contract reads
+        a cell (:mod:`scalarize.benchmarks.targets`); an empty cell is a missing label."""
+        contract = TARGETS[kind]
+        values = np.empty(len(rows), contract.column_dtype)
         for i, row in enumerate(rows):
             text = row.get(name, "")
             if not text.strip():  # a gap: no label for this task (partial labels)
-                values[i] = -1 if kind == "classification" else np.nan
+                values[i] = contract.column_missing
                 continue
             try:
-                value = int(text) if kind == "classification" else float(text)
-            except ValueError:
-                hint = (f"declare benchmark.options.kinds={{{name}: regression}} for numbers"
-                        if kind == "classification" else "give a number")
-                raise ScalarizeError(f"{table}: column {name!r} holds {text!r} at row {i + 2}; "
-                                     f"{hint}") from None
-            if kind == "classification" and value < -1:
-                raise ScalarizeError(f"{table}: column {name!r} holds {value} at row {i + 2}; "
-                                     "class labels are 0, 1, 2, ... (empty or -1: no label)")
-            if kind == "regression" and np.isinf(value):
-                raise ScalarizeError(f"{table}: column {name!r} holds {text!r} at row {i + 2}; "
-                                     "give a finite number (empty or nan: no label)")
-            values[i] = value
+                values[i] = contract.cell(text, name)
+            except CellError as exc:
+                raise ScalarizeError(f"{table}: column {name!r} holds {exc.shown} at row "
+                                     f"{i + 2}; {exc.advice}") from None
         return values
 
     def __len__(self) -> int:
@@ -171,13 +167,8 @@ def load_image_files(view: View = "mtl", tasks: list[str] | None = None, seed: i
             raise ScalarizeError(f"{part.folder / 'labels.csv'} has task columns "
                                  f"{list(part.task_names)}, train has {list(names)}; give "
                                  "every split the same columns")
-    all_tasks = []
-    for name in names:
-        if opts.kinds.get(name, "classification") == "regression":
-            all_tasks.append(Task(name, 0, kind="regression", options={"dense": False}))
-        else:
-            classes = max(int(p.labels[name].max(initial=0)) for p in parts.values()) + 1
-            all_tasks.append(Task(name, classes))
+    all_tasks = [TARGETS[opts.kinds.get(name, "classification")].task(
+        name, [p.labels[name] for p in parts.values()]) for name in names]
     chosen = select_tasks(tuple(all_tasks), tasks)
     for part in parts.values():
         part.tasks = tuple(t.name for t in chosen)

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scalarize.benchmarks.base import (
     SPLITS,
@@ -73,12 +73,16 @@ from scalarize.benchmarks.base import (
     seeded_split,
     select_tasks,
 )
+from scalarize.benchmarks.targets import (
+    MISSING_LABEL,
+    ArrayTarget,
+    TargetError,
+    array_kinds,
+    fit_array,
+)
 from scalarize.errors import ScalarizeError
 
-MISSING_LABEL = -1  # a class label (or segmentation pixel) that says "no label"
-MAX_CLASSES = 2**31  # labels are class indices; more classes than this is a mistake
-MAX_SEGMENT_CLASSES = 1024  # segmentation keeps a classes × classes confusion matrix
-KINDS = ("classification", "segmentation", "depth", "regression", "normals")
+KINDS = array_kinds()  # classification, segmentation, depth, regression, normals
 
 
 class NpzOptions(BaseModel):
@@ -95,37 +99,6 @@ class NpzOptions(BaseModel):
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError("val_fraction + test_fraction must leave some images to train on")
         return self
-
-
-class _KindOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _ClassificationOptions(_KindOptions):
-    classes: int | None = Field(None, ge=1, lt=MAX_CLASSES)
-
-
-class _SegmentationOptions(_KindOptions):
-    classes: int | None = Field(None, ge=1, le=MAX_SEGMENT_CLASSES)
-    ignore: int | None = Field(None, ge=-(2**31), lt=2**31)
-
-
-class _DepthOptions(_KindOptions):
-    scale: float = Field(1.0, gt=0, allow_inf_nan=False)
-    invalid: int | float | None = Field(None, allow_inf_nan=False)
-
-
-class _RegressionOptions(_DepthOptions):
-    tolerance: float = Field(0.1, gt=0, allow_inf_nan=False)
-
-
-class _NormalsOptions(_KindOptions):
-    invalid: int | None = Field(None, ge=0, le=255)
-
-
-KIND_OPTIONS: dict[str, type[_KindOptions]] = {
-    "classification": _ClassificationOptions, "segmentation": _SegmentationOptions,
-    "depth": _DepthOptions, "regression": _RegressionOptions, "normals": _NormalsOptions}
 
 
 def _fail(path: Path, problem: str) -> ScalarizeError:
@@ -175,33 +148,6 @@ def _declared(arrays: dict[str, np.ndarray], name: str, path: Path
     return kind, options
 
 
-def _options(kind: str, raw: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any]:
-    """``raw`` checked against what ``kind`` takes; only the options given are kept."""
-    model = KIND_OPTIONS[kind]
-    try:
-        return model.model_validate(raw or {}).model_dump(exclude_unset=True)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            raise _fail(path, f"'options_{name}' has option {field!r}, which a {kind} task "
-                        f"does not take (it takes: {', '.join(model.model_fields)})") from None
-        raise _fail(path, f"'options_{name}': {field}: {error['msg']}") from None
-
-
-def _compact(y: np.ndarray, extra: int | float | None = None) -> np.ndarray:
-    """Integer targets in the smallest of uint8, int16, int32, int64 that holds them (and
-    ``extra``, a value they are compared with)."""
-    lo, hi = (int(y.min()), int(y.max())) if y.size else (0, 0)
-    if isinstance(extra, int):
-        lo, hi = min(lo, extra), max(hi, extra)
-    for dtype in (np.uint8, np.int16, np.int32):
-        limits = np.iinfo(dtype)
-        if limits.min <= lo and hi <= limits.max:
-            return y.astype(dtype)
-    return y.astype(np.int64)
-
-
 def _infer(y: np.ndarray, name: str, path: Path) -> str:
     """The kind of an undeclared target, from its shape and dtype; ambiguity is refused."""
     key, integer = f"y_{name}", y.dtype.kind in "iu"
@@ -218,7 +164,7 @@ def _infer(y: np.ndarray, name: str, path: Path) -> str:
                     "('regression' for C values per pixel, 'normals' for N×3×H×W normals)")
     known = y[~np.isnan(y)] if not integer else y  # NaN: a missing label
     if not integer and known.size and np.array_equal(known, np.round(known)):
-        if kind == "regression" and y.ndim == 1:
+        if y.ndim == 1:  # float N: inferred as a regression
             raise _fail(path, f"'{key}' has dtype {y.dtype} but only whole numbers: class "
                         f"labels must be integers (y.astype(int)); for a regression {declare}")
         raise _fail(path, f"'{key}' has dtype {y.dtype} but only whole numbers: class maps "
@@ -228,95 +174,13 @@ def _infer(y: np.ndarray, name: str, path: Path) -> str:
 
 def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
             image_hw: tuple[int, int], declared: bool, path: Path) -> tuple[Task, np.ndarray]:
-    """Task ``name`` of ``kind`` and its targets in a compact dtype; a target that does not fit
-    the kind is refused."""
-    key = f"y_{name}"
-    integer = y.dtype.kind in "iu"
-    opts = _options(kind, raw, name, path)
-    h, w = image_hw
-    per_pixel = y.ndim in (3, 4)
-
-    one_map = y.ndim == 3 or (y.ndim == 4 and y.shape[1] == 1)
-
-    def misfit(needs: str) -> ScalarizeError:
-        said = f"'kind_{name}' declares {kind} but " if declared else ""
-        return _fail(path, f"{said}'{key}' has shape {y.shape}; {kind} needs {needs}")
-
-    if per_pixel and tuple(y.shape[-2:]) != (h, w):
-        raise _fail(path, f"'{key}' has maps of {y.shape[-2]}×{y.shape[-1]} but the images in "
-                    f"'x' are {h}×{w}; per-pixel targets need one value per pixel")
-    if kind == "classification":
-        if y.ndim != 1:
-            raise misfit("one integer label per image (shape N)")
-        if not integer:
-            raise _fail(path, f"'{key}' has dtype {y.dtype}; labels must be integers")
-        if y.size and y.min() < MISSING_LABEL:
-            raise _fail(path, f"'{key}' holds label {int(y.min())}; classes must be 0..K-1 "
-                        f"({MISSING_LABEL} marks a missing label)")
-        known = y[y != MISSING_LABEL]
-        if known.size and int(known.max()) >= MAX_CLASSES:
-            raise _fail(path, f"'{key}' holds label {int(known.max())}; classes must be 0..K-1 "
-                        f"with K below {MAX_CLASSES:,}")
-        classes = opts.get("classes") or (int(known.max()) + 1 if known.size else 1)
-        if known.size and int(known.max()) >= classes:
-            raise _fail(path, f"'{key}' holds label {int(known.max())} but 'options_{name}' "
-                        f"gives {classes} classes")
-        return Task(name, classes), y.astype(np.int64)
-    if kind == "segmentation":
-        if not one_map:
-            raise misfit("one class map per image (N×H×W)")
-        if not integer:
-            raise _fail(path, f"'{key}' has dtype {y.dtype}; class maps must be integers")
-        y = y.reshape(y.shape[0], h, w)
-        ignore = opts.get("ignore")
-        counted = y[y != MISSING_LABEL] if ignore is None else \
-            y[(y != ignore) & (y != MISSING_LABEL)]
-        if counted.size and counted.min() < 0:
-            raise _fail(path, f"'{key}' holds class {int(counted.min())}; classes must be "
-                        f"0..K-1 ({MISSING_LABEL} marks a missing pixel, or mark pixels to "
-                        f"leave out with 'options_{name}' {{\"ignore\": V}})")
-        top = int(counted.max()) if counted.size else 0
-        classes = opts.get("classes") or top + 1
-        if top >= classes:
-            raise _fail(path, f"'{key}' holds class {top} but 'options_{name}' gives "
-                        f"{classes} classes")
-        if classes > MAX_SEGMENT_CLASSES:
-            raise _fail(path, f"'{key}' has {classes} classes; segmentation takes at most "
-                        f"{MAX_SEGMENT_CLASSES}")
-        return (Task(name, classes, kind=kind, options={"ignore": ignore}),
-                _compact(y, ignore))  # -1 (missing) keeps a signed dtype
-    if kind == "normals":
-        if y.ndim != 4 or y.shape[1] != 3:
-            raise misfit("N×3×H×W normal maps")
-        if y.dtype != np.uint8:
-            if integer:
-                raise _fail(path, f"'{key}' has dtype {y.dtype}; normals are uint8 "
-                            "(value / 255 × 2 − 1) or float in [-1, 1]")
-            if not np.isfinite(y).all():
-                raise _fail(path, f"'{key}' holds NaN or infinite values; mark missing "
-                            f"pixels with 'options_{name}' {{\"invalid\": V}} (uint8)")
-            if y.size and (y.min() < -1 or y.max() > 1):
-                raise _fail(path, f"float '{key}' spans [{y.min():.3g}, {y.max():.3g}]; "
-                            "normals are unit vectors, in [-1, 1]")
-            y = np.rint((y.astype(np.float32) + 1) * 127.5).astype(np.uint8)
-        return Task(name, 0, kind=kind, options=opts), y
-    # depth and regression: values, float or integer (decoded as value × scale)
-    if kind == "depth" and not one_map:
-        raise misfit("one depth map per image (N×H×W or N×1×H×W)")
-    if kind == "regression" and not 1 <= y.ndim <= 4:
-        raise misfit("N, N×K (per image), N×H×W or N×C×H×W (per pixel) values")
-    if kind == "regression":
-        channels = 1 if y.ndim in (1, 3) else int(y.shape[1])
-        if channels < 1:
-            raise misfit("at least one value per image")
-        opts = {**opts, "channels": channels, "dense": per_pixel}
-    if integer:
-        return Task(name, 0, kind=kind, options=opts), _compact(y, opts.get("invalid"))
-    values = y.astype(np.float32)
-    if np.isinf(values).any():
-        raise _fail(path, f"'{key}' holds infinite values (in float32); mark a missing value "
-                    "with NaN")
-    return Task(name, 0, kind=kind, options=opts), values
+    """Task ``name`` of ``kind`` and its targets in a compact dtype, as the kind's target
+    contract fits them (:mod:`scalarize.benchmarks.targets`); a target that does not fit the
+    kind is refused."""
+    try:
+        return fit_array(ArrayTarget(name, y, image_hw, declared), kind, raw)
+    except TargetError as exc:
+        raise _fail(path, str(exc)) from None
 
 
 def _tasks(arrays: dict[str, np.ndarray], x: np.ndarray, path: Path

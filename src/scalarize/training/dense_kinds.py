@@ -43,6 +43,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from scalarize.benchmarks.targets import TARGETS
 from scalarize.models.heads import DenseHead, HeadSpec
 from scalarize.training.task_kinds import TASK_KINDS, Metric, TaskKind, flip_map
 
@@ -59,16 +60,6 @@ def masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     dims = tuple(range(1, values.ndim))
     total = torch.where(valid, values, torch.zeros_like(values)).sum(dim=dims)
     return total / valid.sum(dim=dims).clamp(min=1).to(values.dtype)
-
-
-def _float_maps(target: torch.Tensor, channels: int, output: torch.Tensor) -> str | None:
-    """What a float-map kind expects, when ``target`` does not fit ``output`` (B×C×H×W)."""
-    b, _, h, w = output.shape
-    shapes = [(b, channels, h, w), *([(b, h, w)] if channels == 1 else [])]
-    wanted = " or ".join(str(s) for s in shapes) + " of floats (0 = missing)"
-    if tuple(target.shape) not in shapes or not target.is_floating_point():
-        return f"shape {wanted}"
-    return None
 
 
 class _Sums(Metric):
@@ -88,6 +79,7 @@ class DepthMap(TaskKind):
     valid pixels, and the score δ₁ (share with max(pred/true, true/pred) < 1.25)."""
 
     primary = ("abs_err", False)
+    targets = TARGETS["depth_map"]
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale
@@ -97,9 +89,6 @@ class DepthMap(TaskKind):
 
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
         return flip_map(target)
-
-    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
-        return _float_maps(target, 1, output)
 
     def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Values (B×1×H×W) and the mask of valid pixels."""
@@ -142,6 +131,7 @@ class NormalMap(TaskKind):
     within 11.25°. A mirrored image negates x (LibMTL's flip)."""
 
     primary = ("mean_angle", False)
+    targets = TARGETS["normal_map"]
 
     def head(self) -> HeadSpec:
         return DenseHead(3)
@@ -150,9 +140,6 @@ class NormalMap(TaskKind):
         mirrored = target.flip(-1).clone()
         mirrored[:, 0] = -mirrored[:, 0]
         return mirrored
-
-    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
-        return _float_maps(target, 3, output)
 
     @staticmethod
     def decode(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,7 +28,10 @@ says which examples of a batch carry a label; the loss of one that carries none 
 (the objectives leave it out of the task's mean, so it gives no gradient) and the metrics count
 labelled examples (pixels) only.
 
-Adding a kind means one class here and one registry line.
+Adding a kind means one class here and one registry line. What its targets look like (the
+batch check before training, and how a file's targets are read, if files may hold it) is the
+kind's target contract, :attr:`TaskKind.targets`: one class and one registry line in
+:mod:`scalarize.benchmarks.targets`, which the loaders read below the training stack.
 
 Example:
     >>> import torch
@@ -42,11 +45,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalarize.benchmarks.targets import MISSING_LABEL, TARGETS, AnyTargets, TargetContract
 from scalarize.models.heads import DenseHead, HeadSpec, UserHead
 from scalarize.registry import Registry
 
@@ -73,9 +78,11 @@ class TaskKind:
     """Base: the head a task needs, its per-example loss and its metric. ``primary`` names the
     metric the multi-task gain Δ compares with the single-task baseline (and whether higher is
     better): the score for classification and segmentation, an error for the regressions (a
-    score can be 0 for a weak baseline, which leaves Δ undefined)."""
+    score can be 0 for a weak baseline, which leaves Δ undefined). ``targets`` is the kind's
+    target contract (registered under the kind's name; a kind without one takes any target)."""
 
     primary: tuple[str, bool] = ("score", True)
+    targets: ClassVar[TargetContract] = AnyTargets()
 
     def head(self) -> HeadSpec:
         raise NotImplementedError
@@ -95,8 +102,9 @@ class TaskKind:
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
         """What targets this kind expects, said when ``target`` (a batch, against the head's
         ``output``) does not fit it; ``None`` when it fits. The trainer asks this of its first
-        batch, so a wrong shape, dtype or label range is one clear line before training."""
-        return None
+        batch, so a wrong shape, dtype or label range is one clear line before training. The
+        kind's target contract says it."""
+        return self.targets.expect(output, target)
 
     def labelled(self, target: torch.Tensor) -> torch.Tensor:
         """Which examples of the batch ``target`` carry a label for this task (bool, shape B);
@@ -122,7 +130,7 @@ class _Dense(TaskKind):
 TASK_KINDS: Registry[TaskKind] = Registry("task kind")
 
 #: The class label (and segmentation pixel) that says "no label for this task".
-MISSING_CLASS = -1
+MISSING_CLASS = MISSING_LABEL
 
 
 def _any_valid(valid: torch.Tensor) -> torch.Tensor:
@@ -140,12 +148,6 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     dims = tuple(range(1, values.ndim))
     valid = valid.to(values.dtype)
     return (values * valid).sum(dim=dims) / valid.sum(dim=dims).clamp(min=1)
-
-
-def _outside(labels: torch.Tensor, classes: int, wanted: str) -> str | None:
-    """``wanted`` plus the first label outside ``0..classes - 1``, if there is one."""
-    bad = labels[(labels < 0) | (labels >= classes)]
-    return f"{wanted}, found {int(bad[0])}" if bad.numel() else None
 
 
 class _Mean(Metric):
@@ -170,6 +172,8 @@ class _Mean(Metric):
 class Classification(TaskKind):
     """One label per example, cross-entropy, accuracy; label ``-1`` means no label."""
 
+    targets = TARGETS["classification"]
+
     def __init__(self, classes: int = 2) -> None:
         self.classes = classes
 
@@ -184,11 +188,7 @@ class Classification(TaskKind):
         return target != MISSING_CLASS
 
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
-        wanted = (f"shape ({output.shape[0]},) of integer class indices 0..{self.classes - 1} "
-                  f"(or {MISSING_CLASS}: no label)")
-        if target.ndim != 1 or target.is_floating_point() or target.dtype == torch.bool:
-            return wanted
-        return _outside(target[target != MISSING_CLASS], self.classes, wanted)
+        return self.targets.expect(output, target, self.classes)
 
     def metric(self) -> Metric:
         return _Mean(self.sums)
@@ -206,6 +206,8 @@ class Segmentation(_Dense):
     mIoU over the classes present in the predictions or the
     targets of the split (confusion matrix accumulated on the device)."""
 
+    targets = TARGETS["segmentation"]
+
     def __init__(self, classes: int, ignore: int | None = None) -> None:
         self.classes = classes
         self.ignore = ignore
@@ -221,14 +223,7 @@ class Segmentation(_Dense):
         return _any_valid(self._valid(target.long()))
 
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
-        b, _, h, w = output.shape
-        ignore = f", {self.ignore}: ignored" if self.ignore is not None else ""
-        wanted = (f"shape ({b}, {h}, {w}) of integer classes 0..{self.classes - 1} "
-                  f"(or {MISSING_CLASS}: no label{ignore})")
-        if (target.ndim != 3 or tuple(target.shape[1:]) != (h, w)
-                or target.is_floating_point() or target.dtype == torch.bool):
-            return wanted
-        return _outside(target[self._valid(target.long())], self.classes, wanted)
+        return self.targets.expect(output, target, self.classes, self.ignore)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.long()
@@ -293,18 +288,6 @@ class _PixelRegression(_Dense):
     def labelled(self, target: torch.Tensor) -> torch.Tensor:
         return _any_valid(self.decode(target)[1])
 
-    def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
-        b, c = output.shape[:2]
-        shapes: list[tuple[int, ...]]
-        if output.ndim == 2:  # one value (or channels values) per image
-            shapes = [(b,), (b, c)] if c == 1 else [(b, c)]
-        else:
-            h, w = output.shape[-2:]
-            shapes = [(b, h, w), (b, c, h, w)] if c == 1 else [(b, c, h, w)]
-        if tuple(target.shape) in shapes:
-            return None
-        return "shape " + " or ".join(str(s) for s in shapes)
-
     @staticmethod
     def error(output: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Per-pixel absolute error, averaged over channels (B×1×H×W)."""
@@ -329,6 +312,7 @@ class Regression(_PixelRegression):
     ``tolerance``."""
 
     primary = ("l1", False)
+    targets = TARGETS["regression"]
 
     def __init__(self, channels: int = 1, scale: float = 1.0, invalid: int | None = None,
                  tolerance: float = 0.1, dense: bool = True) -> None:
@@ -355,6 +339,7 @@ class Depth(_PixelRegression):
     max(pred/true, true/pred) < 1.25; also L1 and absolute relative error."""
 
     primary = ("l1", False)
+    targets = TARGETS["depth"]
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         value, valid = self.decode(target)
@@ -372,6 +357,7 @@ class Normals(_PixelRegression):
     mean angle in degrees."""
 
     primary = ("mean_angle", False)
+    targets = TARGETS["normals"]
 
     def __init__(self, invalid: int | None = None) -> None:
         super().__init__(channels=3, scale=2.0 / 255.0, invalid=invalid)
