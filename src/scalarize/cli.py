@@ -239,12 +239,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
-    from scalarize.analysis.search import (
-        MANY_OBJECTIVES,
-        members_display,
-        members_frame,
-        weights_text,
-    )
+    from scalarize.analysis.tables import search_tables
     from scalarize.search.spec import load_search_config
     from scalarize.studies.runner import run_search
 
@@ -255,13 +250,14 @@ def _cmd_search(args: argparse.Namespace) -> None:
     summary = run_search(config, args.out, engine=args.engine,
                          engine_options=_engine_options(args),
                          progress=False if args.quiet else None)
-    members = members_frame(args.out)  # csv and json: every weight; a table: readable
-    _print_frame(members_display(members) if args.format == "table" else members, args.format)
-    weights = weights_text(summary.objectives, summary.best_weights)
+    search = search_tables(args.out)  # csv and json: every weight; a table: readable
+    _print_frame(search.members_display if args.format == "table" else search.members,
+                 args.format)
+    weights = search.weights()
     best = (f"\nbest member {summary.best_member} (held-out avg_acc "
             f"{summary.val_avg_acc:.3f}, test avg_acc {summary.test_avg_acc:.3f})")
     spent = f"{summary.member_epochs} member-epochs in {summary.seconds:.0f} s"
-    if len(summary.objectives) <= MANY_OBJECTIVES:
+    if not search.many:
         print(f"{best}; final weights {weights}; {spent}")
     else:  # the largest weights on a line of their own
         print(f"{best}; {spent}\nfinal weights, largest first: {weights}")
@@ -384,19 +380,20 @@ def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
 def _cmd_analyze_search(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from scalarize.analysis.search import anytime, curve_changes, is_search, searches_table
+    from scalarize.analysis.search import curve_changes
+    from scalarize.analysis.tables import search_tables
 
     curves, tables = [], []
-    for folder in map(Path, args.dirs):
-        curve = anytime(folder)
+    for folder in map(Path, args.dirs):  # each folder's tables, labelled by their path
+        found = search_tables(folder)
         where = folder.as_posix()
-        curve["search"] = (where if is_search(folder)
-                           else [(folder / s).as_posix() for s in curve.search])
-        curves.append(curve)
-        table = searches_table(folder)
+        curve = found.anytime
+        curves.append(curve.assign(search=(
+            where if found.is_search else [(folder / s).as_posix() for s in curve.search])))
+        table = found.table
         if not table.empty:
             tables.append(table.drop(columns="search").assign(search=(
-                where if is_search(folder) else [(folder / s).as_posix() for s in table.search])))
+                where if found.is_search else [(folder / s).as_posix() for s in table.search])))
     curve = pd.concat(curves, ignore_index=True)
     curve = curve[["search", "strategy", "member_epochs", "best_val_avg_acc", "hypervolume"]]
     printed = {"anytime (best held-out score and hypervolume so far, per member-epochs spent)":

@@ -4,6 +4,8 @@ report and the API show the same numbers as its tables object."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,12 +16,16 @@ from scalarize.analysis.tables import (
     capacity_tables,
     compare_tables,
     conflict_tables,
+    search_tables,
 )
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
 from scalarize.report.capacity import capacity_section
 from scalarize.report.conflicts import conflicts_section
+from scalarize.report.search import search_section
 from tests.faults.test_corrupt_store import _sweep
+
+SEARCH = Path(__file__).parent.parent / "runs" / "release_0_1" / "search"
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +125,59 @@ def test_a_comparison_without_finished_runs_has_no_table():
     with pytest.raises(ScalarizeError, match="no run of the comparison has finished"):
         _ = tables.methods
     assert callable(compare_tables)
+
+
+def test_search_cli_report_and_api_show_the_tables_numbers(capsys, tmp_path):
+    tables = search_tables(SEARCH)
+    assert tables.finished[0] is tables  # a search folder's own tables, read once
+    assert main(["analyze", "search", str(SEARCH), "--format", "json", "--all-rows"]) == 0
+    searches, curve = _printed_json(capsys.readouterr().out)
+    assert searches.search.tolist() == [SEARCH.as_posix()]
+    _same(searches.drop(columns="search"), tables.table.drop(columns="search"))
+    assert set(curve.search) == {SEARCH.as_posix()}
+    _same(curve[list(tables.anytime.columns)], tables.anytime)
+
+    section = search_section(SEARCH, tmp_path)
+    assert section is not None
+    shown = dict(section.tables)
+    pd.testing.assert_frame_equal(shown["members (final weights and accuracy)"],
+                                  tables.members)
+    selected = tables.best.iloc[0]
+    assert int(selected.member) == tables.summary.best_member
+    assert any(f"Selected member m{selected.member} " in text and tables.weights(joiner=" ")
+               in text for text in section.text)
+
+    frames = api.searches(SEARCH)
+    assert list(frames) == ["searches", "anytime", "members", "front", "population",
+                            "exploits"]
+    for name, table in [("searches", tables.table), ("anytime", tables.anytime),
+                        ("members", tables.members), ("front", tables.front),
+                        ("population", tables.population), ("exploits", tables.exploits)]:
+        pd.testing.assert_frame_equal(frames[name], table)
+    assert frames["front"].member.tolist() == tables.summary.pareto_front
+
+
+def test_a_folder_of_searches_shows_the_same_searches_everywhere(capsys, tmp_path):
+    study = tmp_path / "study"
+    for name in ["pbt-s0", "pbt-s1"]:
+        shutil.copytree(SEARCH, study / name)
+    tables = search_tables(study)
+    assert [tables.relative(one) for one in tables.finished] == ["pbt-s0", "pbt-s1"]
+    assert main(["analyze", "search", str(study), "--format", "json"]) == 0
+    searches, _ = _printed_json(capsys.readouterr().out)
+    assert searches.search.tolist() == [(study / n).as_posix() for n in ["pbt-s0", "pbt-s1"]]
+    _same(searches.drop(columns="search"), tables.table.drop(columns="search"))
+
+    section = search_section(study, tmp_path / "figures")
+    assert section is not None
+    shown = dict(section.tables)
+    pd.testing.assert_frame_equal(shown["Searches"], tables.finished_table)
+    pd.testing.assert_frame_equal(shown["By strategy (mean, std over seeds)"],
+                                  tables.by_strategy)
+    assert tables.by_strategy.seeds.tolist() == [1]  # both copies have the same seed
+    assert tables.curves.search.unique().tolist() == ["pbt-s0", "pbt-s1"]
+
+    frames = api.searches(study)
+    assert list(frames) == ["searches", "anytime"]  # no one search's members here
+    pd.testing.assert_frame_equal(frames["searches"], tables.table)
+    pd.testing.assert_frame_equal(frames["anytime"], tables.anytime)

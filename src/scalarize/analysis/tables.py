@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +34,20 @@ from scalarize.analysis.capacity import (
 )
 from scalarize.analysis.compare import compare_table, load_compare
 from scalarize.analysis.conflicts import by_factor, conflict_epochs, plane, summary_table, trends
+from scalarize.analysis.search import (
+    MANY_OBJECTIVES,
+    anytime,
+    by_strategy,
+    exploit_frame,
+    find_searches,
+    members_display,
+    members_frame,
+    population_frame,
+    searches_table,
+    weights_text,
+)
+from scalarize.runs.records import SearchSummary
+from scalarize.runs.store import SearchDir, read_or_skip
 
 
 @dataclass(frozen=True)
@@ -158,5 +172,150 @@ def compare_tables(folder: Path | str) -> CompareTables:
     return CompareTables(load_compare(folder))
 
 
-__all__ = ["CapacityTables", "CompareTables", "ConflictTables", "capacity_tables",
-           "compare_tables", "conflict_tables"]
+@dataclass(frozen=True)
+class SearchTables:
+    """A search ``folder``, or a folder of searches, and the tables read from it.
+
+    Tables of the folder: :attr:`anytime` and :attr:`table` (what ``scalarize analyze
+    search`` prints), :attr:`finished` (each finished search's own :class:`SearchTables`),
+    :attr:`curves`, :attr:`finished_table` and :attr:`by_strategy` (what the report shows).
+    Tables of one search (``folder`` itself a search): :attr:`summary`, :attr:`population`,
+    :attr:`exploits`, :attr:`members` (and its :attr:`members_display`), :attr:`front`,
+    :attr:`best` and the selected weights in prose (:meth:`weights`).
+
+    The folder's tables differ in how far down they look and how they treat a corrupt search
+    because the outputs did before they shared this object (no output changed): :attr:`table`
+    lists the finished searches in ``folder`` and one level down, :attr:`finished` those
+    :func:`~scalarize.analysis.search.find_searches` finds (two levels down).
+    """
+
+    folder: Path
+
+    @property
+    def is_search(self) -> bool:
+        """Whether ``folder`` is itself a search (finished or not)."""
+        return SearchDir(self.folder).is_study
+
+    @cached_property
+    def found(self) -> list[Path]:
+        """``folder`` when it is a search, else the finished searches up to two levels down
+        (:func:`~scalarize.analysis.search.find_searches`)."""
+        return find_searches(self.folder)
+
+    @cached_property
+    def finished(self) -> tuple[SearchTables, ...]:
+        """The finished searches of :attr:`found`, each as its own tables (``self`` for a
+        search folder); in a folder of searches, one whose summary is corrupt is skipped with
+        one :class:`~scalarize.errors.SkippedRunWarning`."""
+        done = [self if path == self.folder else SearchTables(path) for path in self.found
+                if SearchDir(path).is_finished]
+        if self.found != [self.folder]:
+            done = [one for one in done
+                    if read_or_skip(one.folder, partial(getattr, one, "summary"), "search")
+                    is not None]
+        return tuple(done)
+
+    def relative(self, search: SearchTables) -> str:
+        """Where ``search`` lies below ``folder`` (``.`` for the folder itself)."""
+        return search.folder.relative_to(self.folder).as_posix()
+
+    @cached_property
+    def anytime(self) -> pd.DataFrame:
+        """The anytime curve of the search, or every finished search's curve with its
+        ``search`` (:func:`~scalarize.analysis.search.anytime`: a lone search's corrupt files
+        raise, a folder's corrupt search is skipped with a warning)."""
+        return anytime(self.folder)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """One row per finished search in ``folder`` and one level down
+        (:func:`~scalarize.analysis.search.searches_table`)."""
+        return searches_table(self.folder)
+
+    @cached_property
+    def curves(self) -> pd.DataFrame:
+        """The anytime curves of the :attr:`finished` searches with their ``search`` (the path
+        below ``folder``); a curve that cannot be read is skipped with a warning, an empty one
+        left out; an empty frame when none is left."""
+        frames = []
+        for one in self.finished:
+            curve = read_or_skip(one.folder, partial(getattr, one, "anytime"), "search")
+            if curve is None or curve.empty:
+                continue
+            frames.append(curve.assign(search=self.relative(one)))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @cached_property
+    def finished_table(self) -> pd.DataFrame:
+        """The :attr:`table` row(s) of every :attr:`finished` search, with its ``search`` (the
+        path below ``folder``)."""
+        return pd.concat([one.table.assign(search=str(one.folder.relative_to(self.folder)))
+                          for one in self.finished], ignore_index=True)
+
+    @cached_property
+    def by_strategy(self) -> pd.DataFrame:
+        """:attr:`finished_table` per strategy over seeds, one row each
+        (:func:`~scalarize.analysis.search.by_strategy`)."""
+        return by_strategy(self.finished_table).reset_index()
+
+    @cached_property
+    def summary(self) -> SearchSummary:
+        """The summary of the finished search (an error for anything else)."""
+        return SearchDir(self.folder).read_summary()
+
+    @property
+    def objectives(self) -> list[str]:
+        return list(self.summary.objectives)
+
+    @property
+    def many(self) -> bool:
+        """Whether the search has more than :data:`~scalarize.analysis.search.MANY_OBJECTIVES`
+        objectives (then its displays are compact)."""
+        return len(self.objectives) > MANY_OBJECTIVES
+
+    @cached_property
+    def population(self) -> pd.DataFrame:
+        """One row per member-epoch (:func:`~scalarize.analysis.search.population_frame`)."""
+        return population_frame(self.folder)
+
+    @cached_property
+    def exploits(self) -> pd.DataFrame:
+        """One row per exploit (:func:`~scalarize.analysis.search.exploit_frame`)."""
+        return exploit_frame(self.folder)
+
+    @cached_property
+    def members(self) -> pd.DataFrame:
+        """One row per member, every final weight
+        (:func:`~scalarize.analysis.search.members_frame`)."""
+        return members_frame(self.folder)
+
+    @cached_property
+    def members_display(self) -> pd.DataFrame:
+        """:attr:`members` for reading: compact past many objectives
+        (:func:`~scalarize.analysis.search.members_display`)."""
+        return members_display(self.members)
+
+    @cached_property
+    def front(self) -> pd.DataFrame:
+        """The members on the Pareto front of held-out accuracy."""
+        return self.members[self.members.pareto]
+
+    @cached_property
+    def best(self) -> pd.DataFrame:
+        """The selected member's row."""
+        return self.members[self.members.best]
+
+    def weights(self, joiner: str = "=") -> str:
+        """The selected member's final weights for prose
+        (:func:`~scalarize.analysis.search.weights_text`)."""
+        return weights_text(self.objectives, self.summary.best_weights, joiner=joiner)
+
+
+def search_tables(folder: Path | str) -> SearchTables:
+    """The search analysis of ``folder``: a search (finished or not) or a folder of
+    searches."""
+    return SearchTables(Path(folder))
+
+
+__all__ = ["CapacityTables", "CompareTables", "ConflictTables", "SearchTables",
+           "capacity_tables", "compare_tables", "conflict_tables", "search_tables"]

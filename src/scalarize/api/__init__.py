@@ -3,8 +3,8 @@
 Declare tasks with :func:`task`, wrap data with :func:`from_arrays` (or stream a map-style
 ``torch.utils.data.Dataset`` with :func:`from_datasets`), give a model as a spec or a factory
 (:func:`model`), then :func:`train`, :func:`sweep`, :func:`search`, :func:`compare`,
-:func:`replay`, :func:`conflicts` and :func:`report` — the same code and run store as the
-command line. See docs/extending.md for the contracts.
+:func:`replay`, :func:`conflicts`, :func:`searches` and :func:`report` — the same code and run
+store as the command line. See docs/extending.md for the contracts.
 
 Example:
     >>> import scalarize.api as sz
@@ -22,11 +22,12 @@ from scalarize.api.runs import (
     replay,
     report,
     search,
+    searches,
     sweep,
     train,
 )
 from scalarize.benchmarks import Dataset, Task
 
 __all__ = ["Dataset", "Model", "Task", "capacity", "carve", "compare", "conflicts",
-           "from_arrays", "from_datasets", "model", "replay", "report", "search", "sweep", "task",
-           "train"]
+           "from_arrays", "from_datasets", "model", "replay", "report", "search", "searches",
+           "sweep", "task", "train"]

@@ -259,5 +259,22 @@ def conflicts(folder: Path | str) -> dict[str, pd.DataFrame]:
             "plane": tables.plane, "curves": tables.curves}
 
 
+def searches(folder: Path | str) -> dict[str, pd.DataFrame]:
+    """The search analysis of a search folder or a folder of searches, as ``scalarize analyze
+    search`` reads it (every row of the anytime curves, as its ``--all-rows``): ``searches``
+    (one row per finished search here and one level down; empty while none has finished) and
+    ``anytime``; for a finished search folder, also its ``members`` (every final weight),
+    ``front`` (the members on the Pareto front), ``population`` (one row per member-epoch) and
+    ``exploits``."""
+    from scalarize.analysis.tables import search_tables
+
+    tables = search_tables(folder)
+    frames = {"searches": tables.table, "anytime": tables.anytime}
+    if tables.is_search and tables.finished:
+        frames.update(members=tables.members, front=tables.front,
+                      population=tables.population, exploits=tables.exploits)
+    return frames
+
+
 __all__ = ["Model", "capacity", "compare", "conflicts", "model", "replay", "report", "search",
-           "sweep", "train"]
+           "searches", "sweep", "train"]

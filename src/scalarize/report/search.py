@@ -7,29 +7,17 @@ member-epochs spent) overlaid on one plot, one colour per strategy."""
 from __future__ import annotations
 
 import re
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from scalarize.analysis.search import (
-    MANY_OBJECTIVES,
-    anytime,
-    by_strategy,
-    exploit_frame,
-    find_searches,
-    members_display,
-    members_frame,
-    population_frame,
-    searches_table,
-    weights_text,
-)
+from scalarize.analysis.search import MANY_OBJECTIVES
+from scalarize.analysis.tables import SearchTables, search_tables
 from scalarize.report.figures import plt, save_figure
 from scalarize.report.page import Section
 from scalarize.report.search_weights import weights_heatmap_figure
-from scalarize.runs.store import SearchDir, read_or_skip
 
 MAX_DETAILED = 4  # more searches than this in one folder: the comparison table only
 
@@ -148,25 +136,21 @@ def anytime_figure(curves: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _anytime_curves(folder: Path, done: list[Path]) -> pd.DataFrame:
-    """The anytime curves of the finished searches ``done`` (a search whose population log is
-    corrupt is skipped with one warning), labelled for the overlay."""
-    frames = []
-    for path in done:
-        curve = read_or_skip(path, partial(anytime, path), "search")
-        if curve is None or curve.empty:
-            continue
-        search = path.relative_to(folder).as_posix()
-        frames.append(curve.assign(search=search,
-                                   label=strategy_label(search, curve.strategy.iloc[0])))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def _labelled(curves: pd.DataFrame) -> pd.DataFrame:
+    """The anytime curves of :attr:`~scalarize.analysis.tables.SearchTables.curves`, each
+    labelled for the overlay (:func:`strategy_label`)."""
+    if curves.empty:
+        return curves
+    return curves.assign(label=[strategy_label(search, strategy) for search, strategy
+                                in zip(curves.search, curves.strategy, strict=True)])
 
 
-def _weights(section: Section, members: pd.DataFrame, pop: pd.DataFrame,
-             objectives: list[str], best: int, prefix: str, path: Path) -> None:
+def _weights(section: Section, search: SearchTables, pop: pd.DataFrame, objectives: list[str],
+             best: int, prefix: str, path: Path) -> None:
     """The members table and the weights figure: every weight, and one plot per objective,
     up to :data:`MANY_OBJECTIVES` objectives; beyond, each member's largest weights and
     effective number of objectives, and heatmaps (:func:`weights_heatmap_figure`)."""
+    members = search.members
     if len(objectives) <= MANY_OBJECTIVES:
         section.tables.append((f"{prefix}members (final weights and accuracy)", members))
         if not pop.empty:
@@ -179,7 +163,7 @@ def _weights(section: Section, members: pd.DataFrame, pop: pd.DataFrame,
         f"of its weights: {len(objectives)} for uniform weights, 1 for all weight on one "
         "objective); summary.json holds every weight.")
     section.tables.append((f"{prefix}members (largest final weights, effective number of "
-                           "objectives, accuracy)", members_display(members)))
+                           "objectives, accuracy)", search.members_display))
     if not pop.empty:
         section.figures.append((f"{prefix}final weights of every member (columns, by held-out "
                                 "average accuracy, the selected member boxed) and the "
@@ -187,14 +171,15 @@ def _weights(section: Section, members: pd.DataFrame, pop: pd.DataFrame,
                                 weights_heatmap_figure(members, pop, objectives, best, path)))
 
 
-def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: str) -> None:
-    summary = SearchDir(folder).read_summary()
+def _detail(section: Section, search: SearchTables, figures: Path, prefix: str, name: str
+            ) -> None:
+    summary = search.summary
     objectives = summary.objectives
-    pop, exploits = population_frame(folder), exploit_frame(folder)
-    members = members_frame(folder)
+    pop, exploits = search.population, search.exploits
+    members = search.members
     best = summary.best_member
-    many = len(objectives) > MANY_OBJECTIVES
-    weights = weights_text(objectives, summary.best_weights, joiner=" ")
+    many = search.many
+    weights = search.weights(joiner=" ")
     stopped = sum(m.stopped_epoch is not None for m in summary.members)
     spent = (f"{summary.population} members × {summary.epochs} epochs = "
              if summary.population * summary.epochs == summary.member_epochs and not stopped
@@ -209,7 +194,7 @@ def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: st
         f"on held-out accuracy: {', '.join(f'm{m}' for m in summary.pareto_front)} "
         f"(hypervolume {summary.hypervolume_val:{'.3g' if many else '.4f'}} held-out, "
         f"{summary.hypervolume_test:{'.3g' if many else '.4f'}} test).")
-    _weights(section, members, pop, objectives, best, prefix,
+    _weights(section, search, pop, objectives, best, prefix,
              figures / f"{name}-{'weights' if many else 'schedules'}.png")
     if not pop.empty:
         section.figures.append((f"{prefix}held-out accuracy of the population; arrows: "
@@ -225,27 +210,21 @@ def _detail(section: Section, folder: Path, figures: Path, prefix: str, name: st
 
 def search_section(folder: Path, figures: Path) -> Section | None:
     """The search section of a report, or ``None`` when ``folder`` holds no search."""
-    searches = find_searches(folder)
-    if not searches:
+    tables = search_tables(folder)
+    if not tables.found:
         return None
     section = Section("Population search of the weights")
-    done = [s for s in searches if SearchDir(s).is_finished]
-    if searches != [folder]:  # several searches: a corrupt one is skipped with a warning
-        done = [s for s in done
-                if read_or_skip(s, SearchDir(s).read_summary, "search") is not None]
+    done = tables.finished  # several searches: a corrupt one is skipped with a warning
     if not done:
         section.text.append("No search has finished yet.")
         return section
     if len(done) > 1:
-        tables = [searches_table(s).assign(search=str(s.relative_to(folder))) for s in done]
-        table = pd.concat(tables, ignore_index=True)
         section.text.append("Each search selects its member by held-out average accuracy; "
                             "test_avg_acc is that member's test accuracy. member_epochs is "
                             "the compute each search spent.")
-        section.tables.append(("Searches", table))
-        section.tables.append(("By strategy (mean, std over seeds)",
-                               by_strategy(table).reset_index()))
-    curves = _anytime_curves(folder, done)
+        section.tables.append(("Searches", tables.finished_table))
+        section.tables.append(("By strategy (mean, std over seeds)", tables.by_strategy))
+    curves = _labelled(tables.curves)
     if not curves.empty:
         several = curves.search.nunique() > 1
         section.text.append(
@@ -259,10 +238,10 @@ def search_section(folder: Path, figures: Path) -> Section | None:
                                 + (" (strategies overlaid)" if several else ""),
                                 anytime_figure(curves, figures / "search-anytime.png")))
     if len(done) <= MAX_DETAILED:
-        for path in done:
-            relative = path.relative_to(folder).as_posix()
+        for search in done:
+            relative = tables.relative(search)
             prefix = "" if relative == "." else f"{relative}: "
-            _detail(section, path, figures, prefix,
+            _detail(section, search, figures, prefix,
                     "search" if relative == "." else relative.replace("/", "-"))
     return section
 
