@@ -2,7 +2,7 @@
 
 Each member is a Ray Tune trial (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray
 or the cluster at ``address``. A trial (:class:`MemberTrainable`) runs the shared member runner
-(:class:`~scalarize.engines.member.Member`: the same trainer, epochs, events and state as in the
+(:class:`~scalarize.search.member.Member`: the same trainer, epochs, events and state as in the
 in-process engine), one epoch per Tune step, and checkpoints the member only when Tune asks.
 Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
 :class:`~ray.tune.schedulers.PopulationBasedTraining` whose hooks call the shared
@@ -44,7 +44,6 @@ from ray.tune.schedulers.pbt import _FutureTrainingResult
 from ray.tune.trainable import Trainable
 
 from scalarize.benchmarks import Dataset
-from scalarize.engines.member import Member, search_data
 from scalarize.engines.ray_tune import ENGINE, MEMBER_FILE, RaySearch, failures, step_metrics
 from scalarize.errors import ScalarizeError
 from scalarize.registry import restore_session
@@ -55,6 +54,7 @@ from scalarize.runs.records import (
 )
 from scalarize.runs.torch_io import load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
+from scalarize.search.member import Member, search_data
 from scalarize.search.results import local_order, search_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data

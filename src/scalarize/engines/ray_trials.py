@@ -3,7 +3,7 @@ Optuna proposes through Ray Tune's :class:`~ray.tune.search.optuna.OptunaSearch`
 :class:`~ray.tune.schedulers.ASHAScheduler` stops members early.
 
 Each proposal is a Ray Tune trial (:class:`TrialTrainable`, ``cpus_per_member`` /
-``gpus_per_member`` each) that trains one :class:`~scalarize.engines.member.Member` (the same
+``gpus_per_member`` each) that trains one :class:`~scalarize.search.member.Member` (the same
 trainer, held-out split, events and results as on the local engine) one epoch per Tune step,
 and reports the average held-out score (``score``) as Tune's metric.
 
@@ -71,7 +71,6 @@ from ray.tune.search import Searcher
 from ray.tune.trainable import Trainable
 
 from scalarize.benchmarks import Dataset
-from scalarize.engines.member import Member, search_data
 from scalarize.engines.ray_tune import ENGINE, MEMBER_FILE, RaySearch, failures, step_metrics
 from scalarize.errors import ScalarizeError
 from scalarize.registry import restore_session
@@ -81,6 +80,7 @@ from scalarize.runs.records import (
     SearchSummary,
 )
 from scalarize.runs.store import SearchDir
+from scalarize.search.member import Member, search_data
 from scalarize.search.optuna_sampling import (
     build_sampler,
     distributions,

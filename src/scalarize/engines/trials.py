@@ -3,7 +3,7 @@
 A *trial* strategy (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``;
 :class:`~scalarize.search.strategies.TrialStrategy`) has no population that lives through the
 search: an Optuna sampler proposes static weights (:mod:`scalarize.search.optuna_sampling`), a
-:class:`~scalarize.engines.member.Member` trains with them on the held-out split, and its
+:class:`~scalarize.search.member.Member` trains with them on the held-out split, and its
 held-out score is told to Optuna (ask/tell), which proposes the next members from it.
 
 The loop, :class:`TrialSearch`:
@@ -57,10 +57,10 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from scalarize.engines.member import Member, search_data
 from scalarize.errors import ScalarizeError
 from scalarize.runs.records import MemberResult, PopulationEvent, SearchPlan, SearchSummary
 from scalarize.runs.store import SearchDir
+from scalarize.search.member import Member, search_data
 from scalarize.search.optuna_sampling import (
     build_pruner,
     build_sampler,
@@ -82,7 +82,7 @@ STUDY = "scalarize"  # the study's name in the journal
 
 
 class TrialMember(Protocol):
-    """What the loop asks of a member (a :class:`~scalarize.engines.member.Member`; tests stand
+    """What the loop asks of a member (a :class:`~scalarize.search.member.Member`; tests stand
     one in with scripted scores)."""
 
     id: int
@@ -107,7 +107,7 @@ BuildMember = Callable[[int, SimplexWeights], TrialMember]
 
 class TrialSearch:
     """The trial loop of the module docstring. ``build_member`` (default: a
-    :class:`~scalarize.engines.member.Member` on the held-out split) and ``objectives`` let
+    :class:`~scalarize.search.member.Member` on the held-out split) and ``objectives`` let
     tests run it on scripted members without training."""
 
     def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
