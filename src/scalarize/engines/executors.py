@@ -33,19 +33,17 @@ import yaml
 from tqdm.auto import tqdm
 
 from scalarize.config import RunConfig
-from scalarize.engines.local_pool import check_jobs, resolve_jobs, run_side_by_side
 from scalarize.engines.population import LocalPopulation
 from scalarize.engines.ray_session import CONNECT_TIMEOUT, check_address, ray_session
 from scalarize.engines.trials import TrialSearch
 from scalarize.engines.user_code import user_modules
 from scalarize.errors import ScalarizeError
-from scalarize.launch import train_run
+from scalarize.launch.pool import check_jobs, train_planned
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir
 from scalarize.search.resolve import ResolvedStrategy, resolve_strategy
 from scalarize.search.spec import SearchConfig
-from scalarize.training import load_data
 
 
 class Engine(ABC):
@@ -85,7 +83,7 @@ ENGINES: Registry[Engine] = Registry("engine")
 class LocalExecutor(Engine):
     """Runs on this machine: the planned runs of a sweep or comparison ``jobs`` side by side
     in worker processes (default: one per core for CPU runs, ``SCALARIZE_JOBS`` or ``--jobs``
-    to change; :mod:`scalarize.engines.local_pool`), or one after another in this process with
+    to change; :mod:`scalarize.launch.pool`), or one after another in this process with
     ``jobs=1``; a search's members in this process."""
 
     runs_trials = True  # the trial strategies (scalarize.engines.trials) run on this engine
@@ -98,20 +96,7 @@ class LocalExecutor(Engine):
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]:
-        jobs = resolve_jobs(self.jobs, configs)
-        if jobs > 1:
-            with tqdm(total=len(configs), desc=f"runs ({jobs} side by side)", unit="run",
-                      disable=progress is False) as bar:
-                return run_side_by_side(configs, out, jobs, on_done=lambda: bar.update(1))
-        cache: dict[str, Any] = {}
-        summaries = []
-        for config in tqdm(configs, desc="runs", unit="run", disable=progress is False):
-            key = config.benchmark.model_dump_json()
-            if key not in cache:
-                cache = {key: load_data(config)}  # keep one data set in memory at a time
-            summaries.append(train_run(config, out, resume=True, data=cache[key],
-                                       progress=False if progress is False else None))
-        return summaries
+        return train_planned(configs, out, self.jobs, progress)
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
