@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scalarize.engines.trials import TrialSearch
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import DivergedEvent, EpochEvent, MemberResult, PopulationEvent
@@ -30,6 +29,7 @@ from scalarize.search.optuna_sampling import (
 from scalarize.search.resolve import check_search
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES, TrialStrategy
+from scalarize.search.trials import TrialSearch
 from scalarize.weights import SimplexWeights
 
 optuna = pytest.importorskip("optuna")
@@ -103,7 +103,7 @@ def config(strategy: str, objectives: int = 3, **search: Any) -> SearchConfig:
 
 def scripted_search(cfg: SearchConfig, folder, score: Score = bowl) -> TrialSearch:
     tasks = cfg.benchmark.tasks or []
-    return TrialSearch(cfg, SearchDir(folder), progress=False, objectives=tasks,
+    return TrialSearch(cfg, SearchDir(folder), progress=False, objectives=tasks, engine="local",
                        build_member=lambda n, w: Scripted(n, w, score))
 
 

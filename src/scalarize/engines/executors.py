@@ -3,7 +3,7 @@
 
 - ``local``: in this process; planned runs one after another sharing the loaded data set, a
   search's members by :class:`~scalarize.engines.population.LocalPopulation`, or by
-  :class:`~scalarize.engines.trials.TrialSearch` for a trial strategy (tpe, gp, cmaes, nsga2,
+  :func:`~scalarize.engines.trials.local_trials` for a trial strategy (tpe, gp, cmaes, nsga2,
   asha);
 - ``ray``: on a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
   loads its data and writes its run folder itself, so ``out`` must be storage every node can
@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from scalarize.config import RunConfig
 from scalarize.engines.population import LocalPopulation
 from scalarize.engines.ray_session import CONNECT_TIMEOUT, check_address, ray_session
-from scalarize.engines.trials import TrialSearch
+from scalarize.engines.trials import local_trials
 from scalarize.engines.user_code import user_modules
 from scalarize.errors import ScalarizeError
 from scalarize.launch.pool import check_jobs, train_planned
@@ -101,7 +101,7 @@ class LocalExecutor(Engine):
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
         if resolve_strategy(config.search).trial_based:
-            return TrialSearch(config, folder, progress).run()
+            return local_trials(config, folder, progress).run()
         return LocalPopulation(config, folder, progress).run()
 
 

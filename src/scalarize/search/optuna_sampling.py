@@ -1,6 +1,6 @@
 """Optuna's samplers and pruners over the weight simplex: the parameterisation, the samplers of
 the trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``) and the
-early-stopping rules. Nothing here trains; :mod:`scalarize.engines.trials` runs the trials.
+early-stopping rules. Nothing here trains; :mod:`scalarize.search.trials` runs the trials.
 
 **Parameterisation.** A weight vector of ``K`` objectives (tasks, or the domains of an MDL view:
 their weights are the objectives' weights either way) is proposed as ``K − 1`` coordinates

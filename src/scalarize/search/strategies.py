@@ -16,7 +16,7 @@ Every engine (in-process or Ray Tune) uses these; a strategy never trains anythi
 - ``tpe`` / ``gp`` / ``cmaes`` / ``nsga2``: *trial* strategies. Optuna's TPE, Gaussian-process,
   CMA-ES or NSGA-II sampler proposes static weights one member (an Optuna trial) at a time,
   learning from the held-out scores of the members before it, until the search's budget of
-  member-epochs is spent (:mod:`scalarize.engines.trials`; the simplex coordinates are in
+  member-epochs is spent (:mod:`scalarize.search.trials`; the simplex coordinates are in
   :mod:`scalarize.search.optuna_sampling`). ``nsga2`` is multi-objective: one held-out score
   per objective, giving a Pareto front like ``mopbt``'s.
 - ``asha``: trial strategy with successive halving: members proposed by ``search.sampler``
@@ -149,7 +149,7 @@ class PB2(PBT):
 
 class TrialStrategy(Strategy):
     """Static weights proposed by an Optuna sampler one trial at a time
-    (:mod:`scalarize.engines.trials` runs them; nothing of the population's exploit/explore
+    (:mod:`scalarize.search.trials` runs them; nothing of the population's exploit/explore
     applies: ``adaptive`` is False, so a population engine's policy never moves a member)."""
 
     trial_based = True
