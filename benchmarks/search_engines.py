@@ -82,8 +82,8 @@ def measure(mode: str, strategy: str, epochs: int, interval: int, root: str | No
 
 def _measure(folder: Path, mode: str, strategy: str, epochs: int, interval: int
              ) -> dict[str, float]:
-    from scalarize.engines.member import Member, search_data
     from scalarize.search.decide import initial_points
+    from scalarize.search.member import Member, search_data
     from scalarize.search.spec import load_search_config
     from scalarize.studies.runner import run_search
 

@@ -23,7 +23,7 @@ TINY = [
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SCALARIZE_CACHE", str(tmp_path_factory.mktemp("cache")))
     # studies run in this process (monkeypatches and callbacks reach them); the side-by-side
-    # runs of the local engine are tested with an explicit jobs=2 (tests/engines/test_local_pool)
+    # runs of the local engine are tested with an explicit jobs=2 (tests/launch/test_pool)
     monkeypatch.setenv("SCALARIZE_JOBS", "1")
 
 

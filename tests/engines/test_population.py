@@ -5,14 +5,12 @@ import pytest
 import torch
 
 from scalarize.analysis.search import members_frame, population_frame
-from scalarize.engines.member import holdout_split
 from scalarize.engines.population import LocalPopulation
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.search.decide import Decision, PopulationPolicy
 from scalarize.search.spec import load_search_config
 from scalarize.studies.runner import run_search
-from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
 
@@ -23,26 +21,6 @@ def _config(search_file, *overrides):
 def read_population(folder):
     """Every ``population.jsonl`` line as written (a dict)."""
     return [e.dump() for e in SearchDir(folder).read_events()]
-
-
-def test_holdout_comes_from_train_and_never_from_test(search_file):
-    config = _config(search_file)
-    data = load_data(config.base())
-    split = holdout_split(data, 0.3, seed=0)
-    assert len(split.splits["val"]) == 48 and len(split.splits["train"]) == 112
-    assert split.splits["test"] is data.splits["test"]
-    rows = {x.tobytes() for x in data.splits["train"].x}
-    assert all(x.tobytes() in rows for x in split.splits["val"].x)
-    again = holdout_split(data, 0.3, seed=0)
-    assert np.array_equal(again.splits["val"].x, split.splits["val"].x)
-
-
-def test_holdout_is_stratified_by_domain(search_file):
-    config = _config(search_file, "benchmark.view=mdl", "benchmark.tasks=null",
-                     "benchmark.options.n_train=[60, 20]",
-                     "benchmark.options.domains=[flat, sketch]")
-    split = holdout_split(load_data(config.base()), 0.25, seed=0)
-    assert np.bincount(split.splits["val"].domain).tolist() == [15, 5]
 
 
 def test_pbt_search_writes_population_schedules_and_summary(search_file, tmp_path):

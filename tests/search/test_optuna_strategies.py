@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scalarize.engines.trials import TrialSearch
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import DivergedEvent, EpochEvent, MemberResult, PopulationEvent
 from scalarize.search.optuna_sampling import (
-    bracket_of,
     build_pruner,
     build_sampler,
     distributions,
@@ -30,6 +28,7 @@ from scalarize.search.optuna_sampling import (
 from scalarize.search.resolve import check_search
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES, TrialStrategy
+from scalarize.search.trials import TrialSearch
 from scalarize.weights import SimplexWeights
 
 optuna = pytest.importorskip("optuna")
@@ -37,6 +36,18 @@ optuna = pytest.importorskip("optuna")
 TRIAL_STRATEGIES = [n for n in STRATEGIES.names()
                     if isinstance(STRATEGIES.get(n)(), TrialStrategy)]
 Score = Callable[[tuple[float, ...], int, int], list[float]]  # (weights, epoch, member)
+
+
+def bracket_of(pruner: Any, study: Any, number: int) -> int:
+    """The Hyperband bracket of trial ``number`` (0 for every other rule): its first rung is
+    ``min_epochs · reduction^bracket``, read from Optuna's own (private) assignment, so that the
+    tests check what the pruner does."""
+    if not isinstance(pruner, optuna.pruners.HyperbandPruner):
+        return 0
+    if not pruner._pruners:  # built on first use
+        pruner._try_initialization(study)
+    trial = study.get_trials(deepcopy=False)[number]
+    return int(pruner._get_bracket_id(study, trial))
 
 
 def bowl(weights: tuple[float, ...], epoch: int, member: int) -> list[float]:
@@ -103,7 +114,7 @@ def config(strategy: str, objectives: int = 3, **search: Any) -> SearchConfig:
 
 def scripted_search(cfg: SearchConfig, folder, score: Score = bowl) -> TrialSearch:
     tasks = cfg.benchmark.tasks or []
-    return TrialSearch(cfg, SearchDir(folder), progress=False, objectives=tasks,
+    return TrialSearch(cfg, SearchDir(folder), progress=False, objectives=tasks, engine="local",
                        build_member=lambda n, w: Scripted(n, w, score))
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from scalarize.errors import ScalarizeError
-from scalarize.search.simplex import dirichlet_points, simplex_grid
+from scalarize.search.simplex import simplex_grid
 
 
 @pytest.mark.parametrize(("tasks", "step"), [(2, 0.1), (3, 0.25), (4, 0.5), (5, 0.2), (1, 0.5)])
@@ -27,10 +27,3 @@ def test_bad_step():
         simplex_grid(2, 0.3)
     with pytest.raises(ScalarizeError, match="must divide 1"):
         simplex_grid(2, 0)
-
-
-def test_dirichlet_points_are_seeded_and_on_the_simplex():
-    a = dirichlet_points(6, 10, alpha=0.5, seed=3)
-    assert a == dirichlet_points(6, 10, alpha=0.5, seed=3)
-    assert a != dirichlet_points(6, 10, alpha=0.5, seed=4)
-    assert all(math.isclose(sum(p), 1.0) and min(p) >= 0 for p in a)

@@ -1,10 +1,11 @@
 import json
+import math
 
 import pytest
 
 from scalarize.errors import ScalarizeError
 from scalarize.runs import RunDir
-from scalarize.studies.sweep import load_sweep_config, plan_sweep, run_sweep
+from scalarize.studies.sweep import dirichlet_points, load_sweep_config, plan_sweep, run_sweep
 from tests.conftest import tiny_study
 
 SWEEP = tiny_study()
@@ -87,3 +88,10 @@ def test_a_weights_grid_for_a_method_that_ignores_weights_is_refused(sweep_file,
     # a capacity sweep of such a method at one weighting (uniform) is fine
     only_uniform = load_sweep_config(sweep_file, ["method.name=pcgrad", "sweep.weights={}"])
     assert plan_sweep(only_uniform, ("shape", "colour"))
+
+
+def test_dirichlet_points_are_seeded_and_on_the_simplex():
+    a = dirichlet_points(6, 10, alpha=0.5, seed=3)
+    assert a == dirichlet_points(6, 10, alpha=0.5, seed=3)
+    assert a != dirichlet_points(6, 10, alpha=0.5, seed=4)
+    assert all(math.isclose(sum(p), 1.0) and min(p) >= 0 for p in a)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from scalarize.benchmarks import Dataset, StreamSplit
-from scalarize.engines.member import holdout_split
 from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
 from scalarize.runs import RunDir
+from scalarize.search.member import holdout_split
 from scalarize.training import Callback, Trainer, load_data
 from scalarize.training.data import LoaderSplit, TensorSplit, split_stats
 from scalarize.training.sampling import DomainMixtureSampler, ShuffledSampler

@@ -160,7 +160,7 @@ def _in_process(engine: str, options: Mapping[str, Any] | None) -> dict[str, Any
     without an ``if __name__ == "__main__":`` guard, and copy in-memory data into each."""
     import os
 
-    from scalarize.engines.local_pool import JOBS_VARIABLE
+    from scalarize.launch.pool import JOBS_VARIABLE
 
     chosen = dict(options or {})
     if engine == "local" and "jobs" not in chosen and not os.environ.get(JOBS_VARIABLE):

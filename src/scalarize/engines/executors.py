@@ -1,21 +1,19 @@
 """Engines: where the runs of a study and the members of a search train. One registry,
 ``ENGINES``, serves the ``--engine`` flag of ``sweep``, ``compare`` and ``search``:
 
-- ``local``: in this process; planned runs one after another sharing the loaded data set, a
-  search's members by :class:`~scalarize.engines.population.LocalPopulation`, or by
-  :class:`~scalarize.engines.trials.TrialSearch` for a trial strategy (tpe, gp, cmaes, nsga2,
-  asha);
-- ``ray``: on a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
+- ``local``: this machine; planned runs by :func:`~scalarize.launch.pool.train_planned`, a
+  search's members in this process (:class:`~scalarize.engines.population.LocalPopulation`,
+  or :func:`~scalarize.engines.trials.local_trials` for a trial strategy);
+- ``ray``: a local Ray instance or a cluster (``address``); planned runs as Ray tasks (each
   loads its data and writes its run folder itself, so ``out`` must be storage every node can
   reach), a search's members as Ray Tune trials
-  (:class:`~scalarize.engines.ray_population.RayPopulation`), and tpe, gp, asha and hyperband
-  through Ray Tune's OptunaSearch and ASHAScheduler
-  (:class:`~scalarize.engines.ray_trials.RayTrials`); nsga2 and cmaes are refused there in one
-  line before anything is written.
+  (:class:`~scalarize.engines.ray_population.RayPopulation`, or
+  :class:`~scalarize.engines.ray_trials.RayTrials` for tpe, gp, asha and hyperband; nsga2 and
+  cmaes are refused there in one line before anything is written).
 
 Both resume: finished runs are skipped, unfinished ones continue from their checkpoints. An
 engine only runs members and carries scores and checkpoints; what a search decides is the
-shared :class:`~scalarize.search.decide.PopulationPolicy`, whichever engine runs it.
+decisions' (:mod:`scalarize.search`), whichever engine runs it.
 
 Example:
     >>> ENGINES.names()
@@ -33,19 +31,17 @@ import yaml
 from tqdm.auto import tqdm
 
 from scalarize.config import RunConfig
-from scalarize.engines.local_pool import check_jobs, resolve_jobs, run_side_by_side
 from scalarize.engines.population import LocalPopulation
 from scalarize.engines.ray_session import CONNECT_TIMEOUT, check_address, ray_session
-from scalarize.engines.trials import TrialSearch
-from scalarize.engines.user_code import user_modules
+from scalarize.engines.trials import local_trials
 from scalarize.errors import ScalarizeError
-from scalarize.launch import train_run
+from scalarize.launch.pool import check_jobs, train_planned
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir
 from scalarize.search.resolve import ResolvedStrategy, resolve_strategy
 from scalarize.search.spec import SearchConfig
-from scalarize.training import load_data
+from scalarize.user_code import user_modules
 
 
 class Engine(ABC):
@@ -85,7 +81,7 @@ ENGINES: Registry[Engine] = Registry("engine")
 class LocalExecutor(Engine):
     """Runs on this machine: the planned runs of a sweep or comparison ``jobs`` side by side
     in worker processes (default: one per core for CPU runs, ``SCALARIZE_JOBS`` or ``--jobs``
-    to change; :mod:`scalarize.engines.local_pool`), or one after another in this process with
+    to change; :mod:`scalarize.launch.pool`), or one after another in this process with
     ``jobs=1``; a search's members in this process."""
 
     runs_trials = True  # the trial strategies (scalarize.engines.trials) run on this engine
@@ -98,25 +94,12 @@ class LocalExecutor(Engine):
 
     def run(self, configs: Sequence[RunConfig], out: Path, progress: bool | None = None
             ) -> list[RunSummary]:
-        jobs = resolve_jobs(self.jobs, configs)
-        if jobs > 1:
-            with tqdm(total=len(configs), desc=f"runs ({jobs} side by side)", unit="run",
-                      disable=progress is False) as bar:
-                return run_side_by_side(configs, out, jobs, on_done=lambda: bar.update(1))
-        cache: dict[str, Any] = {}
-        summaries = []
-        for config in tqdm(configs, desc="runs", unit="run", disable=progress is False):
-            key = config.benchmark.model_dump_json()
-            if key not in cache:
-                cache = {key: load_data(config)}  # keep one data set in memory at a time
-            summaries.append(train_run(config, out, resume=True, data=cache[key],
-                                       progress=False if progress is False else None))
-        return summaries
+        return train_planned(configs, out, self.jobs, progress)
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
         if resolve_strategy(config.search).trial_based:
-            return TrialSearch(config, folder, progress).run()
+            return local_trials(config, folder, progress).run()
         return LocalPopulation(config, folder, progress).run()
 
 
@@ -212,17 +195,13 @@ class RayExecutor(Engine):
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
                ) -> SearchSummary:
-        if resolve_strategy(config.search).trial_based:
-            from scalarize.engines.ray_trials import RayTrials  # imports Ray
+        from scalarize.engines.ray_population import RayPopulation  # these import Ray
+        from scalarize.engines.ray_trials import RayTrials
 
-            return RayTrials(config, folder, progress=progress, address=self.address,
-                             cpus_per_member=self.cpus, gpus_per_member=self.gpus,
-                             connect_timeout=self.connect_timeout).run()
-        from scalarize.engines.ray_population import RayPopulation  # imports Ray
-
-        return RayPopulation(config, folder, progress=progress, address=self.address,
-                             cpus_per_member=self.cpus, gpus_per_member=self.gpus,
-                             connect_timeout=self.connect_timeout).run()
+        search = RayTrials if resolve_strategy(config.search).trial_based else RayPopulation
+        return search(config, folder, progress=progress, address=self.address,
+                      cpus_per_member=self.cpus, gpus_per_member=self.gpus,
+                      connect_timeout=self.connect_timeout).run()
 
 
 def engine_class(name: str) -> type[Engine]:

@@ -1,6 +1,6 @@
 """The in-process engine of population search (``scalarize search CONFIG``, the default engine).
 
-It trains the members (:class:`~scalarize.engines.member.Member`) in this process, one after
+It trains the members (:class:`~scalarize.search.member.Member`) in this process, one after
 another each interval, and between intervals asks the shared
 :class:`~scalarize.search.decide.PopulationPolicy` who copies whom; an exploit copies a member's
 state in memory. The search folder (:class:`~scalarize.runs.SearchDir`) gets the config and plan,
@@ -19,10 +19,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from scalarize.engines.member import Member, search_data
 from scalarize.runs.records import EpochEvent, PopulationEvent, SearchPlan, SearchSummary
 from scalarize.runs.store import SearchDir
 from scalarize.search.decide import PopulationPolicy, initial_points, search_plan
+from scalarize.search.member import Member, search_data
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
 

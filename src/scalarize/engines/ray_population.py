@@ -1,28 +1,14 @@
 """The Ray Tune engine of population search (``scalarize search --engine ray``): a transport.
 
-Each member is a Ray Tune trial (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray
-or the cluster at ``address``. A trial (:class:`MemberTrainable`) runs the shared member runner
-(:class:`~scalarize.engines.member.Member`: the same trainer, epochs, events and state as in the
-in-process engine), one epoch per Tune step, and checkpoints the member only when Tune asks.
-Decisions are not Ray's: :class:`PolicyPBT` is Ray's synchronous
-:class:`~ray.tune.schedulers.PopulationBasedTraining` whose hooks call the shared
-:class:`~scalarize.search.decide.PopulationPolicy` (ranking with the strategy's keys, the
-quantile rule where ties never copy, a diverged member frozen and always replaced, PBT/PB2/MO-PBT
-explore), so the same scores and seed give the same exploits and weights as in-process. Ray only
-carries scores and checkpoints: sources checkpoint (Ray's ``_checkpoint_or_exploit``), targets
-restart from them with the decided weights. When members outnumber the slots, Tune pauses and
-resumes them between intervals; actors are reused, and each worker process keeps the loaded data
-and its members' trainers between trials. Fixed-weight strategies (grid, random) run without a
-scheduler and checkpoint every interval.
-
-The driver appends every reported event and every decision to ``population.jsonl`` as they come
-and, at the end, rewrites it in the in-process engine's order and writes the same summary. A
-killed grid or random search resumes through ``Tuner.restore`` from the members' last
-checkpoints; a killed adaptive search (pbt, pb2, mopbt) is refused with a clear line, since its
-members checkpoint only for exploits and its policy lives in the driver (the in-process engine
-resumes every strategy exactly). Ray needs the search folder on storage every node can reach
-(a shared file system), as for sweeps. The user's modules named by import target reach the
-workers as Ray ``py_modules``, the driver's registry session entries as a trial parameter.
+Each member is a Ray Tune trial (:class:`MemberTrainable`, ``cpus_per_member`` /
+``gpus_per_member`` each) on a local Ray or the cluster at ``address``, running the shared
+:class:`~scalarize.search.member.Member` one epoch per Tune step. Decisions are not Ray's:
+:class:`PolicyPBT` is Ray's synchronous PBT whose hooks call the shared
+:class:`~scalarize.search.decide.PopulationPolicy`, so the same scores and seed give the same
+exploits and weights as in-process. The driver appends every event and decision to
+``population.jsonl`` as they come and, at the end, rewrites it in the in-process engine's order
+and writes the same summary. How members checkpoint, pause and stay in a worker, and which
+killed searches resume, is in ``docs/search-strategies.md`` ("Population strategies on Ray").
 """
 
 from __future__ import annotations
@@ -44,7 +30,6 @@ from ray.tune.schedulers.pbt import _FutureTrainingResult
 from ray.tune.trainable import Trainable
 
 from scalarize.benchmarks import Dataset
-from scalarize.engines.member import Member, search_data
 from scalarize.engines.ray_tune import ENGINE, MEMBER_FILE, RaySearch, failures, step_metrics
 from scalarize.errors import ScalarizeError
 from scalarize.registry import restore_session
@@ -55,6 +40,7 @@ from scalarize.runs.records import (
 )
 from scalarize.runs.torch_io import load_torch, save_torch
 from scalarize.search.decide import Decision, PopulationPolicy, initial_points, search_plan
+from scalarize.search.member import Member, search_data
 from scalarize.search.results import local_order, search_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data

@@ -7,7 +7,7 @@ within ``connect_timeout`` seconds, whether a Ray head's GCS (a gRPC, that is HT
 answers there, and refuses with one line naming the address otherwise.
 
 The user's own modules that a config names by import target (found on the working directory
-or ``PYTHONPATH``, see :mod:`scalarize.engines.user_code`) go to the workers as
+or ``PYTHONPATH``, see :mod:`scalarize.user_code`) go to the workers as
 ``runtime_env={"py_modules": [...]}``, added to what the user already gives Ray: the
 ``RAY_RUNTIME_ENV`` of a Ray Client (``ray://``) connection, or the runtime environment of a
 ``ray job submit``. A Ray the caller started already is used as it is (its runtime

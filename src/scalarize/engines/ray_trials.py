@@ -3,55 +3,15 @@ Optuna proposes through Ray Tune's :class:`~ray.tune.search.optuna.OptunaSearch`
 :class:`~ray.tune.schedulers.ASHAScheduler` stops members early.
 
 Each proposal is a Ray Tune trial (:class:`TrialTrainable`, ``cpus_per_member`` /
-``gpus_per_member`` each) that trains one :class:`~scalarize.engines.member.Member` (the same
+``gpus_per_member`` each) that trains one :class:`~scalarize.search.member.Member` (the same
 trainer, held-out split, events and results as on the local engine) one epoch per Tune step,
-and reports the average held-out score (``score``) as Tune's metric.
-
-- **Proposals**: :class:`~ray.tune.search.optuna.OptunaSearch` over the same simplex
-  coordinates (:func:`~scalarize.search.optuna_sampling.distributions`, mapped by
-  :func:`~scalarize.search.optuna_sampling.to_weights`) with the same Optuna sampler
-  (:func:`~scalarize.search.optuna_sampling.build_sampler`), re-seeded per trial number as on
-  the local engine. :class:`BudgetSearch` wraps it: at most ``search.population`` trials at a
-  time, a trial asked only when its whole ``train.epochs`` fit in the member-epochs not yet
-  spent or claimed (``search.budget``, the same unit as every strategy), the member number
-  being the trial's number in Optuna's study. A member stopped early is told to Optuna as
-  *pruned* (Ray's OptunaSearch would tell it *complete* with its low-fidelity score), a
-  diverged one as *failed*, as on the local engine.
-- **Early stopping** is Ray Tune's :class:`~ray.tune.schedulers.ASHAScheduler`
-  (``grace_period = search.fidelity.min_epochs``, ``reduction_factor =
-  search.fidelity.reduction``, ``max_t = train.epochs``). ``hyperband`` is the same scheduler
-  with all its brackets (``⌊log_reduction(epochs / min_epochs)⌋ + 1``): *asynchronous*
-  Hyperband (Li et al. 2020), as Optuna's HyperbandPruner is on the local engine. Ray's
-  synchronous :class:`~ray.tune.schedulers.HyperBandScheduler` is not used: it pauses members
-  until their bracket's rung is full, and with proposals that come one at a time within a
-  budget and a concurrency limit a bracket may never fill. Ray draws a trial's bracket from
-  NumPy's global generator; :class:`SeededASHA` draws it from the search seed and the member
-  number instead, so the split is reproducible.
-- **Records**: the same search folder as the local engine: ``population.jsonl`` (events as
-  they arrive, a re-reported epoch once), ``members/m<id>.pt`` (written by the worker after
-  every epoch, so that a member stopped early keeps its last state; the folder must be on
-  storage every node reaches, as for every Ray search) and ``summary.json`` (the best member
-  and the front among the members that trained all their epochs, ``stopped_epoch`` for the
-  others, whose test scores are not measured).
-
-**Not the local engine's decisions.** Ray's ASHA rule stops a member whose score is below the
-``1 − 1/reduction`` percentile (interpolated) of the scores recorded at the rung, Optuna's
-keeps the best ``⌊n/reduction⌋`` (at least one); members train side by side, so which scores a
-rung has seen depends on timing. The same config and seed give valid, budget-true searches on
-both engines, not the same members (the PBT family, whose decisions are the shared policy's,
-does give the same ones).
-
-**Resume**: a killed search continues through ``Tuner.restore`` from Tune's experiment in the
-search folder: running members restart from their last Tune checkpoint (every
-``search.interval`` epochs), the searcher from its last saved state (Optuna's study, pickled
-in memory by Tune, and this module's budget and member count). What does not hold: Tune saves
-the searcher state at its own pace and does not save the scheduler's rungs, so the resumed
-search does not in general make the same next proposals or stops as an uninterrupted one; it
-spends the same budget and writes the same records. Tested as a user meets it: the CLI
-search killed with SIGKILL (driver and its Ray session) after four recorded epochs, then run
-again, ends with every epoch recorded once, the budget spent once and a best member that
-trained to the end (``tests/engines/test_ray_trials.py``). (The local engine's trial searches
-resume exactly, and are tested so.)
+and reports the average held-out score (``score``) as Tune's metric. :class:`BudgetSearch`
+keeps ``search.population`` trials running within the member-epoch budget and tells Optuna a
+stopped member as *pruned*, a diverged one as *failed*; :class:`SeededASHA` draws a trial's
+Hyperband bracket from the search seed and its member number. The search folder is the local
+engine's. What this engine decides differently from the local one (Ray's ASHA rule, timing)
+and how far a killed search resumes (``Tuner.restore``: the same budget and records, not the
+same next proposals) is in ``docs/search-strategies.md`` ("On Ray").
 """
 
 from __future__ import annotations
@@ -71,7 +31,6 @@ from ray.tune.search import Searcher
 from ray.tune.trainable import Trainable
 
 from scalarize.benchmarks import Dataset
-from scalarize.engines.member import Member, search_data
 from scalarize.engines.ray_tune import ENGINE, MEMBER_FILE, RaySearch, failures, step_metrics
 from scalarize.errors import ScalarizeError
 from scalarize.registry import restore_session
@@ -81,6 +40,7 @@ from scalarize.runs.records import (
     SearchSummary,
 )
 from scalarize.runs.store import SearchDir
+from scalarize.search.member import Member, search_data
 from scalarize.search.optuna_sampling import (
     build_sampler,
     distributions,

@@ -19,14 +19,14 @@ from typing import Any
 from ray.tune.experiment import Trial
 from tqdm.auto import tqdm
 
-from scalarize.engines.member import Member
 from scalarize.engines.ray_session import CONNECT_TIMEOUT, ray_session
-from scalarize.engines.user_code import user_modules
 from scalarize.errors import ScalarizeError
 from scalarize.registry import session_entries
 from scalarize.runs.records import POPULATION_EVENT, EpochEvent, PopulationEvent
 from scalarize.runs.store import SearchDir
+from scalarize.search.member import Member
 from scalarize.search.spec import SearchConfig
+from scalarize.user_code import user_modules
 
 ENGINE = "ray"
 MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that layout)

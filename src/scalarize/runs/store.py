@@ -449,7 +449,7 @@ class SearchDir(StudyDir):
             return None
         return load_torch(self.state_path, "search state", "delete the folder to restart")
 
-    # -- the trial strategies (scalarize.engines.trials) ---------------------------------------
+    # -- the trial strategies (scalarize.search.trials) ----------------------------------------
     @property
     def optuna_journal(self) -> Path:
         """Optuna's journal storage of a trial search (appended by Optuna itself)."""

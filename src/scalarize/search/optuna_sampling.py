@@ -1,28 +1,12 @@
 """Optuna's samplers and pruners over the weight simplex: the parameterisation, the samplers of
 the trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``) and the
-early-stopping rules. Nothing here trains; :mod:`scalarize.engines.trials` runs the trials.
+early-stopping rules. Nothing here trains; :mod:`scalarize.search.trials` runs the trials.
 
 **Parameterisation.** A weight vector of ``K`` objectives (tasks, or the domains of an MDL view:
 their weights are the objectives' weights either way) is proposed as ``K − 1`` coordinates
 ``z_i ∈ [0, 1]`` (``z0``, ``z1``, …) mapped by *stick-breaking*: ``v_i = 1 − (1 − z_i)^(1/(K−1−i))``
 (the inverse CDF of Beta(1, K−1−i)), ``w_i = v_i · ∏_{j<i} (1 − v_j)`` and ``w_{K−1}`` the rest.
-Why this one:
-
-- it is a bijection between the open cube and the open simplex, so every proposal is a valid
-  weight vector (finite, ≥ 0, sums to one) and no two coordinates give the same weights.
-  ``K`` independent positive coordinates normalised (``u_k / Σu``) have a redundant scale: the
-  objective is flat along rays, which GP, CMA-ES and TPE must learn at the cost of trials;
-- uniform coordinates give weights *uniform* on the simplex (Dirichlet(1, …, 1), the prior of
-  the ``random`` strategy), so random and startup trials cover the simplex evenly; normalised
-  independent uniforms crowd the centre and starve the corners;
-- the closed cube reaches the faces: ``z_i = 1`` puts the rest of the weight on objective ``i``,
-  so single-task corners are proposals like any other.
-
-Its price: the coordinates are not symmetric in the objectives (stick-breaking has an order),
-so a sampler's notion of distance differs from the simplex's; and on the face ``z_i = 1`` the
-later coordinates no longer matter (nothing is left to break), so two proposals there can be
-the same weights. Samplers that optimise an acquisition (GP) like the box's faces: a GP search
-may try a corner twice. For two objectives ``z0`` is simply the first weight.
+Why this one, and its price: ``docs/search-strategies.md`` ("The simplex").
 
 **Determinism.** A sampler is built again for every trial with a seed drawn from the search
 seed and the trial's number (:func:`trial_seed`), so a proposal depends only on the trials
@@ -174,21 +158,12 @@ PRUNERS = ("asha", "hyperband")
 
 def build_pruner(min_epochs: int, reduction: int, kind: str = "asha", epochs: int | None = None
                  ) -> optuna.pruners.BasePruner:
-    """The early-stopping rule ``kind``:
-
-    - ``asha``: asynchronous successive halving (Li et al. 2020), Optuna's
-      :class:`~optuna.pruners.SuccessiveHalvingPruner`: a trial reaching a rung
-      (:func:`rungs`) goes on only when its held-out score is among the best ``1/reduction``
-      of the scores every trial had at that rung so far (ties go on; the first trial at a rung
-      always goes on); otherwise it stops there.
-    - ``hyperband``: Hyperband (Li et al. 2018) over ASHA brackets, Optuna's
-      :class:`~optuna.pruners.HyperbandPruner` with ``max_resource = epochs``: bracket ``s``
-      (of ``⌊log_reduction(epochs / min_epochs)⌋ + 1``) is the ASHA rule with its first rung
-      at ``min_epochs · reduction^s`` and compares a trial only with the trials of its own
-      bracket; the last bracket never stops anyone. A trial's bracket is a hash (CRC-32) of
-      the study's name and the trial's number, brackets with more trials being the more
-      aggressive ones, so the split is deterministic and a resumed search keeps it.
-    """
+    """The early-stopping rule ``kind``: ``asha``, asynchronous successive halving (Li et al.
+    2020), Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` at the rungs of
+    :func:`rungs`; ``hyperband`` (Li et al. 2018), Optuna's
+    :class:`~optuna.pruners.HyperbandPruner` with ``max_resource = epochs``, ASHA in brackets
+    of later and later first rungs. The rules, ties and brackets are in
+    ``docs/search-strategies.md`` ("Successive halving", "Hyperband")."""
     optuna = import_optuna(f"the {kind} strategy")
     if kind == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs,
@@ -202,19 +177,6 @@ def build_pruner(min_epochs: int, reduction: int, kind: str = "asha", epochs: in
                                               reduction_factor=reduction)
     raise ScalarizeError(f"unknown early-stopping rule {kind!r}; choose one of "
                          f"{', '.join(PRUNERS)}")
-
-
-def bracket_of(pruner: Any, study: Any, number: int) -> int:
-    """The Hyperband bracket of trial ``number`` (0 for every other rule): its first rung is
-    ``min_epochs · reduction^bracket``. Reads Optuna's own assignment (a private method, kept
-    here in one place), so what is reported is what the pruner does."""
-    optuna = import_optuna("a pruning strategy")
-    if not isinstance(pruner, optuna.pruners.HyperbandPruner):
-        return 0
-    if not pruner._pruners:  # built on first use
-        pruner._try_initialization(study)
-    trial = study.get_trials(deepcopy=False)[number]
-    return int(pruner._get_bracket_id(study, trial))
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -252,21 +214,6 @@ def quiet_optuna() -> Iterator[None]:
         logger.setLevel(level)
 
 
-__all__ = [
-    "PRUNERS",
-    "SAMPLERS",
-    "SINGLE_OBJECTIVE",
-    "bracket_of",
-    "build_pruner",
-    "build_sampler",
-    "distributions",
-    "hyperband_brackets",
-    "import_optuna",
-    "journal_storage",
-    "param_names",
-    "quiet_optuna",
-    "rungs",
-    "to_params",
-    "to_weights",
-    "trial_seed",
-]
+__all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE", "build_pruner", "build_sampler",
+           "distributions", "hyperband_brackets", "import_optuna", "journal_storage",
+           "param_names", "quiet_optuna", "rungs", "to_params", "to_weights", "trial_seed"]

@@ -67,12 +67,6 @@ def resolve_strategy(spec: SearchSpec) -> ResolvedStrategy:
                                                           spec.alpha, spec.grid_step))
 
 
-def sampler_of(config: SearchConfig) -> str:
-    """The Optuna sampler of the trial search ``config`` (see
-    :meth:`ResolvedStrategy.sampler`)."""
-    return resolve_strategy(config.search).sampler(config.search.sampler)
-
-
 def budget_of(config: SearchConfig, members: int | None = None) -> int:
     """The member-epochs of the search ``config``: ``search.budget``, by default ``members``
     (``search.population``) × ``train.epochs``."""
@@ -126,4 +120,4 @@ def check_search(config: SearchConfig, objectives: Sequence[str]) -> None:
             parse_weights(point, objectives)
 
 
-__all__ = ["ResolvedStrategy", "budget_of", "check_search", "resolve_strategy", "sampler_of"]
+__all__ = ["ResolvedStrategy", "budget_of", "check_search", "resolve_strategy"]

@@ -1,4 +1,4 @@
-"""Points on the probability simplex: regular grids and seeded Dirichlet samples.
+"""Points on the probability simplex: regular grids.
 
 Example:
     >>> simplex_grid(2, 0.5)
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import itertools
 import math
-
-import numpy as np
 
 from scalarize.errors import ScalarizeError
 
@@ -31,19 +29,3 @@ def simplex_grid(n_objectives: int, step: float) -> list[tuple[float, ...]]:
         counts = [bounds[i + 1] - bounds[i] - 1 for i in range(n_objectives)]
         points.append(tuple(round(c / parts, 12) for c in counts))
     return sorted(points)
-
-
-def dirichlet_points(n_objectives: int, n_points: int, alpha: float = 1.0, seed: int = 0
-                     ) -> list[tuple[float, ...]]:
-    """``n_points`` seeded samples from a symmetric Dirichlet(α) (α = 1: uniform on the
-    simplex), rounded to 4 decimals so that run names stay short."""
-    if alpha <= 0:
-        raise ScalarizeError(f"Dirichlet alpha must be positive, got {alpha}")
-    rng = np.random.default_rng(seed)
-    samples = rng.dirichlet([alpha] * n_objectives, size=n_points)
-    out = []
-    for row in samples:
-        rounded = np.round(row, 4)
-        rounded[np.argmax(rounded)] += 1.0 - rounded.sum()
-        out.append(tuple(float(v) for v in np.round(rounded, 4)))
-    return out

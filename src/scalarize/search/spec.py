@@ -12,7 +12,7 @@ member's budget) plus a ``search`` section::
       budget: 32             # member-epochs (default: population × train.epochs)
 
 The trial strategies (``tpe``, ``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``; see
-:mod:`scalarize.engines.trials`) train ``population`` members at a time, each with static
+:mod:`scalarize.search.trials`) train ``population`` members at a time, each with static
 weights proposed by an Optuna sampler, until ``budget`` member-epochs are spent; ``interval``
 is then the epochs between saved states. ``asha`` and ``hyperband`` propose with ``sampler``
 (random, tpe, gp or cmaes) and stop members early at the rungs of ``fidelity`` (Hyperband: the

@@ -1,30 +1,14 @@
 """Search strategies: where a population starts, how members are ranked, how weights move.
 
-Every engine (in-process or Ray Tune) uses these; a strategy never trains anything.
-
-- ``pbt``: the paper's method. Members start at Dirichlet samples; at each interval the worst
-  quantile copies a member of the best (by average held-out accuracy) and perturbs its weights in
-  log space (:class:`~scalarize.search.explore.SimplexExplore`).
-- ``pb2``: PBT whose explore is a GP bandit (Parker-Holder et al. 2020): a Gaussian process
-  (scikit-learn) models the change of the held-out score over an interval from (time, weights);
-  the new weights maximise its upper confidence bound among candidates near the copied point and
-  across the simplex.
-- ``mopbt``: PBT ranked by Pareto front, then crowding distance, over the per-objective held-out
-  accuracies instead of their average (the paper's suggested future work).
-- ``grid`` / ``random``: fixed weights (a regular simplex grid / Dirichlet samples), trained for
-  the whole budget without exploit or explore: the baselines at a stated compute.
-- ``tpe`` / ``gp`` / ``cmaes`` / ``nsga2``: *trial* strategies. Optuna's TPE, Gaussian-process,
-  CMA-ES or NSGA-II sampler proposes static weights one member (an Optuna trial) at a time,
-  learning from the held-out scores of the members before it, until the search's budget of
-  member-epochs is spent (:mod:`scalarize.engines.trials`; the simplex coordinates are in
-  :mod:`scalarize.search.optuna_sampling`). ``nsga2`` is multi-objective: one held-out score
-  per objective, giving a Pareto front like ``mopbt``'s.
-- ``asha``: trial strategy with successive halving: members proposed by ``search.sampler``
-  (random, tpe, gp, cmaes) that rank low at an epoch rung (``search.fidelity``) stop early.
-- ``hyperband``: ``asha`` in brackets (Li et al. 2018): each trial falls in one of
-  ``⌊log_reduction(epochs / min_epochs)⌋ + 1`` brackets whose first rung is later and later;
-  the last bracket trains every trial to the end. Hedges against a first rung too early to
-  rank weights.
+Every engine (in-process or Ray Tune) uses these; a strategy never trains anything. The
+population strategies (``pbt``, the paper's method, ``pb2``, ``mopbt``, and the fixed-weight
+baselines ``grid`` and ``random``) exploit and explore through
+:class:`~scalarize.search.decide.PopulationPolicy`. The *trial* strategies
+(:class:`TrialStrategy`: Optuna's ``tpe``, ``gp``, ``cmaes`` and ``nsga2``, and ``asha`` and
+``hyperband``, which stop members early) propose static weights one member at a time until the
+search's budget of member-epochs is spent (:mod:`scalarize.search.trials`; the simplex
+coordinates are in :mod:`scalarize.search.optuna_sampling`). Each class below says what it
+does; ``docs/search-strategies.md`` compares them.
 """
 
 from __future__ import annotations
@@ -83,7 +67,8 @@ STRATEGIES: Registry[Strategy] = Registry("search strategy")
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Dirichlet(α) samples, trained for the whole budget."""
+    """Dirichlet(α) samples, trained for the whole budget without exploit or explore: a
+    baseline at a stated compute."""
 
 
 @STRATEGIES.register("grid")
@@ -97,14 +82,18 @@ class GridSearch(Strategy):
 
 @STRATEGIES.register("pbt")
 class PBT(Strategy):
-    """Population-based training ranked by average held-out accuracy."""
+    """Population-based training, the paper's method: members start at Dirichlet samples; at
+    each interval the worst quantile copies a member of the best (by average held-out
+    accuracy) and perturbs its weights in log space
+    (:class:`~scalarize.search.explore.SimplexExplore`)."""
 
     adaptive = True
 
 
 @STRATEGIES.register("mopbt")
 class MultiObjectivePBT(PBT):
-    """PBT ranked by Pareto front and crowding distance over the per-objective accuracies."""
+    """PBT ranked by Pareto front, then crowding distance, over the per-objective held-out
+    accuracies instead of their average (the paper's suggested future work)."""
 
     def keys(self, val_acc: np.ndarray) -> list[Key]:
         return pareto_keys(val_acc)
@@ -112,7 +101,10 @@ class MultiObjectivePBT(PBT):
 
 @STRATEGIES.register("pb2")
 class PB2(PBT):
-    """PBT with a Gaussian-process bandit explore (UCB over candidate weights)."""
+    """PBT whose explore is a GP bandit (Parker-Holder et al. 2020): a Gaussian process
+    (scikit-learn) models the change of the held-out score over an interval from (time,
+    weights); the new weights maximise its upper confidence bound among candidates near the
+    copied point and across the simplex."""
 
     candidates: int = 128
     kappa: float = 2.0
@@ -149,7 +141,7 @@ class PB2(PBT):
 
 class TrialStrategy(Strategy):
     """Static weights proposed by an Optuna sampler one trial at a time
-    (:mod:`scalarize.engines.trials` runs them; nothing of the population's exploit/explore
+    (:mod:`scalarize.search.trials` runs them; nothing of the population's exploit/explore
     applies: ``adaptive`` is False, so a population engine's policy never moves a member)."""
 
     trial_based = True
@@ -188,7 +180,7 @@ class CmaEsSearch(TrialStrategy):
 @STRATEGIES.register("nsga2")
 class NSGA2Search(TrialStrategy):
     """Optuna's NSGA-II over the per-objective held-out scores (a generation of
-    ``search.population`` trials): a Pareto front of static weights."""
+    ``search.population`` trials): a Pareto front of static weights, like ``mopbt``'s."""
 
     sampler = "nsga2"
     multi_objective = True
@@ -196,15 +188,19 @@ class NSGA2Search(TrialStrategy):
 
 @STRATEGIES.register("asha")
 class ASHASearch(TrialStrategy):
-    """Asynchronous successive halving over static weights proposed by ``search.sampler``."""
+    """Asynchronous successive halving over static weights proposed by ``search.sampler``
+    (random, tpe, gp, cmaes): members that rank low at an epoch rung (``search.fidelity``)
+    stop early."""
 
     pruner = "asha"
 
 
 @STRATEGIES.register("hyperband")
 class HyperbandSearch(TrialStrategy):
-    """Hyperband: ASHA brackets of different first rungs, a trial's bracket drawn from its
-    number, over static weights proposed by ``search.sampler``."""
+    """Hyperband (Li et al. 2018): ASHA in ``⌊log_reduction(epochs / min_epochs)⌋ + 1``
+    brackets of later and later first rungs, a trial's bracket drawn from its number, over
+    static weights proposed by ``search.sampler``; the last bracket trains every trial to the
+    end. Hedges against a first rung too early to rank weights."""
 
     pruner = "hyperband"
 

@@ -36,6 +36,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from scalarize.config import RunConfig, Seed, StudyConfig, _Section, load_study_config
@@ -46,10 +47,26 @@ from scalarize.models import model_label
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.records import PlannedRun, SweepPlan
 from scalarize.runs.store import StudyDir
-from scalarize.search.simplex import dirichlet_points, simplex_grid
+from scalarize.search.simplex import simplex_grid
 from scalarize.studies.runner import run_planned
 from scalarize.training import load_data
 from scalarize.weights import WeightsSpec, parse_weights
+
+
+def dirichlet_points(n_objectives: int, n_points: int, alpha: float = 1.0, seed: int = 0
+                     ) -> list[tuple[float, ...]]:
+    """A sweep's random weights: ``n_points`` seeded samples from a symmetric Dirichlet(α)
+    (α = 1: uniform on the simplex), rounded to 4 decimals so that run names stay short."""
+    if alpha <= 0:
+        raise ScalarizeError(f"Dirichlet alpha must be positive, got {alpha}")
+    rng = np.random.default_rng(seed)
+    samples = rng.dirichlet([alpha] * n_objectives, size=n_points)
+    out = []
+    for row in samples:
+        rounded = np.round(row, 4)
+        rounded[np.argmax(rounded)] += 1.0 - rounded.sum()
+        out.append(tuple(float(v) for v in np.round(rounded, 4)))
+    return out
 
 
 class CapacityGrid(_Section):

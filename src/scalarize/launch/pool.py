@@ -1,4 +1,5 @@
-"""Planned runs side by side on this machine: worker processes with a share of the cores each.
+"""Planned runs on this machine (the local engine's runs): one after another in this process,
+or side by side in worker processes with a share of the cores each (:func:`train_planned`).
 
 Small models use a second CPU thread poorly (measured on the 2-core VM, batch 32:
 resnet8-x0.25 runs only 1.25× faster on 2 threads than on 1, resnet8-x1.0 1.47×), so two
@@ -29,9 +30,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from tqdm.auto import tqdm
 
+from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
+from scalarize.launch.train import train_run
 from scalarize.runs.records import RunSummary
 
 #: environment variable: the default number of side-by-side runs of the local engine
@@ -95,8 +99,36 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def train_planned(configs: Sequence[RunConfig], out: Path, jobs: int | None = None,
+                  progress: bool | None = None) -> list[RunSummary]:
+    """Train ``configs`` into ``out`` (resuming each), :func:`resolve_jobs` side by side, or
+    one after another in this process sharing the loaded data set; the summaries in plan
+    order."""
+    jobs = resolve_jobs(jobs, configs)
+    if jobs > 1:
+        with tqdm(total=len(configs), desc=f"runs ({jobs} side by side)", unit="run",
+                  disable=progress is False) as bar:
+            return run_side_by_side(configs, out, jobs, on_done=lambda: bar.update(1))
+    cache: dict[str, Dataset] = {}
+    return [_train(config, out, cache, progress=False if progress is False else None)
+            for config in tqdm(configs, desc="runs", unit="run", disable=progress is False)]
+
+
+def _train(config: RunConfig, out: Path | str, cache: dict[str, Dataset],
+           progress: bool | None) -> RunSummary:
+    """Train (or resume) ``config``'s run on the data set ``cache`` holds for its benchmark,
+    loaded there first (one data set in memory at a time)."""
+    from scalarize.training import load_data
+
+    key = config.benchmark.model_dump_json()
+    if key not in cache:
+        cache.clear()
+        cache[key] = load_data(config)
+    return train_run(config, out, resume=True, data=cache[key], progress=progress)
+
+
 # -- the worker side ---------------------------------------------------------------------------
-_DATA: dict[str, Any] = {}
+_DATA: dict[str, Dataset] = {}  # a worker's data set, kept for the runs that follow
 
 
 def _start_worker(threads: int, entries: dict[str, Any] | None) -> None:
@@ -126,15 +158,8 @@ def _one_line(message: Warning | str, category: type[Warning], filename: str, li
 
 
 def _train_one(config_yaml: str, out: str) -> RunSummary:
-    from scalarize.launch import train_run
-    from scalarize.training import load_data
-
-    config = RunConfig.model_validate(yaml.safe_load(config_yaml))
-    key = config.benchmark.model_dump_json()
-    if key not in _DATA:
-        _DATA.clear()  # one data set in memory at a time
-        _DATA[key] = load_data(config)
-    return train_run(config, out, resume=True, data=_DATA[key], progress=False)
+    return _train(RunConfig.model_validate(yaml.safe_load(config_yaml)), out, _DATA,
+                  progress=False)
 
 
 # -- the parent side ---------------------------------------------------------------------------
@@ -195,4 +220,5 @@ def run_side_by_side(configs: Sequence[RunConfig], out: Path, jobs: int,
     return [r for r in results if r is not None]
 
 
-__all__ = ["JOBS_VARIABLE", "available_cores", "check_jobs", "resolve_jobs", "run_side_by_side"]
+__all__ = ["JOBS_VARIABLE", "available_cores", "check_jobs", "resolve_jobs", "run_side_by_side",
+           "train_planned"]

@@ -1,8 +1,10 @@
-"""The user's own code that Ray workers need: the modules that a config's import targets
-(``package.module:attr``) name and that are neither installed nor in the standard library, i.e.
-code found through the working directory or ``PYTHONPATH``. The Ray engine hands their files
-(a module's ``.py`` file, a package's folder) to Ray as ``runtime_env={"py_modules": [...]}``,
-so that Ray uploads them to the cluster and workers on other nodes import them.
+"""The user's own code that a config names: the modules that its import targets
+(``package.module:attr``, resolved by :mod:`scalarize.registry`) name and that are neither
+installed nor in the standard library, i.e. code found through the working directory or
+``PYTHONPATH``, and where their files are. A process started elsewhere needs them: the Ray
+engine ships their files (a module's ``.py`` file, a package's folder) to Ray as
+``runtime_env={"py_modules": [...]}`` (:mod:`scalarize.engines.ray_session`), so that Ray
+uploads them to the cluster and workers on other nodes import them.
 
 Example:
     >>> from scalarize.config import RunConfig

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from scalarize.engines.executors import LocalExecutor
-from scalarize.engines.local_pool import available_cores, resolve_jobs
 from scalarize.errors import ScalarizeError
+from scalarize.launch.pool import available_cores, resolve_jobs
 from scalarize.runs.store import RunDir
 from scalarize.studies.sweep import SweepConfig, run_sweep
 from tests.conftest import tiny_config

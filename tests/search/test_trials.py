@@ -8,11 +8,11 @@ import math
 import pytest
 
 from scalarize.cli import main
-from scalarize.engines.trials import TrialSearch
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.runs.records import EpochEvent
 from scalarize.search.spec import load_search_config
+from scalarize.search.trials import TrialSearch
 from scalarize.studies.replay import replay, replay_config
 from scalarize.studies.runner import run_search
 
