@@ -24,9 +24,10 @@ JOBS ?= 2
 test: lint
 	$(BIN)/python -m pytest $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadgroup)
 
-# the fast loop while working: lint, contracts, types and every test not marked slow
+# the fast loop while working: lint, contracts, types and every test not marked slow (no Ray,
+# no killed processes: the tests spread one by one over the workers)
 check: lint
-	$(BIN)/python -m pytest -m "not slow" -n $(JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -m "not slow" $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist load)
 
 # ruff, the architecture contracts (pyproject's [tool.importlinter]) and the type checker
 lint: setup

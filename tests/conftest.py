@@ -40,7 +40,14 @@ def tiny_config(*overrides: str) -> RunConfig:
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 _SLOW_MODULES = ("tests/faults/", "tests/report/test_page.py", "tests/test_presets.py",
-                 "tests/test_demo.py", "tests/examples/", "tests/tracking/")
+                 "tests/test_demo.py", "tests/examples/", "tests/tracking/",
+                 "tests/launch/test_pool.py", "tests/benchmarks/test_shapes_sharing.py",
+                 "tests/analysis/test_search_many.py", "tests/methods/test_resume.py")
+# whole trainings (seconds each) in modules that are otherwise fast
+_SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_chance",
+               "tests/analysis/test_search_anytime.py::test_a_real_pbt_search",
+               "tests/benchmarks/test_nyuv2.py::test_smoke_compare",
+               "tests/benchmarks/test_cityscapes.py::test_smoke_compare")
 
 
 def _uses_ray(item: pytest.Item) -> bool:
@@ -55,7 +62,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
         serial = _uses_ray(item) or path.startswith("tests/faults/")
-        if serial or path.startswith(_SLOW_MODULES) or item.get_closest_marker("slow"):
+        test = f"{path}::{item.name}"
+        if serial or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP if serial else path))
 
