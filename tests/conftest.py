@@ -35,10 +35,13 @@ def tiny_config(*overrides: str) -> RunConfig:
 # --- how the suite is split for speed (`make check`, `make test`) ------------------------------
 # `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
 # presets). `make test` runs everything on two pytest-xdist workers: the tests that start Ray or
-# kill processes share one group (one worker, one at a time: they time their own waits), every
-# other module is one group (its module fixtures are built once).
+# start and kill processes share one group (one worker, one at a time: they wait on their own
+# processes), every other module is one group (its module fixtures are built once).
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
+# fault tests that start, kill or lock out other processes (the others only run the CLI here)
+_KILLING_MODULES = tuple(f"tests/faults/test_{name}.py" for name in (
+    "code_execution", "data_safety", "hangs", "killed_workers", "locks", "untidy"))
 _SLOW_MODULES = ("tests/faults/", "tests/report/test_page.py", "tests/test_presets.py",
                  "tests/test_demo.py", "tests/examples/", "tests/tracking/",
                  "tests/launch/test_pool.py", "tests/benchmarks/test_shapes_sharing.py",
@@ -61,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     root = Path(str(config.rootpath))
     for item in items:
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
-        serial = _uses_ray(item) or path.startswith("tests/faults/")
+        serial = _uses_ray(item) or path.startswith(_KILLING_MODULES)
         test = f"{path}::{item.name}"
         if serial or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
