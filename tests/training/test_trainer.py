@@ -90,3 +90,12 @@ def test_loading_a_state_keeps_the_weights_bit_for_bit():
     fresh = Trainer(cfg.derive(weights="uniform"), progress=False)
     fresh.load_state_dict(state)
     assert fresh.weights.names == names and fresh.weights.values == weights
+
+
+def test_names_that_moved_to_the_launch_layer_say_where():
+    with pytest.raises(ImportError, match=r"moved to scalarize\.launch\.train_run"):
+        from scalarize.training import train_run  # noqa: F401
+    with pytest.raises(AttributeError):
+        import scalarize.training
+
+        scalarize.training.no_such_name  # noqa: B018

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 
 import torch
 
@@ -34,9 +33,11 @@ from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.models import check_model
 from scalarize.probes import build_probes
-from scalarize.training.plan import RunPlan, load_data
+from scalarize.training.callbacks import Callback
+from scalarize.training.objectives import build_objectives
+from scalarize.training.plan import RunPlan, load_data, method_drawing_nothing, resolve_device
 from scalarize.training.schedule_weights import WeightSchedule
-from scalarize.weights import parse_weights
+from scalarize.weights import SimplexWeights, parse_weights
 
 
 def memory_budget(device: torch.device) -> int | None:
@@ -49,29 +50,38 @@ def memory_budget(device: torch.device) -> int | None:
         return None
 
 
-def check_run(config: RunConfig, data: Dataset) -> RunPlan:
-    """The plan of ``config`` on ``data``; a one-line :class:`ScalarizeError` if it cannot
-    train there."""
-    plan = RunPlan.resolve(config, data)  # the device, objectives, weights and method
-    names = plan.objectives.names
-    for epoch, weights in config.scalarization.schedule or []:
+def check_run(config: RunConfig, data: Dataset, *, weights: SimplexWeights | None = None,
+              probes: Sequence[Callback] | None = None) -> RunPlan:
+    """The plan of ``config`` on ``data``, each part built once; a one-line
+    :class:`ScalarizeError` if it cannot train there. ``weights`` and ``probes`` already
+    built by the caller are taken as they are. The checks run in a fixed order (device,
+    objectives, weights, schedule, model, method, probes, data), so a config with several
+    mistakes is always told the same first one."""
+    device = resolve_device(config.train.device)
+    objectives = build_objectives(data, config.model.shared_head)
+    names = objectives.names
+    if weights is None:
+        weights = parse_weights(config.scalarization.weights, names)
+    for epoch, scheduled in config.scalarization.schedule or []:
         if not 0 <= epoch <= config.train.epochs:
             raise ScalarizeError(f"scalarization.schedule has an entry at epoch {epoch}; "
                                  "entries count finished epochs, from 0 to train.epochs "
                                  f"({config.train.epochs})")
         try:
-            parse_weights(weights, names)
+            parse_weights(scheduled, names)
         except ScalarizeError as exc:
             raise ScalarizeError(f"scalarization.schedule at epoch {epoch}: {exc}") from None
-    check_model(config.model.spec, data.image_shape, plan.objectives.head_specs(),
-                memory_budget(plan.device), config.model.options)
-    probes = build_probes(config.probes)
+    check_model(config.model.spec, data.image_shape, objectives.head_specs(),
+                memory_budget(device), config.model.options)
+    method = method_drawing_nothing(config, len(names))
+    if probes is None:
+        probes = build_probes(config.probes)
     if len(data.splits["train"]) == 0:
         raise ScalarizeError(f"benchmark {config.benchmark.name!r} has no training examples; "
                              "check its options")
     schedule = config.scalarization.schedule  # it runs first, then the probes, as always
     first = [WeightSchedule(schedule)] if schedule is not None else []
-    return replace(plan, callbacks=(*first, *probes))
+    return RunPlan(config, data, device, objectives, weights, method, (*first, *probes))
 
 
 def check_study(configs: Sequence[RunConfig], data: Dataset | None = None) -> None:

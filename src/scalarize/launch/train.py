@@ -9,6 +9,7 @@ from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config
 from scalarize.launch.check import check_run
 from scalarize.models import model_label
+from scalarize.probes import build_probes
 from scalarize.registry import target_label
 from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
@@ -52,16 +53,19 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     known to be valid. The folder is locked while the run trains. A finished run with
     ``resume`` returns its stored summary without training again.
     """
-    plan = check_run(config, data if data is not None else load_data(config))
-    run = RunDir(Path(out) / run_name(config, plan.weights))
+    data = data if data is not None else load_data(config)
+    weights = parse_weights(config.scalarization.weights, data.objectives)
+    run = RunDir(Path(out) / run_name(config, weights))
     tracking = tracking_callbacks(config, run)  # a tracker's missing library: refused here
 
     def same(saved: object) -> bool:
         return same_config(saved, config)
 
     finished = run.finished_summary(same) if resume else None
-    if finished is not None:
+    if finished is not None:  # before any check: a finished run is read, whatever this machine
         return _finished(finished, tracking)
+    probes = build_probes(config.probes)  # before the other checks, as a run always did
+    plan = check_run(config, data, weights=weights, probes=probes)
     # the plan's own callbacks (weight schedule, probes) run first, tracking sees all
     trainer = Trainer(plan, callbacks=[*callbacks, *tracking], progress=progress)
     with run.lock():

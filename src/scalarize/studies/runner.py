@@ -1,8 +1,9 @@
 """Where the commands meet the engines: :func:`run_planned` trains the planned runs of a study
 (sweep, comparison) and :func:`run_search` runs a search, each on the engine ``--engine``
-names (:data:`~scalarize.engines.executors.ENGINES`). A search's strategy is resolved once
+names (:data:`~scalarize.engines.executors.ENGINES`). A search's strategy is resolved
 (:func:`~scalarize.search.resolve.resolve_strategy`) and the engine's class says whether it
-runs it, before the engine is built or any folder is written.
+runs it, before the engine is built or any folder is written; the engine resolves it again
+from the same config (``Engine.search`` takes the config, as plugin engines expect).
 """
 
 from __future__ import annotations

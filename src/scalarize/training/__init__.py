@@ -13,3 +13,13 @@ from scalarize.training.trainer import Trainer, TrainingDiverged
 
 __all__ = ["Callback", "RunPlan", "Trainer", "TrainingDiverged", "WeightSchedule", "load_data",
            "resolve_device"]
+
+_MOVED = {"train_run", "check_run", "check_study", "default_run_name", "memory_budget"}
+
+
+def __getattr__(name: str) -> object:
+    """A name that moved to the launch layer is one clear line, not a bare ImportError."""
+    if name in _MOVED:
+        raise ImportError(f"scalarize.training.{name} moved to scalarize.launch.{name}: "
+                          f"from scalarize.launch import {name}")
+    raise AttributeError(f"module 'scalarize.training' has no attribute {name!r}")

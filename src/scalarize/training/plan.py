@@ -1,11 +1,13 @@
 """A run plan: one run config resolved against its data, once, into what the trainer takes.
 
 The device, the data, the objectives, the weights (parsed once), the method and the callbacks
-the config asks for are resolved here and nowhere else; :class:`~scalarize.training.Trainer`
-takes them as they are. The model is not in the plan: building it draws from the random
-generator, so the trainer builds it right after seeding it with the run's seed (the launch
-layer checks it beforehand on the ``meta`` device). Building a method draws nothing from it,
-so the plan may build the method first.
+the config asks for are resolved once (here, or by ``launch.check_run``);
+:class:`~scalarize.training.Trainer` takes them as they are. The model is not in the plan:
+building it draws from the random generator, so the trainer builds it right after seeding it
+with the run's seed (the launch layer checks it beforehand on the ``meta`` device). The method
+is in the plan when building it drew nothing from torch's generator (every built-in method);
+one that draws (a user's, with random parameters) is left to the trainer, which builds it
+where it always did, after the model, so its numbers do not change.
 
 Example:
     >>> from scalarize.config import load_config
@@ -72,7 +74,7 @@ class RunPlan:
     device: torch.device
     objectives: Objectives
     weights: SimplexWeights
-    method: Method
+    method: Method | None  # None: built by the trainer after the model (see the module doc)
     callbacks: tuple[Callback, ...] = ()
 
     @classmethod
@@ -84,8 +86,21 @@ class RunPlan:
         data = data if data is not None else load_data(config)
         objectives = build_objectives(data, config.model.shared_head)
         weights = parse_weights(config.scalarization.weights, objectives.names)
-        method = build_method(config.method.name, config.method.options, len(objectives.names))
+        method = method_drawing_nothing(config, len(objectives.names))
         return cls(config, data, device, objectives, weights, method, tuple(callbacks))
 
 
-__all__ = ["RunPlan", "load_data", "resolve_device"]
+def method_drawing_nothing(config: RunConfig, count: int) -> Method | None:
+    """The config's method for ``count`` objectives (a bad name or option is one
+    :class:`ScalarizeError` line), or ``None`` when building it drew from torch's random
+    generator: the generator is then put back, and the trainer builds the method after the
+    model, where a run always built it."""
+    state = torch.random.get_rng_state()
+    method = build_method(config.method.name, config.method.options, count)
+    if torch.equal(state, torch.random.get_rng_state()):
+        return method
+    torch.random.set_rng_state(state)
+    return None
+
+
+__all__ = ["RunPlan", "load_data", "method_drawing_nothing", "resolve_device"]

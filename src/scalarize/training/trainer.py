@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.methods import StepContext
+from scalarize.methods import StepContext, build_method
 from scalarize.models import build_model, describe
 from scalarize.runs.records import (
     EpochRecord,
@@ -94,7 +94,9 @@ class Trainer:
         check_first_batch(self.objectives, self.model,
                           self.splits["train"].batch(torch.arange(min(2, len(train)))))
         self.shared_params = self.model.shared_parameters()
-        self.method = plan.method.to(self.device)  # built without drawing from the RNG
+        method = plan.method or build_method(config.method.name, config.method.options,
+                                             len(self.objectives.names))
+        self.method = method.to(self.device)  # the plan's, built without drawing from the RNG
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,
