@@ -121,3 +121,19 @@ def test_search_mistakes_are_one_line_and_status_2(tmp_path, capsys):
     assert main(["replay", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a search folder" in err
+
+
+def test_debug_shows_the_traceback_before_or_after_the_subcommand(tmp_path, capsys):
+    import pytest
+
+    from scalarize.errors import ScalarizeError
+
+    config = _config(tmp_path)
+    bad = ["model.spec=no-such-model", "--out", str(tmp_path / "runs"), "--quiet"]
+    assert main(["train", config, *bad]) == 2  # one line, no traceback
+    assert "scalarize: error:" in capsys.readouterr().err
+    for argv in (["--debug", "train", config, *bad], ["train", config, *bad, "--debug"],
+                 ["train", config, "--debug", *bad]):
+        with pytest.raises(ScalarizeError):
+            main(argv)
+    assert not (tmp_path / "runs").exists()

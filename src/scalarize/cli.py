@@ -422,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scalarize",
         description="Multi-task and multi-domain learning by scalarization, at scale.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks on errors (before or after the subcommand)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train one model from a YAML config")
@@ -608,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     _working_directory_importable()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if "--debug" in extra:  # after the subcommand too: `scalarize train c.yaml --debug`
+        extra = [word for word in extra if word != "--debug"]
+        args.debug = True
     # key=value words after an option (``--view mdl n_val=2``) are still overrides
     target = "overrides" if hasattr(args, "overrides") else "options"
     if extra and hasattr(args, target) and all("=" in word for word in extra):
