@@ -110,6 +110,15 @@ def test_a_run_again_without_flags_is_refused_and_kept(cli, finished):
     assert_unchanged(before, out)
 
 
+def test_a_changed_config_is_told_it_differs_before_it_tries_resume(cli, finished):
+    config, out = finished
+    before = snapshot(out)
+    result = cli("train", config, *TINY, "name=r", "seed=9", "--out", out)
+    assert_one_line_error(result, "already exists", "differs", "--overwrite")
+    assert "--resume" not in result.err
+    assert_unchanged(before, out)
+
+
 def test_a_damaged_line_inside_a_log_is_an_error_not_a_silent_cut(cli, finished):
     """A torn last line is what a kill leaves (ignored); a bad line before it is damage."""
     config, out = finished

@@ -184,13 +184,18 @@ class RunDir:
         if config.is_dir() and not overwrite:
             raise ScalarizeError(f"{config} is a folder, not a file; remove it or pass "
                                  "--overwrite")
+        is_same = same or (lambda tree: tree == yaml.safe_load(config_yaml))
         if self.exists and not (resume or overwrite):
+            if not self._holds_same_config(is_same):  # --resume would be refused: say so now
+                raise ScalarizeError(
+                    f"run folder {self.path} already exists with another config (its "
+                    "config.yaml differs from this one); choose another name= or --out, or "
+                    "pass --overwrite to replace it")
             raise ScalarizeError(
                 f"run folder {self.path} already exists; pass --resume to continue it or "
                 "--overwrite to replace it"
             )
         if self.exists and resume:
-            is_same = same or (lambda tree: tree == yaml.safe_load(config_yaml))
             if not is_same(self.read_config()):
                 raise ScalarizeError(
                     f"cannot resume {self.path}: its config.yaml differs from this config; "
@@ -205,6 +210,14 @@ class RunDir:
         remove_temporaries(self.path, RUN_FILES)
         atomic_write_text(self.path / layout.CONFIG, config_yaml)
         return False
+
+    def _holds_same_config(self, same: Callable[[Any], bool]) -> bool:
+        """Whether the stored config is one ``same`` accepts; an unreadable one counts as the
+        same (the refusal then points to --resume, which names what is wrong with it)."""
+        try:
+            return bool(same(self.read_config()))
+        except ScalarizeError:
+            return True
 
     def finished_summary(self, same: Callable[[Any], bool]) -> RunSummary | None:
         """The stored summary of this run when it finished with a config that ``same`` accepts
