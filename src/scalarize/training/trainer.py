@@ -372,7 +372,10 @@ class Trainer:
             try:
                 self.load_state_dict(state)
             except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-                reason = str(exc).strip().splitlines()[0][:160]
+                # PyTorch's first line only says "Error(s) in loading state_dict for ...": the
+                # names and shapes that differ follow it, so keep them, on one line
+                reason = " ".join(str(exc).split())
+                reason = reason if len(reason) <= 400 else reason[:399] + "…"
                 raise ScalarizeError(
                     f"checkpoint {self.run_dir.checkpoint_path} does not fit this run "
                     f"({type(exc).__name__}: {reason}); delete it to restart the run or pass "
