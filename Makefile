@@ -18,11 +18,16 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/scalarize demo
 
-# the whole suite on two pytest-xdist workers (tests/conftest.py: Ray and killed-process tests
-# share one worker, one at a time); JOBS=1 runs it in one process
+# the whole suite: on two pytest-xdist workers, then the Ray and killed-process tests alone, one
+# at a time (tests/conftest.py says why); JOBS=1 runs it all in one process
 JOBS ?= 2
 test: lint
-	$(BIN)/python -m pytest $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadgroup)
+ifeq ($(JOBS),1)
+	$(BIN)/python -m pytest
+else
+	$(BIN)/python -m pytest -m "not serial" -n $(JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -m serial
+endif
 
 # the fast loop while working: lint, contracts, types and every test not marked slow (no Ray,
 # no killed processes: the tests spread one by one over the workers)

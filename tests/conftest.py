@@ -34,9 +34,11 @@ def tiny_config(*overrides: str) -> RunConfig:
 
 # --- how the suite is split for speed (`make check`, `make test`) ------------------------------
 # `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
-# presets). `make test` runs everything on two pytest-xdist workers: the tests that start Ray or
-# start and kill processes share one group (one worker, one at a time: they wait on their own
-# processes), every other module is one group (its module fixtures are built once).
+# presets). `serial`: the tests that start Ray or start and kill processes; `make test` runs
+# them alone, one at a time, after the others (they wait on their own processes and on Ray's
+# placement, which a busy machine delays: a two-node placement test failed beside another
+# worker). The others run on two pytest-xdist workers, each module one group (its module
+# fixtures are built once).
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 # fault tests that start, kill or lock out other processes (the others only run the CLI here)
@@ -66,6 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
         serial = _uses_ray(item) or path.startswith(_KILLING_MODULES)
         test = f"{path}::{item.name}"
+        if serial:
+            item.add_marker(pytest.mark.serial)
         if serial or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP if serial else path))
