@@ -98,3 +98,14 @@ def tiny_study(depth: list[int] | None = None, width: list[int] | None = None,
     for name, keys in sections.items():
         study[name] = {**study.get(name, {}), **keys}
     return yaml.safe_dump(study, sort_keys=False, default_flow_style=None)
+
+
+def tiny_compare(methods: list[object], seeds: list[int]) -> str:
+    """The tests' tiny comparison (the tiny study's data, one small ViT, one epoch) of
+    ``methods`` over ``seeds``, as YAML."""
+    study = yaml.safe_load(tiny_study())
+    del study["sweep"]
+    study["model"] = {"spec": "vit-d1-w8-p8"}
+    study["compare"] = {"methods": methods, "seeds": seeds}
+    return yaml.safe_dump(study, sort_keys=False, default_flow_style=None)
+

@@ -19,7 +19,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.files import folder_lock
 from scalarize.runs import RunDir, SearchDir, StudyDir
 from scalarize.runs.layout import COMPARISON, SWEEP
-from tests.conftest import tiny_study
+from tests.conftest import tiny_compare, tiny_study
 from tests.faults.conftest import TINY, assert_one_line_error, assert_unchanged, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,17 +196,7 @@ def test_scalarize_train_in_another_process_holds_its_run(tmp_path, cli, config_
 
 STUDIES = {
     "sweep": tiny_study(width=[8], seeds=[0]),
-    "compare": """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-model: {spec: vit-d1-w8-p8}
-train: {epochs: 1, batch_size: 32, device: cpu}
-compare:
-  methods: [static]
-  seeds: [0]
-""",
+    "compare": tiny_compare(["static"], [0]),
     "search": """
 benchmark:
   name: shapes

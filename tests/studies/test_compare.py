@@ -4,18 +4,11 @@ from scalarize.analysis.compare import compare_table, load_compare
 from scalarize.errors import ScalarizeError
 from scalarize.report import build_report
 from scalarize.studies.compare import load_compare_config, plan_compare, run_compare
+from tests.conftest import tiny_compare
 
-COMPARE = """
-benchmark:
-  name: shapes
-  tasks: [colour, count]
-  options: {n_train: 64, n_val: 16, n_test: 16, image_size: 16}
-model: {spec: vit-d1-w8-p8}
-train: {epochs: 1, batch_size: 32, device: cpu}
-compare:
-  methods: [static, {name: static, weights: [0.8, 0.2], label: tilted}, pcgrad, uw]
-  seeds: [0, 1]
-"""
+COMPARE = tiny_compare(
+    ["static", {"name": "static", "weights": [0.8, 0.2], "label": "tilted"}, "pcgrad", "uw"],
+    [0, 1])
 
 
 @pytest.fixture()
