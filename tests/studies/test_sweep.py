@@ -29,6 +29,15 @@ def test_plan_is_capacities_by_weights_by_seeds_without_duplicates(sweep_file):
     assert plan[0][0].axes == {"depth": 1, "width": 8}
 
 
+def test_vary_data_draws_each_seeds_data_at_that_seed(sweep_file):
+    fixed = plan_sweep(load_sweep_config(sweep_file, ["benchmark.seed=7"]), ("colour", "count"))
+    assert {c.benchmark.seed for _, c in fixed} == {7}
+    varied = plan_sweep(load_sweep_config(sweep_file, ["benchmark.seed=7", "sweep.vary_data=true"]),
+                        ("colour", "count"))
+    assert all(c.benchmark.seed == p.seed for p, c in varied)
+    assert {c.benchmark.seed for _, c in varied} == {0, 1}
+
+
 def test_resume_skips_finished_runs(sweep_file, tmp_path):
     config = load_sweep_config(sweep_file, ["sweep.seeds=[0]"])
     out = tmp_path / "out"

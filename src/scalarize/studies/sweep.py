@@ -7,6 +7,7 @@ A sweep config is a run config plus a ``sweep`` section::
       weights: {step: 0.1}          # or {points: [...]} or {random: 20, alpha: 1.0}
       single_task: true             # one onehot baseline per objective per capacity
       seeds: [0, 1, 2]
+      vary_data: true               # each seed draws its own data too (benchmark.seed = seed)
 
 ``capacities`` may also be a plain list of model specs, or range over the options of a model
 factory (``model.options``; see docs/extending.md), their cross product::
@@ -174,6 +175,10 @@ class SweepSpec(_Section):
     weights: WeightGrid = Field(default_factory=WeightGrid)
     single_task: bool = True
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    #: each seed draws its own data (``benchmark.seed`` = the run seed), so that seeds vary the
+    #: data draw as well as the initialisation and batch order; off: every run shares
+    #: ``benchmark.seed``'s draw
+    vary_data: bool = False
 
     @model_validator(mode="after")
     def _each_once(self) -> SweepSpec:
@@ -226,6 +231,9 @@ def plan_sweep(config: SweepConfig, objectives: tuple[str, ...]
     for seed, data, (model_spec, options, capacity, axes), weights in itertools.product(
             spec.seeds, data_axes, capacities, weightings):
         run_config = base.derive(seed=seed, spec=model_spec, weights=weights, name=None)
+        if spec.vary_data:
+            run_config = run_config.model_copy(update={"benchmark": run_config.benchmark.model_copy(
+                update={"seed": seed})})
         if options is not None:
             run_config = run_config.model_copy(update={"model": run_config.model.model_copy(
                 update={"options": options})})
