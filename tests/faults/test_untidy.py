@@ -62,10 +62,21 @@ def test_resume_removes_only_the_run_temporaries(tmp_path):
 def test_refused_prepare_leaves_temporaries_alone(tmp_path):
     run = RunDir(tmp_path / "r")
     run.prepare("seed: 0\n")
+    (run.path / "summary.json").write_text("{}")  # finished: a run again without flags is refused
     stray = _temporary(run.path, "checkpoint.pt")
     with pytest.raises(Exception, match="already exists"):
         run.prepare("seed: 0\n")
     assert stray.exists()
+
+
+def test_a_crashed_run_without_checkpoint_starts_over_and_clears_its_temporaries(tmp_path):
+    """Killed before its first checkpoint: nothing trained is lost, so it starts over."""
+    run = RunDir(tmp_path / "r")
+    run.prepare("seed: 0\n")
+    stray = _temporary(run.path, "checkpoint.pt")
+    assert run.prepare("seed: 0\n") is False
+    assert not stray.exists()
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.yaml"]
 
 
 def test_a_new_run_in_a_folder_with_temporaries_clears_them(tmp_path):

@@ -20,6 +20,7 @@ def test_existing_run_is_never_touched_without_a_flag(tmp_path):
     run = RunDir(tmp_path / "r")
     run.prepare("a: 1\n")
     run.append_metrics(_epoch(1))
+    (run.path / "summary.json").write_text("{}")  # a finished run
     with pytest.raises(ScalarizeError, match="--resume to continue it or --overwrite"):
         run.prepare("a: 1\n")
     with pytest.raises(ScalarizeError, match="differs from this config"):
@@ -28,6 +29,24 @@ def test_existing_run_is_never_touched_without_a_flag(tmp_path):
     assert run.prepare("a: 1\n", resume=True) is True
     run.prepare("a: 2\n", overwrite=True)
     assert run.read_metrics() == [] and run.read_config() == {"a": 2}
+
+
+def test_a_crashed_run_is_taken_up_without_a_flag(tmp_path):
+    """No summary: without a checkpoint it starts over (even with another config: nothing
+    trained is kept); with one it resumes under the same config and is refused under another
+    (that would throw its training away)."""
+    run = RunDir(tmp_path / "r")
+    run.prepare("a: 1\n")
+    run.append_metrics(_epoch(1))  # killed between the metrics line and the checkpoint
+    assert run.prepare("a: 2\n") is False
+    assert run.read_config() == {"a": 2} and run.read_metrics() == []
+    run.append_metrics(_epoch(1))
+    run.save_checkpoint({"epoch": 1})
+    assert run.prepare("a: 2\n") is True  # continues from its checkpoint
+    assert run.read_metrics() == [_epoch(1)] and run.load_checkpoint() == {"epoch": 1}
+    with pytest.raises(ScalarizeError, match="another config .*--overwrite"):
+        run.prepare("a: 3\n")
+    assert run.read_config() == {"a": 2} and run.load_checkpoint() == {"epoch": 1}
 
 
 def test_a_finished_summary_needs_a_summary_and_the_same_config(tmp_path):

@@ -173,9 +173,12 @@ class RunDir:
                 same: Callable[[Any], bool] | None = None) -> bool:
         """Create the folder for a new run, or check it for ``resume``.
 
-        Returns True when resuming an existing run. An existing run is never touched unless
-        ``resume`` (same config required: ``same(saved tree)``, by default equality with
-        ``config_yaml``'s tree) or ``overwrite`` is given.
+        Returns True when resuming an existing run. A finished run (one with a summary) is
+        never touched unless ``resume`` (same config required: ``same(saved tree)``, by default
+        equality with ``config_yaml``'s tree) or ``overwrite`` is given. A run that stopped
+        before its summary (killed, or a refusal mid-training) is taken up without a flag: it
+        starts over when it has no checkpoint, and resumes from its checkpoint when its config
+        is the same; one with a checkpoint and another config is refused as before.
         """
         config = self.path / layout.CONFIG
         if self.path.exists() and not self.path.is_dir():
@@ -185,6 +188,14 @@ class RunDir:
             raise ScalarizeError(f"{config} is a folder, not a file; remove it or pass "
                                  "--overwrite")
         is_same = same or (lambda tree: tree == yaml.safe_load(config_yaml))
+        if self.exists and not (resume or overwrite or self.is_complete):
+            # a run that stopped before its summary (killed, or refused mid-way): it starts
+            # over when it kept no checkpoint (nothing trained is lost), and continues from its
+            # checkpoint when its config is this one (what running it again asks for)
+            if not self.checkpoint_path.exists():
+                overwrite = True
+            elif self._holds_same_config(is_same):
+                resume = True
         if self.exists and not (resume or overwrite):
             if not self._holds_same_config(is_same):  # --resume would be refused: say so now
                 raise ScalarizeError(
