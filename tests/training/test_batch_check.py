@@ -42,7 +42,9 @@ def test_a_dense_target_of_the_wrong_size_is_named(tmp_path):
 def test_a_segmentation_class_out_of_range_is_named(tmp_path):
     masks = np.full((24, 8, 8), 5, dtype=np.uint8)
     data = _data([sz.task("mask", kind="segmentation", classes=2)], {"mask": masks})
-    _refused(data, tmp_path, r"task 'mask'.*classes 0\.\.1 \(or -1: no label\), found 5")
+    # the whole in-memory split is checked first, naming the item
+    _refused(data, tmp_path, r"^train split, item 0: task 'mask' has label 5; it takes classes "
+                             r"0\.\.1 per pixel \(or -1: no label\)$")
 
 
 class _Items(torch.utils.data.Dataset):
@@ -66,8 +68,8 @@ def test_missing_markers_pass_and_a_bad_marker_is_named(tmp_path):
     sz.train(fine, "vit-d1-w16-p4", config=RECIPE, out=tmp_path / "ok", progress=False)
     bad = sz.from_datasets(tasks, train=_Items([-2, 2] * 8), test=_Items([0, 1]),
                            val=_Items([0, 1]))
-    _refused(bad, tmp_path, r"task 'digit'.*it expects shape \(2,\) of integer class indices "
-                            r"0\.\.2 \(or -1: no label\), found -2")
+    _refused(bad, tmp_path, r"^train split, item 0: task 'digit' has label -2; it takes class "
+                            r"indices 0\.\.2 \(or -1: no label\)$")
 
 
 def test_a_per_image_regression_with_a_map_target_is_named(tmp_path):
@@ -108,3 +110,115 @@ def test_fitting_data_trains_and_the_check_leaves_training_unchanged(tmp_path, m
     unchecked = sz.train(data, "vit-d1-w16-p4", config=RECIPE, out=tmp_path / "b",
                          progress=False)
     assert checked.test == unchecked.test  # the check draws no random numbers, trains nothing
+
+
+# -- every batch of every split: streamed data checked as strictly as in-memory data ----------
+class _Stream(torch.utils.data.Dataset):
+    """``n`` streamed items; ``fault`` maps an item index to what it carries instead:
+    a ``digit`` label, a ``size`` value, or ``"nan"`` (NaN pixels in a float image)."""
+
+    def __init__(self, n, fault=None):
+        self.n, self.fault = n, fault or {}
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        image = np.full((3, 8, 8), (i % 7) / 7, np.float32)
+        digit, size = i % 3, float(i % 5)
+        fault = self.fault.get(i)
+        if fault == "nan":
+            image[1, 2, 3] = np.nan
+        elif isinstance(fault, float):
+            size = fault
+        elif fault is not None:
+            digit = fault
+        return image, {"digit": digit, "size": size}
+
+
+STREAM_TASKS = [sz.task("digit", classes=3), sz.task("size", kind="regression", dense=False)]
+
+
+def _streamed(train=None, val=None, test=None):
+    return sz.from_datasets(STREAM_TASKS, train=_Stream(40, train), val=_Stream(16, val),
+                            test=_Stream(16, test), name="streamed")
+
+
+def _stream_refused(data, tmp_path, match, epochs=1):
+    out = tmp_path / "runs"
+    config = {"train": {**RECIPE["train"], "epochs": epochs, "workers": 0}}
+    with pytest.raises(ScalarizeError, match=match) as info:
+        sz.train(data, "vit-d1-w16-p4", config=config, out=out, progress=False)
+    assert "\n" not in str(info.value)
+    return out
+
+
+def test_an_out_of_range_label_deep_in_a_streamed_train_split_is_one_line(tmp_path):
+    out = _stream_refused(_streamed(train={37: 4}), tmp_path,
+                          r"^train split, item 37 \(batch \d\): task 'digit' has label 4; it "
+                          r"takes class indices 0\.\.2 \(or -1: no label\)$")
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written is left
+
+
+def test_nan_pixels_in_a_streamed_item_are_named_not_a_divergence(tmp_path):
+    _stream_refused(_streamed(train={29: "nan"}), tmp_path,
+                    r"^train split, item 29 \(batch \d\): its image holds NaN or infinite "
+                    r"values")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_an_infinite_regression_target_is_refused(tmp_path, value):
+    _stream_refused(_streamed(val={11: value}), tmp_path,
+                    rf"^val split, item 11 \(batch 1\): task 'size' has value {value!r}; it "
+                    r"takes finite values \(or NaN: no label\)$")
+
+
+def test_a_fault_in_the_test_split_keeps_the_training_and_a_run_again_finishes_it(tmp_path):
+    out = _stream_refused(_streamed(test={13: 9}), tmp_path,
+                          r"^test split, item 13 \(batch 1\): task 'digit' has label 9")
+    (folder,) = [p for p in out.iterdir()]
+    assert not (folder / "summary.json").exists()  # not finished, and does not look it
+    assert (folder / "checkpoint.pt").is_file()
+    config = {"train": {**RECIPE["train"], "workers": 0}}
+    fixed = sz.train(_streamed(), "vit-d1-w16-p4", config=config, out=out, progress=False)
+    clean = sz.train(_streamed(), "vit-d1-w16-p4", config=config, out=tmp_path / "clean",
+                     progress=False)
+    assert fixed.steps == clean.steps and fixed.test == clean.test  # continued, not retrained
+
+
+def test_an_in_memory_split_is_checked_whole_before_anything_is_written(tmp_path):
+    """A user's loader may hand over in-memory splits unchecked (``sz.from_arrays`` checks)."""
+    from scalarize.benchmarks import Dataset, Split, Task
+
+    rng = np.random.default_rng(0)
+
+    def split(n, age):
+        return Split(rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8),
+                     {"digit": np.arange(n) % 3, "age": age})
+
+    bad = np.ones(8, np.float32)
+    bad[5] = np.inf  # in the test split, read only after training
+    data = Dataset("mine", "mtl", (Task("digit", 3), Task("age", 0, kind="regression",
+                                                          options={"dense": False})),
+                   {"train": split(16, np.ones(16, np.float32)),
+                    "val": split(8, np.ones(8, np.float32)), "test": split(8, bad)})
+    _refused(data, tmp_path, r"^test split, item 5: task 'age' has value inf; it takes finite "
+                             r"values \(or NaN: no label\)$")
+
+
+def test_the_batch_check_needs_no_device_sync_and_passes_missing_markers():
+    from scalarize.training.batch_check import BatchCheck
+    from scalarize.training.task_kinds import Classification, Regression, Segmentation
+
+    check = BatchCheck("train", [("c", Classification(3)), ("r", Regression(dense=False)),
+                                 ("s", Segmentation(2, ignore=255))])
+    labels = {"c": torch.tensor([-1, 2]), "r": torch.tensor([float("nan"), 1e30]),
+              "s": torch.tensor([[[255, 1]], [[-1, 0]]], dtype=torch.int16)}
+    check(torch.zeros(2, 3, 1, 2, dtype=torch.uint8), labels, torch.tensor([0, 1]), 1)
+    labels["s"] = torch.tensor([[[255, 2]], [[-1, 0]]], dtype=torch.int16)
+    with pytest.raises(ScalarizeError, match=r"item 0 \(batch 1\): task 's' has label 2; it "
+                                             r"takes classes 0\.\.1 per pixel"):
+        check(torch.zeros(2, 3, 1, 2), labels, torch.tensor([0, 1]), 1)
+    unsigned = {"c": torch.tensor([0, 2], dtype=torch.uint8)}
+    BatchCheck("val", [("c", Classification(3))])(torch.zeros(2, 1), unsigned,
+                                                 torch.tensor([0, 1]))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config
+from scalarize.errors import ScalarizeError
 from scalarize.launch.check import check_run
 from scalarize.models import model_label
 from scalarize.probes import build_probes
@@ -51,7 +52,10 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     plan the trainer takes, before the run folder is created or changed, so a refused config
     leaves no folder behind and ``overwrite`` removes the old run only once the new one is
     known to be valid. The folder is locked while the run trains. A finished run with
-    ``resume`` returns its stored summary without training again.
+    ``resume`` returns its stored summary without training again. A run refused while it
+    trains (a fault in the user's data, at the batch that carries it) before its first
+    checkpoint leaves no folder; after it, the folder keeps its checkpoint and no summary, and
+    running the command again continues from there (:meth:`RunDir.prepare`).
     """
     data = data if data is not None else load_data(config)
     weights = parse_weights(config.scalarization.weights, data.objectives)
@@ -76,9 +80,11 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
         trainer.run_dir = run
         try:
             return trainer.fit(resume=resuming)
-        except BaseException:
+        except BaseException as exc:
             for tracker in tracking:
                 tracker.close("FAILED")
+            if isinstance(exc, ScalarizeError) and not resuming:
+                run.discard()  # refused (the user's data) before a checkpoint: leave no folder
             raise
 
 

@@ -301,6 +301,14 @@ class RunDir:
     def write_summary(self, summary: RunSummary) -> None:
         _write_record(self.path / layout.SUMMARY, summary)
 
+    def discard(self) -> None:
+        """Remove what a run wrote here (a run refused before its first checkpoint: nothing
+        of it is worth keeping), leaving the folder itself, which its lock removes when the
+        lock created it; a run with a checkpoint or a summary is kept."""
+        if self.is_complete or self.checkpoint_path.exists():
+            return
+        _empty_folder(self.path)
+
     def read_summary(self) -> RunSummary | None:
         """The summary of a finished run, ``None`` while it is not finished."""
         return _read_record(self.path / layout.SUMMARY, RunSummary)

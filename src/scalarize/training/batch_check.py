@@ -1,9 +1,19 @@
-"""The first batch, checked before training: the model's forward on real images, each task's
-targets against what its kind expects (shape, dtype, label range), and each loss returning one
-value per example. A user's data or loss that does not fit is one line naming the task, what
-was seen and what was expected, before any run folder is written. A kind's declared missing
-value (``-1`` for a class, NaN for a float target: partial labels) fits; any other value outside
-the kind's range does not.
+"""Batches checked against the model and the task kinds, so the user's data fails in one line.
+
+- :func:`check_first_batch`, before training: the model's forward on real images, each task's
+  targets against what its kind expects (shape, dtype, label range), and each loss returning one
+  value per example. A user's data or loss that does not fit is one line naming the task, what
+  was seen and what was expected, before any run folder is written.
+- :class:`BatchCheck`, every batch of every split (streamed splits, as the loader serves them)
+  and every in-memory split once: finite images and each task's values in its kind's range
+  (:meth:`~scalarize.training.task_kinds.TaskKind.out_of_range`), one vectorised test per task
+  on the host before the copy to the device (no device synchronisation). A fault is one line
+  naming the split, the item and the task, at the batch that carries it, before its loss is
+  computed: an out-of-range class is not a raw ``IndexError`` from the loss, NaN pixels are
+  not "training diverged; lower train.lr", an infinite target is not a silent 1e+35 loss.
+
+A kind's declared missing value (``-1`` for a class, NaN for a float target: partial labels)
+fits; any other value outside the kind's range does not.
 
 Example:
     >>> import torch
@@ -16,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -24,6 +35,10 @@ from torch import nn
 from scalarize.errors import ScalarizeError
 from scalarize.training.data import Batch
 from scalarize.training.objectives import Objectives
+from scalarize.training.task_kinds import TaskKind
+
+#: Elements an in-memory split is checked in at a time (bounds the memory of the check).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def _first_line(exc: BaseException) -> str:
@@ -79,4 +94,70 @@ def _check(objectives: Objectives, model: nn.Module, batch: Batch) -> None:
                                  "(use reduction='none')")
 
 
-__all__ = ["check_first_batch"]
+def _shown(value: torch.Tensor) -> str:
+    number = value.item()
+    return str(int(number)) if not value.is_floating_point() else repr(float(number))
+
+
+class BatchCheck:
+    """The values of one split's batches checked (see the module doc): ``split`` names the
+    split, ``tasks`` the ``(label, kind)`` of each task its batches carry.
+
+    Example:
+        >>> from scalarize.training.task_kinds import Classification
+        >>> check = BatchCheck("test", [("digit", Classification(4))])
+        >>> check(torch.zeros(2, 1, 2, 2), {"digit": torch.tensor([1, 4])}, torch.tensor([6, 7]),
+        ...       batch=3)
+        Traceback (most recent call last):
+        ...
+        scalarize.errors.ScalarizeError: test split, item 7 (batch 3): task 'digit' has label 4; \
+it takes class indices 0..3 (or -1: no label)
+    """
+
+    def __init__(self, split: str, tasks: Sequence[tuple[str, TaskKind]]) -> None:
+        self.split = split
+        self.tasks = list(tasks)
+
+    def _where(self, index: torch.Tensor, row: int, batch: int | None) -> str:
+        item = int(index[row]) if index.numel() > row else row
+        return f"{self.split} split, item {item}" + (f" (batch {batch})" if batch else "")
+
+    def __call__(self, x: torch.Tensor, labels: dict[str, torch.Tensor], index: torch.Tensor,
+                 batch: int | None = None) -> None:
+        """Raise one :class:`ScalarizeError` line when the images ``x`` or the ``labels`` of
+        the items ``index`` (of the split) hold a value that training cannot take; ``batch``
+        is the batch's position in its pass (1 = first), ``None`` for a whole split."""
+        if x.is_floating_point():  # uint8 images are finite by their type: nothing to test
+            bad = ~torch.isfinite(x)
+            if bool(bad.any()):
+                row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
+                raise ScalarizeError(f"{self._where(index, row, batch)}: its image holds NaN or "
+                                     "infinite values; give finite pixel values (or uint8)")
+        for label, kind in self.tasks:
+            target = labels.get(label)
+            if target is None or target.ndim == 0:  # the first-batch check says what is wrong
+                continue
+            mask = kind.out_of_range(target)
+            if mask is None or not bool(mask.any()):
+                continue
+            row = int(mask.reshape(mask.shape[0], -1).any(dim=1).nonzero()[0])
+            value = _shown(target[row][mask[row]].reshape(-1)[0])
+            what = "label" if not target.is_floating_point() else "value"
+            raise ScalarizeError(f"{self._where(index, row, batch)}: task {label!r} has {what} "
+                                 f"{value}; it takes {kind.value_rule()}")
+
+    def whole(self, x: torch.Tensor, labels: dict[str, torch.Tensor]) -> None:
+        """Check an in-memory split once, in chunks of at most :data:`CHUNK_ELEMENTS` elements
+        per tensor (the item index in a refusal is the split's)."""
+        n = int(x.shape[0])
+        if n == 0:
+            return
+        per_row = max([x[:1].numel(), *(v[:1].numel() for v in labels.values())])
+        rows = max(1, CHUNK_ELEMENTS // max(1, per_row))
+        for start in range(0, n, rows):
+            part = slice(start, min(start + rows, n))
+            self(x[part],
+                 {k: v[part] for k, v in labels.items()}, torch.arange(n)[part])
+
+
+__all__ = ["CHUNK_ELEMENTS", "BatchCheck", "check_first_batch"]

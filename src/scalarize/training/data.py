@@ -12,7 +12,10 @@
   on the device from the main process's seeded RNG.
 
 Both serve ``batches(indices)`` (one batch per index tensor, in order), ``sequential(size)``
-(evaluation) and ``batch(index)``.
+(evaluation) and ``batch(index)``. Both take an optional ``check`` (a
+:class:`~scalarize.training.batch_check.BatchCheck`): a :class:`TensorSplit` runs it once over
+the whole split when built, a :class:`LoaderSplit` on every batch as the loader hands it over,
+on the host, before the copy to the device.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import torch
@@ -43,6 +46,16 @@ class Batch:
         return int(self.x.shape[0])
 
 
+class Check(Protocol):
+    """What the splits call to check their values (see
+    :class:`~scalarize.training.batch_check.BatchCheck`)."""
+
+    def __call__(self, x: torch.Tensor, labels: dict[str, torch.Tensor], index: torch.Tensor,
+                 batch: int | None = None) -> None: ...
+
+    def whole(self, x: torch.Tensor, labels: dict[str, torch.Tensor]) -> None: ...
+
+
 def channel_stats(x: np.ndarray, max_images: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std (in [0, 1] units) from at most ``max_images`` images."""
     sample = x[:max_images].astype(np.float32) / 255.0
@@ -54,12 +67,14 @@ def channel_stats(x: np.ndarray, max_images: int = 10_000) -> tuple[np.ndarray, 
 class TensorSplit:
     """A :class:`Split` as torch tensors, served as normalised batches on ``device``."""
 
-    def __init__(self, split: Split, device: torch.device, mean: np.ndarray, std: np.ndarray
-                 ) -> None:
+    def __init__(self, split: Split, device: torch.device, mean: np.ndarray, std: np.ndarray,
+                 check: Check | None = None) -> None:
         self.device = device
         # a read-only array (a memory-mapped cache) is copied: torch needs writable memory
         self.x = torch.from_numpy(np.require(split.x, requirements=["C", "W"]))
         self.labels = {k: torch.from_numpy(v) for k, v in split.labels.items()}
+        if check is not None:
+            check.whole(self.x, self.labels)
         self.domain = None if split.domain is None else torch.from_numpy(split.domain)
         self.domain_np = split.domain
         shape = (1, -1, 1, 1)
@@ -134,8 +149,9 @@ class LoaderSplit:
     loader processes (see the module doc)."""
 
     def __init__(self, split: StreamSplit, device: torch.device, mean: np.ndarray,
-                 std: np.ndarray, workers: int = 0) -> None:
+                 std: np.ndarray, workers: int = 0, check: Check | None = None) -> None:
         self.split = split
+        self.check = check
         self.device = device
         self.workers = workers
         self.domain = None if split.domain is None else torch.from_numpy(split.domain)
@@ -184,7 +200,10 @@ class LoaderSplit:
             self._loader = self._make_loader()
         self._busy = True
         try:
-            for (x, labels), index in zip(self._loader, order, strict=True):
+            for number, ((x, labels), index) in enumerate(zip(self._loader, order,
+                                                               strict=True), start=1):
+                if self.check is not None:
+                    self.check(x, labels, index, number)
                 yield self._to_device(x, labels, index)
         except ScalarizeError as exc:
             raise _one_line(exc) from None
@@ -196,6 +215,8 @@ class LoaderSplit:
         rows = torch.arange(len(self))[index] if isinstance(index, slice) else \
             torch.as_tensor(index)
         x, labels = collate([self.split.dataset[i] for i in rows.tolist()])
+        if self.check is not None:
+            self.check(x, labels, rows)
         return self._to_device(x, labels, rows)
 
     def sequential(self, batch_size: int) -> Iterator[Batch]:
@@ -210,9 +231,10 @@ ServedSplit: TypeAlias = TensorSplit | LoaderSplit
 
 
 def serve(split: AnySplit, device: torch.device, mean: np.ndarray, std: np.ndarray,
-          workers: int = 0) -> ServedSplit:
+          workers: int = 0, check: Check | None = None) -> ServedSplit:
     """``split`` served on ``device``: a :class:`TensorSplit` for arrays in memory, a
-    :class:`LoaderSplit` (``workers`` loader processes) for a streamed split."""
+    :class:`LoaderSplit` (``workers`` loader processes) for a streamed split; ``check`` runs
+    on its values (see the module doc)."""
     if isinstance(split, Split):
-        return TensorSplit(split, device, mean, std)
-    return LoaderSplit(split, device, mean, std, workers)
+        return TensorSplit(split, device, mean, std, check)
+    return LoaderSplit(split, device, mean, std, workers, check)

@@ -112,6 +112,19 @@ class TaskKind:
         an example that carries none: the objectives leave it out of the task's mean."""
         return torch.ones(target.shape[0], dtype=torch.bool, device=target.device)
 
+    def out_of_range(self, target: torch.Tensor) -> torch.Tensor | None:
+        """Which values of the batch ``target`` this kind never takes (a bool mask of its
+        shape; its declared missing values fit), or ``None`` when it takes every value. The
+        trainer asks this of every batch of every split (one cheap vectorised test on the host,
+        before the copy to the device), so a wrong label deep in a streamed test split is one
+        line, not a loss that raises or a silent NaN. By default: a float target's infinite
+        values (NaN is a missing label)."""
+        return torch.isinf(target) if target.is_floating_point() else None
+
+    def value_rule(self) -> str:
+        """What :meth:`out_of_range` accepts, as the refusal says it."""
+        return "finite values (or NaN: no label)"
+
 
 def flip_map(target: torch.Tensor) -> torch.Tensor:
     """A batch of maps mirrored left-right (the last axis is width)."""
@@ -190,6 +203,14 @@ class Classification(TaskKind):
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
         return self.targets.expect(output, target, self.classes)
 
+    def out_of_range(self, target: torch.Tensor) -> torch.Tensor | None:
+        above = target >= self.classes
+        # an unsigned target is never negative (and comparing it with -1 would wrap around)
+        return above | (target < MISSING_CLASS) if target.is_signed() else above
+
+    def value_rule(self) -> str:
+        return f"class indices 0..{self.classes - 1} (or {MISSING_CLASS}: no label)"
+
     def metric(self) -> Metric:
         return _Mean(self.sums)
 
@@ -224,6 +245,17 @@ class Segmentation(_Dense):
 
     def expect(self, output: torch.Tensor, target: torch.Tensor) -> str | None:
         return self.targets.expect(output, target, self.classes, self.ignore)
+
+    def out_of_range(self, target: torch.Tensor) -> torch.Tensor | None:
+        if target.is_floating_point():  # a float map: the first-batch check names the dtype
+            return ~torch.isfinite(target)
+        labels = target.long()
+        return self._valid(labels) & ((labels < 0) | (labels >= self.classes))
+
+    def value_rule(self) -> str:
+        ignored = f", {self.ignore}: ignored" if self.ignore is not None else ""
+        return (f"classes 0..{self.classes - 1} per pixel (or {MISSING_CLASS}: no "
+                f"label{ignored})")
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.long()

@@ -36,7 +36,7 @@ from scalarize.runs.records import (
 )
 from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
-from scalarize.training.batch_check import check_first_batch
+from scalarize.training.batch_check import BatchCheck, check_first_batch
 from scalarize.training.callbacks import Callback
 from scalarize.training.compiling import CompiledEncoder, decide_compile
 from scalarize.training.data import Batch, ServedSplit, serve, split_stats
@@ -80,8 +80,11 @@ class Trainer:
 
         train = self.data.splits["train"]
         mean, std = split_stats(train)
+        # every split's values are checked: in memory once here, streamed at each batch
+        tasks = [(label, kind) for _, label, kind in self.objectives.tasks()]
         self.splits: dict[str, ServedSplit] = {
-            name: serve(split, self.device, mean, std, train_cfg.workers)
+            name: serve(split, self.device, mean, std, train_cfg.workers,
+                        BatchCheck(name, tasks))
             for name, split in self.data.splits.items()}
         # the sampler reads only len() and .domain, which a streamed split has too
         self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
