@@ -148,6 +148,8 @@ def test_streamed_datasets_train_like_arrays(tmp_path):
     (lambda: sz.task("t", classes=2, metric=_l1), r"metric=, higher_is_better= and head= go "
                                                   "with loss="),
     (lambda: sz.task("t", loss=_l1, classes=3), r"has its own loss; give outputs="),
+    (lambda: sz.task("t", loss=_l1, metric=_l1), r"task 't': metric= needs "
+                                                 r"higher_is_better=True or False"),
     (lambda: sz.task("t", loss=_l1, outputs=0), r"outputs=0; give at least 1"),
     (lambda: sz.from_arrays([sz.task("digit", classes=3)], train=(np.zeros((4, 3, 8, 8)), {}),
                             test=None), r"in-memory images must be uint8"),

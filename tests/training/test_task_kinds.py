@@ -173,3 +173,33 @@ def test_a_users_kind_skips_all_nan_targets():
     metric = kind.metric()
     metric.update(output, target)
     assert metric.result()["loss"] == pytest.approx(0.75)
+
+
+def test_a_users_metric_must_say_which_way_it_points():
+    from scalarize.errors import ScalarizeError
+    from scalarize.training.task_kinds import FunctionKind
+
+    def error(out, y):
+        return (out[:, 0] - y).abs()
+
+    with pytest.raises(ScalarizeError, match=r"metric= needs higher_is_better=True or False"):
+        FunctionKind(error, error)  # an error silently maximised before
+    assert FunctionKind(error, error, higher_is_better=False).primary == ("metric", False)
+    assert FunctionKind(error).primary == ("loss", False)  # the loss: lower is better
+
+
+def test_a_lower_is_better_score_is_one_over_one_plus_the_splits_metric():
+    """As documented: 1 / (1 + metric) of the split's mean metric (it ranks as the metric
+    does), not the mean over examples of 1 / (1 + e)."""
+    from scalarize.training.task_kinds import FunctionKind
+
+    kind = FunctionKind(lambda out, y: (out[:, 0] - y).abs(),
+                        lambda out, y: (out[:, 0] - y).abs(), higher_is_better=False)
+    metric = kind.metric()
+    metric.update(torch.tensor([[0.0], [0.0]]), torch.tensor([0.0, 4.0]))
+    result = metric.result()
+    assert result["metric"] == 2.0 and result["score"] == pytest.approx(1 / 3)
+    higher = FunctionKind(lambda out, y: out[:, 0], lambda out, y: out[:, 0],
+                          higher_is_better=True).metric()
+    higher.update(torch.tensor([[0.2], [0.6]]), torch.tensor([0.0, 0.0]))
+    assert higher.result()["score"] == pytest.approx(0.4)

@@ -50,8 +50,8 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
     the kind's own options as keywords (``task("area", kind="regression", dense=False)``).
 
     A task of your own gives ``loss(output, target)`` returning one loss per example (shape
-    B), optionally ``metric(output, target)`` (one value per example; ``higher_is_better``
-    says which way it points) and the head's ``outputs`` (``dense=True``: per pixel), or a
+    B), optionally ``metric(output, target)`` (one value per example; ``higher_is_better``,
+    required with it, says which way it points) and the head's ``outputs`` (``dense=True``: per pixel), or a
     head of its own, ``head(in_features) -> nn.Module`` (pooled features B×in_features, or
     with ``dense=True`` the feature map B×in_features×h×w). See
     :class:`~scalarize.training.task_kinds.FunctionKind`.
@@ -74,6 +74,9 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
     if not callable(loss) or (metric is not None and not callable(metric)):
         raise ScalarizeError(f"task {name!r}: loss= and metric= take functions "
                              "(output, target) -> one value per example")
+    if metric is not None and higher_is_better is None:
+        raise ScalarizeError(f"task {name!r}: metric= needs higher_is_better=True or False "
+                             "(an error is lower-is-better); searches and rankings follow it")
     if head is not None and not callable(head):
         raise ScalarizeError(f"task {name!r}: head= takes a function in_features -> nn.Module")
     if options or classes:

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalarize.benchmarks.targets import MISSING_LABEL, TARGETS, AnyTargets, TargetContract
+from scalarize.errors import ScalarizeError
 from scalarize.models.heads import DenseHead, HeadSpec, UserHead
 from scalarize.registry import Registry
 
@@ -427,16 +428,19 @@ class FunctionKind(TaskKind):
     the user's own ``head(in_features) -> nn.Module`` (see
     :class:`~scalarize.models.heads.UserHead`).
 
-    The kind's ``score`` (what ranks runs and members, higher is better) is the metric when
-    ``higher_is_better``, else ``1 / (1 + metric)`` (for errors ≥ 0); the gain Δ compares the
-    metric itself, under ``metric_name``.
+    A ``metric`` must say which way it points: ``higher_is_better`` is required with it (an
+    error maximised by searches and rankings would be silently wrong); the loss as metric is
+    lower-is-better. The kind's ``score`` (what ranks runs and members, higher is better) is the
+    split's metric when ``higher_is_better``, else ``1 / (1 + metric)`` of the split's mean
+    metric (for errors ≥ 0), so it ranks runs exactly as the metric does; the gain Δ compares
+    the metric itself, under ``metric_name``.
 
     Example:
         >>> kind = FunctionKind(lambda out, y: (out[:, 0] - y).abs(), outputs=1)
         >>> metric = kind.metric()
         >>> metric.update(torch.tensor([[1.0], [3.0]]), torch.tensor([1.0, 2.0]))
-        >>> metric.result()
-        {'loss': 0.5, 'score': 0.75}
+        >>> {name: round(value, 4) for name, value in metric.result().items()}
+        {'loss': 0.5, 'score': 0.6667}
     """
 
     def __init__(self, loss: Loss, metric: Loss | None = None, *, outputs: int = 1,
@@ -445,8 +449,10 @@ class FunctionKind(TaskKind):
                  head: Callable[[int], nn.Module] | None = None) -> None:
         self.loss_fn, self.metric_fn, self.head_fn = loss, metric, head
         self.outputs, self.dense = outputs, dense
-        higher = False if metric is None else bool(higher_is_better
-                                                    if higher_is_better is not None else True)
+        if metric is not None and higher_is_better is None:
+            raise ScalarizeError("a task's own metric= needs higher_is_better=True or False "
+                                 "(an error is lower-is-better); searches and rankings follow it")
+        higher = False if metric is None else bool(higher_is_better)
         self.metric_name = metric_name or ("metric" if metric is not None else "loss")
         self.primary = (self.metric_name, higher)
 
@@ -480,14 +486,28 @@ class FunctionKind(TaskKind):
         return loss.where(labelled, 0.0)
 
     def metric(self) -> Metric:
-        return _Mean(self.sums)
+        return _FunctionMean(self.sums, self.metric_name, self.primary[1])
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         target, labelled = self._filled(target)
         values = (self.metric_fn or self.loss_fn)(output, target).detach().double()
-        score = values if self.primary[1] else 1.0 / (1.0 + values)
-        return {"count": labelled.sum(), self.metric_name: values.where(labelled, 0.0).sum(),
-                "score": score.where(labelled, 0.0).sum()}
+        return {"count": labelled.sum(), self.metric_name: values.where(labelled, 0.0).sum()}
+
+
+class _FunctionMean(_Mean):
+    """A :class:`FunctionKind`'s metric averaged over a split, and its score from that mean:
+    the metric itself, or ``1 / (1 + metric)`` when lower is better."""
+
+    def __init__(self, sums: Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
+                 name: str, higher: bool) -> None:
+        super().__init__(sums)
+        self.name, self.higher = name, higher
+
+    def result(self) -> dict[str, float]:
+        result = super().result()
+        value = result[self.name]
+        result["score"] = value if self.higher else 1.0 / (1.0 + value)
+        return result
 
 
 def build_kind(kind: str, options: dict[str, object]) -> TaskKind:
