@@ -234,7 +234,10 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     config = load_compare_config(args.config, _overrides(args))
     run_compare(config, args.out, engine=args.engine, engine_options=_engine_options(args),
                 progress=False if args.quiet else None)
-    _print_frame(compare_tables(args.out).methods, args.format)
+    table = compare_tables(args.out).methods
+    _print_frame(table, args.format)
+    if args.format == "table" and table.attrs.get("legend"):
+        print(table.attrs["legend"])
     print(f"\nreport: scalarize report {args.out}")
 
 

@@ -57,3 +57,17 @@ def test_delta_m_is_undefined_without_a_baseline_for_every_column():
 
 def test_column_name_shows_the_direction():
     assert [column_name(c) for c in COLUMNS] == ["Segmentation mIoU ↑", "Depth Abs Err ↓"]
+
+
+def test_a_lower_is_better_objective_column_is_marked_with_a_legend():
+    runs = _frame([_run("static", 0, None, 0.44, 0.45), _run("single-seg", 0, "seg", 0.40, 9.0),
+                   _run("single-depth", 0, "depth", 0.1, 0.50)])
+    runs.attrs["columns"] = []  # no published table: one primary metric per objective
+    table = compare_table(runs)
+    assert list(table.columns[:4]) == ["method", "seg", "depth ↓", "gain_pct"]
+    assert table.iloc[0]["depth ↓"] == pytest.approx(0.45)
+    assert table.iloc[-1]["depth ↓"] == pytest.approx(0.50)
+    assert table.attrs["legend"] == ("↓: lower is better (an error); ↑ or no marker: higher "
+                                     "is better")
+    runs.attrs["lower_is_better"] = {"seg": False, "depth": False}
+    assert "legend" not in compare_table(runs).attrs  # nothing to mark, no legend

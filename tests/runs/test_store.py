@@ -44,7 +44,7 @@ def test_a_crashed_run_is_taken_up_without_a_flag(tmp_path):
     run.save_checkpoint({"epoch": 1})
     assert run.prepare("a: 2\n") is True  # continues from its checkpoint
     assert run.read_metrics() == [_epoch(1)] and run.load_checkpoint() == {"epoch": 1}
-    with pytest.raises(ScalarizeError, match="another config .*--overwrite"):
+    with pytest.raises(ScalarizeError, match=r"another config .*--overwrite"):
         run.prepare("a: 3\n")
     assert run.read_config() == {"a": 2} and run.load_checkpoint() == {"epoch": 1}
 

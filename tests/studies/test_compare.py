@@ -65,7 +65,9 @@ compare:
     assert runs.attrs["lower_is_better"] == {"depth_zbuffer": True, "segment_semantic": False}
     table = compare_table(runs).set_index("method")
     static = runs[runs.single_task.isna()].iloc[0]
-    assert table.loc["static", "depth_zbuffer"] == static["m_depth_zbuffer"]  # the L1 error
+    assert table.loc["static", "depth_zbuffer ↓"] == static["m_depth_zbuffer"]  # the L1 error
+    assert "segment_semantic" in table and "depth_zbuffer" not in table  # marked, not bare
+    assert table.attrs["legend"].startswith("↓: lower is better")
     singles = runs[runs.single_task.notna()].set_index("single_task")
     base = {o: singles.loc[o, f"m_{o}"] for o in ("depth_zbuffer", "segment_semantic")}
     multi = {o: static[f"m_{o}"] for o in base}

@@ -44,6 +44,16 @@ def load_compare(folder: Path | str) -> pd.DataFrame:
     return frame
 
 
+#: What the direction markers of a comparison table mean (the CLI and the report print it).
+LEGEND = "↓: lower is better (an error); ↑ or no marker: higher is better"
+
+
+def objective_column(objective: str, lower_is_better: bool) -> str:
+    """An objective's column in the comparison table: its name, with ``↓`` when its metric is
+    an error (lower is better), so an error never reads as an accuracy beside the others."""
+    return f"{objective} ↓" if lower_is_better else objective
+
+
 def column_name(column: TableColumn) -> str:
     """A published column's header: group, label and direction, e.g. ``Depth Abs Err ↓``."""
     return f"{column.group} {column.label} {'↑' if column.higher_is_better else '↓'}"
@@ -72,11 +82,15 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per method label: mean ± std of average accuracy, per-objective means, mean Δ over seeds
     against the single-task runs of the same seed, mean time per step, peak memory. With a
     benchmark's published columns: those columns and Δm% in place of the per-objective means
-    and Δ (the ``method`` column first, the benchmark's columns next, as published)."""
+    and Δ (the ``method`` column first, the benchmark's columns next, as published). A column
+    whose metric is lower-is-better is marked ``↓`` (:func:`objective_column`); the table's
+    ``attrs['legend']`` says so in a line when it has one."""
     if runs.empty:
         raise ScalarizeError("no run of the comparison has finished yet")
     objectives = runs.attrs["objectives"]
     columns: list[TableColumn] = runs.attrs.get("columns") or []
+    lower = runs.attrs.get("lower_is_better") or {}
+    named = {o: objective_column(o, bool(lower.get(o))) for o in objectives}
     singles = runs[runs.single_task.notna()]
     baseline = {(r.seed, r.single_task): r[f"m_{r.single_task}"] for _, r in singles.iterrows()}
     rows = []
@@ -89,7 +103,7 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
                                             runs.attrs.get("lower_is_better")))
         memory = group.peak_memory_mb.dropna()
         metrics = _published(group, singles, columns) if columns else {
-            **{o: group[f"m_{o}"].mean() for o in objectives},
+            **{named[o]: group[f"m_{o}"].mean() for o in objectives},
             "gain_pct": float(np.mean(gains)) if gains else np.nan}
         rows.append({
             "method": label, **metrics, "avg_acc": group.avg_acc.mean(),
@@ -101,8 +115,12 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
     if len(singles):
         metrics = ({column_name(c): singles[singles.single_task == c.task][f"c{i}"].mean()
                     * c.scale for i, c in enumerate(columns)} if columns else
-                   {o: singles[singles.single_task == o][f"m_{o}"].mean() for o in objectives})
+                   {named[o]: singles[singles.single_task == o][f"m_{o}"].mean()
+                    for o in objectives})
         rows.append({"method": "single-task", **metrics, "avg_acc": np.mean(
             [singles[singles.single_task == o][f"s_{o}"].mean() for o in objectives]),
             "seeds": singles.seed.nunique()})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if any(str(c).endswith("↓") for c in table.columns):
+        table.attrs["legend"] = LEGEND
+    return table

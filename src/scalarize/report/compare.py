@@ -22,7 +22,8 @@ def compare_section(folder: Path, figures: Path) -> Section | None:
     section = Section("Method comparison", [
         "Test metrics at equal epochs and seeds; avg_acc is mean ± std over seeds; Δ is the "
         "mean relative gain over the single-task models of the same seed (%); step_ms is the "
-        "mean wall time per training step; peak memory is measured on GPU runs only."])
+        "mean wall time per training step; peak memory is measured on GPU runs only.",
+        *([table.attrs["legend"]] if table.attrs.get("legend") else [])])
     section.tables.append(("Methods", table))
     ranked = table[table.method != "single-task"].sort_values("avg_acc")
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranked) + 1.5))
