@@ -52,8 +52,8 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
     A task of your own gives ``loss(output, target)`` returning one loss per example (shape
     B), optionally ``metric(output, target)`` (one value per example; ``higher_is_better``,
     required with it, says which way it points) and the head's ``outputs`` (``dense=True``:
-    per pixel), or a head of its own, ``head(in_features) -> nn.Module`` (pooled features B×in_features, or
-    with ``dense=True`` the feature map B×in_features×h×w). See
+    per pixel), or a head of its own, ``head(in_features) -> nn.Module`` (pooled features
+    B×in_features, or with ``dense=True`` the feature map B×in_features×h×w). See
     :class:`~scalarize.training.task_kinds.FunctionKind`.
 
     Example:
