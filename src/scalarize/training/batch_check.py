@@ -127,7 +127,10 @@ it takes class indices 0..3 (or -1: no label)
         """Raise one :class:`ScalarizeError` line when the images ``x`` or the ``labels`` of
         the items ``index`` (of the split) hold a value that training cannot take; ``batch``
         is the batch's position in its pass (1 = first), ``None`` for a whole split."""
-        if x.is_floating_point():  # uint8 images are finite by their type: nothing to test
+        # uint8 images are finite by their type: nothing to test. A float batch's sum is
+        # finite when every pixel is (one reduction, no mask); only a sum that is not (a NaN,
+        # an infinity, or an overflow of huge values) is looked at pixel by pixel
+        if x.is_floating_point() and not bool(torch.isfinite(x.sum())):
             bad = ~torch.isfinite(x)
             if bool(bad.any()):
                 row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
