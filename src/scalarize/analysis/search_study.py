@@ -42,7 +42,7 @@ import pandas as pd
 from pydantic import BaseModel
 from scipy import stats
 
-from scalarize.analysis.stats import mean_ci
+from scalarize.analysis.stats import holm, mean_ci
 from scalarize.errors import ScalarizeError
 
 CELLS = "cells"            # one JSON file per (strategy, seed)
@@ -148,17 +148,6 @@ def reference_scores(reference: list[ReferenceCell]) -> tuple[pd.Series, list[fl
     best = int(means.idxmax())
     chosen = complete[complete.point == best]
     return chosen.set_index("seed").test_avg_acc, list(chosen.weights.iloc[0])
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment of ``p_values`` (NaN stays NaN), in the same order."""
-    order = [i for i in np.argsort(p_values) if not math.isnan(p_values[i])]
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p_values[i]))
-        adjusted[i] = round(running, 12)
-    return adjusted
 
 
 def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
