@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -247,6 +247,9 @@ def _per_data(table: Callable[[pd.DataFrame, pd.DataFrame | None], pd.DataFrame]
     return out[["data", *[c for c in out.columns if c != "data"]]]
 
 
+#: What a capacity trend over fewer capacities says instead of a ρ: over 2 capacity means
+#: every ordering is ρ = ±1 and the permutation p is 1.
+FEW_CAPACITIES = "needs ≥ 3 capacities"
 #: What a rank-stability pair with fewer weightings says instead of a τ.
 FEW_WEIGHTINGS = "needs ≥ 3 weightings"
 #: What a 2-objective sweep's rank-stability table says about its τ.
@@ -371,7 +374,8 @@ def capacity_trend(gains: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     (``test`` says exact or Monte-Carlo, and how many orderings); ``rho_lo``/``rho_hi`` a
     bootstrap interval resampling seeds within each capacity; ``p_holm`` Holm-adjusted
     across every row of the table (``attrs["correction"]``). ``capacities`` is n of the test,
-    ``seeds`` the fewest seeds of a capacity."""
+    ``seeds`` the fewest seeds of a capacity. Over fewer than 3 capacities there is no test:
+    the row says :data:`FEW_CAPACITIES`."""
     keys = cell_keys(gains)
     best = {tuple(r[k] for k in keys): r.best_weights for _, r in cells.iterrows()}
     groups = gains.groupby("data", sort=False) if "data" in keys else [(None, gains)]
@@ -381,9 +385,14 @@ def capacity_trend(gains: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         for weighting, runs in (("selected", group[group.weights_label == chosen]),
                                 ("uniform", group[group.weights_label == "uniform"])):
             runs = runs.dropna(subset=["gain"])
-            if runs.capacity.nunique() < 3:
+            if runs.capacity.nunique() < 2:
                 continue
-            for x, row in _trend_rows(runs):
+            found = _trend_rows(runs) if runs.capacity.nunique() >= 3 else [(
+                "log10 params", {"spearman_rho": np.nan, "rho_lo": np.nan, "rho_hi": np.nan,
+                                 "p": np.nan, "capacities": runs.capacity.nunique(),
+                                 "seeds": int(runs.groupby("capacity").seed.nunique().min()),
+                                 "test": FEW_CAPACITIES})]
+            for x, row in found:
                 rows.append({**({"data": data} if data is not None else {}),
                              "weighting": weighting, "x": x, **row})
     out = pd.DataFrame(rows)
@@ -404,15 +413,15 @@ def _trend_rows(runs: pd.DataFrame) -> list[tuple[str, dict[str, object]]]:
     axes = _axes(capacities)
     order = capacities.index.tolist()
     found = []
-    xs: list[tuple[str, np.ndarray, list[object] | None]] = [
+    xs: list[tuple[str, np.ndarray, Sequence[object] | None]] = [
         ("log10 params", np.log10(capacities.params.to_numpy(dtype=float)), None)]
     if len(axes) >= 2:
         for axis in axes:
             others = [a for a in axes if a != axis]
-            strata = [tuple(capacities.loc[c, o] for o in others) for c in order]
+            levels = [tuple(capacities.loc[c, o] for o in others) for c in order]
             label = f"{axis.removeprefix('axis_')} | " + ", ".join(
                 o.removeprefix("axis_") for o in others)
-            xs.append((label, capacities[axis].to_numpy(dtype=float), strata))
+            xs.append((label, capacities[axis].to_numpy(dtype=float), levels))
     for label, x, strata in xs:
         boot = hierarchical_bootstrap_ci(runs, "capacity", "seed", "gain",
                                          statistic=partial(_stratified_rho, x, strata))
@@ -425,7 +434,7 @@ def _trend_rows(runs: pd.DataFrame) -> list[tuple[str, dict[str, object]]]:
     return found
 
 
-def _stratified_rho(x: np.ndarray, strata: list[object] | None, means: np.ndarray
+def _stratified_rho(x: np.ndarray, strata: Sequence[object] | None, means: np.ndarray
                     ) -> np.ndarray:
     """The mean within-stratum Spearman ρ of ``x`` against each row of ``means`` (the plain
     ρ without strata)."""
@@ -460,6 +469,56 @@ def selected_vs_uniform(cells: pd.DataFrame) -> pd.DataFrame:
         out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out.p.tolist()))
         out.attrs["correction"] = f"Holm-corrected across {len(out)} tests (p_holm)"
     return out
+
+
+def capacity_plane(gains: pd.DataFrame, cells: pd.DataFrame, weighting: str = "selected"
+                   ) -> pd.DataFrame:
+    """The capacity plane of a sweep with two numeric capacity axes (depth × width): the test
+    Δ of ``weighting`` (``selected``: each capacity's weights selected on validation, from
+    ``cells``; or ``uniform``) as cells ``"Δ [lo, hi]"``, the mean over seeds with a bootstrap
+    interval of seeds within the capacity (:func:`hierarchical_bootstrap_ci`); one row per
+    level of the first axis, one column per level of the second (``data`` first when the sweep
+    varies data options). Empty unless exactly two axes vary.
+
+    Example:
+        >>> gains = pd.DataFrame({"capacity": ["a", "a", "b", "b"], "seed": [0, 1] * 2,
+        ...                       "axis_depth": [2, 2, 4, 4], "axis_width": [8, 8, 8, 8],
+        ...                       "weights_label": "uniform", "gain": [1.0, 1.0, 2.0, 2.0]})
+        >>> capacity_plane(gains, pd.DataFrame(), "uniform")  # only depth varies
+        Empty DataFrame
+        Columns: []
+        Index: []
+    """
+    axes = _axes(gains.drop_duplicates("capacity")) if not gains.empty else []
+    if len(axes) != 2:
+        return pd.DataFrame()
+    keys = cell_keys(gains)
+    if weighting == "selected":
+        chosen = {tuple(r[k] for k in keys): r.best_weights for _, r in cells.iterrows()}
+        mask = gains.apply(lambda r: chosen.get(tuple(r[k] for k in keys)) == r.weights_label,
+                           axis=1)
+    else:
+        mask = gains.weights_label == weighting
+    runs = gains[mask.astype(bool)].dropna(subset=["gain"])
+    if runs.empty:
+        return pd.DataFrame()
+    rows_axis, cols_axis = axes
+    tables = []
+    groups = runs.groupby("data", sort=False) if "data" in keys else [(None, runs)]
+    for data, group in groups:
+        boot = hierarchical_bootstrap_ci(group, "capacity", "seed", "gain").groups
+        where = group.drop_duplicates("capacity").set_index("capacity")[[rows_axis, cols_axis]]
+        boot = boot.join(where, on="capacity")
+        boot["cell"] = [f"{r.mean:.1f}" + ("" if pd.isna(r.lo) else f" [{r.lo:.1f}, {r.hi:.1f}]")
+                        for r in boot.itertuples()]
+        table = boot.pivot(index=rows_axis, columns=cols_axis, values="cell")
+        table = table.sort_index().sort_index(axis=1).fillna("-")
+        table.columns = [f"{cols_axis.removeprefix('axis_')}={c:g}" for c in table.columns]
+        table = table.rename_axis(rows_axis.removeprefix("axis_")).reset_index()
+        if data is not None:
+            table.insert(0, "data", data)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def gain_plane(cells: pd.DataFrame, value: str = "best_gain") -> pd.DataFrame:

@@ -85,6 +85,7 @@ def bootstrap_mean_ci(values: Sequence[float], level: float = 0.95
 EXACT_LIMIT = 362_880
 MONTE_CARLO_RESAMPLES = 99_999
 HIERARCHICAL_RESAMPLES = 2_000
+Values = Sequence[float] | np.ndarray
 _TOLERANCE = 1e-12  # a permuted statistic equal to the observed one, up to rounding, counts
 
 
@@ -174,7 +175,7 @@ def _centred_ranks(values: np.ndarray) -> np.ndarray:
     return ranks - ranks.mean(axis=-1, keepdims=True)
 
 
-def spearman_permutation_test(x: Sequence[float], y: Sequence[float],
+def spearman_permutation_test(x: Values, y: Values,
                               strata: Sequence[object] | None = None,
                               limit: int = EXACT_LIMIT, seed: int = BOOTSTRAP_SEED
                               ) -> PermutationResult:
@@ -219,7 +220,7 @@ def spearman_permutation_test(x: Sequence[float], y: Sequence[float],
                              len(perms), exact)
 
 
-def kendall_permutation_test(x: Sequence[float], y: Sequence[float],
+def kendall_permutation_test(x: Values, y: Values,
                              limit: int = EXACT_LIMIT, seed: int = BOOTSTRAP_SEED
                              ) -> PermutationResult:
     """Kendall's τ-b between ``x`` and ``y`` and its exact p-value: SciPy's exact null
@@ -258,7 +259,7 @@ def _kendall_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, (sy @ sx) / np.where(denom > 0, denom, 1.0), np.nan)
 
 
-def sign_flip_test(differences: Sequence[float], limit: int = 2**16,
+def sign_flip_test(differences: Values, limit: int = 2**16,
                    seed: int = BOOTSTRAP_SEED) -> PermutationResult:
     """The paired sign-flip permutation test of the mean of ``differences`` (one per
     capacity, say: selected weights minus uniform): every one of the 2^n sign patterns up to
@@ -350,7 +351,7 @@ def hierarchical_bootstrap_ci(frame: pd.DataFrame, group: str = "capacity",
     return HierarchicalInterval(groups, found, resamples)
 
 
-def spearman_rows(x: Sequence[float], rows: np.ndarray) -> np.ndarray:
+def spearman_rows(x: Values, rows: np.ndarray) -> np.ndarray:
     """Spearman's ρ of ``x`` against each row of ``rows`` (R, n), vectorised (a
     ``statistic`` for :func:`hierarchical_bootstrap_ci`); NaN for a constant row."""
     rx = _centred_ranks(np.asarray(x, dtype=float))
