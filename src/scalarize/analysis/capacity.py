@@ -272,7 +272,8 @@ def rank_stability(summary: pd.DataFrame, gains: pd.DataFrame | None = None) -> 
         return table
     table["kendall_p_holm"] = holm(table.kendall_p.tolist())
     tested = int(table.kendall_p.notna().sum())
-    table.attrs["correction"] = f"Holm-corrected across {tested} pairs (kendall_p_holm)"
+    if tested:
+        table.attrs["correction"] = _correction(tested, "pair", "kendall_p_holm")
     if len([c for c in summary.columns if c.startswith("w_")]) == 2:
         table.attrs["note"] = LINE_NOTE
     front = [c for c in table.columns if c not in ("kendall_p_holm", "note")]
@@ -355,6 +356,11 @@ def _transfer_regret(summary: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _correction(tests: int, what: str, column: str) -> str:
+    """How a table's p-values are corrected, for its title (``attrs["correction"]``)."""
+    return f"Holm-corrected across {tests} {what}{'s' * (tests != 1)} ({column})"
+
+
 def _axes(frame: pd.DataFrame) -> list[str]:
     """The numeric capacity axes (``axis_<name>``) that take more than one value."""
     return [c for c in frame.columns if c.startswith("axis_")
@@ -400,8 +406,8 @@ def capacity_trend(gains: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         return out
     out["p_holm"] = holm(out.p.tolist())
     out = out[[c for c in out.columns if c != "test"] + ["test"]]
-    out.attrs["correction"] = (f"Holm-corrected across {int(out.p.notna().sum())} tests "
-                               "(p_holm)")
+    if out.p.notna().any():
+        out.attrs["correction"] = _correction(int(out.p.notna().sum()), "test", "p_holm")
     out.attrs["selected_on"] = cells.attrs.get("selected_on", "val")
     return out
 
@@ -467,7 +473,7 @@ def selected_vs_uniform(cells: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     if not out.empty:
         out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out.p.tolist()))
-        out.attrs["correction"] = f"Holm-corrected across {len(out)} tests (p_holm)"
+        out.attrs["correction"] = _correction(len(out), "test", "p_holm")
     return out
 
 
