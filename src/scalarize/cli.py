@@ -341,7 +341,8 @@ def _three_places(value: float) -> str:
 def _print_tables(tables: dict, fmt: str) -> None:
     for title, frame in tables.items():
         if fmt == "table":
-            print(f"\n== {title} ==")
+            head, *notes = title.split("\n")
+            print("\n".join([f"\n== {head} ==", *notes]))
         _print_frame(frame, fmt)
 
 
@@ -353,17 +354,33 @@ def _cmd_analyze_capacity(args: argparse.Namespace) -> None:
     if tables.runs.empty:
         raise ScalarizeError(f"no finished run in {args.dir} yet")
     cells = tables.per_capacity
-    planes = tables.planes if args.format == "table" else {}
+    pretty = args.format == "table"
+    planes = tables.planes if pretty else {}
     plane = {f"{key.removesuffix('_gain')} Δ% (data × capacity)": frame
              for key, frame in planes.items()}
-    readable = members_display if args.format == "table" else (lambda frame: frame)
-    _print_tables({**plane, "per_capacity": readable(cells),
-                   "capacity_trend (Spearman ρ of per-seed Δ against log parameters)":
-                   tables.trend,
-                   "rank_stability": tables.rank_stability,
-                   "transfer_regret": tables.transfer_regret,
+    capacity_planes = {f"{key} test Δ% (capacity plane; bootstrap 95% over seeds)": frame
+                       for key, frame in (tables.capacity_planes if pretty else {}).items()}
+    readable = members_display if pretty else (lambda frame: frame)
+    selected = f"selected on {cells.attrs.get('selected_on', 'val')}, test Δ reported"
+    _print_tables({**plane, **capacity_planes,
+                   f"per_capacity (best weights {selected})": readable(cells),
+                   _titled("capacity_trend (Spearman ρ of capacity means of test Δ; exact "
+                           "permutation p over capacities; interval: seeds resampled within "
+                           "capacity)", tables.trend): tables.trend,
+                   _titled("selected_vs_uniform (test Δ difference per capacity)",
+                           tables.vs_uniform): tables.vs_uniform,
+                   _titled("rank_stability (Kendall τ of weightings by mean test Δ; interval: "
+                           "seeds resampled within capacity)", tables.rank_stability):
+                   tables.rank_stability,
+                   f"transfer_regret ({selected})": tables.transfer_regret,
                    "weightings": readable(tables.weightings)},
                   args.format)
+
+
+def _titled(title: str, frame) -> str:
+    """``title`` with the correction and the notes a table carries (``attrs``)."""
+    notes = [frame.attrs[key] for key in ("correction", "note") if frame.attrs.get(key)]
+    return "\n".join([title, *(f"   {note}" for note in notes)])
 
 
 def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:

@@ -15,3 +15,8 @@ class ScalarizeError(Exception):
 class SkippedRunWarning(UserWarning):
     """A run left out of a table, an analysis or a report because one of its files is corrupt
     or unreadable; the message names the run folder and the reason."""
+
+
+class SelectionFallbackWarning(UserWarning):
+    """A "best" chosen on the test split because the runs have no validation scores (written
+    before selection on validation); the message names the fallback and how to avoid it."""

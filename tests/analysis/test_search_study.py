@@ -22,7 +22,7 @@ from scalarize.analysis.search_study import (
     write_cell,
 )
 from scalarize.analysis.stats import mean_ci
-from scalarize.errors import ScalarizeError
+from scalarize.errors import ScalarizeError, SelectionFallbackWarning
 
 SCORES = {"tpe": [0.80, 0.82, 0.79, 0.81, 0.83], "random": [0.70, 0.75, 0.71, 0.74, 0.72],
           "grid": [0.79, 0.83, 0.78, 0.80, 0.84]}
@@ -38,11 +38,27 @@ def cells() -> list[StudyCell]:
     return [cell(s, seed, v) for s, values in SCORES.items() for seed, v in enumerate(values)]
 
 
-def reference() -> list[ReferenceCell]:
-    # point 1 is best on average (0.85); point 0 is better at seed 0 only
+def reference(val: dict[int, float] | None = None) -> list[ReferenceCell]:
+    # point 1 is best on average (0.85); point 0 is better at seed 0 only; validation scores
+    # as test unless ``val`` (point -> validation score) says otherwise
     values = {0: [0.90, 0.60, 0.60, 0.60, 0.60], 1: [0.84, 0.85, 0.86, 0.84, 0.86]}
-    return [ReferenceCell(point=p, seed=s, weights=[p / 1, 1 - p / 1], test_avg_acc=v)
+    return [ReferenceCell(point=p, seed=s, weights=[p / 1, 1 - p / 1], test_avg_acc=v,
+                          val_avg_acc=v if val is None else val[p])
             for p, row in values.items() for s, v in enumerate(row)]
+
+
+def test_the_reference_grids_best_point_is_selected_on_validation():
+    """Validation prefers point 0: its test scores are reported, though point 1 tests
+    better."""
+    ref, weights = reference_scores(reference(val={0: 0.9, 1: 0.5}))
+    assert weights == [0.0, 1.0] and ref.tolist() == [0.90, 0.60, 0.60, 0.60, 0.60]
+
+
+def test_reference_cells_without_validation_fall_back_to_test_with_a_warning():
+    old = [c.model_copy(update={"val_avg_acc": None}) for c in reference()]
+    with pytest.warns(SelectionFallbackWarning, match="selected on test"):
+        _, weights = reference_scores(old)
+    assert weights == [1.0, 0.0]
 
 
 def test_the_table_has_intervals_regret_and_paired_tests_against_the_best():

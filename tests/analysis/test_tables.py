@@ -58,7 +58,7 @@ def test_capacity_cli_report_and_api_show_the_tables_numbers(sweep, capsys, tmp_
     assert not tables.runs.empty and not tables.gains.empty
     assert main(["analyze", "capacity", str(sweep), "--format", "json"]) == 0
     printed = _printed_json(capsys.readouterr().out)
-    wanted = [tables.per_capacity, tables.trend, tables.rank_stability,
+    wanted = [tables.per_capacity, tables.trend, tables.vs_uniform, tables.rank_stability,
               tables.transfer_regret, tables.weightings]
     assert len(printed) == len(wanted)
     for shown, table in zip(printed, wanted, strict=True):

@@ -8,7 +8,8 @@ written by :mod:`scalarize.studies.study`) and, with a reference grid, one
 :class:`ReferenceCell` per (grid point, seed). This module only reads them.
 
 - **Regret** of a cell: the test score, at the cell's seed, of the reference grid's best point
-  (the point whose mean test score over the seeds is highest) minus the cell's test score.
+  (the point whose mean *validation* score over the seeds is highest: selected off the test
+  split) minus the cell's test score.
   Paired by seed, so the seed's noise (initialisation, data order) cancels in part.
 - **Intervals**: Student-t 95% intervals of the mean over seeds
   (:func:`~scalarize.analysis.stats.mean_ci`).
@@ -42,8 +43,8 @@ import pandas as pd
 from pydantic import BaseModel
 from scipy import stats
 
-from scalarize.analysis.stats import mean_ci
-from scalarize.errors import ScalarizeError
+from scalarize.analysis.stats import holm, mean_ci
+from scalarize.errors import ScalarizeError, SelectionFallbackWarning
 
 CELLS = "cells"            # one JSON file per (strategy, seed)
 REFERENCE = "reference"    # one JSON file per (grid point, seed), in cells/
@@ -81,6 +82,9 @@ class ReferenceCell(BaseModel):
     seed: int
     weights: list[float]
     test_avg_acc: float
+    #: the validation average accuracy of the point's run, what picks the grid's best point
+    #: (``None`` in cells written before selection on validation)
+    val_avg_acc: float | None = None
 
 
 def cell_name(strategy: str, seed: int) -> str:
@@ -137,28 +141,28 @@ def cells_frame(cells: list[StudyCell]) -> pd.DataFrame:
 
 
 def reference_scores(reference: list[ReferenceCell]) -> tuple[pd.Series, list[float]] | None:
-    """The test score per seed of the reference grid's best point (highest mean over seeds;
-    only points trained at every seed count) and its weights; ``None`` without a reference."""
+    """The test score per seed of the reference grid's best point and its weights; ``None``
+    without a reference. The best point is the one with the highest mean *validation* score
+    over seeds (only points trained at every seed count), so that the test scores it reports
+    are not the maximum of many noisy test scores; cells written without a validation score
+    fall back to the highest mean test score, with one
+    :class:`~scalarize.errors.SelectionFallbackWarning`."""
     if not reference:
         return None
     frame = pd.DataFrame([c.model_dump() for c in reference])
     seeds = frame.seed.nunique()
     complete = frame.groupby("point").filter(lambda g: g.seed.nunique() == seeds)
-    means = complete.groupby("point").test_avg_acc.mean()
+    key = "val_avg_acc"
+    if complete[key].isna().any():
+        warnings.warn("reference cells without a validation score (written before selection "
+                      "on validation): the grid's best point is selected on test, which "
+                      "understates every strategy's regret; run the study again to redo them",
+                      SelectionFallbackWarning, stacklevel=2)
+        key = "test_avg_acc"
+    means = complete.groupby("point")[key].mean()
     best = int(means.idxmax())
     chosen = complete[complete.point == best]
     return chosen.set_index("seed").test_avg_acc, list(chosen.weights.iloc[0])
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment of ``p_values`` (NaN stays NaN), in the same order."""
-    order = [i for i in np.argsort(p_values) if not math.isnan(p_values[i])]
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p_values[i]))
-        adjusted[i] = round(running, 12)
-    return adjusted
 
 
 def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:

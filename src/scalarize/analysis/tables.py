@@ -23,11 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from scalarize.analysis.capacity import (
+    capacity_plane,
     capacity_trend,
     gain_plane,
     load_sweep,
     per_capacity,
     rank_stability,
+    selected_vs_uniform,
     summarize,
     transfer_regret,
     weighting_gains,
@@ -75,7 +77,8 @@ class CapacityTables:
 
     @cached_property
     def per_capacity(self) -> pd.DataFrame:
-        """The best and the uniform weighting per capacity (:func:`per_capacity`)."""
+        """The weighting selected on validation (its test gain) and the uniform weighting per
+        capacity (:func:`per_capacity`)."""
         return per_capacity(self.weightings)
 
     @property
@@ -92,14 +95,31 @@ class CapacityTables:
         return {key: gain_plane(self.per_capacity, key) for key in ("best_gain", "uniform_gain")}
 
     @cached_property
+    def capacity_planes(self) -> dict[str, pd.DataFrame]:
+        """The selected and the uniform test gain over the plane of two capacity axes (depth ×
+        width; :func:`capacity_plane`), keyed ``selected`` and ``uniform``; empty unless the
+        sweep varies exactly two numeric capacity axes."""
+        planes = {key: capacity_plane(self.gains, self.per_capacity, key)
+                  for key in ("selected", "uniform")}
+        return {key: frame for key, frame in planes.items() if not frame.empty}
+
+    @cached_property
     def trend(self) -> pd.DataFrame:
-        """Spearman ρ of the per-seed gains against log parameters (:func:`capacity_trend`)."""
+        """Spearman ρ of the capacity means of the gains against log parameters (and each
+        capacity axis), exact permutation p, Holm-adjusted (:func:`capacity_trend`)."""
         return capacity_trend(self.gains, self.per_capacity)
 
     @cached_property
+    def vs_uniform(self) -> pd.DataFrame:
+        """The selected weights against uniform over capacities: exact sign-flip test
+        (:func:`selected_vs_uniform`)."""
+        return selected_vs_uniform(self.per_capacity)
+
+    @cached_property
     def rank_stability(self) -> pd.DataFrame:
-        """Kendall τ and Spearman ρ between the weight orderings of capacity pairs."""
-        return rank_stability(self.weightings)
+        """Kendall τ (exact p, Holm across pairs, bootstrap interval over seeds) and Spearman
+        ρ between the weight orderings of capacity pairs (:func:`rank_stability`)."""
+        return rank_stability(self.weightings, self.gains)
 
     @cached_property
     def transfer_regret(self) -> pd.DataFrame:

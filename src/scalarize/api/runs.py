@@ -232,18 +232,25 @@ def report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Pat
 
 def capacity(folder: Path | str) -> dict[str, pd.DataFrame]:
     """The capacity study of the sweep in ``folder``, as ``scalarize analyze capacity``
-    prints it (every column, as its csv and json formats): the gain per capacity, its trend
-    against parameters, rank stability, transfer regret and every weighting; with
-    ``sweep.data``, also the best and the uniform gain over the data × capacity plane."""
+    prints it (every column, as its csv and json formats): the gain per capacity (weights
+    selected on validation, test gain reported), its trend over capacities (exact permutation
+    p over capacity means, Holm-adjusted), the selected weights against uniform, rank
+    stability, transfer regret and every weighting; with ``sweep.data``, also the best and
+    the uniform gain over the data × capacity plane; with two capacity axes (depth × width),
+    the selected and the uniform gain over that plane (``selected_capacity_plane``,
+    ``uniform_capacity_plane``)."""
     from scalarize.analysis.tables import capacity_tables
 
     tables = capacity_tables(folder)
     if tables.runs.empty:
         raise ScalarizeError(f"no finished run in {folder} yet")
     return {"per_capacity": tables.per_capacity, "capacity_trend": tables.trend,
+            "selected_vs_uniform": tables.vs_uniform,
             "rank_stability": tables.rank_stability, "transfer_regret": tables.transfer_regret,
             "weightings": tables.weightings,
-            **{f"{key}_plane": frame for key, frame in tables.planes.items()}}
+            **{f"{key}_plane": frame for key, frame in tables.planes.items()},
+            **{f"{key}_capacity_plane": frame
+               for key, frame in tables.capacity_planes.items()}}
 
 
 def conflicts(folder: Path | str) -> dict[str, pd.DataFrame]:

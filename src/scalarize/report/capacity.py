@@ -174,14 +174,16 @@ def capacity_section(folder: Path, figures: Path) -> Section | None:
          "multi-task model over the single-task models of the same capacity and seed, in %, "
          "on the test split; intervals are Student-t 95% over seeds."],
     )
-    show = [*cell, "params", "best_weights", "best_gain", "best_gain_lo", "best_gain_hi",
+    show = [*cell, "params", "best_weights", "selected_on", "best_gain", "best_gain_lo",
+            "best_gain_hi",
             "uniform_gain", "uniform_gain_lo", "uniform_gain_hi", "best_distance_from_uniform",
             "seeds"]
     section.tables.append(("Gain per capacity", caps[show]))
     if not pairs.empty:
         section.tables.append(("Rank stability of weightings between capacities",
                                pairs[[*cell[:-1], "capacity_a", "capacity_b", "kendall_tau",
-                                      "kendall_p", "spearman_rho", "weightings"]]))
+                                      "kendall_p", "kendall_p_holm", "spearman_rho",
+                                      "weightings"]]))
     if not regret.empty:
         section.tables.append(("Regret of transferring a smaller model's best weights to a "
                                "larger one (Δ points)",

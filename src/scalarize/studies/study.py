@@ -333,7 +333,8 @@ class SearchStudy:
         summary = self._train(weights, seed, self.out / "reference" / f"seed{seed}",
                               f"p{index:03d}")
         return ReferenceCell(point=index, seed=seed, weights=list(weights.values),
-                             test_avg_acc=summary.test.avg_acc)
+                             test_avg_acc=summary.test.avg_acc,
+                             val_avg_acc=summary.val.avg_acc)
 
 
 def _safe(spec: str) -> str:
