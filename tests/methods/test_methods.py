@@ -13,7 +13,7 @@ JACOBIAN = {
     "cagrad": lambda: aggregation.CAGrad(c=0.4),
     "imtl_g": lambda: aggregation.IMTLG(),
     "nash_mtl": lambda: aggregation.NashMTL(n_tasks=2),
-    "graddrop": lambda: aggregation.GradDrop(),
+    "graddrop_params": lambda: aggregation.GradDrop(),
     "aligned_mtl": lambda: aggregation.AlignedMTL(),
     "upgrad": lambda: aggregation.UPGrad(),
     "dualproj": lambda: aggregation.DualProj(),

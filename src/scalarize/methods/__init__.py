@@ -3,8 +3,9 @@
 =============== ==========================================================================
 ``static``      the paper's scalarization: Σ p_t L_t with the run's simplex weights
 Jacobian-based  ``pcgrad``, ``mgda``, ``mgda_ub``, ``cagrad``, ``imtl_g``, ``nash_mtl``,
-                ``graddrop``, ``aligned_mtl``, ``upgrad``, ``dualproj``, ``gradvac``, ``config``,
-                ``fairgrad``, ``excess_mtl``, ``pcd``, ``cr_mogm`` (:mod:`.gramian`)
+                ``graddrop_params``, ``aligned_mtl``, ``upgrad``, ``dualproj``, ``gradvac``,
+                ``config``, ``fairgrad``, ``excess_mtl``, ``pcd``, ``cr_mogm`` (:mod:`.gramian`)
+Activations     ``graddrop`` (the paper's, on the shared features: :mod:`.graddrop`)
 Two batches     ``modo``, ``sdmgrad`` (the batch's halves: :mod:`.two_batch`)
 Loss-based      ``uw`` (uncertainty), ``dwa``, ``rlw``, ``famo``, ``imtl_l``, ``gradnorm``,
                 ``geometric_mean``
@@ -12,8 +13,11 @@ Preference      ``stch``, ``pbi``, ``cosmos`` (:mod:`.preference`)
 =============== ==========================================================================
 
 Each method's options go in ``method.options``; defaults follow its paper (CAGrad c = 0.4,
-DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025, FairGrad α = 2, PBI θ = 5). Adding a method
-means one factory and one registry line; the trainer does not change.
+DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025, FairGrad α = 2, PBI θ = 5);
+docs/methods.md lists each method's convention (where it acts, its scale, what the heads get)
+and the reference its oracle test (tests/methods/oracles/) checks it against. The Jacobian
+methods with row weights take ``heads: plain | weighted`` (:mod:`.jacobian`). Adding a method
+means one factory, one registry line and one oracle test; the trainer does not change.
 
 ``static`` and the methods that take a preference vector (``stch``, ``pbi``, ``cosmos``,
 ``sdmgrad``: the run's weights are the preference) use the run's scalarization weights; every
@@ -49,12 +53,16 @@ def _own_weights(factory: Callable[..., Method]) -> Callable[..., Method]:
     return factory
 
 
-def _jacobian(build: Callable[..., Any]) -> Callable[..., Method]:
+def _jacobian(build: Callable[..., Any], weighted: bool = True) -> Callable[..., Method]:
+    """A factory of :class:`~scalarize.methods.jacobian.JacobianMethod` around ``build``'s
+    aggregator; ``weighted``: it takes the ``heads`` option (plain by default)."""
+
     @_own_weights
     def factory(n_objectives: int, **options: Any) -> Method:
         from scalarize.methods.jacobian import JacobianMethod
 
-        return JacobianMethod(build(n_objectives, **options))
+        heads = options.pop("heads", "plain") if weighted else "plain"
+        return JacobianMethod(build(n_objectives, **options), heads=heads)
 
     return factory
 
@@ -81,15 +89,16 @@ def _register_torchjd() -> None:
 
     aggregators: dict[str, Callable[..., Any]] = {
         "pcgrad": lambda n, **o: cls(agg, "PCGrad")(**o),
-        "mgda": lambda n, **o: cls(agg, "MGDA")(**o),
-        "cagrad": lambda n, c=0.4, **o: cls(agg, "CAGrad")(c=c, **o),
+        "mgda": lambda n, epsilon=0.001, max_iters=100: cls(agg, "MGDA")(
+            epsilon=epsilon, max_iters=max_iters),
         "imtl_g": lambda n, **o: cls(agg, "IMTLG")(**o),
-        "nash_mtl": lambda n, **o: cls(agg, "NashMTL")(n_tasks=n, **o),
-        "graddrop": lambda n, **o: cls(agg, "GradDrop")(**o),
         "aligned_mtl": lambda n, **o: cls(agg, "AlignedMTL")(**o),
         "upgrad": lambda n, **o: cls(agg, "UPGrad")(**o),
         "dualproj": lambda n, **o: cls(agg, "DualProj")(**o),
         "gradvac": lambda n, **o: cls(agg, "GradVac")(**o),
+    }
+    plain_only: dict[str, Callable[..., Any]] = {  # no row weights: heads are plain
+        "graddrop_params": lambda n, **o: cls(agg, "GradDrop")(**o),
         "config": lambda n, **o: cls(agg, "ConFIG")(**o),
     }
     scalarizers: dict[str, Callable[..., Any]] = {
@@ -101,6 +110,8 @@ def _register_torchjd() -> None:
     }
     for name, build in aggregators.items():
         METHODS.register(name)(_jacobian(build))
+    for name, build in plain_only.items():
+        METHODS.register(name)(_jacobian(build, weighted=False))
     for name, build in scalarizers.items():
         METHODS.register(name)(_scalarizer(build))
 
@@ -120,6 +131,9 @@ def _lazy(module: str, name: str, uses_weights: bool) -> Callable[..., Method]:
 
 #: torchjd 0.18's newer methods: name -> (module, factory, whether it uses the run's weights)
 _NEWER = {
+    "cagrad": ("gramian", "cagrad", False),
+    "nash_mtl": ("gramian", "nash_mtl", False),
+    "graddrop": ("graddrop", "graddrop", False),
     "fairgrad": ("gramian", "fairgrad", False),
     "excess_mtl": ("gramian", "excess_mtl", False),
     "pcd": ("gramian", "pcd", False),

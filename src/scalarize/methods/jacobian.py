@@ -21,16 +21,43 @@ over the present objectives only.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 from torchjd import Stateful
-from torchjd.aggregation import Aggregator, MGDAWeighting
+from torchjd.aggregation import Aggregator, MGDAWeighting, NashMTL, WeightedAggregator
 from torchjd.autojac import jac_to_grad, mtl_backward
 
+from scalarize.errors import ScalarizeError
 from scalarize.methods.base import Method, StepContext
 from scalarize.methods.state import TorchjdMethod, prepare
+
+#: what a task's own head gets: ``plain`` ∇L_t, ``weighted`` α_t ∇L_t (see the module doc)
+Heads = Literal["plain", "weighted"]
+HEADS: tuple[str, ...] = ("plain", "weighted")
+
+
+def check_heads(heads: str, name: str) -> None:
+    """Refuse a ``heads`` option other than ``plain`` or ``weighted``."""
+    if heads not in HEADS:
+        raise ScalarizeError(f"method {name!r}: heads={heads!r} is not one of "
+                             f"{', '.join(HEADS)}; set method.options.heads to one of them")
+
+
+def head_params(ctx: StepContext) -> list[nn.Parameter]:
+    """The model's trainable parameters outside the shared encoder: the task heads."""
+    shared = {id(p) for p in ctx.shared_params}
+    return [p for p in ctx.model.parameters() if p.requires_grad and id(p) not in shared]
+
+
+def weighted_head_backward(losses: list[torch.Tensor], alpha: torch.Tensor,
+                           ctx: StepContext) -> None:
+    """Head t gets α_t ∇L_t: back-propagate Σ α_t L_t into the heads only."""
+    heads = head_params(ctx)
+    if heads:
+        total = torch.stack(losses) @ alpha.detach().to(losses[0].dtype)
+        torch.autograd.backward(total, inputs=heads, retain_graph=True)
 
 
 class JacobianMethod(TorchjdMethod):
@@ -41,12 +68,29 @@ class JacobianMethod(TorchjdMethod):
         >>> method = JacobianMethod(UPGrad())
     """
 
-    def __init__(self, aggregator: Aggregator) -> None:
+    def __init__(self, aggregator: Aggregator, heads: str = "plain") -> None:
         super().__init__()
+        check_heads(heads, type(aggregator).__name__)
+        if heads == "weighted" and not isinstance(aggregator, WeightedAggregator):
+            raise ScalarizeError(f"{type(aggregator).__name__} does not weight the rows of the "
+                                 "Jacobian, so heads=weighted has no weights to use; use "
+                                 "heads=plain")
         self.aggregator = aggregator
+        self.heads = heads
         prepare(aggregator)
         #: its state is sized by the objectives: it sees every row, also a zero one
         self.keeps_rows = _stateful(aggregator)
+        self._alpha: torch.Tensor | None = None  # the last step's weights (heads=weighted)
+        if heads == "weighted":
+            aggregator.weighting.register_forward_hook(self._record)
+
+    def _record(self, module: nn.Module, args: Any, alpha: torch.Tensor) -> None:
+        self._alpha = alpha
+
+    def head_weights(self) -> torch.Tensor:
+        """The weights α the heads get with ``heads=weighted``: the aggregator's, this step."""
+        assert self._alpha is not None
+        return self._alpha
 
     def wrapped(self) -> Aggregator:
         return self.aggregator
@@ -62,23 +106,51 @@ class JacobianMethod(TorchjdMethod):
             return torch.dot(weights.to(losses.dtype), losses.detach())
         if present is not None and not self.keeps_rows:  # partial labels: skip absent rows
             rows = [rows[i] for i in present]
+        weighted = self.heads == "weighted"
+        # weighted heads: mtl_backward leaves the heads alone; they follow once α is known
         mtl_backward(rows, features=ctx.features,
+                     tasks_params=[[] for _ in rows] if weighted else None,
                      shared_params=ctx.shared_params, retain_graph=True,
                      parallel_chunk_size=chunk)
         jac_to_grad(ctx.shared_params, self.aggregator)
+        if weighted:
+            weighted_head_backward(rows, self.head_weights(), ctx)
         return torch.dot(weights.to(losses.dtype), losses.detach())
+
+
+class NashMTLMethod(JacobianMethod):
+    """Nash-MTL (Navon et al. 2022). The shared parameters move along Σ α_t ∇L_t with α the
+    bargaining solution, clipped to norm ``max_norm`` (1, the official default); with
+    ``heads=weighted`` (the default: the official code back-propagates Σ α_t L_t, as LibMTL does)
+    head t moves along α_t ∇L_t with the *unclipped* α, as in the official code, where the
+    clipping (``clip_grad_norm_`` on the shared parameters) comes after the backward pass."""
+
+    aggregator: NashMTL
+
+    def head_weights(self) -> torch.Tensor:
+        alpha = torch.from_numpy(self.aggregator.weighting.prvs_alpha.copy())
+        return alpha.to(super().head_weights())
 
 
 class FeatureMGDA(Method):
     """MGDA-UB (Sener & Koltun 2018): MGDA weights from the gradients of the losses with respect
-    to the shared features (an upper bound that costs T small backward passes through the heads
-    only), then one backward pass of the weighted sum."""
+    to the shared **features** (an upper bound that costs T small backward passes through the
+    heads only), then one backward pass of the weighted sum Σ α_t L_t: the shared parameters
+    move along Σ α_t ∇L_t (weights on the simplex: a convex combination, the paper's scale) and,
+    with ``heads=weighted`` (the default, as the official code), head t along α_t ∇L_t;
+    ``heads=plain`` gives head t ∇L_t (the paper's Algorithm 2, LibMTL). The min-norm problem is
+    solved by Frank-Wolfe (the paper's Algorithm 2) until a step γ < ``epsilon`` (1e-3, as
+    torchjd and the official code) or ``max_iters``; a smaller ``epsilon`` (1e-8) gets the exact
+    min-norm weights to solver precision."""
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
 
-    def __init__(self, epsilon: float = 0.001, max_iters: int = 100) -> None:
+    def __init__(self, epsilon: float = 0.001, max_iters: int = 100,
+                 heads: str = "weighted") -> None:
         super().__init__()
+        check_heads(heads, "mgda_ub")
+        self.heads = heads
         self.weighting = MGDAWeighting(epsilon=epsilon, max_iters=max_iters)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
@@ -94,7 +166,13 @@ class FeatureMGDA(Method):
         jacobian = torch.stack(rows)
         alpha = self.weighting(jacobian @ jacobian.T).detach()
         loss = torch.dot(alpha.to(losses.dtype), losses)
-        loss.backward()
+        if self.heads == "weighted":
+            loss.backward()
+            return logged
+        heads = head_params(ctx)
+        torch.autograd.backward(loss, inputs=ctx.shared_params, retain_graph=bool(heads))
+        if heads:
+            torch.autograd.backward(losses.sum(), inputs=heads)
         return logged
 
 
