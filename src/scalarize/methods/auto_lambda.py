@@ -28,7 +28,8 @@ moved λ.
 Differences from the official code: the virtual step is plain gradient descent (the official
 one adds SGD's momentum and weight decay, and takes Adam's learning rate with the raw gradient
 when the model is trained with Adam, as here); the look-ahead leaves the model exactly as it was
-(parameters swapped back, BatchNorm running statistics restored).
+(parameters swapped back; BatchNorm's running statistics are those of the step's own
+forward pass: the look-ahead's evaluations update copies).
 
 Cost: besides the step itself, three evaluations of the batch (the virtual step's, θ's + and −)
 and two backward passes (``benchmarks/method_cost.py`` measures it). It needs the trainer's
@@ -54,6 +55,7 @@ class AutoLambda(Method):
 
     uses_weights: ClassVar[bool] = False
     meta_weights: torch.Tensor
+    primary: torch.Tensor
 
     def __init__(self, n_objectives: int, weight_init: float = 0.1, lr: float = 1e-4,
                  primary: Sequence[int] | None = None, virtual_lr: float | None = None
@@ -106,7 +108,12 @@ class AutoLambda(Method):
         per_example = ctx.per_example
         params = [p for p in ctx.model.parameters() if p.requires_grad]
         original = [p.data for p in params]  # swapped back at the end: exactly θ again
-        buffers = [(b, b.detach().clone()) for b in ctx.model.buffers()]
+        # the look-ahead's evaluations update copies of the buffers (BatchNorm's running
+        # statistics): the step's graph saved the originals, which must stay untouched
+        buffers = [(module, name, buffer) for module in ctx.model.modules()
+                   for name, buffer in module.named_buffers(recurse=False)]
+        for module, name, buffer in buffers:
+            setattr(module, name, buffer.clone())
         first = torch.zeros(size, dtype=torch.bool, device=ctx.features.device)
         first[:size // 2] = True
 
@@ -138,9 +145,8 @@ class AutoLambda(Method):
         finally:
             for p, base in zip(params, original, strict=True):
                 p.data = base
-            with torch.no_grad():
-                for buffer, saved in buffers:
-                    buffer.copy_(saved)
+            for module, name, buffer in buffers:
+                setattr(module, name, buffer)
         meta_grad = -alpha * (plus - minus) / (2 * eps)
         if self._adam is None:
             self._adam = self._new_adam()
