@@ -60,7 +60,7 @@ def test_refusals():
     with pytest.raises(ScalarizeError, match="per_example"):
         method.backward(model.per_example(x, z).mean(dim=1), torch.ones(2),
                         StepContext(model, [], z, 0))
-    with pytest.raises(ScalarizeError, match="raise train.batch_size"):
+    with pytest.raises(ScalarizeError, match=r"raise train\.batch_size"):
         method.backward(model.per_example(x, z).mean(dim=1), torch.ones(2),
                         StepContext(model, [], z, 0, per_example=lambda: z, lr=0.1))
     with pytest.raises(ScalarizeError, match="primary"):
