@@ -49,12 +49,18 @@ def measure(method: str, n_tasks: int, spec: str, batch: int, steps: int, clock:
     heads = list(model.heads.values())
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
+    def per_example(features: torch.Tensor) -> torch.Tensor:
+        return torch.stack([F.cross_entropy(h(features), y[i], reduction="none")
+                            for i, h in enumerate(heads)])
+
     def step(k: int) -> None:
         features = model(x)
-        losses = torch.stack([F.cross_entropy(h(features), y[i]) for i, h in enumerate(heads)])
+        losses = per_example(features).mean(dim=1)
         optimizer.zero_grad(set_to_none=True)
-        algo.backward(losses, weights, StepContext(model, model.shared_parameters(),
-                                                   features, k))
+        # the batch's re-evaluation and the lr: what Auto-Lambda's look-ahead takes
+        algo.backward(losses, weights, StepContext(
+            model, model.shared_parameters(), features, k,
+            per_example=lambda: per_example(model(x)), lr=1e-3))
         optimizer.step()
         algo.after_step(lambda: losses.detach())
 

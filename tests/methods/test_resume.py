@@ -153,7 +153,8 @@ class _Kill(Callback):
 
 
 @pytest.mark.parametrize("name", ["gradnorm", "famo", "dwa", "nash_mtl", "gradvac",
-                                  "excess_mtl", "pcd", "cr_mogm", "modo", "sdmgrad"])
+                                  "excess_mtl", "pcd", "cr_mogm", "modo", "sdmgrad",
+                                  "imtl", "moco", "db_mtl", "auto_lambda"])
 def test_resume_from_the_run_folder(tmp_path, name, data):
     cfg = _config(name, epochs=3)
     train_run(cfg, tmp_path / "a", data=data, progress=False)

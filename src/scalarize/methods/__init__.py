@@ -144,6 +144,10 @@ _NEWER = {
     "geometric_mean": ("preference", "geometric_mean", False),
     "pbi": ("preference", "pbi", True),
     "cosmos": ("preference", "cosmos", True),
+    "imtl": ("imtl_hybrid", "imtl", False),
+    "moco": ("tracked", "moco", False),
+    "db_mtl": ("tracked", "db_mtl", False),
+    "auto_lambda": ("auto_lambda", "auto_lambda", False),
 }
 
 

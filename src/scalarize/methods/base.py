@@ -24,7 +24,10 @@ class StepContext:
     gives no gradient; Jacobian methods skip its row). ``None`` counts: every objective has
     examples. ``mask`` (objectives × examples, when given) says which examples count for which
     objective (``counts`` is its row sums); MoDo and SDMGrad count each half of the batch with
-    it."""
+    it. ``per_example`` (when given) evaluates the batch again with the model's current
+    parameters and returns its per-example losses (objectives × examples, with their graph), and
+    ``lr`` is the optimiser's learning rate for this step: methods that look ahead (Auto-Lambda's
+    virtual step) use both."""
 
     model: nn.Module
     shared_params: list[nn.Parameter]
@@ -32,6 +35,8 @@ class StepContext:
     step: int
     counts: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    per_example: Callable[[], torch.Tensor] | None = None
+    lr: float | None = None
 
     def present(self) -> list[int] | None:
         """The objectives with examples in this batch when some have none (read on the host);

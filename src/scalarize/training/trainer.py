@@ -177,7 +177,8 @@ class Trainer:
         losses, counts = per_example.mean_losses()
         self._last_counts = counts
         ctx = StepContext(self.model, self.shared_params, features, self.step, counts,
-                          per_example.mask)
+                          per_example.mask, lambda: self._forward(batch, eager=True)[1].loss,
+                          float(self.scheduler.get_last_lr()[0]))
         for callback in self.callbacks:
             callback.on_losses(self, losses, per_example, ctx)
         self.optimizer.zero_grad(set_to_none=True)
