@@ -122,11 +122,11 @@ def cagrad(n_objectives: int, c: float = 0.4, rescale: int = 0, norm_eps: float 
     if rescale not in CAGRAD_RESCALE:
         raise ScalarizeError(f"method 'cagrad': rescale={rescale!r} is not one of 0, 1, 2 (the "
                              "step is divided by 1, 1 + c² or 1 + c); set method.options.rescale")
-    aggregator = aggregation.CAGrad(c=c, norm_eps=norm_eps)
-    if rescale:
-        weighting = _Rescaled(aggregator.gramian_weighting, 1.0 / CAGRAD_RESCALE[rescale](c))
-        aggregator = aggregation.GramianWeightedAggregator(weighting)
-    return JacobianMethod(aggregator, heads=heads)
+    cagrad_ = aggregation.CAGrad(c=c, norm_eps=norm_eps)
+    if not rescale:
+        return JacobianMethod(cagrad_, heads=heads)
+    weighting = _Rescaled(cagrad_.gramian_weighting, 1.0 / CAGRAD_RESCALE[rescale](c))
+    return JacobianMethod(aggregation.GramianWeightedAggregator(weighting), heads=heads)
 
 
 def nash_mtl(n_objectives: int, max_norm: float = 1.0, update_weights_every: int = 1,

@@ -82,7 +82,9 @@ class JacobianMethod(TorchjdMethod):
         self.keeps_rows = _stateful(aggregator)
         self._alpha: torch.Tensor | None = None  # the last step's weights (heads=weighted)
         if heads == "weighted":
-            aggregator.weighting.register_forward_hook(self._record)
+            weighting = aggregator.weighting
+            assert isinstance(weighting, nn.Module)  # checked above: it weights the rows
+            weighting.register_forward_hook(self._record)
 
     def _record(self, module: nn.Module, args: Any, alpha: torch.Tensor) -> None:
         self._alpha = alpha

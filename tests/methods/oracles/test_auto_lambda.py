@@ -19,6 +19,8 @@ import torch
 from scalarize.methods import build_method
 from tests.methods.oracles import _tiny_mtl as tiny
 
+COVERED = {"auto_lambda"}
+
 LR, META_LR = 0.05, 0.01
 BETAS, EPS = (0.9, 0.999), 1e-8
 

@@ -16,6 +16,8 @@ import torch
 from scalarize.methods import build_method
 from tests.methods.oracles import _tiny_mtl as tiny
 
+COVERED = {"db_mtl"}
+
 LR = 0.05
 
 

@@ -17,6 +17,8 @@ import torch
 from scalarize.methods import build_method
 from tests.methods.oracles import _tiny_mtl as tiny
 
+COVERED = {"imtl"}
+
 LR = 0.05
 
 

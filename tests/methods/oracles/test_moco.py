@@ -20,6 +20,8 @@ from scipy.optimize import brentq
 from scalarize.methods import build_method
 from tests.methods.oracles import _tiny_mtl as tiny
 
+COVERED = {"moco"}
+
 LR = 0.05
 OPTIONS = {"beta": 0.5, "beta_sigma": 0.5, "gamma": 0.3, "gamma_sigma": 0.5, "rho": 0.1}
 
