@@ -198,9 +198,9 @@ def by_factor(epochs: pd.DataFrame, factor: str, measure: str = "conflict_share"
     percentile-bootstrap interval over runs (inside the measure's range; NaN for one run); the
     measure's same-objective floor (:data:`FLOORS`) next to it where the runs recorded one."""
     multi = epochs[epochs.multi_task]
-    floor = FLOORS.get(measure)
+    floor = FLOORS.get(measure, "")
     aggs = {"value": (measure, "mean"), "key": (factor, "first"), "params": ("params", "first")}
-    has_floor = floor is not None and floor in multi.columns and multi[floor].notna().any()
+    has_floor = bool(floor) and floor in multi.columns and multi[floor].notna().any()
     if has_floor:
         aggs["floor"] = (floor, "mean")
     per_run = multi.groupby("run").agg(**aggs)
