@@ -19,7 +19,7 @@ Example:
     >>> pools = [np.arange(0, 10), np.arange(10, 13)]
     >>> draw = draw_probe(pools, examples=2, seed=0, step=4)
     >>> [len(a) for a in draw.a], [len(b) for b in draw.b]
-    ([2, 2], [2, 2])
+    ([2, 1], [2, 1])
     >>> draw.counts  # the second pool holds 3 examples: 1 per half, and the rest goes unused
     [2, 1]
 """
