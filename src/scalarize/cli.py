@@ -389,8 +389,13 @@ def _cmd_analyze_conflicts(args: argparse.Namespace) -> None:
     conflicts = conflict_tables(args.dir)
     tables = {"correlations": conflicts.correlations,
               "per_capacity": conflicts.per_capacity,
+              "floor (cross-objective vs same-objective control, per capacity)":
+                  conflicts.floor,
+              "per_layer (conflict and control share per encoder block)": conflicts.per_layer,
+              "partial (against final val accuracy, capacity held fixed)": conflicts.partial,
               "per_weighting": conflicts.per_weighting,
-              "trends (Spearman ρ of each run's mean measure)": conflicts.trends,
+              "trends (Spearman ρ of capacity / weighting means, exact p, Holm)":
+                  conflicts.trends,
               "conflict share (weights × capacity)": conflicts.plane}
     if args.curves:
         tables["curves"] = conflicts.curves

@@ -82,24 +82,30 @@ def test_conflicts_cli_report_and_api_show_the_tables_numbers(sweep, capsys, tmp
     tables = conflict_tables(sweep)
     assert main(["analyze", "conflicts", str(sweep), "--format", "json", "--curves"]) == 0
     printed = _printed_json(capsys.readouterr().out)
-    wanted = [tables.correlations, tables.per_capacity, tables.per_weighting, tables.trends,
-              tables.plane, tables.curves]
+    wanted = [tables.correlations, tables.per_capacity, tables.floor, tables.per_layer,
+              tables.partial, tables.per_weighting, tables.trends, tables.plane, tables.curves]
     assert len(printed) == len(wanted)
     for shown, table in zip(printed[:-1], wanted[:-1], strict=True):
-        _same(shown, table)
+        if table.empty:  # the floor, without a control
+            assert shown.empty
+        else:
+            _same(shown, table)
     assert len(printed[-1]) == len(tables.curves)
 
     section = conflicts_section(sweep, tmp_path)
     assert section is not None
     shown = [frame for _, frame in section.tables]
-    in_page_order = [tables.correlations, tables.per_capacity, tables.per_weighting,
-                     tables.plane, tables.trends]
+    assert tables.floor.empty  # probed on the step's batch: no control, no floor table
+    in_page_order = [t for t in (tables.correlations, tables.per_capacity, tables.per_layer,
+                                 tables.partial, tables.per_weighting, tables.plane,
+                                 tables.trends) if not t.empty]  # the page skips an empty one
+    assert len(shown) == len(in_page_order)
     for frame, table in zip(shown, in_page_order, strict=True):
         pd.testing.assert_frame_equal(frame, table)
 
     frames = api.conflicts(sweep)  # with the trends and the plane its docstring promises
-    assert list(frames) == ["correlations", "per_capacity", "per_weighting", "trends", "plane",
-                            "curves"]
+    assert list(frames) == ["correlations", "per_capacity", "floor", "per_layer", "partial",
+                            "per_weighting", "trends", "plane", "curves"]
     for frame, table in zip(frames.values(), wanted, strict=True):
         pd.testing.assert_frame_equal(frame, table)
 

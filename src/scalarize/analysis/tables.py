@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 
@@ -35,7 +35,17 @@ from scalarize.analysis.capacity import (
     weighting_gains,
 )
 from scalarize.analysis.compare import compare_table, load_compare
-from scalarize.analysis.conflicts import by_factor, conflict_epochs, plane, summary_table, trends
+from scalarize.analysis.conflicts import (
+    by_factor,
+    conflict_epochs,
+    conflict_layers,
+    floor_table,
+    partial_table,
+    per_layer,
+    plane,
+    summary_table,
+    trends,
+)
 from scalarize.analysis.search import (
     MANY_OBJECTIVES,
     anytime,
@@ -134,10 +144,13 @@ def capacity_tables(folder: Path | str) -> CapacityTables:
 
 @dataclass(frozen=True)
 class ConflictTables:
-    """Gradient conflicts of probed runs: the per-epoch ``curves`` (:func:`conflict_epochs`)
-    and the tables built on them."""
+    """Gradient conflicts of probed runs: the per-epoch ``curves`` (:func:`conflict_epochs`),
+    the per-block ``layers`` of every probed step (:func:`conflict_layers`) and the tables built
+    on them. Where the runs recorded the same-objective control (``probes.conflicts.examples``)
+    every share stands next to its floor."""
 
     curves: pd.DataFrame
+    layers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @cached_property
     def correlations(self) -> pd.DataFrame:
@@ -146,7 +159,24 @@ class ConflictTables:
 
     @cached_property
     def per_capacity(self) -> pd.DataFrame:
+        """The conflict share per capacity (and its control share where recorded)."""
         return by_factor(self.curves, "capacity")
+
+    @cached_property
+    def floor(self) -> pd.DataFrame:
+        """Per capacity: cross-objective share and cosine next to the same-objective floor
+        (empty without the control)."""
+        return floor_table(self.curves)
+
+    @cached_property
+    def per_layer(self) -> pd.DataFrame:
+        """Per capacity and encoder block: conflict share and control share."""
+        return per_layer(self.layers)
+
+    @cached_property
+    def partial(self) -> pd.DataFrame:
+        """Each measure against final validation accuracy with capacity held fixed (Holm)."""
+        return partial_table(self.curves)
 
     @cached_property
     def per_weighting(self) -> pd.DataFrame:
@@ -154,8 +184,8 @@ class ConflictTables:
 
     @cached_property
     def trends(self) -> pd.DataFrame:
-        """Spearman ρ of each run's mean measure against log parameters and against the
-        weights' distance from uniform."""
+        """Spearman ρ of capacity means against log parameters and of weighting means against
+        the weights' distance from uniform (exact permutation p, Holm)."""
         return trends(self.curves)
 
     @cached_property
@@ -167,7 +197,7 @@ class ConflictTables:
 def conflict_tables(folder: Path | str) -> ConflictTables:
     """The conflict analysis of the probed runs under ``folder``; a
     :class:`~scalarize.errors.ScalarizeError` when none has conflict records."""
-    return ConflictTables(conflict_epochs(folder))
+    return ConflictTables(conflict_epochs(folder), conflict_layers(folder))
 
 
 @dataclass(frozen=True)

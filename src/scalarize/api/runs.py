@@ -255,13 +255,15 @@ def capacity(folder: Path | str) -> dict[str, pd.DataFrame]:
 
 def conflicts(folder: Path | str) -> dict[str, pd.DataFrame]:
     """The conflict analysis of the probed runs under ``folder`` (train with
-    ``config={"probes": {"conflicts": {"every": 10}}}``): correlations, per capacity, per
-    weighting, the trends, the weights × capacity plane and the per-epoch curves, as
-    ``scalarize analyze conflicts`` prints them."""
+    ``config={"probes": {"conflicts": {"every": 10, "examples": 32}}}``): correlations, per
+    capacity, the floor (each share next to its same-objective control), per encoder block,
+    the partial correlations with capacity held fixed, per weighting, the trends, the weights ×
+    capacity plane and the per-epoch curves, as ``scalarize analyze conflicts`` prints them."""
     from scalarize.analysis.tables import conflict_tables
 
     tables = conflict_tables(folder)
     return {"correlations": tables.correlations, "per_capacity": tables.per_capacity,
+            "floor": tables.floor, "per_layer": tables.per_layer, "partial": tables.partial,
             "per_weighting": tables.per_weighting, "trends": tables.trends,
             "plane": tables.plane, "curves": tables.curves}
 

@@ -103,3 +103,31 @@ def conflict_measures(gram: torch.Tensor, weights: torch.Tensor) -> dict[str, ob
         "norms": norms.tolist(),
         "cos_to_update": cos_update.tolist(),
     }
+
+
+def control_measures(gram: torch.Tensor, m: int) -> dict[str, object]:
+    """The same-objective control from the Gram matrix of 2m gradients: objective t's gradient
+    on one half (row t) and on the other half (row m + t) of its probe examples.
+
+    - ``control_cos``: per objective, the cosine between its two halves' gradients;
+    - ``control_cos_mean``: their mean;
+    - ``control_share``: the share of objectives whose two halves disagree (negative cosine),
+      the floor that sampling noise alone puts under ``conflict_share``.
+
+    Example:
+        >>> g = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0],
+        ...                   [1.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 1.0]])
+        >>> out = control_measures(g, 2)
+        >>> out["control_cos"], out["control_share"]
+        ([1.0, -1.0], 0.5)
+    """
+    gram = gram.double().cpu()
+    diag = gram.diagonal().clamp(min=0)
+    idx = torch.arange(m)
+    denom = (diag[idx] * diag[idx + m]).sqrt().clamp(min=1e-30)
+    cos = gram[idx, idx + m] / denom
+    return {
+        "control_cos": cos.tolist(),
+        "control_cos_mean": float(cos.mean()) if m else float("nan"),
+        "control_share": float((cos < 0).double().mean()) if m else float("nan"),
+    }

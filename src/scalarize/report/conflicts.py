@@ -75,12 +75,20 @@ def conflicts_section(folder: Path, figures: Path) -> Section | None:
     section.tables.append(("Conflict measures against validation accuracy",
                            tables.correlations))
     section.tables.append(("Conflict share per capacity", tables.per_capacity))
+    if not tables.floor.empty:
+        section.tables.append(("Cross-objective conflict against the same-objective floor "
+                               "(two minibatches of one objective), per capacity",
+                               tables.floor))
+    if not tables.per_layer.empty:
+        section.tables.append(("Conflict share per encoder block", tables.per_layer))
+    section.tables.append(("Conflict against final validation accuracy, capacity held fixed "
+                           "(partial correlation, Holm)", tables.partial))
     section.tables.append(("Conflict share per weighting", tables.per_weighting))
     section.tables.append(("Conflict share per weighting and capacity (mean over seeds "
                            "[bootstrap 95% interval])", tables.plane))
-    section.tables.append(("Trends: Spearman ρ of each run's mean measure against log "
-                           "parameters and against the weights' distance from uniform",
-                           tables.trends))
+    section.tables.append(("Trends: Spearman ρ of capacity means against log parameters and "
+                           "of weighting means against the distance from uniform (exact "
+                           "permutation p, Holm)", tables.trends))
     section.figures.append(("Gradient conflict over training, per capacity",
                             conflict_curves_figure(epochs, figures / "conflict_curves.png")))
     section.figures.append(("Conflict against final validation accuracy, across runs",

@@ -145,9 +145,14 @@ class EpochRecord(_Open):
 
 
 class ConflictRecord(Record):
-    """One probed step of the gradient-conflict probe (see :mod:`scalarize.probes`)."""
+    """One probed step of the gradient-conflict probe (see :mod:`scalarize.probes`). With the
+    probe's own batch (``probes.conflicts.examples``), ``examples`` (per objective, per half)
+    and the same-objective control (``control_cos`` per objective, ``control_cos_mean``,
+    ``control_share``) are recorded too; records of the step's own batch (and older ones) have
+    none of them."""
 
-    omit_when_none: ClassVar[frozenset[str]] = frozenset({"layers"})
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({
+        "layers", "examples", "control_cos", "control_cos_mean", "control_share"})
 
     step: int
     epoch: int
@@ -160,6 +165,10 @@ class ConflictRecord(Record):
     norms: list[float]
     cos_to_update: list[float]
     layers: dict[str, dict[str, Any]] | None = None
+    examples: list[int] | None = None
+    control_cos: list[float] | None = None
+    control_cos_mean: float | None = None
+    control_share: float | None = None
 
 
 class PlannedRun(Record):

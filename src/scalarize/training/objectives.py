@@ -99,6 +99,12 @@ class Objectives:
     def meter(self, device: torch.device) -> Meter:
         raise NotImplementedError
 
+    def membership(self, batch: Batch) -> torch.Tensor:
+        """Which examples of ``batch`` count for which objective (T×B bool), from its labels
+        and domains alone (no model): the mask :meth:`per_example` uses, and what a probe that
+        draws its own examples per objective reads."""
+        raise NotImplementedError
+
     def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         """Label name -> how its target mirrors with the image, for labels that do (dense)."""
         return {}
@@ -126,9 +132,11 @@ class TaskObjectives(Objectives):
         outputs = {name: heads[name](features) for name in self.names}
         loss = torch.stack([self.kinds[name].loss(outputs[name], batch.labels[name])
                             for name in self.names])
-        labelled = torch.stack([self.kinds[name].labelled(batch.labels[name])
-                                for name in self.names])
-        return PerExample(loss, labelled.to(loss.dtype), outputs)
+        return PerExample(loss, self.membership(batch).to(loss.dtype), outputs)
+
+    def membership(self, batch: Batch) -> torch.Tensor:
+        return torch.stack([self.kinds[name].labelled(batch.labels[name])
+                            for name in self.names])
 
     def target_flips(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         return {name: cast(Callable[[torch.Tensor], torch.Tensor], kind.flip)  # dense: a map
@@ -164,7 +172,7 @@ class DomainObjectives(Objectives):
                     ) -> PerExample:
         assert batch.domain is not None, "multi-domain batches carry a domain index"
         target = batch.labels[self.task.name]
-        mask = F.one_hot(batch.domain, len(self.names)).T.float() * self.kind.labelled(target)
+        mask = self.membership(batch).float()
         if self.shared_head:
             logits = heads["shared"](features)
             loss = self.kind.loss(logits, target).expand(len(self.names), -1)
@@ -172,6 +180,11 @@ class DomainObjectives(Objectives):
         outputs = {name: heads[name](features) for name in self.names}
         loss = torch.stack([self.kind.loss(outputs[name], target) for name in self.names])
         return PerExample(loss, mask, outputs)
+
+    def membership(self, batch: Batch) -> torch.Tensor:
+        assert batch.domain is not None, "multi-domain batches carry a domain index"
+        own = F.one_hot(batch.domain, len(self.names)).T.bool()
+        return own & self.kind.labelled(batch.labels[self.task.name])
 
     def meter(self, device: torch.device) -> Meter:
         return Meter(self.names, dict.fromkeys(self.names, self.kind),
