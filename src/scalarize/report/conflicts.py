@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from scalarize.analysis.conflicts import across_runs
 from scalarize.analysis.tables import conflict_tables
@@ -50,6 +51,7 @@ def conflict_curves_figure(epochs: pd.DataFrame, path: Path) -> Path:
                                 alpha=0.15, lw=0)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
     legend_outside(axes[1], title="capacity")
     return save_figure(fig, path)
 

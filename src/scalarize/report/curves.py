@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from scalarize.report.figures import can_band, legend_outside, plt, save_figure
 from scalarize.report.page import Section
@@ -67,8 +68,7 @@ def curves_figure(curves: pd.DataFrame, path: Path) -> Path:
                     sem = by_epoch.sem()
                     ax.fill_between(mean.index, mean - sem, mean + sem, color=colour[model],
                                     alpha=0.15, lw=0)
-            if measure == "train_loss" and (at[measure] > 0).all():
-                ax.set_yscale("log")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
             if column == 0:
                 ax.set_ylabel(label, fontsize=8)
             if row == 0:

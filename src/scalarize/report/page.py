@@ -14,7 +14,7 @@ from scalarize.files import atomic_write_text
 from scalarize.report.tables import LEGEND, display_frame
 from scalarize.runs.layout import REPORT_HTML, REPORT_MD
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #ddd}h2{margin-top:2em;border-bottom:1px solid #eee}
 h1,h2,p,figcaption{overflow-wrap:anywhere}
@@ -55,7 +55,7 @@ def html_table(frame: pd.DataFrame) -> str:
 
 def render_html(title: str, sections: list[Section]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+             f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(p)}</p>" for p in section.text]
