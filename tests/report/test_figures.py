@@ -1,3 +1,5 @@
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from scalarize.report.figures import (
 
 def _overlap(boxes) -> bool:
     boxes = sorted(boxes, key=lambda b: b.x0)
-    return any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:], strict=False))
+    return any(a.x1 > b.x0 for a, b in itertools.pairwise(boxes))
 
 
 @pytest.mark.parametrize("params", [[1764, 5180, 77912], [900, 3e6], [2000, 2100, 2300]])

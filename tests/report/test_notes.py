@@ -19,6 +19,6 @@ def test_notes_round_trip_and_become_the_reading_section(tmp_path):
 
 def test_corrupt_notes_are_one_line(tmp_path):
     (tmp_path / NOTES).write_text("{not json")
-    with pytest.raises(ScalarizeError, match=r"notes.json is unreadable .*; delete it or run") as err:
+    with pytest.raises(ScalarizeError, match=r"notes.json is unreadable .*; delete it") as err:
         read_notes(tmp_path)
     assert "\n" not in str(err.value)
