@@ -67,7 +67,7 @@ def test_the_report_draws_its_figures(demo_folder):
     figures = demo_folder.folder / "report" / "figures"
     for name in ("accuracy_per_objective", "pareto_weightings", "training_curves",
                  "gain_over_capacity", "conflict_curves", "conflict_vs_acc",
-                 "search-schedules"):
+                 "pbt-schedules"):
         assert (figures / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
     assert list(figures.glob("replay-pbt-replay-m*.png"))
 
