@@ -28,6 +28,7 @@ from scalarize.analysis.conflicts import by_factor, conflict_epochs
 from scalarize.analysis.search import members_frame
 from scalarize.benchmarks import Dataset, Split
 from scalarize.report import build_report
+from scalarize.report.notes import Notes, write_notes
 from scalarize.search.spec import SearchConfig
 from scalarize.studies.replay import replay
 from scalarize.studies.runner import run_search
@@ -53,6 +54,7 @@ DEMO: dict[str, Any] = {
 PBT_SEARCH: dict[str, Any] = {"strategy": "pbt", "population": 4, "interval": 3,
                               "quantile": 0.25}
 PBT_SPEC = "resnet8-x0.25"
+READING_NOTE = "One seed; the noise is the test set's sampling only."
 
 
 def pbt_config() -> SearchConfig:
@@ -234,10 +236,14 @@ def main(out: Path = Path("demo-runs"), progress: bool | None = None) -> pd.Data
           f" trained on 70% of the training split), retrained from scratch on all of it with its"
           f" weight schedule (scalarize replay): test avg_acc {replayed.test.avg_acc:.3f};"
           f" uniform weights, same capacity and budget: {uniform_acc:.3f}")
-    html_path, _ = build_report(out)
-    print("\nWhat the numbers say (one seed; the noise is the test set's sampling only):")
-    print("\n".join(reading(cells(runs, sizes_of_test(data)), conflicts,
-                            (PBT_SPEC, replayed.test.avg_acc, uniform_acc), single)))
+    sizes = sizes_of_test(data)
+    said = reading(cells(runs, sizes), conflicts, (PBT_SPEC, replayed.test.avg_acc, uniform_acc),
+                   single)
+    write_notes(out, Notes(chance=chance_levels(data), test_sizes=sizes, reading=said,
+                           reading_note=READING_NOTE))
+    html_path, _ = build_report(out)  # it shows the notes: the chance levels and the reading
+    print(f"\nWhat the numbers say ({READING_NOTE[0].lower()}{READING_NOTE[1:-1]}):")
+    print("\n".join(said))
     print(f"\nΔ = mean relative gain over the {single} models of the same capacity (%).\n"
           f"Report: {html_path}\nRuns: {out}/ (scalarize runs {out})")
     return runs

@@ -21,8 +21,35 @@
       cells: Array.prototype.map.call(doc.querySelectorAll("th,td"), function (cell) {
         return cell.textContent;
       }),
+      broken_headers: brokenHeaders(doc),
       user_agent: navigator.userAgent
     };
+  }
+
+  // The header cells with a word split across lines: each word (a run of non-space characters
+  // in one text node; <wbr> ends a text node, so a break there is between words) is measured
+  // with a Range, and a word whose boxes start on different lines was broken inside.
+  function brokenHeaders(doc) {
+    var broken = [];
+    Array.prototype.forEach.call(doc.querySelectorAll("th"), function (cell) {
+      var walker = doc.createTreeWalker(cell, NodeFilter.SHOW_TEXT, null, false);
+      var node, split = [];
+      while ((node = walker.nextNode())) {
+        var pattern = /\S+/g, match;
+        while ((match = pattern.exec(node.data))) {
+          var range = doc.createRange();
+          range.setStart(node, match.index);
+          range.setEnd(node, match.index + match[0].length);
+          var tops = {};
+          Array.prototype.forEach.call(range.getClientRects(), function (r) {
+            if (r.width > 0) { tops[Math.round(r.top)] = true; }
+          });
+          if (Object.keys(tops).length > 1) { split.push(match[0]); }
+        }
+      }
+      if (split.length) { broken.push({text: cell.textContent, words: split}); }
+    });
+    return broken;
   }
 
   function screenshot(doc, width) {

@@ -1,7 +1,8 @@
 """The report page as a reader sees it, laid out by a real headless Chromium (kaleido 0.2.1's,
 driven as ``headless.py`` explains; the ``dev`` extra installs it, and only its absence skips
-these tests): no table is wider than the page or than its container, the page never scrolls
-sideways, images fit, and no cell reads ``nan``."""
+these tests), at 1400 and at 800 CSS pixels: no table is wider than the page or than its
+container, the page never scrolls sideways, images fit, no header breaks inside a word, and
+no cell reads ``nan``; the demo's own report among the pages, drawn to screenshots."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import pytest
 
 from scalarize.report import build_report
+from scalarize.report.page import CSS
 from scalarize.search.spec import load_search_config
 from scalarize.studies.runner import run_search
 from scalarize.studies.sweep import load_sweep_config, run_sweep
@@ -31,19 +33,21 @@ model: {spec: vit-d1-w8-p8}
 train: {epochs: 2, batch_size: 32, device: cpu}
 search: {strategy: mopbt, population: 3, interval: 1}
 """
-WIDTHS = (1280, 800)  # a laptop window, and a narrow one where wide tables used to overflow
+WIDTHS = (1400, 800)  # a laptop window, and a narrow one where wide tables used to overflow
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory) -> dict[str, str]:
-    """The HTML of a sweep's report (capacity and conflicts sections) and a search's."""
+def pages(tmp_path_factory, demo_folder) -> dict[str, str]:
+    """The HTML of a sweep's report (capacity and conflicts sections), a search's and the
+    demo's (every section the demo's folder has)."""
     root = tmp_path_factory.mktemp("store")
     (root / "sweep.yaml").write_text(SWEEP)
     run_sweep(load_sweep_config(root / "sweep.yaml"), root / "sweep", progress=False)
     (root / "search.yaml").write_text(SEARCH)
     run_search(load_search_config(root / "search.yaml"), root / "search", progress=False)
-    return {name: build_report(root / name)[0].read_text() for name in ("sweep", "search")}
+    built = {name: build_report(root / name)[0].read_text() for name in ("sweep", "search")}
+    return {**built, "demo": (demo_folder.folder / "report" / "report.html").read_text()}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def browser():
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["sweep", "search"])
+@pytest.mark.parametrize("name", ["sweep", "search", "demo"])
 def test_no_table_is_wider_than_the_page(pages, browser, name, width):
     layout = headless.measure(browser, pages[name], width=width)
     assert "HeadlessChrome" in layout["user_agent"]
@@ -69,6 +73,24 @@ def test_no_table_is_wider_than_the_page(pages, browser, name, width):
         assert table["container_scroll_width"] <= table["container_client_width"]
     for image in layout["images"]:
         assert body["left"] - 0.5 <= image["left"] and image["right"] <= body["right"] + 0.5
+    assert not layout["broken_headers"], "a column name breaks inside a word"
+
+
+def test_the_probe_sees_a_header_broken_inside_a_word(browser):
+    """The broken-header check can fail: a header squeezed with the old CSS (break anywhere)
+    is caught, and the same header with the report's CSS is not."""
+    head = "<th>best_<wbr>distance_<wbr>from_<wbr>uniform</th><th>x</th>"
+    old = ("<style>th{overflow-wrap:anywhere}</style><div style='width:60px'><table><tr>"
+           f"{head}</tr></table></div>")
+    assert headless.measure(browser, old, width=400)["broken_headers"]
+    page = pages_css(f"<div class='table-wrap' style='width:60px'><table><tr>{head}</tr>"
+                     "</table></div>")
+    assert not headless.measure(browser, page, width=400)["broken_headers"]
+
+
+def pages_css(body: str) -> str:
+    """``body`` under the report's own style sheet."""
+    return f"<html><head><style>{CSS}</style></head><body>{body}</body></html>"
 
 
 @pytest.mark.parametrize("name", ["sweep", "search"])
@@ -80,9 +102,16 @@ def test_no_cell_reads_nan(pages, browser, name):
         assert any("(n=1)" in c for c in cells)
 
 
-def test_the_page_draws_to_an_image(pages, browser, tmp_path):
-    png = headless.screenshot(browser, pages["sweep"], tmp_path / "page.png", width=1000)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_demo_page_draws_to_an_image_as_wide_as_the_window(pages, browser, width,
+                                                               tmp_path_factory):
+    """Screenshots of the demo's report at both widths (kept in pytest's temporary folder to
+    look at): as wide as the window (nothing overflows it) and the whole page long."""
+    folder = tmp_path_factory.mktemp("screenshots")
+    png = headless.screenshot(browser, pages["demo"], folder / f"demo-{width}.png", width=width)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert width == 1000 and height > 900  # the whole page, not just one window
+    shot_width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert shot_width == width and height > 900  # the whole page, not just one window
+    layout = headless.measure(browser, pages["demo"], width=width)
+    assert layout["scroll_width"] <= layout["inner_width"]

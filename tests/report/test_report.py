@@ -15,10 +15,12 @@ def test_report_of_a_tiny_sweep(tmp_path):
     html_path, md_path = build_report(tmp_path / "sweep")
     html = html_path.read_text()
     assert "Gain per capacity" in html and "kendall_<wbr>tau" in html
-    assert html.count("data:image/png;base64,") == 3  # self-contained
+    # self-contained: accuracy per objective, Pareto front, curves, and the capacity study's 3
+    assert html.count("data:image/png;base64,") == 6
     assert "http" not in html.replace("http-equiv", "")  # nothing to fetch
     md = md_path.read_text()
-    for name in ("gain_over_capacity", "gain_vs_weights", "rank_tau"):
+    for name in ("accuracy_per_objective", "pareto_weightings", "training_curves",
+                 "gain_over_capacity", "gain_vs_weights", "rank_tau"):
         png = tmp_path / "sweep" / "report" / "figures" / f"{name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{name}.png" in md

@@ -10,16 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scalarize.errors import ScalarizeError
+from scalarize.report.accuracy import accuracy_section
 from scalarize.report.capacity import capacity_section
 from scalarize.report.compare import compare_section
 from scalarize.report.conflicts import conflicts_section
+from scalarize.report.curves import curves_section
+from scalarize.report.notes import reading_section
 from scalarize.report.page import Section, write_report
+from scalarize.report.replay import replay_section
 from scalarize.report.search import search_section
 from scalarize.runs.layout import FIGURES, REPORT
 
 SectionProvider = Callable[[Path, Path], Section | None]
-REPORT_SECTIONS: list[SectionProvider] = [capacity_section, compare_section,
-                                           search_section, conflicts_section]
+# the demo's order: its reading first (a summary), then what it prints, in print order
+REPORT_SECTIONS: list[SectionProvider] = [reading_section, accuracy_section, curves_section,
+                                           capacity_section, compare_section, conflicts_section,
+                                           search_section, replay_section]
 
 
 def build_report(folder: Path | str, out: Path | str | None = None) -> tuple[Path, Path]:

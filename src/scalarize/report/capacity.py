@@ -9,11 +9,13 @@ import pandas as pd
 
 from scalarize.analysis.capacity import distance_from_uniform
 from scalarize.analysis.tables import capacity_tables
-from scalarize.report.figures import plt, save_figure
+from scalarize.report.figures import can_band, legend_outside, log_axis, plt, save_figure
 from scalarize.report.page import Section
 from scalarize.report.tables import MISSING
 from scalarize.runs.layout import SWEEP
 from scalarize.runs.store import StudyDir
+
+MIN_RANKED = 3  # weightings two capacities must share for a rank correlation to mean anything
 
 
 def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
@@ -40,20 +42,24 @@ def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
             fig.colorbar(image, ax=ax)
     else:
         ordered = caps.sort_values("params")
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        seeds = ordered["seeds"] if "seeds" in ordered.columns else pd.Series(1, ordered.index)
+        banded = seeds.map(lambda n: can_band(int(n))).to_numpy(bool)
         for key, label in [("best_gain", "best weights"), ("uniform_gain", "uniform")]:
             err = np.vstack([ordered[key] - ordered[f"{key}_lo"],
                              ordered[f"{key}_hi"] - ordered[key]])
+            err[:, ~banded] = 0.0  # no interval from fewer than three seeds
             ax.errorbar(ordered.params, ordered[key], yerr=np.nan_to_num(err), marker="o",
                         capsize=3, label=label)
-        ax.set_xscale("log")
+        log_axis(ax, ordered.params)
+        ax.margins(x=0.12)
         ax.axhline(0, color="grey", lw=0.8)
         for _, row in ordered.iterrows():
             ax.annotate(row.capacity, (row.params, row.best_gain), fontsize=7,
-                        textcoords="offset points", xytext=(3, 4))
+                        textcoords="offset points", xytext=(3, 4), annotation_clip=False)
         ax.set_xlabel("parameters")
         ax.set_ylabel("Δ vs single-task (%)")
-        ax.legend()
+        legend_outside(ax)
     return save_figure(fig, path)
 
 
@@ -96,13 +102,13 @@ def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: P
         for cap in caps:
             group = summary[summary.capacity == cap].sort_values(f"w_{objectives[0]}")
             ax.plot(group[f"w_{objectives[0]}"], group.gain, marker="o", label=cap)
-            if group.gain_lo.notna().any():
+            if group.gain_lo.notna().any() and can_band(int(group.seeds.min())):
                 ax.fill_between(group[f"w_{objectives[0]}"], group.gain_lo, group.gain_hi,
                                 alpha=0.15)
         ax.set_xlabel(f"weight of {objectives[0]} (1 − weight of {objectives[1]})")
         ax.set_ylabel("Δ vs single-task (%)")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     elif len(objectives) == 3:
         fig, axes = plt.subplots(1, len(caps), figsize=(3.6 * len(caps), 3.4), squeeze=False)
         corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
@@ -126,7 +132,7 @@ def gain_vs_weights_figure(summary: pd.DataFrame, objectives: list[str], path: P
             ax.scatter(dist, group.gain, label=cap, s=20)
         ax.set_xlabel("distance of the weights from uniform (total variation)")
         ax.set_ylabel("Δ vs single-task (%)")
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     return save_figure(fig, path)
 
 
@@ -148,6 +154,41 @@ def rank_matrix_figure(summary: pd.DataFrame, pairs: pd.DataFrame, path: Path) -
     ax.set_title("Kendall τ of weight rankings")
     fig.colorbar(image, ax=ax)
     return save_figure(fig, path)
+
+
+def ranked_pairs(pairs: pd.DataFrame, summary: pd.DataFrame, objectives: list[str]
+                 ) -> tuple[pd.DataFrame, str]:
+    """The pairs of capacities whose rank correlation means something (at least
+    :data:`MIN_RANKED` weightings in common: with two, τ is ±1 and its p-value 1 by
+    construction), and a sentence for the reader: why there is no table, or that with two
+    objectives every weighting lies on one line of the simplex, where a high τ is expected.
+
+    Example:
+        >>> pairs = pd.DataFrame({"capacity_a": ["s"], "capacity_b": ["l"],
+        ...                       "kendall_tau": [1.0], "weightings": [2]})
+        >>> summary = pd.DataFrame({"weights_label": ["uniform", "w0.75-0.25"]})
+        >>> kept, note = ranked_pairs(pairs, summary, ["a", "b"])
+        >>> kept.empty
+        True
+        >>> print(note)  # doctest: +NORMALIZE_WHITESPACE
+        Rank stability of the weightings between capacities needs ≥ 3 weightings; this sweep
+        has 2 (uniform, w0.75-0.25), whose Kendall τ would be ±1 by construction.
+    """
+    labels = summary.weights_label.drop_duplicates().tolist() if len(summary) else []
+    kept = pairs[pairs.weightings >= MIN_RANKED] if "weightings" in pairs.columns else pairs
+    if kept.empty:
+        if len(labels) >= MIN_RANKED:
+            return kept, ""
+        return kept, (f"Rank stability of the weightings between capacities needs "
+                      f"≥ {MIN_RANKED} weightings; this sweep has {len(labels)} "
+                      f"({', '.join(map(str, labels))}), whose Kendall τ would be ±1 by "
+                      "construction.")
+    if len(objectives) == 2:
+        return kept, ("With two objectives every weighting lies on one line of the simplex "
+                      "(the weight of one objective sets the other's), and Δ along a line is "
+                      "often single-peaked, so a high τ between capacities is expected rather "
+                      "than telling.")
+    return kept, ""
 
 
 def capacity_section(folder: Path, figures: Path) -> Section | None:
@@ -172,18 +213,24 @@ def capacity_section(folder: Path, figures: Path) -> Section | None:
         [f"{len(runs)} of {runs.attrs['planned']} planned runs finished; objectives: "
          f"{', '.join(objectives)} ({runs.attrs['view']}). Δ is the mean relative gain of a "
          "multi-task model over the single-task models of the same capacity and seed, in %, "
-         "on the test split; intervals are Student-t 95% over seeds."],
+         "on the test split; the best weighting of a capacity is the one with the highest mean Δ "
+         "on the validation split (its test Δ is reported); intervals are Student-t 95% over "
+         "seeds."],
     )
     show = [*cell, "params", "best_weights", "selected_on", "best_gain", "best_gain_lo",
             "best_gain_hi",
             "uniform_gain", "uniform_gain_lo", "uniform_gain_hi", "best_distance_from_uniform",
             "seeds"]
-    section.tables.append(("Gain per capacity", caps[show]))
+    section.tables.append(("Gain per capacity", caps[[c for c in show if c in caps.columns]]))
+    pairs, rank_note = ranked_pairs(pairs, summary, objectives)
+    if rank_note:
+        section.text.append(rank_note)
     if not pairs.empty:
+        known = [*cell[:-1], "capacity_a", "capacity_b", "kendall_tau", "kendall_p",
+                 "spearman_rho", "weightings"]
+        extra = [c for c in pairs.columns if c not in {*known, "spearman_p"}]
         section.tables.append(("Rank stability of weightings between capacities",
-                               pairs[[*cell[:-1], "capacity_a", "capacity_b", "kendall_tau",
-                                      "kendall_p", "kendall_p_holm", "spearman_rho",
-                                      "weightings"]]))
+                               pairs[[c for c in known if c in pairs.columns] + extra]))
     if not regret.empty:
         section.tables.append(("Regret of transferring a smaller model's best weights to a "
                                "larger one (Δ points)",

@@ -28,6 +28,7 @@ REPORT = "report"  # in it: REPORT_HTML, REPORT_MD and the FIGURES folder
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 FIGURES = "figures"
+NOTES = "notes.json"  # a study's own numbers for its report: chance levels, its reading
 
 
 @dataclass(frozen=True)
