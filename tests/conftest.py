@@ -47,7 +47,12 @@ _KILLING_MODULES = tuple(f"tests/faults/test_{name}.py" for name in (
 _SLOW_MODULES = ("tests/faults/", "tests/report/test_page.py", "tests/test_presets.py",
                  "tests/test_demo.py", "tests/examples/", "tests/tracking/",
                  "tests/launch/test_pool.py", "tests/benchmarks/test_shapes_sharing.py",
-                 "tests/analysis/test_search_many.py", "tests/methods/test_resume.py")
+                 "tests/analysis/test_search_many.py", "tests/methods/test_resume.py",
+                 "tests/report/test_demo_report.py")
+# modules sharing one session fixture (tests/report/conftest.py's demo run): one xdist group,
+# so that the demo runs once, in one worker
+_SHARED_GROUPS = {"tests/report/test_page.py": "tests/report/demo",
+                  "tests/report/test_demo_report.py": "tests/report/demo"}
 # whole trainings (seconds each) in modules that are otherwise fast
 _SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_chance",
                "tests/analysis/test_search_anytime.py::test_a_real_pbt_search",
@@ -72,7 +77,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.serial)
         if serial or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP if serial else path))
+        group = SERIAL_GROUP if serial else _SHARED_GROUPS.get(path, path)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def tiny_study(depth: list[int] | None = None, width: list[int] | None = None,
