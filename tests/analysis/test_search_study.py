@@ -28,10 +28,12 @@ SCORES = {"tpe": [0.80, 0.82, 0.79, 0.81, 0.83], "random": [0.70, 0.75, 0.71, 0.
           "grid": [0.79, 0.83, 0.78, 0.80, 0.84]}
 
 
-def cell(strategy: str, seed: int, score: float, **transfer: float) -> StudyCell:
+def cell(strategy: str, seed: int, score: float, val: float | None = None,
+         **transfer: float) -> StudyCell:
     return StudyCell(strategy=strategy, seed=seed, member_epochs=12, search_seconds=1.0,
                      weights=[0.5, 0.5], val_avg_acc=score, test_avg_acc=score,
-                     test_acc={"a": score, "b": score}, transfer=transfer)
+                     test_acc={"a": score, "b": score}, transfer=transfer,
+                     retrained_val_avg_acc=score if val is None else val)
 
 
 def cells() -> list[StudyCell]:
@@ -45,6 +47,23 @@ def reference(val: dict[int, float] | None = None) -> list[ReferenceCell]:
     return [ReferenceCell(point=p, seed=s, weights=[p / 1, 1 - p / 1], test_avg_acc=v,
                           val_avg_acc=v if val is None else val[p])
             for p, row in values.items() for s, v in enumerate(row)]
+
+
+def test_the_best_strategy_is_chosen_on_the_retrained_runs_validation_scores():
+    """On test tpe is best (mean 0.810 against grid's 0.808); validation prefers grid, so the
+    others are tested against grid."""
+    val = {"tpe": 0.5, "random": 0.4, "grid": 0.9}
+    table = study_table([cell(s, seed, v, val=val[s]) for s, values in SCORES.items()
+                         for seed, v in enumerate(values)]).set_index("strategy")
+    assert table.loc["grid", "diff_vs_best"] == 0.0
+    assert table.loc["tpe", "diff_vs_best"] != 0.0
+
+
+def test_cells_without_the_retrained_validation_score_fall_back_to_test_with_a_warning():
+    old = [c.model_copy(update={"retrained_val_avg_acc": None}) for c in cells()]
+    with pytest.warns(SelectionFallbackWarning, match="highest mean test score"):
+        table = study_table(old).set_index("strategy")
+    assert table.loc["tpe", "diff_vs_best"] == 0.0
 
 
 def test_the_reference_grids_best_point_is_selected_on_validation():

@@ -13,7 +13,10 @@ written by :mod:`scalarize.studies.study`) and, with a reference grid, one
   Paired by seed, so the seed's noise (initialisation, data order) cancels in part.
 - **Intervals**: Student-t 95% intervals of the mean over seeds
   (:func:`~scalarize.analysis.stats.mean_ci`).
-- **Significance**: for every strategy but the best (highest mean test score), the per-seed
+- **Significance**: for every strategy but the best (the highest mean *validation* score of
+  the retrained runs, so the reference is not the maximum of noisy test scores; cells written
+  before that score was recorded fall back to the highest mean test score, with one
+  :class:`~scalarize.errors.SelectionFallbackWarning`), the per-seed
   differences to the best over the seeds both have: a paired t-test and a Wilcoxon
   signed-rank test (SciPy), Holm-adjusted over the strategies; ``significant`` is the paired
   t-test's Holm-adjusted p below 0.05. The Wilcoxon test is exact for few seeds and cannot
@@ -71,6 +74,9 @@ class StudyCell(BaseModel):
     val_avg_acc: float | None
     test_avg_acc: float
     test_acc: dict[str, float]
+    #: the validation score of the run whose test score is reported (the retrained selection,
+    #: or uniform's run): what picks the study's best strategy (``None``: an older cell)
+    retrained_val_avg_acc: float | None = None
     transfer: dict[str, float] = {}  # model spec -> test avg_acc of the same weights there
     noise_share: float | None = None  # share of the weights on pure-noise objectives
 
@@ -132,7 +138,7 @@ def cells_frame(cells: list[StudyCell]) -> pd.DataFrame:
     for c in cells:
         row = {"strategy": c.strategy, "seed": c.seed, "member_epochs": c.member_epochs,
                "search_seconds": c.search_seconds, "val_avg_acc": c.val_avg_acc,
-               "test_avg_acc": c.test_avg_acc,
+               "test_avg_acc": c.test_avg_acc, "retrained_val_avg_acc": c.retrained_val_avg_acc,
                "noise_share": c.noise_share,
                "weights": " ".join(f"{w:.3f}" for w in c.weights)}
         row.update({f"transfer:{spec}": v for spec, v in c.transfer.items()})
@@ -165,6 +171,20 @@ def reference_scores(reference: list[ReferenceCell]) -> tuple[pd.Series, list[fl
     return chosen.set_index("seed").test_avg_acc, list(chosen.weights.iloc[0])
 
 
+def _best_strategy(frame: pd.DataFrame, per: dict[str, pd.Series]) -> str:
+    """The strategy the others are tested against: the highest mean validation score of the
+    retrained runs (test scores when a cell lacks it, with one warning)."""
+    val = frame.get("retrained_val_avg_acc")
+    if val is None or val.isna().any():
+        warnings.warn("study cells without the retrained run's validation score (written "
+                      "before selection on validation): the best strategy is the one with the "
+                      "highest mean test score; run the study again to redo them",
+                      SelectionFallbackWarning, stacklevel=3)
+        return max(per, key=lambda s: (per[s].mean(), s))
+    means = frame.groupby("strategy", sort=False).retrained_val_avg_acc.mean()
+    return max(means.index, key=lambda s: (means[s], s))
+
+
 def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
     """Mean difference ``a − b`` over the seeds both have, the paired t-test's and the
     Wilcoxon signed-rank test's two-sided p-values (NaN where undefined)."""
@@ -192,7 +212,7 @@ def study_table(cells: list[StudyCell], reference: list[ReferenceCell] | None = 
     frame = cells_frame(cells)
     ref = reference_scores(reference or [])
     per = {s: g.set_index("seed").test_avg_acc for s, g in frame.groupby("strategy", sort=False)}
-    best = max(per, key=lambda s: (per[s].mean(), s))
+    best = _best_strategy(frame, per)
     rows = []
     for strategy, scores in per.items():
         mean, low, high = mean_ci(scores.to_list())

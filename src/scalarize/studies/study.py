@@ -297,7 +297,8 @@ class SearchStudy:
         return StudyCell(strategy=entry.label, seed=seed, member_epochs=summary.member_epochs,
                          search_seconds=summary.seconds, weights=list(summary.best_weights),
                          val_avg_acc=summary.val_avg_acc, test_avg_acc=retrained.test.avg_acc,
-                         test_acc=dict(retrained.test.acc), transfer=transfer,
+                         test_acc=dict(retrained.test.acc),
+                         retrained_val_avg_acc=retrained.val.avg_acc, transfer=transfer,
                          noise_share=self._noise_share(summary.best_weights))
 
     def _noise_share(self, weights: Sequence[float]) -> float | None:
@@ -325,7 +326,7 @@ class SearchStudy:
         return StudyCell(strategy=entry.label, seed=seed, member_epochs=0, search_seconds=0.0,
                          weights=list(uniform.values), val_avg_acc=None,
                          test_avg_acc=summary.test.avg_acc, test_acc=dict(summary.test.acc),
-                         transfer=transfer,
+                         retrained_val_avg_acc=summary.val.avg_acc, transfer=transfer,
                          noise_share=None if entry.method else self._noise_share(uniform.values))
 
     def _reference(self, index: int, point: tuple[float, ...], seed: int) -> ReferenceCell:
