@@ -117,6 +117,7 @@ class JacobianMethod(TorchjdMethod):
         jac_to_grad(ctx.shared_params, self.aggregator)
         if weighted:
             weighted_head_backward(rows, self.head_weights(), ctx)
+            self._alpha = None  # this step's weights only: not state a checkpoint must carry
         return torch.dot(weights.to(losses.dtype), losses.detach())
 
 
