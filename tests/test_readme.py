@@ -21,3 +21,12 @@ def test_the_own_model_example_is_short_and_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "'digit'" in printed and "usernet-width32" in printed
     assert len(list((tmp_path / "sweeps/mine").glob("*/summary.json"))) == 8
+
+
+def test_the_readme_names_every_registered_method():
+    """The method list is the registry's: a method registered but not described fails."""
+    from scalarize.methods import METHODS
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [name for name in METHODS.names() if f"`{name}`" not in text]
+    assert not missing, f"README.md does not name these registered methods: {missing}"
