@@ -26,7 +26,7 @@ def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         limit = float(np.nanmax(np.abs(caps[["best_gain", "uniform_gain"]].to_numpy()))) or 1.0
         for ax, key, title in zip(axes, ["best_gain", "uniform_gain"],
-                                  ["best weights", "uniform"], strict=True):
+                                  ["weights selected on validation", "uniform"], strict=True):
             grid = caps.pivot(index=rows, columns=cols, values=key).sort_index()
             grid = grid[sorted(grid.columns)]
             image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", origin="lower",
@@ -45,7 +45,8 @@ def gain_over_capacity_figure(caps: pd.DataFrame, path: Path) -> Path:
         fig, ax = plt.subplots(figsize=(6.5, 4))
         seeds = ordered["seeds"] if "seeds" in ordered.columns else pd.Series(1, ordered.index)
         banded = seeds.map(lambda n: can_band(int(n))).to_numpy(bool)
-        for key, label in [("best_gain", "best weights"), ("uniform_gain", "uniform")]:
+        for key, label in [("best_gain", "weights selected on validation"),
+                           ("uniform_gain", "uniform")]:
             err = np.vstack([ordered[key] - ordered[f"{key}_lo"],
                              ordered[f"{key}_hi"] - ordered[key]])
             err[:, ~banded] = 0.0  # no interval from fewer than three seeds
@@ -72,8 +73,8 @@ def data_plane_figure(caps: pd.DataFrame, path: Path) -> Path:
                   ) if caps[["best_gain", "uniform_gain"]].notna().any().any() else 1.0
     width = 2.2 + 1.3 * len(capacities)
     fig, axes = plt.subplots(1, 2, figsize=(2 * width, 1.2 + 0.8 * len(settings)))
-    for ax, key, title in zip(axes, ["best_gain", "uniform_gain"], ["best weights", "uniform"],
-                              strict=True):
+    for ax, key, title in zip(axes, ["best_gain", "uniform_gain"],
+                              ["weights selected on validation", "uniform"], strict=True):
         grid = caps.pivot(index="data", columns="capacity", values=key).reindex(
             index=settings, columns=capacities).to_numpy(dtype=float)
         lo = caps.pivot(index="data", columns="capacity", values=f"{key}_lo").reindex(
