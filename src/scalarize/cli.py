@@ -51,11 +51,17 @@ def _os_error_message(exc: OSError) -> str:
 
 @contextmanager
 def _one_line_warnings() -> Iterator[None]:
-    """Warnings raised by the library print as ``scalarize: warning: ...``, one line each."""
+    """Warnings raised by the library print as ``scalarize: warning: ...``, one line each, and
+    each distinct message once per command (a corrupt run read by several report sections is
+    named once)."""
     previous = warnings.showwarning
+    shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"scalarize: warning: {message}", file=sys.stderr)
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            print(f"scalarize: warning: {text}", file=sys.stderr)
 
     warnings.showwarning = show
     try:
