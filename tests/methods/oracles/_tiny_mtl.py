@@ -110,6 +110,25 @@ def run(method: Method, model: Tiny, steps: int, lr: float,
             each(k)
 
 
+def sgd_step(p: Params, q: Params, direction: torch.Tensor, head_losses: torch.Tensor,
+             lr: float) -> Params:
+    """One plain-SGD step of the reference: the shared parameters along ``direction`` (their
+    flattened concatenation), head t along the gradient of ``head_losses[t]`` (taken on the
+    leaves ``q``)."""
+    new = {n: v.detach().clone() for n, v in p.items()}
+    offset = 0
+    for n in SHARED:
+        size = p[n].numel()
+        new[n] -= lr * direction[offset:offset + size].view_as(p[n])
+        offset += size
+    for t in range(T):
+        names = head(t)
+        for n, gn in zip(names, torch.autograd.grad(head_losses[t], [q[m] for m in names],
+                                                    retain_graph=True), strict=True):
+            new[n] -= lr * gn
+    return new
+
+
 def assert_close(model: Tiny, reference: Params, rtol: float, atol: float) -> None:
     """Every parameter of ``model`` equals the reference's within the tolerance."""
     for name, value in params_of(model).items():

@@ -34,18 +34,7 @@ def reference(steps: int, p: tiny.Params, beta: float) -> tuple[tiny.Params, tor
         ema = beta * ema + (1 - beta) * g
         norms = ema.norm(dim=1)
         direction = sum(norms.max() / (norms[t] + 1e-8) * ema[t] for t in range(tiny.T))
-        new = {n: v.detach().clone() for n, v in p.items()}
-        offset = 0
-        for n in tiny.SHARED:
-            size = p[n].numel()
-            new[n] -= LR * direction[offset:offset + size].view_as(p[n])
-            offset += size
-        for t in range(tiny.T):
-            names = tiny.head(t)
-            for n, gn in zip(names, torch.autograd.grad(log_loss[t], [q[m] for m in names],
-                                                        retain_graph=True), strict=True):
-                new[n] -= LR * gn
-        p = new
+        p = tiny.sgd_step(p, q, direction, log_loss, LR)
     assert ema is not None
     return p, ema
 

@@ -53,18 +53,7 @@ def reference(steps: int, p: tiny.Params, paper: bool
             (track @ track.T + o["rho"] * torch.eye(tiny.T, dtype=torch.float64)) @ lam)
         lam = simplex(v) if paper else torch.softmax(v, 0)
         direction = track.T @ lam
-        new = {n: v.detach().clone() for n, v in p.items()}
-        offset = 0
-        for n in tiny.SHARED:
-            size = p[n].numel()
-            new[n] -= LR * direction[offset:offset + size].view_as(p[n])
-            offset += size
-        for t in range(tiny.T):
-            names = tiny.head(t)
-            for n, gn in zip(names, torch.autograd.grad(loss[t], [q[m] for m in names],
-                                                        retain_graph=True), strict=True):
-                new[n] -= LR * gn
-        p = new
+        p = tiny.sgd_step(p, q, direction, loss, LR)
     assert track is not None
     return p, track, lam
 
