@@ -126,7 +126,15 @@ class NashMTLMethod(JacobianMethod):
     bargaining solution, clipped to norm ``max_norm`` (1, the official default); with
     ``heads=weighted`` (the default: the official code back-propagates Σ α_t L_t, as LibMTL does)
     head t moves along α_t ∇L_t with the *unclipped* α, as in the official code, where the
-    clipping (``clip_grad_norm_`` on the shared parameters) comes after the backward pass."""
+    clipping (``clip_grad_norm_`` on the shared parameters) comes after the backward pass.
+
+    α solves the paper's G α = 1/α (G = J Jᵀ) by the official code's concave-convex procedure
+    (torchjd's port: cvxpy/ECOS, at most ``optim_niter`` steps, warm-started from the last
+    step's α, 1 at the first). One convention of that code is kept, not a bug of the port: its
+    stopping rule tests ‖Ĝ α₀ − 1/α₀‖ < 1e-3 on the normalised Ĝ = G / ‖G‖_F with the warm
+    start α₀ *before* solving, and returns α₀ unsolved where it holds. For T equal gradients
+    (Ĝ = 11ᵀ/T) α stays 1 where the bargaining solution is 1/(‖g‖√T); otherwise α matches the
+    exact solution to 1e-6 (tests/methods/oracles/test_nash_mtl.py)."""
 
     aggregator: NashMTL
 
