@@ -13,8 +13,12 @@ features is masked to one half and backpropagated through the encoder (one ``jac
 count for the objective: ``StepContext.mask``, so partial labels and domains are counted). The
 shared
 parameters then move along Σ λ_t g_t with g_t the full batch's gradient (the mean of the two
-halves: the two-batch variant of the papers, Eq. 2.9b of MoDo), and each head along its own
-task's gradient, as for every Jacobian method here. This is exact when the encoder treats
+halves: the two-batch variant of the papers, Eq. 2.9b of MoDo). The heads: ``heads=plain``
+(the default) moves head t along its own ∇L_t, as both official codes do (MoDo's, and LibMTL's
+port, back-propagate each loss into the decoders unweighted; SDMGrad's back-propagates each
+task's loss before overwriting the shared gradient); ``heads=weighted`` moves it along
+λ_t ∇L_t, the papers' update of all parameters along the weighted gradient (and torchjd's
+usage examples, ``losses.backward(weights)``). This is exact when the encoder treats
 examples independently (ViT, MLP: LayerNorm); with BatchNorm (ResNet) the halves share the
 batch statistics, so they are only nearly independent. The cost is 2T backward passes through
 the encoder per step (the Jacobian methods take T).
@@ -37,15 +41,19 @@ from torchjd.autojac import jac
 
 from scalarize.errors import ScalarizeError
 from scalarize.methods.base import StepContext
+from scalarize.methods.jacobian import check_heads, head_params, weighted_head_backward
 from scalarize.methods.state import TorchjdMethod, place, prepare
 
 
 class HalfBatchMethod(TorchjdMethod):
     """Weights λ = ``weighting(J₁ J₂ᵀ)`` from the batch's two halves; the shared parameters'
-    gradient is Σ λ_t g_t over the whole batch, the heads' that of their own loss."""
+    gradient is Σ λ_t g_t over the whole batch, the heads' that of their own loss (``plain``) or
+    λ_t times it (``weighted``)."""
 
-    def __init__(self, weighting: Weighting) -> None:
+    def __init__(self, weighting: Weighting, heads: str = "plain") -> None:
         super().__init__()
+        check_heads(heads, type(self).__name__)
+        self.heads = heads
         self.weighting = weighting
         prepare(weighting)
 
@@ -71,7 +79,8 @@ class HalfBatchMethod(TorchjdMethod):
         task_grads = [torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True,
                                           materialize_grads=True)[0]
                       for loss in losses.unbind()]
-        self._head_backward(losses, ctx)
+        if self.heads == "plain":
+            self._head_backward(losses, ctx)
 
         half = size // 2
         first = torch.zeros(size, dtype=torch.bool, device=features.device)
@@ -96,6 +105,8 @@ class HalfBatchMethod(TorchjdMethod):
             a = (part_1 * scale_1) @ (part_2 * scale_2).T
         lam = self.weighting(a.detach()).to(matrix.dtype)
         direction = lam @ (part_1 + part_2)
+        if self.heads == "weighted":
+            weighted_head_backward(list(losses.unbind()), lam, ctx)
         offset = 0
         for param in ctx.shared_params:
             count = param.numel()
@@ -107,8 +118,7 @@ class HalfBatchMethod(TorchjdMethod):
     @staticmethod
     def _head_backward(losses: torch.Tensor, ctx: StepContext) -> None:
         """Each head's parameters get the gradient of the losses that reach them (their own)."""
-        shared = {id(p) for p in ctx.shared_params}
-        heads = [p for p in ctx.model.parameters() if p.requires_grad and id(p) not in shared]
+        heads = head_params(ctx)
         if heads:
             torch.autograd.backward(losses.sum(), inputs=heads, retain_graph=True)
 
@@ -129,13 +139,18 @@ class SDMGrad(HalfBatchMethod):
         self.weighting.pref_vector = weights.detach()
 
 
-def modo(n_objectives: int, gamma: float = 0.1, rho: float = 0.1) -> MoDo:
-    """MoDo with λ step ``gamma`` and regularisation ``rho`` (torchjd's defaults)."""
-    return MoDo(MoDoWeighting(gamma=gamma, rho=rho))
+def modo(n_objectives: int, gamma: float = 0.1, rho: float = 0.1, heads: str = "plain") -> MoDo:
+    """MoDo with λ step ``gamma`` and regularisation ``rho`` (torchjd's defaults; LibMTL's γ is
+    1e-3). The shared step is Σ λ_t of the two halves' *mean* gradient (the paper's); the
+    official code steps along their sum, twice as long."""
+    return MoDo(MoDoWeighting(gamma=gamma, rho=rho), heads=heads)
 
 
 def sdmgrad(n_objectives: int, lr: float = 10.0, momentum: float = 0.5, n_iter: int = 20,
-            lambda_: float = 0.3) -> SDMGrad:
+            lambda_: float = 0.3, heads: str = "plain") -> SDMGrad:
     """SDMGrad with the inner solver's ``lr``, ``momentum`` and ``n_iter`` and the pull
-    ``lambda_`` towards the preference direction (torchjd's defaults, the authors' 0.3)."""
-    return SDMGrad(SDMGradWeighting(lr=lr, momentum=momentum, n_iter=n_iter, lambda_=lambda_))
+    ``lambda_`` towards the preference direction (torchjd's defaults, the authors' 0.3). The
+    inner projected SGD descends the paper's ½‖g_w + λ g₀‖² on A normalised by (mean √diag A)²;
+    the official code descends ‖g_w + λ g₀‖², so its step at ``lr`` 10 is ours at ``lr`` 20."""
+    return SDMGrad(SDMGradWeighting(lr=lr, momentum=momentum, n_iter=n_iter, lambda_=lambda_),
+                   heads=heads)
