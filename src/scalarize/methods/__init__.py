@@ -13,7 +13,8 @@ Preference      ``stch``, ``pbi``, ``cosmos`` (:mod:`.preference`)
 =============== ==========================================================================
 
 Each method's options go in ``method.options``; defaults follow its paper (CAGrad c = 0.4,
-DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025, FairGrad α = 2, PBI θ = 5);
+DWA temperature 2, GradNorm α = 1.5, FAMO lr 0.025, FairGrad α = 2, PBI θ = 5; UW's
+log-variances start at ``init_log_var`` = 0, LibMTL's −0.5 on request);
 docs/methods.md lists each method's convention (where it acts, its scale, what the heads get)
 and the reference its oracle test (tests/methods/oracles/) checks it against. The Jacobian
 methods with row weights take ``heads: plain | weighted`` (:mod:`.jacobian`). Adding a method
@@ -77,6 +78,13 @@ def _scalarizer(build: Callable[..., Any]) -> Callable[..., Method]:
     return factory
 
 
+def _uw(scalarizer: Any, init_log_var: float) -> Any:
+    """UW with its log-variances s = log σ² starting at ``init_log_var``: 0 (σ² = 1, uniform
+    weights; torchjd's, and every run before the option) or −0.5 (LibMTL's)."""
+    scalarizer.log_var.data.fill_(float(init_log_var))
+    return scalarizer
+
+
 def _register_torchjd() -> None:
     """torchjd is imported lazily so that ``static`` runs never pay for it."""
     import importlib
@@ -102,7 +110,7 @@ def _register_torchjd() -> None:
         "config": lambda n, **o: cls(agg, "ConFIG")(**o),
     }
     scalarizers: dict[str, Callable[..., Any]] = {
-        "uw": lambda n, **o: cls(sca, "UW")(n, **o),
+        "uw": lambda n, init_log_var=0.0: _uw(cls(sca, "UW")(n), init_log_var),
         "dwa": lambda n, temperature=2.0: cls(sca, "DWA")(temperature=temperature),
         "rlw": lambda n, **o: cls(sca, "Random")(**o),
         "famo": lambda n, **o: cls(sca, "FAMO")(n, **o),

@@ -117,8 +117,16 @@ class GradNorm(Method):
     """GradNorm (Chen et al. 2018) on the shared features: learnable loss weights w_t are moved
     so that the gradient norms ‖∇_z w_t L_t‖ approach mean-norm × r_t^α, with r_t the task's
     relative inverse training rate L_t / L_t(0) normalised by its mean; the weights are then
-    renormalised to sum to T. The weights have their own Adam (``lr``), as in the paper; its
-    state is the method's extra state."""
+    renormalised to sum to T. The weights have their own Adam (``lr``); its state is the
+    method's extra state. The model steps along Σ w_t ∇L_t with the weights from before their
+    update (so head t along w_t ∇L_t).
+
+    Two conventions differ from the paper (Algorithm 1), and are checked as such
+    (tests/methods/oracles/test_gradnorm.py): the norms are taken on the shared **features**
+    (one backward through the heads only; the paper: on the weights of the last shared layer),
+    and log w is stepped (by Adam, with ∂/∂log w = w ∂/∂w; the paper steps w itself), which keeps
+    the weights positive without clipping. α = 1.5 is the paper's NYUv2 value; the weights' lr
+    0.025 is scalarize's choice."""
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward

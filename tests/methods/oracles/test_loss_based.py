@@ -112,6 +112,16 @@ def _reference(scalar: Callable[[torch.Tensor, list[torch.Tensor], int], torch.T
 
 
 @pytest.mark.parametrize("steps", [1, 10])
+def test_uw_log_variances_start_at_libmtls_minus_half_on_request(steps):
+    s = torch.full((3,), -0.5, dtype=DTYPE, requires_grad=True)
+    model, method = train_method("uw", steps, {"init_log_var": -0.5}, lr=LR)
+    expected = _reference(lambda x, e, _: (0.5 * torch.exp(-e[0]) * x + 0.5 * e[0]).sum(),
+                          [s], steps)
+    assert torch.allclose(flat(model.parameters()), flat(expected.parameters()), atol=1e-10)
+    assert torch.allclose(flat(method.parameters()).to(DTYPE), s.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("steps", [1, 10])
 def test_uw_log_variances_start_at_0(steps):
     # Kendall et al. 2018 with s = log σ²: Σ ½ e^{-s_t} L_t + ½ s_t (the paper's regression form,
     # as LibMTL); s starts at 0 (σ² = 1; LibMTL starts it at −0.5)
