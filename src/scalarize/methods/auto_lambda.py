@@ -41,19 +41,20 @@ resume exactly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from scalarize.errors import ScalarizeError
-from scalarize.methods.base import Method, StepContext
-from scalarize.methods.state import load_optimizer, optimizer_state
+from scalarize.methods.base import StepContext
+from scalarize.methods.state import OwnAdamMethod
 
 
-class AutoLambda(Method):
+class AutoLambda(OwnAdamMethod):
     """Task weights λ moved by a one-step look-ahead meta-gradient (see the module doc)."""
 
     uses_weights: ClassVar[bool] = False
+    adam_target: ClassVar[str] = "meta_weights"
     meta_weights: torch.Tensor
     primary: torch.Tensor
 
@@ -71,17 +72,6 @@ class AutoLambda(Method):
         self.register_buffer("primary", mask)
         self.lr = lr
         self.virtual_lr = virtual_lr
-        self._adam: torch.optim.Adam | None = None
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"adam": optimizer_state(self._adam)}
-
-    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
-        if extra is not None:
-            self._adam = load_optimizer(self._new_adam, extra["adam"])
-
-    def _new_adam(self) -> torch.optim.Adam:
-        return torch.optim.Adam([self.meta_weights], lr=self.lr)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
@@ -148,11 +138,7 @@ class AutoLambda(Method):
             for module, name, buffer in buffers:
                 setattr(module, name, buffer)
         meta_grad = -alpha * (plus - minus) / (2 * eps)
-        if self._adam is None:
-            self._adam = self._new_adam()
-        self.meta_weights.grad = meta_grad.detach().to(self.meta_weights)
-        self._adam.step()
-        self.meta_weights.grad = None
+        self.adam_step(meta_grad)
 
     def current_weights(self) -> torch.Tensor:
         """The task weights λ."""

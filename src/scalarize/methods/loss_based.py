@@ -26,14 +26,8 @@ from typing import Any, ClassVar
 import torch
 from torchjd.scalarization import DWA, Scalarizer
 
-from scalarize.methods.base import Method, StepContext
-from scalarize.methods.state import (
-    TorchjdMethod,
-    load_optimizer,
-    optimizer_state,
-    place,
-    prepare,
-)
+from scalarize.methods.base import StepContext
+from scalarize.methods.state import OwnAdamMethod, TorchjdMethod, place, prepare
 
 
 class ScalarizerMethod(TorchjdMethod):
@@ -113,7 +107,7 @@ class ScalarizerMethod(TorchjdMethod):
 _CARRIED = "scalarize.carried"  # the carried losses' key in the extra state
 
 
-class GradNorm(Method):
+class GradNorm(OwnAdamMethod):
     """GradNorm (Chen et al. 2018) on the shared features: learnable loss weights w_t are moved
     so that the gradient norms ‖∇_z w_t L_t‖ approach mean-norm × r_t^α, with r_t the task's
     relative inverse training rate L_t / L_t(0) normalised by its mean; the weights are then
@@ -130,6 +124,7 @@ class GradNorm(Method):
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
+    adam_target: ClassVar[str] = "log_w"
     log_w: torch.Tensor
     initial: torch.Tensor
     started: torch.Tensor
@@ -141,17 +136,6 @@ class GradNorm(Method):
         self.register_buffer("initial", torch.zeros(n_objectives))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
         self.lr = lr
-        self._adam: torch.optim.Adam | None = None
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"adam": optimizer_state(self._adam)}
-
-    def set_extra_state(self, extra: dict[str, Any] | None) -> None:
-        if extra is not None:
-            self._adam = load_optimizer(self._new_adam, extra["adam"])
-
-    def _new_adam(self) -> torch.optim.Adam:
-        return torch.optim.Adam([self.log_w], lr=self.lr)
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
@@ -183,11 +167,7 @@ class GradNorm(Method):
         return loss.detach()
 
     def _step_weights(self, grad: torch.Tensor) -> None:
-        if self._adam is None:
-            self._adam = self._new_adam()
-        self.log_w.grad = grad
-        self._adam.step()
-        self.log_w.grad = None
+        self.adam_step(grad)
         with torch.no_grad():  # renormalise: Σ w = T
             w = self.log_w.exp()
             self.log_w.copy_((w * len(w) / w.sum()).log())

@@ -19,6 +19,9 @@ losses' device. The trainer checkpoints the CPU one and, on CUDA, the CUDA one.
 
 An aggregator or scalarizer torchjd marks ``Stateful`` that is not handled here draws a warning
 when a method is built with it.
+
+Methods written here that move a tensor of their own by an Adam of their own (GradNorm,
+Auto-Lambda) share :class:`OwnAdamMethod`, which carries that Adam in the extra state.
 """
 
 from __future__ import annotations
@@ -313,3 +316,35 @@ class TorchjdMethod(Method):
     def set_extra_state(self, extra: State | None) -> None:
         if extra is not None:  # None: a checkpoint from before methods kept their state
             restore(self.wrapped(), extra)
+
+
+class OwnAdamMethod(Method):
+    """A method that moves one tensor of its own (:attr:`adam_target`, a buffer it names) by an
+    Adam of its own at learning rate ``self.lr``: GradNorm's log-weights, Auto-Lambda's λ. The
+    Adam is made at the first step; its state is the method's extra state (``{"adam": ...}``,
+    ``None`` before the first step), so a resumed run moves the tensor exactly as an
+    uninterrupted one."""
+
+    #: the name of the buffer the Adam moves
+    adam_target: ClassVar[str]
+    lr: float
+    _adam: torch.optim.Adam | None = None
+
+    def get_extra_state(self) -> State:
+        return {"adam": optimizer_state(self._adam)}
+
+    def set_extra_state(self, extra: State | None) -> None:
+        if extra is not None:
+            self._adam = load_optimizer(self._new_adam, extra["adam"])
+
+    def _new_adam(self) -> torch.optim.Adam:
+        return torch.optim.Adam([getattr(self, self.adam_target)], lr=self.lr)
+
+    def adam_step(self, grad: torch.Tensor) -> None:
+        """One Adam step of the target along ``grad`` (made on the first call)."""
+        if self._adam is None:
+            self._adam = self._new_adam()
+        target = getattr(self, self.adam_target)
+        target.grad = grad.detach().to(target)
+        self._adam.step()
+        target.grad = None
