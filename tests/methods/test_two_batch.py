@@ -147,3 +147,11 @@ def test_one_short_epoch_trains_a_vit_with_finite_losses(name):
     trainer.fit()
     (record,) = trainer.history
     assert all(torch.isfinite(torch.tensor(v)) for v in record["train_loss"].values())
+
+
+@pytest.mark.parametrize("name", ["modo", "sdmgrad"])
+def test_heads_option_is_plain_by_default_and_refuses_other_values(name):
+    assert build_method(name, {}, 3).heads == "plain"
+    assert build_method(name, {"heads": "weighted"}, 3).heads == "weighted"
+    with pytest.raises(ScalarizeError, match="heads='both' is not one of plain, weighted"):
+        build_method(name, {"heads": "both"}, 3)
