@@ -355,8 +355,9 @@ def check_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
                 ) -> int:
     """Build the model on the ``meta`` device (no memory, no compute) to check that ``spec``
     and ``options`` fit ``image_shape`` (or an :class:`InputSpec`) and ``heads`` and keep the
-    encoder contract; returns its parameter count. With ``budget_bytes``, a model whose parameters, gradients and Adam
-    state (16 bytes per parameter) exceed it is refused before anything is allocated.
+    encoder contract; returns its parameter count. With ``budget_bytes``, a model whose
+    parameters, gradients and Adam state (16 bytes per parameter) exceed it is refused before
+    anything is allocated.
 
     A user's factory whose code cannot run on ``meta`` tensors (it reads values, calls
     ``.item()``, loads weights, ...) is built on the CPU instead: this check then allocates
