@@ -18,6 +18,15 @@ RECIPE = {"train": {"epochs": 1, "batch_size": 32, "device": "cpu", "lr": 3e-3}}
 DIGITS = [sz.task("digit", classes=10), sz.task("high", classes=2)]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny matrices train fastest on one thread of a shared machine; put back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _digits(n: int = 300, standardize: bool = True) -> sz.Dataset:
     x, y = load_digits(return_X_y=True)
     labels = {"digit": y[:n], "high": (y[:n] >= 5).astype(int)}

@@ -79,7 +79,7 @@ def test_heads_one_per_name():
         ("resnet26-xhalf", "cannot read ResNet spec"),
         ("lstm-3", "unknown model family"),
         ("mlp-3", "cannot read MLP spec"),
-        ("seq-d2", "cannot read sequence spec"),
+        ("seq-d2-w16", "takes input_shape only, not images"),
         ("??", "cannot read model spec"),
     ],
 )

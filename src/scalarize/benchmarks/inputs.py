@@ -137,21 +137,22 @@ def token_vocab(x: Any, vocab_size: int | None, where: str = "x") -> int:
         return high + 1
     if vocab_size < 1:
         raise ScalarizeError(f"vocab_size={vocab_size}; give at least 1")
-    check_tokens(ids, vocab_size, where)
+    check_tokens(ids, vocab_size, where, given=True)
     return int(vocab_size)
 
 
-def check_tokens(x: Any, vocab_size: int, where: str) -> None:
+def check_tokens(x: Any, vocab_size: int, where: str, given: bool = False) -> None:
     """Refuse, in one line, a token id outside ``0..vocab_size-1`` (val or test ids that the
-    training vocabulary does not hold)."""
+    training vocabulary does not hold, or any id at or above a ``given`` vocabulary)."""
     ids = np.asarray(x)
     if ids.size == 0:
         return
     bad = ids[(ids < 0) | (ids >= vocab_size)]
     if bad.size:
+        source = ("vocab_size; give a larger one" if given else "the training split; map "
+                  "unseen ids to one id of your own, or give vocab_size")
         raise ScalarizeError(f"{where} holds token id {int(bad[0])}, outside the vocabulary "
-                             f"0..{vocab_size - 1} (from the training split); map unseen ids "
-                             "to one id of your own, or give vocab_size")
+                             f"0..{vocab_size - 1} (from {source})")
 
 
 def same_input(specs: dict[str, InputSpec]) -> None:
