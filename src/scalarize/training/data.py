@@ -82,12 +82,14 @@ def feature_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class Normalise:
     """What a batch of inputs becomes on the device: uint8 images scaled by the channel
-    statistics (float images as they are), float features standardised when ``mean`` and
-    ``std`` are given (as they are otherwise), token ids left int64."""
+    statistics (streamed float images as they are: ``float_images_as_given``), float features
+    standardised when ``mean`` and ``std`` are given (as they are otherwise), token ids left
+    int64."""
 
     def __init__(self, kind: InputKind, mean: np.ndarray | None, std: np.ndarray | None,
-                 device: torch.device) -> None:
+                 device: torch.device, float_images_as_given: bool = True) -> None:
         self.kind = kind
+        self.float_images_as_given = float_images_as_given
         self.scale: torch.Tensor | None = None
         self.shift: torch.Tensor | None = None
         if mean is None or std is None or kind == "tokens":
@@ -104,7 +106,7 @@ class Normalise:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "tokens":
             return x.long()
-        if self.kind == "image" and x.dtype != torch.uint8:
+        if self.kind == "image" and x.dtype != torch.uint8 and self.float_images_as_given:
             return x.float()  # streamed float images: the dataset normalised them
         x = x.float()
         if self.shift is None or self.scale is None:
@@ -126,7 +128,8 @@ class TensorSplit:
             check.whole(self.x, self.labels)
         self.domain = None if split.domain is None else torch.from_numpy(split.domain)
         self.domain_np = split.domain
-        self.normalise = Normalise(kind, mean, std, device)
+        # in-memory images are scaled whatever their dtype, as they always were
+        self.normalise = Normalise(kind, mean, std, device, float_images_as_given=False)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
