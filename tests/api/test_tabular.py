@@ -193,3 +193,7 @@ def test_every_command_on_features(tmp_path):
     assert replayed.objectives == ["digit", "high"]
     html, markdown = sz.report(tmp_path / "sweep")
     assert html.exists() and markdown.exists()
+    probed = {"train": RECIPE["train"], "probes": {"conflicts": {"every": 2}},
+              "method": {"name": "pcgrad"}}
+    sz.train(data, "mlp-d1-w8", config=probed, out=tmp_path / "probed", progress=False)
+    assert not sz.conflicts(tmp_path / "probed")["curves"].empty
