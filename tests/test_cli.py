@@ -197,3 +197,12 @@ def test_non_image_refusals_are_one_line_and_status_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_model_info_on_inputs_that_are_not_images(capsys):
+    assert main(["model", "info", "mlp-d2-w64", "--features", "64"]) == 0
+    assert "8,576 encoder parameters" in capsys.readouterr().out  # 2 × (linear + norm)
+    assert main(["model", "info", "seq-d1-w16", "--length", "12", "--vocab", "30"]) == 0
+    assert "tokens (length 12, vocabulary 30)" in capsys.readouterr().out
+    assert main(["model", "info", "resnet8", "--features", "64"]) == 2
+    assert "is for images" in capsys.readouterr().err
