@@ -197,3 +197,15 @@ def test_every_command_on_features(tmp_path):
               "method": {"name": "pcgrad"}}
     sz.train(data, "mlp-d1-w8", config=probed, out=tmp_path / "probed", progress=False)
     assert not sz.conflicts(tmp_path / "probed")["curves"].empty
+
+
+def test_the_multi_domain_view_on_features(tmp_path):
+    x, y = load_digits(return_X_y=True)
+    domains = {"first": (x[:100], y[:100]), "second": (x[100:160], y[100:160])}
+    tests = {"first": (x[200:230], y[200:230]), "second": (x[230:260], y[230:260])}
+    data = sz.from_arrays([sz.task("digit", classes=10)], train=domains, test=tests,
+                          standardize=True)
+    assert data.objectives == ("first", "second") and data.input.kind == "tabular"
+    summary = sz.train(data, "mlp-d1-w16", out=tmp_path, progress=False,
+                       config={**RECIPE, "scalarization": {"weights": [0.5, 0.5]}})
+    assert summary.objectives == ["first", "second"]
