@@ -57,6 +57,10 @@ def test_features_are_standardised_with_training_statistics_recorded_in_the_run(
     np.testing.assert_allclose(record["mean"], train.mean(axis=0), rtol=1e-5, atol=1e-6)
     std = train.std(axis=0)
     np.testing.assert_allclose(record["std"], np.where(std < 1e-12, 1.0, std), rtol=1e-4)
+    one = sz.train(data, "mlp-d1-w16", config={**RECIPE, "benchmark": {"tasks": ["digit"]}},
+                   out=tmp_path / "one", progress=False)  # a task subset keeps the inputs' options
+    kept_one = RunDir(tmp_path / "one" / str(one.run)).load_checkpoint()
+    assert kept_one is not None and kept_one["input"]["mean"] == record["mean"]
     raw = sz.train(_digits(standardize=False), "mlp-d1-w16", config=RECIPE,
                    out=tmp_path / "raw", progress=False)
     kept = RunDir(tmp_path / "raw" / str(raw.run)).load_checkpoint()
