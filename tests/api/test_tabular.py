@@ -112,6 +112,18 @@ def test_float_sequences_train(tmp_path):
         assert sz.train(data, spec, config=RECIPE, out=tmp_path, progress=False).test.acc
 
 
+def test_a_missing_feature_is_one_line(tmp_path):
+    x, y = load_digits(return_X_y=True)
+    x = x[:60].copy()
+    x[41, 3] = np.nan
+    data = sz.from_arrays([sz.task("digit", classes=10)], train=(x[:50], y[:50]),
+                          test=(x[50:], y[50:60]), val=(x[50:], y[50:60]))
+    with pytest.raises(ScalarizeError, match="train split, item 41: its input holds NaN") \
+            as caught:
+        sz.train(data, "mlp-d1-w8", config=RECIPE, out=tmp_path, progress=False)
+    assert "\n" not in str(caught.value)
+
+
 def test_an_unseen_token_in_test_is_one_line():
     ids, labels = _sequences()
     test_ids = ids[100:].copy()

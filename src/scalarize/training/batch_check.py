@@ -136,6 +136,10 @@ it takes class indices 0..3 (or -1: no label)
             bad = ~torch.isfinite(x)
             if bool(bad.any()):
                 row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
+                if x.ndim != 4:  # features or sequences: no pixels, no uint8
+                    raise ScalarizeError(f"{self._where(index, row, batch)}: its input holds "
+                                         "NaN or infinite values; give finite values (fill "
+                                         "in missing features before)")
                 raise ScalarizeError(f"{self._where(index, row, batch)}: its image holds NaN or "
                                      "infinite values; give finite pixel values (or uint8)")
         if self.vocab_size is not None and not x.is_floating_point():
