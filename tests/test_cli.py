@@ -206,3 +206,29 @@ def test_model_info_on_inputs_that_are_not_images(capsys):
     assert "tokens (length 12, vocabulary 30)" in capsys.readouterr().out
     assert main(["model", "info", "resnet8", "--features", "64"]) == 2
     assert "is for images" in capsys.readouterr().err
+
+
+def test_token_sequences_from_an_npz_train_and_sweep(tmp_path, capsys):
+    import torch
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, (120, 8))
+    path = tmp_path / "tokens.npz"
+    np.savez(path, x=ids, y_has_one=(ids == 1).any(axis=1).astype(int),
+             y_twos=(ids == 2).sum(axis=1).astype(np.float32), kind_twos="regression")
+    assert main(["data", "info", "npz", f"path={path}"]) == 0
+    assert "tokens (length 8, vocabulary 20)" in capsys.readouterr().out
+    base = ["benchmark.name=npz", f"benchmark.options={{path: {path}, vocab_size: 20}}",
+            "model.spec=seq-d1-w16", "train.epochs=1", "train.batch_size=32", "train.device=cpu"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a shared machine
+    try:
+        assert main(["train", _config(tmp_path), "--out", str(tmp_path / "runs"), "--quiet",
+                     *base]) == 0
+        sweep = _config(tmp_path, "seed: 0\nsweep: {capacities: {template: 'seq-d1-w{width}', "
+                        "axes: {width: [16, 32]}}, weights: {step: 1.0}, seeds: [0]}\n")
+        assert main(["sweep", sweep, "--out", str(tmp_path / "sweep"), "--quiet", "--jobs", "1",
+                     *base]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert len(list((tmp_path / "sweep").glob("*/summary.json"))) >= 4
