@@ -137,3 +137,98 @@ def test_debug_shows_the_traceback_before_or_after_the_subcommand(tmp_path, caps
         with pytest.raises(ScalarizeError):
             main(argv)
     assert not (tmp_path / "runs").exists()
+
+
+def _tabular_npz(tmp_path, n=200):
+    """scikit-learn's digits as 64 float features with two tasks, in one .npz file."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    path = tmp_path / "digits.npz"
+    np.savez(path, x=x[:n].astype(np.float32), y_digit=y[:n], y_high=(y[:n] >= 5).astype(int))
+    return path
+
+
+def test_tabular_data_through_every_command(tmp_path, capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a shared machine
+    try:
+        _every_command(tmp_path, capsys)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _every_command(tmp_path, capsys):
+    path = _tabular_npz(tmp_path)
+    base = ["benchmark.name=npz", f"benchmark.options={{path: {path}, standardize: true}}",
+            "model.spec=mlp-d1-w8", "train.epochs=1", "train.batch_size=32", "train.device=cpu"]
+    assert main(["data", "info", "npz", f"path={path}"]) == 0
+    assert "tabular (64 features)" in capsys.readouterr().out
+    assert main(["train", _config(tmp_path), "--out", str(tmp_path / "runs"), "--quiet",
+                 *base]) == 0
+    sweep = _config(tmp_path, "seed: 0\nsweep: {capacities: {template: 'mlp-d{depth}-w8', "
+                    "axes: {depth: [1, 2]}}, weights: {step: 0.5}, seeds: [0]}\n")
+    assert main(["sweep", sweep, "--out", str(tmp_path / "sweep"), "--quiet", "--jobs", "1",
+                 *base]) == 0
+    assert main(["analyze", "capacity", str(tmp_path / "sweep")]) == 0
+    assert "mlp-d2-w8" in capsys.readouterr().out
+    compare = _config(tmp_path, "seed: 0\ncompare: {methods: [static, uw], seeds: [0]}\n")
+    assert main(["compare", compare, "--out", str(tmp_path / "compare"), "--quiet",
+                 "--jobs", "1", *base]) == 0
+    search = _config(tmp_path, "seed: 0\nsearch: {strategy: pbt, population: 2, "
+                     "interval: 1}\n")
+    assert main(["search", search, "--out", str(tmp_path / "search"), "--quiet",
+                 *base[:-3], "train.epochs=2", *base[-2:]]) == 0
+    assert main(["replay", str(tmp_path / "search"), "--quiet"]) == 0
+    assert main(["report", str(tmp_path / "sweep")]) == 0
+
+
+def test_non_image_refusals_are_one_line_and_status_2(tmp_path, capsys):
+    path = _tabular_npz(tmp_path, n=60)
+    base = ["benchmark.name=npz", f"benchmark.options={{path: {path}}}", "train.epochs=1",
+            "train.device=cpu", "--out", str(tmp_path / "runs"), "--quiet"]
+    for extra, message in [(["model.spec=vit-d1-w16-p4"], "is for images; these inputs are "
+                             "tabular (64 features)"),
+                           (["model.spec=mlp-d1-w8", "train.augment={padding: 4}"],
+                            "train.augment crops and flips images")]:
+        assert main(["train", _config(tmp_path), *base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_model_info_on_inputs_that_are_not_images(capsys):
+    assert main(["model", "info", "mlp-d2-w64", "--features", "64"]) == 0
+    assert "8,576 encoder parameters" in capsys.readouterr().out  # 2 × (linear + norm)
+    assert main(["model", "info", "seq-d1-w16", "--length", "12", "--vocab", "30"]) == 0
+    assert "tokens (length 12, vocabulary 30)" in capsys.readouterr().out
+    assert main(["model", "info", "resnet8", "--features", "64"]) == 2
+    assert "is for images" in capsys.readouterr().err
+
+
+def test_token_sequences_from_an_npz_train_and_sweep(tmp_path, capsys):
+    import torch
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, (120, 8))
+    path = tmp_path / "tokens.npz"
+    np.savez(path, x=ids, y_has_one=(ids == 1).any(axis=1).astype(int),
+             y_twos=(ids == 2).sum(axis=1).astype(np.float32), kind_twos="regression")
+    assert main(["data", "info", "npz", f"path={path}"]) == 0
+    assert "tokens (length 8, vocabulary 20)" in capsys.readouterr().out
+    base = ["benchmark.name=npz", f"benchmark.options={{path: {path}, vocab_size: 20}}",
+            "model.spec=seq-d1-w16", "train.epochs=1", "train.batch_size=32", "train.device=cpu"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a shared machine
+    try:
+        assert main(["train", _config(tmp_path), "--out", str(tmp_path / "runs"), "--quiet",
+                     *base]) == 0
+        sweep = _config(tmp_path, "seed: 0\nsweep: {capacities: {template: 'seq-d1-w{width}', "
+                        "axes: {width: [16, 32]}}, weights: {step: 1.0}, seeds: [0]}\n")
+        assert main(["sweep", sweep, "--out", str(tmp_path / "sweep"), "--quiet", "--jobs", "1",
+                     *base]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert len(list((tmp_path / "sweep").glob("*/summary.json"))) >= 4

@@ -23,6 +23,24 @@ def test_the_own_model_example_is_short_and_runs(tmp_path, monkeypatch, capsys):
     assert len(list((tmp_path / "sweeps/mine").glob("*/summary.json"))) == 8
 
 
+def test_the_tabular_example_runs(tmp_path, monkeypatch, capsys):
+    section = README.read_text().split("## Your own model and data", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[1]
+    assert "load_digits" in code and len(code.splitlines()) <= 15
+    monkeypatch.chdir(tmp_path)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a shared machine
+    try:
+        exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert "'digit'" in printed and "mlp-d2-w64" in printed
+    assert len(list((tmp_path / "sweeps/digits").glob("*/summary.json"))) == 6
+
+
 def test_the_readme_names_every_registered_method():
     """The method list is the registry's: a method registered but not described fails."""
     from scalarize.methods import METHODS

@@ -199,15 +199,27 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 def _cmd_model_info(args: argparse.Namespace) -> None:
     import torch
 
+    from scalarize.benchmarks.inputs import InputSpec
     from scalarize.launch import memory_budget
     from scalarize.models import build_model, check_model, describe
 
-    shape = (args.channels, args.image_size, args.image_size)
+    shape: InputSpec | tuple[int, int, int] = (args.channels, args.image_size, args.image_size)
+    per = f"{args.image_size}x{args.image_size} image"
+    if args.length is not None or args.features is not None:  # inputs that are not images
+        if args.length is None:
+            shape = InputSpec("tabular", (args.features,))
+        elif args.vocab is not None:
+            shape = InputSpec("tokens", (args.length,), args.vocab)
+        else:
+            shape = InputSpec("sequence", (args.length, args.features or 1))
+        per = f"example ({shape.describe()})"
+    elif args.vocab is not None:
+        raise ScalarizeError("--vocab is for token inputs; give --length L with it")
     check_model(args.spec, shape, {"head": args.classes}, memory_budget(torch.device("cpu")))
     model = build_model(args.spec, shape, {"head": args.classes})
     info = describe(model, shape)
     print(f"{args.spec}: {info['encoder_params']:,} encoder parameters, "
-          f"{info['flops'] / 1e6:,.2f} MFLOPs per {args.image_size}x{args.image_size} image")
+          f"{info['flops'] / 1e6:,.2f} MFLOPs per {per}")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
@@ -497,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     minfo.add_argument("--image-size", type=int, default=32)
     minfo.add_argument("--channels", type=int, default=3)
     minfo.add_argument("--classes", type=int, default=10)
+    minfo.add_argument("--features", type=_count, default=None,
+                       help="inputs that are not images: F float features per example (with "
+                       "--length: per position of a sequence)")
+    minfo.add_argument("--length", type=_count, default=None,
+                       help="sequence length L (token ids with --vocab, else L×features floats)")
+    minfo.add_argument("--vocab", type=_count, default=None, help="token vocabulary size")
     minfo.set_defaults(func=_cmd_model_info)
 
     def many_runs(parser: argparse.ArgumentParser, what: str) -> None:

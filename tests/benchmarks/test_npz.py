@@ -248,3 +248,38 @@ def test_mdl_view_refusals_name_the_member(tmp_path, extra, task, culprits):
         load_benchmark("npz", view="mdl", tasks=[task], path=path)
     for culprit in culprits:
         assert culprit in str(error.value)
+
+
+def test_features_tokens_and_sequences_are_read_as_they_are(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 50
+    y = {"y_label": rng.integers(0, 3, n), "y_size": rng.standard_normal(n).astype(np.float32)}
+    features = rng.standard_normal((n, 7)) * 40  # far outside [0, 1]: taken as they are
+    np.savez(tmp_path / "tab.npz", x=features, **y)
+    data = load_benchmark("npz", path=tmp_path / "tab.npz", standardize=True)
+    assert data.input.describe() == "tabular (7 features)" and data.input.standardize
+    assert data.splits["train"].x.dtype == np.float32
+    np.testing.assert_allclose(np.sort(np.concatenate([s.x for s in data.splits.values()]),
+                                       axis=0), np.sort(features, axis=0), rtol=1e-6)
+    np.savez(tmp_path / "tok.npz", x=rng.integers(0, 30, (n, 9)).astype(np.int32), **y)
+    tokens = load_benchmark("npz", path=tmp_path / "tok.npz", vocab_size=30)
+    assert (tokens.input.kind, tokens.input.vocab_size) == ("tokens", 30)
+    assert tokens.splits["test"].x.dtype == np.int64
+    np.savez(tmp_path / "seq.npz", x=rng.random((n, 9, 2), dtype=np.float32), **y)
+    assert load_benchmark("npz", path=tmp_path / "seq.npz").input.shape == (9, 2)
+
+
+@pytest.mark.parametrize(("x", "extra", "options", "message"), [
+    (np.zeros((20, 4), np.float32), {"y_map": np.zeros((20, 4, 4), np.uint8)}, {},
+     "'y_map' holds maps .* but 'x' is not images"),
+    (np.zeros((20, 4, 3), np.int64), {}, {}, "N×L×F float sequences"),
+    (np.full((20, 4), np.nan, np.float32), {}, {}, "NaN or infinite"),
+    (np.arange(80).reshape(20, 4), {}, {"vocab_size": 10},
+     "token id 1[0-9], outside .*from vocab_size"),
+    (np.zeros((20, 4), np.int64), {}, {"standardize": True}, "standardize is for float"),
+])
+def test_non_image_inputs_it_cannot_take_are_one_line(tmp_path, x, extra, options, message):
+    np.savez(tmp_path / "bad.npz", x=x, y_label=np.zeros(20, np.int64), **extra)
+    with pytest.raises(ScalarizeError, match=message) as caught:
+        load_benchmark("npz", path=tmp_path / "bad.npz", **options)
+    assert "\n" not in str(caught.value)

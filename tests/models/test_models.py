@@ -77,7 +77,9 @@ def test_heads_one_per_name():
         ("vit-d3-w50-p4-h3", "not divisible by 3 heads"),
         ("resnet27", "unsupported ResNet depth"),
         ("resnet26-xhalf", "cannot read ResNet spec"),
-        ("mlp-3", "unknown model family"),
+        ("lstm-3", "unknown model family"),
+        ("mlp-3", "cannot read MLP spec"),
+        ("seq-d2-w16", "takes input_shape only, not images"),
         ("??", "cannot read model spec"),
     ],
 )

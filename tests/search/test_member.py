@@ -29,3 +29,19 @@ def test_holdout_is_stratified_by_domain(search_file):
                      "benchmark.options.domains=[flat, sketch]")
     split = holdout_split(load_data(config.base()), 0.25, seed=0)
     assert np.bincount(split.splits["val"].domain).tolist() == [15, 5]
+
+
+def test_holdout_keeps_the_inputs_vocabulary_and_standardisation():
+    from scalarize.api import from_arrays, task
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 6, (60, 5))
+    ids[0, 0] = 9  # the largest id: wherever the held-out cut puts it, the vocabulary stays
+    labels = rng.integers(0, 2, 60)
+    tokens = from_arrays([task("a", classes=2)], train=(ids[:50], labels[:50]),
+                         test=(ids[50:], labels[50:]), val=(ids[50:], labels[50:]))
+    held = holdout_split(tokens, 0.3, seed=0)
+    assert held.input.vocab_size == tokens.input.vocab_size == 10
+    features = from_arrays([task("a", classes=2)], train=(rng.random((50, 3)), labels[:50]),
+                           test=(rng.random((10, 3)), labels[50:]), standardize=True)
+    assert holdout_split(features, 0.3, seed=0).input.standardize

@@ -26,6 +26,7 @@ import torch
 
 from scalarize.benchmarks import Dataset, Split, Task
 from scalarize.benchmarks.base import stratified_split
+from scalarize.benchmarks.inputs import infer_input
 from scalarize.benchmarks.stream import StreamSplit, stream_split
 from scalarize.errors import ScalarizeError
 from scalarize.training.task_kinds import MISSING_CLASS, TASK_KINDS, FunctionKind
@@ -92,16 +93,22 @@ def task(name: str, kind: str = "classification", *, classes: int = 0,
 
 
 def _images(x: Any, where: str) -> np.ndarray:
+    """The inputs of one split: uint8 images N×C×H×W, N×F float features, N×L integer token
+    ids or N×L×F float sequences (floats as float32, ids as int64)."""
     array = x.numpy() if isinstance(x, torch.Tensor) else x
-    if not isinstance(array, np.ndarray) or array.ndim != 4:
+    if not isinstance(array, np.ndarray) or array.ndim not in (2, 3, 4):
         shape = getattr(array, "shape", None)
-        raise ScalarizeError(f"{where}: images must be an array N×C×H×W, got "
+        raise ScalarizeError(f"{where}: inputs must be an array N×F (features), N×L (token "
+                             f"ids), N×L×F (sequences) or N×C×H×W (images), got "
                              f"{type(x).__name__} of shape {shape}")
-    if array.dtype != np.uint8:
-        raise ScalarizeError(f"{where}: in-memory images must be uint8 (0..255), got "
-                             f"{array.dtype}; scale them, or stream float images with "
-                             "from_datasets")
-    return array
+    if array.ndim == 4:
+        if array.dtype != np.uint8:
+            raise ScalarizeError(f"{where}: in-memory images must be uint8 (0..255), got "
+                                 f"{array.dtype}; scale them, or stream float images with "
+                                 "from_datasets")
+        return array
+    infer_input(array, where=f"{where} inputs")  # refuses a kind it cannot take, in one line
+    return array.astype(np.int64 if array.dtype.kind in "iu" else np.float32, copy=False)
 
 
 def _labels(tasks: tuple[Task, ...], labels: Any, n: int, where: str) -> dict[str, np.ndarray]:
@@ -175,12 +182,32 @@ def _domains(train: Any) -> tuple[str, ...]:
 
 def from_arrays(tasks: list[Task] | tuple[Task, ...], train: ArraySplit, test: ArraySplit,
                 val: ArraySplit | None = None, *, name: str = "data", val_share: float = 0.1,
-                seed: int = 0) -> Dataset:
-    """A data set from in-memory arrays: uint8 images N×C×H×W and one label array per task
-    (integers for classification, floats for regressions, maps for dense tasks; a missing
-    label is ``-1`` for a class, NaN for a float: partial labels). Without a
-    ``val`` split, a seeded ``val_share`` of train becomes validation. Give each split as a
-    mapping ``{domain: (images, labels)}`` for the multi-domain view (one task)."""
+                seed: int = 0, standardize: bool = False, vocab_size: int | None = None
+                ) -> Dataset:
+    """A data set from in-memory arrays: inputs (uint8 images N×C×H×W; or N×F float
+    features, N×L integer token ids, N×L×F float sequences: see
+    :mod:`scalarize.benchmarks.inputs`) and one label array per task (integers for
+    classification, floats for regressions, maps for dense tasks on images; a missing label is
+    ``-1`` for a class, NaN for a float: partial labels). Without a ``val`` split, a seeded
+    ``val_share`` of train becomes validation. Give each split as a mapping
+    ``{domain: (inputs, labels)}`` for the multi-domain view (one task).
+
+    Float features are taken as they are; ``standardize=True`` standardises each feature with
+    the training split's mean and standard deviation (the run records them). Token ids go
+    ``0..vocab_size-1``, the vocabulary being the training split's largest id + 1 unless
+    ``vocab_size`` is given; a val or test id outside it is refused.
+
+    Example (tabular: 64 features, two tasks):
+        >>> from sklearn.datasets import load_digits
+        >>> x, y = load_digits(return_X_y=True)
+        >>> labels = {"digit": y, "high": (y >= 5).astype(int)}
+        >>> data = from_arrays([task("digit", classes=10), task("high", classes=2)],
+        ...                    train=(x[:1500], {k: v[:1500] for k, v in labels.items()}),
+        ...                    test=(x[1500:], {k: v[1500:] for k, v in labels.items()}),
+        ...                    standardize=True)
+        >>> data.input.describe(), data.input.standardize
+        ('tabular (64 features)', True)
+    """
     tasks = tuple(tasks)
     if not tasks or not all(isinstance(t, Task) for t in tasks):
         raise ScalarizeError("tasks: give a list of scalarize.task(...) values")
@@ -194,8 +221,10 @@ def from_arrays(tasks: list[Task] | tuple[Task, ...], train: ArraySplit, test: A
     shapes = {k: s.x.shape[1:] for k, s in splits.items()}
     if len(set(shapes.values())) > 1:
         raise ScalarizeError(f"images differ in shape between splits: {shapes}")
-    return Dataset(name, "mdl" if domains else "mtl", tasks, splits, domains,
-                   {"source": "arrays"})
+    data = Dataset(name, "mdl" if domains else "mtl", tasks, splits, domains,
+                   {"source": "arrays"}, vocab_size=vocab_size, standardize=standardize)
+    _ = data.input  # the inputs' kind, vocabulary and options checked now, in one line
+    return data
 
 
 def _stream(given: Any, domains: tuple[str, ...], where: str) -> StreamSplit:
@@ -213,13 +242,16 @@ def _stream(given: Any, domains: tuple[str, ...], where: str) -> StreamSplit:
 
 def from_datasets(tasks: list[Task] | tuple[Task, ...], train: Any, test: Any,
                   val: Any = None, *, name: str = "data", val_share: float = 0.1,
-                  seed: int = 0) -> Dataset:
+                  seed: int = 0, standardize: bool = False, vocab_size: int | None = None
+                  ) -> Dataset:
     """A data set read lazily from map-style ``torch.utils.data.Dataset`` objects, one per
     split (``{domain: dataset}`` per split for the multi-domain view), for data larger than
     memory: ``dataset[i]`` returns ``(image C×H×W, {task: target})`` (see
     :mod:`scalarize.benchmarks.stream`). The trainer reads it through ``train.workers``
     DataLoader workers, in the same seeded order as in-memory data. Without ``val``, a seeded
-    ``val_share`` of train becomes validation.
+    ``val_share`` of train becomes validation. An item's input may also be F float
+    features, L token ids (give ``vocab_size``) or L×F floats; ``standardize`` as for
+    :func:`from_arrays` (statistics from a seeded sample of the training items).
 
     Example:
         >>> class Toy(torch.utils.data.Dataset):
@@ -241,11 +273,13 @@ def from_datasets(tasks: list[Task] | tuple[Task, ...], train: Any, test: Any,
         splits["train"], splits["val"] = carve(splits["train"], val_share, seed, len(domains))
     else:
         splits["val"] = _stream(val, domains, "val")
-    shapes = {k: split.image_shape for k, split in splits.items()}
+    shapes = {k: split.input_shape for k, split in splits.items()}
     if len(set(shapes.values())) > 1:
         raise ScalarizeError(f"images differ in shape between splits: {shapes}")
-    return Dataset(name, "mdl" if domains else "mtl", tasks, splits, domains,
-                   {"source": "datasets"})
+    data = Dataset(name, "mdl" if domains else "mtl", tasks, splits, domains,
+                   {"source": "datasets"}, vocab_size=vocab_size, standardize=standardize)
+    _ = data.input  # the inputs' kind, vocabulary and options checked now, in one line
+    return data
 
 
 __all__ = ["carve", "from_arrays", "from_datasets", "task"]

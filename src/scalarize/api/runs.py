@@ -57,7 +57,8 @@ ConfigT = TypeVar("ConfigT", bound=BaseModel)
 @dataclass(frozen=True)
 class Model:
     """A model: a spec (``vit-d3-w48-p4``, ``resnet20``, ``package.module:factory``) or a
-    factory ``factory(image_shape=(C, H, W), **options)`` returning an encoder (see
+    factory ``factory(image_shape=(C, H, W), **options)`` (``input_shape=`` for inputs that
+    are not images) returning an encoder (see
     :mod:`scalarize.models`), with its keyword ``options`` (capacity knobs such as ``width``)."""
 
     factory: str | Callable[..., Any]
@@ -113,7 +114,8 @@ def _register(data: Dataset) -> str:
         if tasks is None:
             return data
         return Dataset(data.name, data.view, select_tasks(data.tasks, tasks), data.splits,
-                       data.domains, data.info)
+                       data.domains, data.info, vocab_size=data.vocab_size,
+                       standardize=data.standardize)
 
     if BENCHMARKS.session().get(data.name) is not None or data.name not in BENCHMARKS:
         return BENCHMARKS.add(data.name, load)

@@ -1,4 +1,5 @@
-"""What every benchmark produces: labelled images split into train / val / test.
+"""What every benchmark produces: labelled examples (images, or tabular, token or sequence
+inputs: :mod:`scalarize.benchmarks.inputs`) split into train / val / test.
 
 A split is either plain arrays in memory (:class:`Split`; the training loop indexes them
 directly, no ``DataLoader``) or a map-style ``torch.utils.data.Dataset`` read lazily
@@ -15,6 +16,7 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
+from scalarize.benchmarks.inputs import InputSpec, check_tokens, infer_input, same_input
 from scalarize.benchmarks.stream import StreamSplit
 from scalarize.columns import Column
 from scalarize.errors import ScalarizeError
@@ -44,8 +46,9 @@ class Task:
 
 @dataclass
 class Split:
-    """Images ``x`` (N×C×H×W uint8), one int64 label array per task, and a domain index per image
-    (``None`` when the data has no domains)."""
+    """Inputs ``x`` (images N×C×H×W uint8; or N×F float features, N×L int64 token ids,
+    N×L×F float sequences), one label array per task, and a domain index per example (``None``
+    when the data has no domains)."""
 
     x: np.ndarray
     labels: dict[str, np.ndarray]
@@ -65,8 +68,16 @@ class Split:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(C, H, W)`` of one image."""
+        if self.x.ndim != 4:
+            raise ScalarizeError(f"these inputs are not images (shape {self.x.shape[1:]} each); "
+                                 "read their input instead")
         c, h, w = self.x.shape[1:]
         return int(c), int(h), int(w)
+
+    def input_spec(self, vocab_size: int | None = None, standardize: bool = False,
+                   where: str = "x") -> InputSpec:
+        """What one example's input is (:func:`~scalarize.benchmarks.inputs.infer_input`)."""
+        return infer_input(self.x, vocab_size=vocab_size, standardize=standardize, where=where)
 
 
 #: A split in memory or streamed from a map-style dataset.
@@ -84,6 +95,11 @@ class Dataset:
     domains: tuple[str, ...] = ()
     info: dict[str, object] = field(default_factory=dict)
     columns: tuple[Column, ...] = ()  # the published table's columns, if the benchmark has one
+    #: token inputs: the vocabulary (else the training split's largest id + 1)
+    vocab_size: int | None = None
+    #: float features (tabular, sequences): standardised with the training split's statistics
+    standardize: bool = False
+    _input: InputSpec | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.view == "mdl":
@@ -120,12 +136,33 @@ class Dataset:
         """``(C, H, W)`` of one image."""
         return self.splits["train"].image_shape
 
+    @property
+    def input(self) -> InputSpec:
+        """What one example's input is, read from the training split (the vocabulary of token
+        inputs too); the other splits are checked against it once (same kind and shape, token
+        ids inside the vocabulary), in one line each."""
+        if self._input is None:
+            specs = {name: split.input_spec(self.vocab_size, self.standardize, f"{name} inputs")
+                     for name, split in self.splits.items()}
+            same_input(specs)
+            spec = specs["train"]
+            if spec.kind == "tokens" and self.vocab_size is None:
+                assert spec.vocab_size is not None
+                for name, split in self.splits.items():
+                    if name != "train" and isinstance(split, Split):
+                        check_tokens(split.x, spec.vocab_size, f"{name} inputs")
+            self._input = spec
+        return self._input
+
     def summary(self) -> dict[str, object]:
         """Sizes, tasks and domains, for ``scalarize data info``."""
+        spec = self.input
+        shape: dict[str, object] = ({"image_shape": list(spec.shape)} if spec.is_image else
+                                    {"input": spec.describe()})
         out: dict[str, object] = {
             "name": self.name,
             "view": self.view,
-            "image_shape": list(self.image_shape),
+            **shape,
             "tasks": {t.name: t.num_classes for t in self.tasks},
             "objectives": list(self.objectives),
         }

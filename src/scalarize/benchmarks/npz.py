@@ -2,7 +2,12 @@
 
 The file holds:
 
-- ``x``: images, N×C×H×W, ``uint8`` (0–255) or floating point in [0, 1];
+- ``x``: images, N×C×H×W, ``uint8`` (0–255) or floating point in [0, 1]; or, for data that
+  is not images (:mod:`scalarize.benchmarks.inputs`), N×F float features (tabular), N×L
+  integer token ids or N×L×F float sequences. Float features are taken as they are, or
+  standardised with the training split's mean and std per feature (option ``standardize:
+  true``); token ids go 0..V-1, V being the training split's largest id + 1 or option
+  ``vocab_size``. Dense targets (maps) need images;
 - one target array per task, N first, named ``y_<task>`` (e.g. ``y_digit``). Its task kind is
   declared by an optional ``kind_<task>`` member (one string: ``classification``,
   ``segmentation``, ``depth``, ``regression`` or ``normals``), else inferred:
@@ -93,6 +98,8 @@ class NpzOptions(BaseModel):
     path: Path
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.1, ge=0, lt=1)
+    standardize: bool = False  # float features (not images): training mean and std per feature
+    vocab_size: int | None = Field(None, ge=1)  # token ids: else the training's largest id + 1
 
     @model_validator(mode="after")
     def _room_for_training(self) -> NpzOptions:
@@ -183,10 +190,26 @@ def _target(name: str, y: np.ndarray, kind: str, raw: dict[str, Any] | None,
         raise _fail(path, str(exc)) from None
 
 
+def _inputs(x: np.ndarray, path: Path) -> np.ndarray:
+    """``x`` as the trainer keeps it: images uint8, features and sequences float32, token ids
+    int64; one line for anything else."""
+    if x.ndim == 4:
+        return _to_uint8(x, path)
+    if x.ndim not in (2, 3) or x.dtype.kind not in "iuf" or (x.ndim == 3 and x.dtype.kind != "f"):
+        raise _fail(path, f"'x' has shape {x.shape} and dtype {x.dtype}; give N×C×H×W images, "
+                    "N×F float features, N×L integer token ids or N×L×F float sequences")
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all():
+            raise _fail(path, "'x' holds NaN or infinite values")
+        return x.astype(np.float32, copy=False)
+    return x.astype(np.int64, copy=False)
+
+
 def _tasks(arrays: dict[str, np.ndarray], x: np.ndarray, path: Path
            ) -> tuple[list[Task], dict[str, np.ndarray]]:
     """Every task of the file and its targets."""
-    n, image_hw = x.shape[0], (int(x.shape[2]), int(x.shape[3]))
+    n = x.shape[0]
+    image_hw = (int(x.shape[2]), int(x.shape[3])) if x.ndim == 4 else (0, 0)
     label_keys = sorted(k for k in arrays if k.startswith("y_"))
     if not label_keys:
         raise _fail(path, "no label arrays; name one per task 'y_<task>'")
@@ -201,6 +224,10 @@ def _tasks(arrays: dict[str, np.ndarray], x: np.ndarray, path: Path
         name = key.removeprefix("y_")
         if y.ndim == 0 or y.shape[0] != n:
             raise _fail(path, f"'{key}' has shape {y.shape}; give one label per image ({n})")
+        if x.ndim != 4 and y.ndim > 2:
+            raise _fail(path, f"'{key}' holds maps (shape {y.shape}) but 'x' is not images "
+                        f"(shape {x.shape}); dense targets need images: give one value or "
+                        "vector per example")
         if not name:
             raise _fail(path, f"'{key}' names no task; call it 'y_<task>'")
         if y.dtype.kind == "b":
@@ -310,10 +337,8 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
     if "x" not in arrays:
         raise _fail(path, f"no 'x' array (found {sorted(arrays)})")
     x = arrays["x"]
-    if x.ndim != 4:
-        raise _fail(path, f"'x' has shape {x.shape}; it must be N×C×H×W")
-    n = x.shape[0]
-    x = _to_uint8(x, path)
+    n = x.shape[0] if x.ndim else 0
+    x = _inputs(x, path)
     all_tasks, labels = _tasks(arrays, x, path)
     chosen = select_tasks(tuple(all_tasks), tasks)
     domain, domain_names = _domains(arrays, n, path)
@@ -331,6 +356,12 @@ def load_npz(view: View = "mtl", tasks: list[str] | None = None, seed: int = 0,
     empty = [name for name, s in splits.items() if len(s) == 0]
     if empty:
         raise _fail(path, f"split(s) {empty} are empty; give each split at least one image")
-    return Dataset("npz", view, chosen, splits, domains=domain_names,
+    data = Dataset("npz", view, chosen, splits, domains=domain_names,
                    info={"path": str(path), "split": how,
-                         "kinds": {t.name: t.kind for t in chosen}})
+                         "kinds": {t.name: t.kind for t in chosen}},
+                   vocab_size=opts.vocab_size, standardize=opts.standardize)
+    try:
+        _ = data.input  # the inputs' kind, vocabulary and options, checked now
+    except ScalarizeError as exc:
+        raise _fail(path, str(exc)) from None
+    return data

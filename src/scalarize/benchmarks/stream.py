@@ -6,12 +6,14 @@ population search and the trainer take it unchanged; the trainer serves it throu
 ``DataLoader`` per split (``train.workers`` worker processes) in the order its seeded sampler
 decides.
 
-The contract for one item: ``dataset[i]`` returns ``(image, targets)`` where
+The contract for one item: ``dataset[i]`` returns ``(input, targets)`` where
 
-- ``image`` is a C×H×W numpy array or tensor, every item of one shape, either ``uint8``
-  (0..255; normalised on the device exactly like in-memory images, with a per-channel mean and
-  std taken from a seeded sample of at most 512 training items) or floating point (taken as it
-  is: the dataset normalised it);
+- ``input`` is a numpy array or tensor, every item of one shape and dtype: an image C×H×W,
+  either ``uint8`` (0..255; normalised on the device exactly like in-memory images, with a
+  per-channel mean and std taken from a seeded sample of at most 512 training items) or
+  floating point (taken as it is: the dataset normalised it); or F float features (tabular),
+  L integer token ids (give the vocabulary: ``from_datasets(..., vocab_size=V)``) or L×F
+  floats (a sequence), see :mod:`scalarize.benchmarks.inputs`;
 - ``targets`` is a dict ``task name -> label``: a python int or float, a numpy scalar or
   array, or a tensor. A per-image integer label becomes int64, a float one float32; dense
   targets are arrays H×W or C×H×W and keep their dtype (e.g. uint8 segmentation maps). Every
@@ -47,6 +49,7 @@ import torch
 from torch.utils.data import ConcatDataset, IterableDataset, Subset
 from torch.utils.data import Dataset as TorchDataset
 
+from scalarize.benchmarks.inputs import InputSpec, infer_input
 from scalarize.errors import ScalarizeError
 
 #: Items sampled for the per-channel mean and std of uint8 images.
@@ -54,19 +57,27 @@ STATS_ITEMS = 512
 
 
 def image_array(image: Any) -> np.ndarray:
-    """``image`` (a C×H×W array or tensor, uint8 or float) as a numpy array."""
+    """An item's input (a C×H×W image, uint8 or float; F or L×F floats; L integer ids; an
+    array or tensor) as a numpy array (token ids as int64)."""
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):
-        raise ScalarizeError(f"a streamed item's image is a {type(image).__name__}; give a "
-                             "C×H×W numpy array or tensor (see scalarize.benchmarks.stream)")
-    if image.ndim != 3 or min(image.shape) < 1:
-        raise ScalarizeError(f"a streamed image has shape {image.shape}; give C×H×W "
-                             "(e.g. 3×32×32), one shape for every item")
-    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
-        raise ScalarizeError(f"a streamed image has dtype {image.dtype}; give uint8 (0-255) "
-                             "or floating point (normalised by the dataset)")
-    return image
+        raise ScalarizeError(f"a streamed item's input is a {type(image).__name__}; give a "
+                             "numpy array or tensor (see scalarize.benchmarks.stream)")
+    if image.ndim == 3 or np.issubdtype(image.dtype, np.floating):
+        if not 1 <= image.ndim <= 3 or min(image.shape) < 1:
+            raise ScalarizeError(f"a streamed input has shape {image.shape}; give C×H×W "
+                                 "images, F features or L×F sequences, one shape for every "
+                                 "item")
+        if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+            raise ScalarizeError(f"a streamed image has dtype {image.dtype}; give uint8 "
+                                 "(0-255) or floating point (normalised by the dataset)")
+        return image
+    if image.ndim == 1 and image.dtype.kind in "iu" and image.size:
+        return image.astype(np.int64)
+    raise ScalarizeError(f"a streamed input has shape {image.shape} and dtype {image.dtype}; "
+                         "give C×H×W images, F float features, L integer token ids or L×F "
+                         "float sequences")
 
 
 def target_array(value: Any) -> np.ndarray:
@@ -141,7 +152,7 @@ class StreamSplit:
         self.dataset = dataset
         self.domain = domain
         self._n = int(n)
-        self._shape: tuple[int, int, int] | None = None
+        self._shape: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
         return self._n
@@ -161,12 +172,33 @@ class StreamSplit:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(C, H, W)`` of the first example's image."""
+        shape = self.input_shape
+        if len(shape) != 3:
+            raise ScalarizeError(f"these inputs are not images (shape {shape} each); read "
+                                 "their input instead")
+        c, h, w = shape
+        return c, h, w
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of the first example's input."""
         if self._shape is None:
             if self._n == 0:
-                raise ScalarizeError("a streamed split has no examples, so no image shape")
-            c, h, w = self[0][0].shape
-            self._shape = int(c), int(h), int(w)
+                raise ScalarizeError("a streamed split has no examples, so no input shape")
+            self._shape = tuple(int(d) for d in self[0][0].shape)
         return self._shape
+
+    def input_spec(self, vocab_size: int | None = None, standardize: bool = False,
+                   where: str = "x") -> InputSpec:
+        """What one example's input is, read from the first example; token inputs need
+        ``vocab_size`` (a streamed split is not read whole to find it)."""
+        if self._n == 0:
+            raise ScalarizeError("a streamed split has no examples, so no input")
+        first = self[0][0][None]
+        if first.ndim == 2 and first.dtype.kind in "iu" and vocab_size is None:
+            raise ScalarizeError(f"{where} are streamed token ids; give the vocabulary, e.g. "
+                                 "from_datasets(..., vocab_size=V) (ids 0..V-1)")
+        return infer_input(first, vocab_size=vocab_size, standardize=standardize, where=where)
 
     def sample(self, max_items: int = STATS_ITEMS, seed: int = 0) -> np.ndarray:
         """The images of a seeded sample of at most ``max_items`` examples, in index order

@@ -34,6 +34,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.models import check_model
 from scalarize.probes import build_probes
 from scalarize.training.callbacks import Callback
+from scalarize.training.data import refuse_augment
 from scalarize.training.objectives import build_objectives
 from scalarize.training.plan import RunPlan, load_data, method_drawing_nothing, resolve_device
 from scalarize.training.schedule_weights import WeightSchedule
@@ -71,8 +72,10 @@ def check_run(config: RunConfig, data: Dataset, *, weights: SimplexWeights | Non
             parse_weights(scheduled, names)
         except ScalarizeError as exc:
             raise ScalarizeError(f"scalarization.schedule at epoch {epoch}: {exc}") from None
-    check_model(config.model.spec, data.image_shape, objectives.head_specs(),
+    inputs = data.input
+    check_model(config.model.spec, inputs, objectives.head_specs(),
                 memory_budget(device), config.model.options)
+    refuse_augment(config.train.augment is not None, inputs)
     method = method_drawing_nothing(config, len(names))
     if probes is None:
         probes = build_probes(config.probes)

@@ -7,14 +7,23 @@ Specs:
 - ``resnet<depth>[-x<width multiplier>]``, e.g. ``resnet26-x0.5`` or ``resnet20``;
 - ``deeplab<depth>[-x<width multiplier>]``: a dilated ResNet with a DeepLabV3 decoder per
   dense task (:mod:`scalarize.models.deeplab`), e.g. ``deeplab50`` or ``deeplab18-x0.25``;
+- ``mlp-d<depth>-w<width>``: a multi-layer perceptron for tabular features (sequences and
+  images flattened; :mod:`scalarize.models.mlp`), e.g. ``mlp-d2-w64``;
+- ``seq-d<depth>-w<width>[-h<heads>]``: an embedding (token ids) or linear projection (float
+  sequences) and ``depth`` transformer blocks, mean-pooled (:mod:`scalarize.models.sequence`),
+  e.g. ``seq-d2-w32``;
 - a family an installed package registers (entry-point group ``scalarize.models``), by name;
 - ``package.module:attr``, an import target naming a user's model factory.
 
-The factory contract (the same for built-ins, plugins and import targets): a family is called
-as ``family(image_shape=(C, H, W), **options)`` with ``options`` from ``model.options``, plus
-``knobs=<what follows the family name in the spec>`` when the spec has any (``-d3-w48-p4`` for
-``vit-d3-w48-p4``). It returns an encoder: an ``nn.Module`` with an int ``out_features`` whose
-forward maps a batch B×C×H×W to B×``out_features`` features, and, to feed dense heads, a
+The factory contract (the same for built-ins, plugins and import targets): for images a family
+is called as ``family(image_shape=(C, H, W), **options)`` with ``options`` from
+``model.options``, plus ``knobs=<what follows the family name in the spec>`` when the spec has
+any (``-d3-w48-p4`` for ``vit-d3-w48-p4``); for other inputs
+(:mod:`scalarize.benchmarks.inputs`) as ``family(input_shape=..., **options)``: ``(F,)`` for
+tabular features, ``(L, F)`` for float sequences, ``(L,)`` plus ``vocab_size=V`` for token ids
+(int64 in 0..V-1). It returns an encoder: an ``nn.Module`` with an int ``out_features`` whose
+forward maps a batch (B×C×H×W images, B×F, B×L×F or B×L) to B×``out_features`` features, and,
+for images, to feed dense heads, a
 ``feature_map`` method returning B×``out_features``×h×w (see :class:`Encoder`), and, to decode
 dense heads its own way, a ``dense_head(channels, image_shape)`` method returning the module
 (the light :class:`~scalarize.models.heads.DenseDecoder` otherwise). The heads are added here,
@@ -46,11 +55,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from scalarize.benchmarks.inputs import InputSpec
 from scalarize.errors import ScalarizeError
 from scalarize.models.deeplab import deeplab
 from scalarize.models.encoder import Encoder
 from scalarize.models.heads import DenseHead, HeadSpec, UserHead, build_head, is_dense
+from scalarize.models.mlp import mlp
 from scalarize.models.resnet import ResNet
+from scalarize.models.sequence import sequence
 from scalarize.models.vit import ViT
 from scalarize.registry import Registry, is_import_target, target_label
 
@@ -89,6 +101,18 @@ def _resnet(knobs: str = "", *, image_shape: tuple[int, int, int]) -> Encoder:
 
 
 FAMILIES.register("deeplab")(deeplab)
+FAMILIES.register("mlp")(mlp)
+FAMILIES.register("seq")(sequence)
+
+#: What a model is built for: an image shape ``(C, H, W)``, or any input's :class:`InputSpec`.
+Inputs = tuple[int, int, int] | InputSpec
+
+
+def as_input(inputs: Inputs) -> InputSpec:
+    """``inputs`` as an :class:`InputSpec` (a plain shape is an image's ``(C, H, W)``)."""
+    if isinstance(inputs, InputSpec):
+        return inputs
+    return InputSpec("image", tuple(int(d) for d in inputs))
 
 
 class _FactoryFailed(ScalarizeError):
@@ -101,19 +125,31 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _check_call(factory: Callable[..., Any], spec: str, knobs: str,
-                options: Mapping[str, Any]) -> None:
-    """Refuse, before calling, options the factory does not take and required ones missing."""
+                options: Mapping[str, Any], inputs: InputSpec) -> None:
+    """Refuse, before calling, options the factory does not take and required ones missing,
+    and a factory that does not take this kind of input."""
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # no signature to read (a builtin): the call will tell
         return
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    takes = [n for n, p in params.items() if n not in ("image_shape", "knobs") and p.kind in
+    given = ("image_shape", "input_shape", "vocab_size", "knobs")
+    takes = [n for n, p in params.items() if n not in given and p.kind in
              (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    if "image_shape" not in params:
+    if inputs.is_image and "image_shape" not in params:
+        if "input_shape" in params:
+            raise ScalarizeError(f"model {spec} takes input_shape only, not images; these "
+                                 f"inputs are {inputs.describe()}: use a vit, resnet or "
+                                 "deeplab spec, or a factory taking image_shape=")
         raise ScalarizeError(f"model {spec}: its factory must take image_shape=(C, H, W) as a "
                              "keyword argument (see docs/extending.md)")
+    missing_input = [n for n in inputs.factory_kwargs() if n not in params]
+    if not inputs.is_image and missing_input:
+        raise ScalarizeError(
+            f"model {spec} is for images; these inputs are {inputs.describe()}: use "
+            "mlp-d<depth>-w<width> or seq-d<depth>-w<width>, or a factory taking "
+            f"{'= and '.join(missing_input)}= (see docs/extending.md)")
     if knobs and "knobs" not in params:
         raise ScalarizeError(f"model {spec}: this family takes nothing after its name in the "
                              "spec; give its settings in model.options")
@@ -140,12 +176,12 @@ def _check_encoder(encoder: object, spec: str) -> Encoder:
     return cast(Encoder, encoder)  # the contract is duck-typed: any module keeping it
 
 
-def _check_forward(encoder: Encoder, spec: str, image_shape: tuple[int, int, int]) -> None:
+def _check_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
     """The encoder contract's forward, checked on a dummy batch of two (in eval mode, without
     gradients: no random numbers drawn, nothing trained)."""
     out = encoder.out_features
     param = next(encoder.parameters(), None)
-    batch = torch.zeros(2, *image_shape, device=param.device if param is not None else None)
+    batch = inputs.dummy(2, param.device if param is not None else None)
     was_training = encoder.training
     encoder.eval()
     try:
@@ -161,7 +197,8 @@ def _check_forward(encoder: Encoder, spec: str, image_shape: tuple[int, int, int
     shape = tuple(features.shape) if isinstance(features, torch.Tensor) else None
     if shape != (2, out):
         got = f"shape {shape}" if shape is not None else f"a {type(features).__name__}"
-        raise ScalarizeError(f"model {spec}: forward returns {got} for a batch of 2 images; "
+        what = "images" if inputs.is_image else "inputs"
+        raise ScalarizeError(f"model {spec}: forward returns {got} for a batch of 2 {what}; "
                              f"the contract is a tensor of (batch, out_features) = (2, {out})")
 
 
@@ -181,18 +218,19 @@ def _is_built_in(factory: Callable[..., Any]) -> bool:
     return str(getattr(factory, "__module__", "")).split(".")[0] == "scalarize"
 
 
-def build_encoder(spec: str, image_shape: tuple[int, int, int],
+def build_encoder(spec: str, image_shape: Inputs,
                   options: Mapping[str, Any] | None = None, *, check_forward: bool = True
                   ) -> Encoder:
     """The shared encoder described by ``spec`` (a family spec or an import target) and
-    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W),
-    its contract checked (the forward on a dummy batch unless ``check_forward`` is off)."""
+    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W), or
+    for any input its :class:`InputSpec` describes, its contract checked (the forward on a
+    dummy batch unless ``check_forward`` is off)."""
     options = dict(options or {})
-    image_shape = tuple(int(d) for d in image_shape)  # type: ignore[assignment]
+    inputs = as_input(image_shape)
     factory, knobs = _family(spec)
-    _check_call(factory, spec, knobs, options)
+    _check_call(factory, spec, knobs, options, inputs)
     try:
-        built = factory(image_shape=image_shape, **({"knobs": knobs} if knobs else {}),
+        built = factory(**inputs.factory_kwargs(), **({"knobs": knobs} if knobs else {}),
                         **options)
     except ScalarizeError:
         raise
@@ -200,7 +238,7 @@ def build_encoder(spec: str, image_shape: tuple[int, int, int],
         raise _FactoryFailed(f"model {spec}: its factory raised {_first_line(exc)}") from exc
     encoder = _check_encoder(built, spec)
     if check_forward:
-        _check_forward(encoder, spec, image_shape)
+        _check_forward(encoder, spec, inputs)
     return encoder
 
 
@@ -280,21 +318,29 @@ class MultiHeadModel(nn.Module):
         return list(self.encoder.parameters())
 
 
-def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
+def build_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
                 options: Mapping[str, Any] | None = None, *, check_forward: bool = True
                 ) -> MultiHeadModel:
-    """Encoder from ``spec`` and ``options`` plus one head per entry of ``heads``:
-    ``name -> classes`` for a linear classifier, ``name -> DenseHead(channels)`` for a dense
-    decoder."""
-    _check_shapes(image_shape, heads)
-    encoder = build_encoder(spec, image_shape, options, check_forward=check_forward)
-    return MultiHeadModel(encoder, heads, image_shape)
+    """Encoder from ``spec`` and ``options`` (for images of ``image_shape``, or the input an
+    :class:`InputSpec` describes) plus one head per entry of ``heads``: ``name -> classes``
+    for a linear classifier, ``name -> DenseHead(channels)`` for a dense decoder (images
+    only)."""
+    inputs = as_input(image_shape)
+    _check_shapes(inputs, heads)
+    encoder = build_encoder(spec, inputs, options, check_forward=check_forward)
+    return MultiHeadModel(encoder, heads, inputs.shape)  # type: ignore[arg-type]
 
 
-def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec]) -> None:
-    if len(image_shape) != 3 or min(image_shape) < 1:
-        raise ScalarizeError(f"images of shape {tuple(image_shape)} cannot feed a model; "
+def _check_shapes(inputs: InputSpec, heads: Mapping[str, HeadSpec]) -> None:
+    shape = inputs.shape
+    if inputs.is_image and (len(shape) != 3 or min(shape) < 1):
+        raise ScalarizeError(f"images of shape {tuple(shape)} cannot feed a model; "
                              "give channels, height and width of at least 1")
+    dense = [name for name, head in heads.items() if is_dense(head)]
+    if dense and not inputs.is_image:
+        raise ScalarizeError(f"task {dense[0]!r} is dense (a map per image) but these inputs "
+                             f"are {inputs.describe()}; dense tasks need images: give it one "
+                             "value (or vector) per example, e.g. regression with dense: false")
     for name, head in heads.items():
         if isinstance(head, UserHead):
             continue
@@ -304,13 +350,14 @@ def _check_shapes(image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpe
                                  "class or channel")
 
 
-def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
+def check_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
                 budget_bytes: int | None = None, options: Mapping[str, Any] | None = None
                 ) -> int:
     """Build the model on the ``meta`` device (no memory, no compute) to check that ``spec``
-    and ``options`` fit ``image_shape`` and ``heads`` and keep the encoder contract; returns
-    its parameter count. With ``budget_bytes``, a model whose parameters, gradients and Adam
-    state (16 bytes per parameter) exceed it is refused before anything is allocated.
+    and ``options`` fit ``image_shape`` (or an :class:`InputSpec`) and ``heads`` and keep the
+    encoder contract; returns its parameter count. With ``budget_bytes``, a model whose
+    parameters, gradients and Adam state (16 bytes per parameter) exceed it is refused before
+    anything is allocated.
 
     A user's factory whose code cannot run on ``meta`` tensors (it reads values, calls
     ``.item()``, loads weights, ...) is built on the CPU instead: this check then allocates
@@ -335,12 +382,13 @@ def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
                 "number of classes")
         return params
 
+    inputs = as_input(image_shape)
     try:
         factory, _ = _family(spec)
         with torch.device("meta"):
-            model = build_model(spec, image_shape, heads, options, check_forward=False)
+            model = build_model(spec, inputs, heads, options, check_forward=False)
             params = within_budget(model)
-            _check_forward(model.encoder, spec, image_shape)
+            _check_forward(model.encoder, spec, inputs)
         return params
     except _FactoryFailed as exc:
         if _is_built_in(factory):  # the built-ins run on meta: what failed is the size
@@ -348,7 +396,7 @@ def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
     except ScalarizeError as exc:
         raise refused(exc) from None
     try:  # the user's code cannot run on meta tensors: build it for real
-        model = build_model(spec, image_shape, heads, options)
+        model = build_model(spec, inputs, heads, options)
     except ScalarizeError as exc:
         raise refused(exc) from exc.__cause__
     return within_budget(model)
@@ -364,15 +412,16 @@ _EXTRA_FLOP_FORMULAS = {
 }
 
 
-def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, int]:
-    """Parameter counts (total and encoder) and forward FLOPs per image of the encoder."""
+def describe(model: nn.Module, image_shape: Inputs) -> dict[str, int]:
+    """Parameter counts (total and encoder) and forward FLOPs per example (image) of the
+    encoder."""
     encoder = getattr(model, "encoder", model)
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
     counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS)
     with torch.no_grad(), counter:
-        encoder(torch.zeros(1, *image_shape, device=device))
+        encoder(as_input(image_shape).dummy(1, device))
     encoder.train(was_training)
     return {
         "params": sum(p.numel() for p in model.parameters()),
@@ -381,5 +430,6 @@ def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, i
     }
 
 
-__all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "UserHead", "ViT",
-           "build_encoder", "build_model", "check_model", "describe", "is_dense", "model_label"]
+__all__ = ["FAMILIES", "DenseHead", "HeadSpec", "InputSpec", "Inputs", "MultiHeadModel",
+           "ResNet", "UserHead", "ViT", "as_input", "build_encoder", "build_model", "check_model",
+           "describe", "is_dense", "model_label"]

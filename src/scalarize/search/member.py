@@ -40,8 +40,10 @@ def holdout_split(data: Dataset, share: float, seed: int) -> Dataset:
         raise ScalarizeError(f"search.holdout={share} leaves no {empty} examples out of "
                              f"{len(train)}; change search.holdout or the data size")
     splits = dict(data.splits, train=train.subset(kept_idx), val=train.subset(held_idx))
+    # the inputs as the whole data has them: its vocabulary (token ids), its standardisation
     return Dataset(data.name, data.view, data.tasks, splits, data.domains,
-                   dict(data.info, holdout=share))
+                   dict(data.info, holdout=share), vocab_size=data.input.vocab_size,
+                   standardize=data.standardize)
 
 
 def search_data(config: SearchConfig) -> Dataset:

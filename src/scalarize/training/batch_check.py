@@ -114,9 +114,11 @@ class BatchCheck:
 it takes class indices 0..3 (or -1: no label)
     """
 
-    def __init__(self, split: str, tasks: Sequence[tuple[str, TaskKind]]) -> None:
+    def __init__(self, split: str, tasks: Sequence[tuple[str, TaskKind]],
+                 vocab_size: int | None = None) -> None:
         self.split = split
         self.tasks = list(tasks)
+        self.vocab_size = vocab_size  # token inputs: ids must lie in 0..vocab_size-1
 
     def _where(self, index: torch.Tensor, row: int, batch: int | None) -> str:
         item = int(index[row]) if index.numel() > row else row
@@ -134,8 +136,20 @@ it takes class indices 0..3 (or -1: no label)
             bad = ~torch.isfinite(x)
             if bool(bad.any()):
                 row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
+                if x.ndim != 4:  # features or sequences: no pixels, no uint8
+                    raise ScalarizeError(f"{self._where(index, row, batch)}: its input holds "
+                                         "NaN or infinite values; give finite values (fill "
+                                         "in missing features before)")
                 raise ScalarizeError(f"{self._where(index, row, batch)}: its image holds NaN or "
                                      "infinite values; give finite pixel values (or uint8)")
+        if self.vocab_size is not None and not x.is_floating_point():
+            bad = (x < 0) | (x >= self.vocab_size)
+            if bool(bad.any()):
+                row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
+                raise ScalarizeError(
+                    f"{self._where(index, row, batch)}: token id {int(x[row][bad[row]][0])} is "
+                    f"outside the vocabulary 0..{self.vocab_size - 1}; map unseen ids to one id "
+                    "of your own, or give a larger vocab_size")
         for label, kind in self.tasks:
             target = labels.get(label)
             if target is None or target.ndim == 0:  # the first-batch check says what is wrong

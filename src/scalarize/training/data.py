@@ -16,6 +16,11 @@ Both serve ``batches(indices)`` (one batch per index tensor, in order), ``sequen
 :class:`~scalarize.training.batch_check.BatchCheck`): a :class:`TensorSplit` runs it once over
 the whole split when built, a :class:`LoaderSplit` on every batch as the loader hands it over,
 on the host, before the copy to the device.
+
+Inputs that are not images (:mod:`scalarize.benchmarks.inputs`) take the same path without
+the image steps: float features become float32, standardised per feature (``x - mean) / std``
+with the training split's statistics, :func:`input_stats`) when the data asks for it, token
+ids stay int64.
 """
 
 from __future__ import annotations
@@ -30,13 +35,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from scalarize.benchmarks.base import AnySplit, Split
+from scalarize.benchmarks.inputs import InputKind, InputSpec
 from scalarize.benchmarks.stream import StreamSplit, collate
 from scalarize.errors import ScalarizeError
 
 
 @dataclass
 class Batch:
-    """Normalised float images, int64 labels per task, and domain indices (or ``None``)."""
+    """Normalised float inputs (int64 token ids), labels per task, and domain indices (or
+    ``None``)."""
 
     x: torch.Tensor
     labels: dict[str, torch.Tensor]
@@ -64,11 +71,55 @@ def channel_stats(x: np.ndarray, max_images: int = 10_000) -> tuple[np.ndarray, 
     return mean, std
 
 
+def feature_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of float features N×F or sequences N×L×F (over examples and
+    positions), in float64 then float32; a constant feature gets std 1 (it is only centred)."""
+    flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
+    mean, std = flat.mean(axis=0), flat.std(axis=0)
+    std[std < 1e-12] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+class Normalise:
+    """What a batch of inputs becomes on the device: uint8 images scaled by the channel
+    statistics (streamed float images as they are: ``float_images_as_given``), float features
+    standardised when ``mean`` and ``std`` are given (as they are otherwise), token ids left
+    int64."""
+
+    def __init__(self, kind: InputKind, mean: np.ndarray | None, std: np.ndarray | None,
+                 device: torch.device, float_images_as_given: bool = True) -> None:
+        self.kind = kind
+        self.float_images_as_given = float_images_as_given
+        self.scale: torch.Tensor | None = None
+        self.shift: torch.Tensor | None = None
+        if mean is None or std is None or kind == "tokens":
+            return
+        if kind == "image":
+            shape: tuple[int, ...] = (1, -1, 1, 1)
+            scale, shift = 1.0 / (255.0 * std), -mean / std
+        else:
+            shape = (1, -1) if kind == "tabular" else (1, 1, -1)
+            scale, shift = 1.0 / std, -mean / std
+        self.scale = torch.as_tensor(scale, device=device).view(shape)
+        self.shift = torch.as_tensor(shift, device=device).view(shape)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "tokens":
+            return x.long()
+        if self.kind == "image" and x.dtype != torch.uint8 and self.float_images_as_given:
+            return x.float()  # streamed float images: the dataset normalised them
+        x = x.float()
+        if self.shift is None or self.scale is None:
+            return x
+        return torch.addcmul(self.shift, x, self.scale)
+
+
 class TensorSplit:
     """A :class:`Split` as torch tensors, served as normalised batches on ``device``."""
 
-    def __init__(self, split: Split, device: torch.device, mean: np.ndarray, std: np.ndarray,
-                 check: Check | None = None) -> None:
+    def __init__(self, split: Split, device: torch.device, mean: np.ndarray | None,
+                 std: np.ndarray | None, check: Check | None = None,
+                 kind: InputKind = "image") -> None:
         self.device = device
         # a read-only array (a memory-mapped cache) is copied: torch needs writable memory
         self.x = torch.from_numpy(np.require(split.x, requirements=["C", "W"]))
@@ -77,9 +128,8 @@ class TensorSplit:
             check.whole(self.x, self.labels)
         self.domain = None if split.domain is None else torch.from_numpy(split.domain)
         self.domain_np = split.domain
-        shape = (1, -1, 1, 1)
-        self.scale = torch.as_tensor(1.0 / (255.0 * std), device=device).view(shape)
-        self.shift = torch.as_tensor(-mean / std, device=device).view(shape)
+        # in-memory images are scaled whatever their dtype, as they always were
+        self.normalise = Normalise(kind, mean, std, device, float_images_as_given=False)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -87,8 +137,7 @@ class TensorSplit:
     def batch(self, index: torch.Tensor | slice) -> Batch:
         """The examples at ``index``, normalised, on the device."""
         device = self.device
-        x = self.x[index].to(device, non_blocking=True).float()
-        x = torch.addcmul(self.shift, x, self.scale)
+        x = self.normalise(self.x[index].to(device, non_blocking=True))
         labels = {k: v[index].to(device, non_blocking=True) for k, v in self.labels.items()}
         domain = (None if self.domain is None
                   else self.domain[index].to(device, non_blocking=True))
@@ -122,6 +171,26 @@ def split_stats(split: AnySplit) -> tuple[np.ndarray, np.ndarray]:
     return _STATS[split]
 
 
+def refuse_augment(augment: bool, inputs: InputSpec) -> None:
+    """Refuse ``train.augment`` (crops and flips of images) on inputs that are not images."""
+    if augment and not inputs.is_image:
+        raise ScalarizeError(f"train.augment crops and flips images; these inputs are "
+                             f"{inputs.describe()}: remove train.augment")
+
+
+def input_stats(split: AnySplit, kind: InputKind, standardize: bool = False
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The statistics a training split's inputs are normalised with: the channel statistics
+    of images (:func:`split_stats`), the per-feature mean and std of float features or
+    sequences when ``standardize`` (:func:`feature_stats`; a streamed split's from its seeded
+    sample), ``(None, None)`` otherwise (taken as they are)."""
+    if kind == "image":
+        return split_stats(split)
+    if not standardize or kind == "tokens":
+        return None, None
+    return feature_stats(split.x if isinstance(split, Split) else split.sample())
+
+
 class _EpochBatches:
     """A ``DataLoader`` batch sampler: the index lists set for the current pass."""
 
@@ -148,17 +217,16 @@ class LoaderSplit:
     """A :class:`StreamSplit` served as normalised batches on ``device`` through ``workers``
     loader processes (see the module doc)."""
 
-    def __init__(self, split: StreamSplit, device: torch.device, mean: np.ndarray,
-                 std: np.ndarray, workers: int = 0, check: Check | None = None) -> None:
+    def __init__(self, split: StreamSplit, device: torch.device, mean: np.ndarray | None,
+                 std: np.ndarray | None, workers: int = 0, check: Check | None = None,
+                 kind: InputKind = "image") -> None:
         self.split = split
         self.check = check
         self.device = device
         self.workers = workers
         self.domain = None if split.domain is None else torch.from_numpy(split.domain)
         self.domain_np = split.domain
-        shape = (1, -1, 1, 1)
-        self.scale = torch.as_tensor(1.0 / (255.0 * std), device=device).view(shape)
-        self.shift = torch.as_tensor(-mean / std, device=device).view(shape)
+        self.normalise = Normalise(kind, mean, std, device)
         self._order = _EpochBatches()
         self._loader: DataLoader[Any] | None = None
         self._busy = False
@@ -179,9 +247,7 @@ class LoaderSplit:
     def _to_device(self, x: torch.Tensor, labels: dict[str, torch.Tensor],
                    index: torch.Tensor) -> Batch:
         device = self.device
-        x = x.to(device, non_blocking=True)
-        x = torch.addcmul(self.shift, x.float(), self.scale) if x.dtype == torch.uint8 \
-            else x.float()
+        x = self.normalise(x.to(device, non_blocking=True))
         labels = {k: v.to(device, non_blocking=True) for k, v in labels.items()}
         domain = (None if self.domain is None
                   else self.domain[index].to(device, non_blocking=True))
@@ -230,11 +296,13 @@ class LoaderSplit:
 ServedSplit: TypeAlias = TensorSplit | LoaderSplit
 
 
-def serve(split: AnySplit, device: torch.device, mean: np.ndarray, std: np.ndarray,
-          workers: int = 0, check: Check | None = None) -> ServedSplit:
+def serve(split: AnySplit, device: torch.device, mean: np.ndarray | None,
+          std: np.ndarray | None, workers: int = 0, check: Check | None = None,
+          kind: InputKind = "image") -> ServedSplit:
     """``split`` served on ``device``: a :class:`TensorSplit` for arrays in memory, a
     :class:`LoaderSplit` (``workers`` loader processes) for a streamed split; ``check`` runs
-    on its values (see the module doc)."""
+    on its values (see the module doc); inputs of ``kind`` normalised with ``mean`` and
+    ``std`` (see :class:`Normalise`)."""
     if isinstance(split, Split):
-        return TensorSplit(split, device, mean, std, check)
-    return LoaderSplit(split, device, mean, std, workers, check)
+        return TensorSplit(split, device, mean, std, check, kind)
+    return LoaderSplit(split, device, mean, std, workers, check, kind)

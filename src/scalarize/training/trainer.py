@@ -39,7 +39,7 @@ from scalarize.training.augment import Augment
 from scalarize.training.batch_check import BatchCheck, check_first_batch
 from scalarize.training.callbacks import Callback
 from scalarize.training.compiling import CompiledEncoder, decide_compile
-from scalarize.training.data import Batch, ServedSplit, serve, split_stats
+from scalarize.training.data import Batch, ServedSplit, input_stats, refuse_augment, serve
 from scalarize.training.mixing import MIXING
 from scalarize.training.objectives import PerExample
 from scalarize.training.plan import RunPlan
@@ -79,19 +79,23 @@ class Trainer:
         self.mixing = MIXING.get(mode)()
 
         train = self.data.splits["train"]
-        mean, std = split_stats(train)
+        self.inputs = inputs = self.data.input
+        mean, std = input_stats(train, inputs.kind, inputs.standardize)
+        #: what new inputs go through to meet this model (the checkpoint keeps it, "input")
+        self.input_record = {**inputs.record(),
+                             "mean": None if mean is None else mean.tolist(),
+                             "std": None if std is None else std.tolist()}
         # every split's values are checked: in memory once here, streamed at each batch
         tasks = [(label, kind) for _, label, kind in self.objectives.tasks()]
         self.splits: dict[str, ServedSplit] = {
             name: serve(split, self.device, mean, std, train_cfg.workers,
-                        BatchCheck(name, tasks))
+                        BatchCheck(name, tasks, inputs.vocab_size), inputs.kind)
             for name, split in self.data.splits.items()}
         # the sampler reads only len() and .domain, which a streamed split has too
         self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
                                            train_cfg.batch_size, config.seed)
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model.spec, self.data.image_shape,
-                                 self.objectives.head_specs(),
+        self.model = build_model(config.model.spec, inputs, self.objectives.head_specs(),
                                  config.model.options).to(self.device)
         # the user's data, model and losses meet here first: one clear line if they don't fit
         check_first_batch(self.objectives, self.model,
@@ -119,6 +123,7 @@ class Trainer:
         )
         self.weight_tensor = torch.tensor(self.weights.values, device=self.device)
         aug = train_cfg.augment
+        refuse_augment(aug is not None, inputs)
         self.target_flips = self.objectives.target_flips()
         if aug is not None and aug.padding and self.target_flips:
             raise ScalarizeError("train.augment.padding crops images, which dense targets do "
@@ -309,7 +314,7 @@ class Trainer:
             weights=self.weights,
             weights_label=self.weights.label(),
             model=ModelInfo(spec=self.config.model.spec,
-                            **describe(self.model, self.data.image_shape)),
+                            **describe(self.model, self.inputs)),
             epochs=self.epoch,
             steps=self.step,
             val=LastValidation(acc=val.get("val_acc"), loss=val.get("val_loss"),
@@ -335,6 +340,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "weights": list(self.weights.values), "history": self.history,
             "compiled": self.compiled,
+            "input": self.input_record,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": (torch.cuda.get_rng_state(self.device)
                          if self.device.type == "cuda" else None),
