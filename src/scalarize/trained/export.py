@@ -31,7 +31,7 @@ import torch
 
 from scalarize.errors import ScalarizeError
 from scalarize.files import atomic_write_with
-from scalarize.trained.load import TrainedModel
+from scalarize.trained.load import TrainedModel, load_run
 
 FORMATS = ("onnx", "torchscript", "exported-program")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
@@ -59,13 +59,15 @@ def _onnx(model: TrainedModel, example: torch.Tensor, path: Path) -> None:
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registration.level
     registration.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's progress notes and deprecations
-        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["x"],
-                                    output_names=list(model.head_names),
-                                    dynamic_shapes=_batch_dim(), verbose=False,
-                                    optimize=True)
-    registration.setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's progress notes and deprecations
+            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["x"],
+                                        output_names=list(model.head_names),
+                                        dynamic_shapes=_batch_dim(), verbose=False,
+                                        optimize=True)
+    finally:
+        registration.setLevel(level)
     assert program is not None
     program.save(str(path))
 
@@ -124,6 +126,17 @@ def _write(fmt: str, model: TrainedModel, example: torch.Tensor, tmp: Path) -> N
                              f"{text}); try another --format") from exc
 
 
+def export(run: Path | str, out: Path | str, format: str, *, member: str | int | None = None,
+           domain: str | None = None, overwrite: bool = False) -> Path:
+    """Export the run folder ``run`` (or ``member`` of a search folder) to ``out`` in
+    ``format`` (``onnx``, ``torchscript``, ``exported-program``), as ``scalarize export`` does;
+    ``domain`` keeps one domain's head of a multi-domain run."""
+    model = load_run(run, member)
+    if domain is not None:
+        model = model.restricted([domain])
+    return export_model(model, out, format, overwrite=overwrite)
+
+
 def run_exported(path: Path | str, fmt: str, x: np.ndarray) -> list[np.ndarray]:
     """The outputs of the exported model in ``path`` (format ``fmt``) on the inputs ``x``, one
     array per head, in head order."""
@@ -144,4 +157,4 @@ def run_exported(path: Path | str, fmt: str, x: np.ndarray) -> list[np.ndarray]:
     return [o.numpy() for o in outputs]
 
 
-__all__ = ["FORMATS", "SUFFIXES", "export_model", "run_exported"]
+__all__ = ["FORMATS", "SUFFIXES", "export", "export_model", "run_exported"]

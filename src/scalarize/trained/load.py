@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -90,7 +90,7 @@ def _member_id(member: str | int | None, search: SearchDir) -> int:
     if member in (None, "best"):
         return summary.best_member
     try:
-        chosen = int(member)  # type: ignore[arg-type]
+        chosen = int(member)
     except ValueError:
         raise ScalarizeError(f"member {member!r}: give 'best' or a member number") from None
     if chosen not in ids:
@@ -180,7 +180,7 @@ def head_outputs(model: nn.Module, x: torch.Tensor, names: Sequence[str]
     tensor, or a mapping head name -> features for a model with task-specific paths) through
     each head."""
     features = model(x)
-    heads = model.heads  # type: ignore[union-attr]
+    heads = cast(nn.ModuleDict, model.heads)
     return tuple(heads[name](features[name] if isinstance(features, Mapping) else features)
                  for name in names)
 

@@ -115,7 +115,7 @@ def write_predictions(arrays: dict[str, np.ndarray], out: Path | str,
 
     def save(tmp: str) -> None:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
 
     atomic_write_with(path, save)
     return path
