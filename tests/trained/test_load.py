@@ -109,3 +109,35 @@ def test_a_run_without_a_checkpoint_is_refused(tmp_path, vit_run):
     (tmp_path / "config.yaml").write_text((vit_run / "config.yaml").read_text())
     with pytest.raises(ScalarizeError, match="no checkpoint yet"):
         load_run(tmp_path)
+
+
+class _FloatImages(torch.utils.data.Dataset):
+    """A streamed split of float images (taken as they are by the trainer)."""
+
+    def __init__(self, n, seed):
+        rng = np.random.default_rng(seed)
+        self.x = rng.normal(size=(n, 3, 8, 8)).astype(np.float32)
+        self.y = rng.integers(0, 2, n)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], {"odd": int(self.y[i])}
+
+
+def test_a_run_on_streamed_float_inputs_takes_them_as_they_are(tmp_path):
+    from scalarize.api import from_datasets, task
+    from scalarize.api import train as api_train
+
+    data = from_datasets([task("odd", classes=2)], train=_FloatImages(40, 0),
+                         test=_FloatImages(12, 1), name="p30floats")
+    summary = api_train(data, "vit-d1-w16-p4", out=tmp_path, progress=False,
+                        config={"train": {"epochs": 1, "device": "cpu"}})
+    model = load_run(tmp_path / str(summary.run))
+    assert model.record.inputs.raw == "float" and model.input_dtype == torch.float32
+    test = _FloatImages(12, 1)
+    predicted = model.predict(test.x)["odd"]
+    assert accuracy(predicted, test.y) == pytest.approx(summary.test.acc["odd"])
+    expected = trainer_outputs(tmp_path / str(summary.run))
+    torch.testing.assert_close(model.outputs(test.x)["odd"], expected["odd"])
