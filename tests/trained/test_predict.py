@@ -139,3 +139,18 @@ def test_dense_and_regression_tasks_predict_in_their_units(tmp_path):
         torch.testing.assert_close(out, expected[name], rtol=1e-5, atol=1e-5)
     assert RunDir(folder).load_checkpoint()["record"]["tasks"][0]["kind"] == "segmentation"
 
+
+
+def test_a_trial_search_member_predicts_what_the_search_scored_on_test(tmp_path):
+    (tmp_path / "search.yaml").write_text(search_yaml(epochs=2))
+    config = load_search_config(tmp_path / "search.yaml", [
+        "search.strategy=tpe", "search.population=2", "search.budget=6", "search.startup=1"])
+    summary = run_search(config, tmp_path / "tpe", progress=False)
+    model = load_run(tmp_path / "tpe")  # the best member, from members/m<id>.pt
+    result = next(m for m in summary.members if m.member == summary.best_member)
+    data = run_data(model.source)
+    x, _ = split_inputs(data, "test")
+    predicted = model.predict(x)
+    for t in model.tasks:
+        assert accuracy(predicted[t], data.splits["test"].labels[t]) == pytest.approx(
+            result.test_acc[t])
