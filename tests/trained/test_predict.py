@@ -10,7 +10,7 @@ from scalarize.runs.store import RunDir, SearchDir
 from scalarize.search.spec import load_search_config
 from scalarize.studies.replay import replay
 from scalarize.studies.runner import run_search
-from scalarize.trained import load_run, predict_to_file
+from scalarize.trained import FORMATS, export_model, load_run, predict_to_file, run_exported
 from scalarize.trained.load import run_data
 from scalarize.trained.predict import split_inputs
 from tests.search.conftest import search_yaml
@@ -138,6 +138,11 @@ def test_dense_and_regression_tasks_predict_in_their_units(tmp_path):
     for name, out in model.outputs(x[30:]).items():
         torch.testing.assert_close(out, expected[name], rtol=1e-5, atol=1e-5)
     assert RunDir(folder).load_checkpoint()["record"]["tasks"][0]["kind"] == "segmentation"
+    for fmt in FORMATS:  # dense heads (the decoder's resize) export too
+        export_model(model, tmp_path / f"dense.{fmt}", fmt)
+        got = run_exported(tmp_path / f"dense.{fmt}", fmt, x[30:])
+        for name, out in zip(model.head_names, got, strict=True):
+            np.testing.assert_allclose(out, expected[name].numpy(), rtol=1e-4, atol=1e-5)
 
 
 
