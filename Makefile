@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,ray,tracking]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,ray,tracking,export]"
 	touch $(STAMP)
 
 setup: $(STAMP)

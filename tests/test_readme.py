@@ -8,8 +8,8 @@ from pathlib import Path
 README = Path(__file__).parents[1] / "README.md"
 
 
-def _example() -> str:
-    section = README.read_text().split("## Your own model and data", 1)[1]
+def _example(title: str = "## Your own model and data") -> str:
+    section = README.read_text().split(title, 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S)[1]
 
 
@@ -39,6 +39,25 @@ def test_the_tabular_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "'digit'" in printed and "mlp-d2-w64" in printed
     assert len(list((tmp_path / "sweeps/digits").glob("*/summary.json"))) == 6
+
+
+def test_the_trained_run_example_runs_and_its_export_gives_the_models_outputs(
+        tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from scalarize.trained import run_exported
+
+    code = _example("## Using a trained run")
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(code, "README.md", "exec"), scope)
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("[") and len(printed.strip("[]").split()) == 20
+    model, x = scope["model"], scope["x"]
+    expected = model.outputs(x[100:])  # type: ignore[attr-defined]
+    got = run_exported(tmp_path / "model.onnx", "onnx", x[100:])  # type: ignore[index]
+    for name, out in zip(expected, got, strict=True):
+        np.testing.assert_allclose(out, expected[name].numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_the_readme_names_every_registered_method():

@@ -300,6 +300,31 @@ def _cmd_replay(args: argparse.Namespace) -> None:
     _print_run(summary, Path(args.dir))
 
 
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from scalarize.trained import load_run, predict_to_file
+
+    if args.data is None and args.split is None:
+        raise ScalarizeError("give --data FILE.npz (or package.module:load), or --split "
+                             "train|val|test for the run's own data")
+    model = load_run(args.run, args.member)
+    arrays = predict_to_file(model, args.out, args.data, args.split, args.domain, args.raw,
+                             args.overwrite)
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+    print(f"{args.out}: {shapes}\nfrom {model.source.description}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from scalarize.trained import export_model, load_run
+
+    model = load_run(args.run, args.member)
+    if args.domain is not None:
+        model = model.restricted([args.domain])
+    path = export_model(model, args.out, args.format, overwrite=args.overwrite)
+    print(f"{path}: {args.format}, input x {model.input_dtype} "
+          f"N×{'×'.join(map(str, model.input_shape))}, outputs {list(model.head_names)}\n"
+          f"from {model.source.description}")
+
+
 def _cmd_study_search(args: argparse.Namespace) -> None:
     from scalarize.report.search_study import ANYTIME_PNG, write_study_outputs
     from scalarize.search.spec import load_search_config
@@ -568,6 +593,37 @@ def build_parser() -> argparse.ArgumentParser:
     _one_run_flags(replay, "replay")
     _track_flag(replay)
     replay.set_defaults(func=_cmd_replay)
+
+    def trained_run(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("run", help="run folder (a run, a replay), or a finished search "
+                            "folder with --member")
+        parser.add_argument("--member", help="in a search folder: 'best' (default) or a "
+                            "member number")
+        parser.add_argument("--overwrite", action="store_true", help="replace --out")
+
+    predict = sub.add_parser("predict", help="predictions of a trained run, one array per "
+                             "task, into an .npz")
+    trained_run(predict)
+    predict.add_argument("--data", metavar="FILE_OR_TARGET", help="an .npz holding x (and "
+                         "optionally domain), or a loader package.module:load (its --split)")
+    predict.add_argument("--split", choices=["train", "val", "test"], help="a split of the "
+                         "run's own data (or of --data's loader; default test)")
+    predict.add_argument("--out", required=True, help="the .npz to write, e.g. preds.npz")
+    predict.add_argument("--domain", help="multi-domain runs: the domain of every input "
+                         "(name or index), when the inputs do not say")
+    predict.add_argument("--raw", action="store_true", help="also each head's raw output "
+                         "(output_<head>: logits, values, maps)")
+    predict.set_defaults(func=_cmd_predict)
+
+    export = sub.add_parser("export", help="export a trained run's model (input transform "
+                            "folded in)")
+    trained_run(export)
+    export.add_argument("--format", required=True,
+                        choices=["onnx", "torchscript", "exported-program"])
+    export.add_argument("--out", required=True, help="the file to write, e.g. model.onnx")
+    export.add_argument("--domain", metavar="HEAD", help="multi-domain runs: export this "
+                        "domain's path only (default: every head)")
+    export.set_defaults(func=_cmd_export)
 
     analyze = sub.add_parser("analyze", help="analyses over a run store")
     analyze_sub = analyze.add_subparsers(dest="analysis", required=True)

@@ -51,20 +51,22 @@ def test_features_are_standardised_with_training_statistics_recorded_in_the_run(
     summary = sz.train(data, "mlp-d1-w16", config=RECIPE, out=tmp_path, progress=False)
     checkpoint = RunDir(tmp_path / str(summary.run)).load_checkpoint()
     assert checkpoint is not None
-    record = checkpoint["input"]
+    saved = checkpoint["record"]
+    record = saved["inputs"]
     train = data.splits["train"].x  # the training split only (val carved out of it)
-    assert record["kind"] == "tabular" and record["shape"] == [64] and record["standardize"]
+    assert saved["input"] == {"kind": "tabular", "shape": [64], "vocab_size": None,
+                              "standardize": True}
     np.testing.assert_allclose(record["mean"], train.mean(axis=0), rtol=1e-5, atol=1e-6)
     std = train.std(axis=0)
     np.testing.assert_allclose(record["std"], np.where(std < 1e-12, 1.0, std), rtol=1e-4)
     one = sz.train(data, "mlp-d1-w16", config={**RECIPE, "benchmark": {"tasks": ["digit"]}},
                    out=tmp_path / "one", progress=False)  # a task subset keeps the inputs' options
     kept_one = RunDir(tmp_path / "one" / str(one.run)).load_checkpoint()
-    assert kept_one is not None and kept_one["input"]["mean"] == record["mean"]
+    assert kept_one is not None and kept_one["record"]["inputs"]["mean"] == record["mean"]
     raw = sz.train(_digits(standardize=False), "mlp-d1-w16", config=RECIPE,
                    out=tmp_path / "raw", progress=False)
     kept = RunDir(tmp_path / "raw" / str(raw.run)).load_checkpoint()
-    assert kept is not None and kept["input"]["mean"] is None  # taken as they are
+    assert kept is not None and kept["record"]["inputs"]["mean"] is None  # taken as they are
 
 
 def test_linnerud_three_regression_targets(tmp_path):

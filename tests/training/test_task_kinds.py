@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from scalarize.errors import ScalarizeError
 from scalarize.models.heads import DenseHead
-from scalarize.training.task_kinds import TASK_KINDS, build_kind
+from scalarize.training.task_kinds import TASK_KINDS, FunctionKind, build_kind
 
 
 def _one_hot_logits(classes: torch.Tensor, n: int) -> torch.Tensor:
@@ -203,3 +203,23 @@ def test_a_lower_is_better_score_is_one_over_one_plus_the_splits_metric():
                           higher_is_better=True).metric()
     higher.update(torch.tensor([[0.2], [0.6]]), torch.tensor([0.0, 0.0]))
     assert higher.result()["score"] == pytest.approx(0.4)
+
+
+def test_each_kind_predicts_in_its_units():
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0]])
+    assert TASK_KINDS.get("classification")(classes=3).predict(logits).tolist() == [1, 0]
+    maps = torch.zeros(2, 3, 4, 4)
+    maps[:, 2] = 1.0
+    segmented = TASK_KINDS.get("segmentation")(classes=3).predict(maps)
+    assert segmented.shape == (2, 4, 4) and bool((segmented == 2).all())
+    one_value = TASK_KINDS.get("regression")(dense=False).predict(torch.tensor([[0.5], [2.0]]))
+    assert one_value.tolist() == [0.5, 2.0]
+    two_values = TASK_KINDS.get("regression")(channels=2, dense=False)
+    assert two_values.predict(torch.ones(3, 2)).shape == (3, 2)
+    assert TASK_KINDS.get("depth")().predict(torch.ones(2, 1, 4, 4)).shape == (2, 1, 4, 4)
+    for kind in (TASK_KINDS.get("normals")(), TASK_KINDS.get("normal_map")()):
+        normals = kind.predict(torch.full((2, 3, 4, 4), 2.0))
+        torch.testing.assert_close(normals.norm(dim=1), torch.ones(2, 4, 4))
+    assert TASK_KINDS.get("depth_map")().predict(torch.ones(2, 1, 4, 4)).shape == (2, 1, 4, 4)
+    mine = FunctionKind(lambda out, y: (out[:, 0] - y).abs())
+    assert torch.equal(mine.predict(torch.ones(2, 1)), torch.ones(2, 1))

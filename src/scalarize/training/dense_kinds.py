@@ -87,6 +87,10 @@ class DepthMap(TaskKind):
     def head(self) -> HeadSpec:
         return DenseHead(1)
 
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Depth maps B×1×H×W in the units the loss compares (raw × ``scale``)."""
+        return output.float()[:, :1]
+
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
         return flip_map(target)
 
@@ -135,6 +139,10 @@ class NormalMap(TaskKind):
 
     def head(self) -> HeadSpec:
         return DenseHead(3)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Unit normal vectors B×3×H×W (the prediction normalised, as the metrics read it)."""
+        return F.normalize(output.float(), dim=1, eps=1e-12)
 
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
         mirrored = target.flip(-1).clone()

@@ -95,6 +95,13 @@ class TaskKind:
     def metric(self) -> Metric:
         raise NotImplementedError
 
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """The head's ``output`` (a batch) as predictions in the task's units: what
+        ``load_run(...).predict`` and ``scalarize predict`` hand out. By default the output as
+        it is (a user's kind: what its loss compares); class ids for the classifications,
+        decoded values for the regressions, unit vectors for normals."""
+        return output
+
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
         """The raw ``target`` of the left-right mirrored image (last axis is width), or ``None``
         when a flip leaves the label unchanged (per-image labels)."""
@@ -194,6 +201,10 @@ class Classification(TaskKind):
     def head(self) -> HeadSpec:
         return self.classes
 
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """The class id of each example (B, int64)."""
+        return output.argmax(dim=1)
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.float(), target, reduction="none",
                                ignore_index=MISSING_CLASS)  # 0, and no gradient, when missing
@@ -236,6 +247,10 @@ class Segmentation(_Dense):
 
     def head(self) -> HeadSpec:
         return DenseHead(self.classes)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """The class id of each pixel (B×H×W, int64)."""
+        return output.argmax(dim=1)
 
     def _valid(self, target: torch.Tensor) -> torch.Tensor:
         valid = target != MISSING_CLASS
@@ -303,6 +318,12 @@ class _PixelRegression(_Dense):
 
     def head(self) -> HeadSpec:
         return DenseHead(self.channels)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Values in the units the loss compares (raw × ``scale``): B×C×H×W maps (B×C per
+        image, B for one value per image)."""
+        output = output.float()
+        return output[:, 0] if output.ndim == 2 and output.shape[1] == 1 else output
 
     def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Target values (float; 0 where missing) and the B×1×H×W mask of valid pixels (B×1
@@ -398,6 +419,11 @@ class Normals(_PixelRegression):
     def decode(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         value, valid = super().decode(target)
         return value - 1.0, valid
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Unit normal vectors (B×3×H×W, components in [−1, 1]): the direction the metrics
+        score."""
+        return F.normalize(output.float(), dim=1, eps=1e-12)
 
     def flip(self, target: torch.Tensor) -> torch.Tensor | None:
         """Mirrored normals point the other way along x: raw 255 − x decodes to −x."""

@@ -41,6 +41,7 @@ from scalarize.training.callbacks import Callback
 from scalarize.training.compiling import CompiledEncoder, decide_compile
 from scalarize.training.data import Batch, ServedSplit, input_stats, refuse_augment, serve
 from scalarize.training.mixing import MIXING
+from scalarize.training.model_record import ModelRecord
 from scalarize.training.objectives import PerExample
 from scalarize.training.plan import RunPlan
 from scalarize.training.schedule import warmup_cosine
@@ -81,10 +82,9 @@ class Trainer:
         train = self.data.splits["train"]
         self.inputs = inputs = self.data.input
         mean, std = input_stats(train, inputs.kind, inputs.standardize)
-        #: what new inputs go through to meet this model (the checkpoint keeps it, "input")
-        self.input_record = {**inputs.record(),
-                             "mean": None if mean is None else mean.tolist(),
-                             "std": None if std is None else std.tolist()}
+        # what a checkpoint needs besides the weights to serve the model without its data
+        # (the input and its statistics: new inputs go through the same transform)
+        self.record = ModelRecord.of(self.data, (mean, std))
         # every split's values are checked: in memory once here, streamed at each batch
         tasks = [(label, kind) for _, label, kind in self.objectives.tasks()]
         self.splits: dict[str, ServedSplit] = {
@@ -339,8 +339,7 @@ class Trainer:
             "model": self.model.state_dict(), "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "weights": list(self.weights.values), "history": self.history,
-            "compiled": self.compiled,
-            "input": self.input_record,
+            "compiled": self.compiled, "record": self.record.state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": (torch.cuda.get_rng_state(self.device)
                          if self.device.type == "cuda" else None),
