@@ -57,7 +57,7 @@ class HalfBatchMethod(TorchjdMethod):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
-        features = ctx.features
+        features = ctx.shared_features(type(self).__name__.lower())
         size = features.shape[0]
         if size < 2:
             raise ScalarizeError(f"{type(self).__name__} splits each batch in two halves; a "

@@ -8,6 +8,12 @@ Specs:
 - ``deeplab<depth>[-x<width multiplier>]``: a dilated ResNet with a DeepLabV3 decoder per
   dense task (:mod:`scalarize.models.deeplab`), e.g. ``deeplab50`` or ``deeplab18-x0.25``;
 - a family an installed package registers (entry-point group ``scalarize.models``), by name;
+- ``mtan-resnet<depth>[-x<width>]``, ``cross-stitch-resnet<depth>[-x<width>]``: MTAN's
+  attention per task over a shared ResNet, a ResNet per task joined by cross-stitch units
+  (:mod:`scalarize.models.mtan`, :mod:`scalarize.models.cross_stitch`);
+- ``mmoe-e<experts>-w<width>[-d<depth>]``, ``ple-l<levels>-e<experts>-w<width>[-d<depth>]``
+  and ``cgc-e<experts>-w<width>[-d<depth>]`` (PLE with one level): MLP experts over the
+  flattened input with a gate per task (:mod:`scalarize.models.experts`);
 - ``package.module:attr``, an import target naming a user's model factory.
 
 The factory contract (the same for built-ins, plugins and import targets): a family is called
@@ -19,6 +25,12 @@ forward maps a batch B×C×H×W to B×``out_features`` features, and, to feed de
 dense heads its own way, a ``dense_head(channels, image_shape)`` method returning the module
 (the light :class:`~scalarize.models.heads.DenseDecoder` otherwise). The heads are added here,
 as for the built-ins. A factory breaking the contract is refused in one line.
+
+Task-specific paths (:mod:`scalarize.models.per_task`): a factory that takes ``tasks`` gets the
+head names, ``tasks=("shape", "colour")``; an encoder with a ``tasks`` attribute returns one
+feature tensor per task (a mapping ``task -> B×out_features``) and may say which parameters
+are shared with ``shared_parameters()`` (the rest are task-specific). The methods, the conflict
+probe and the heads read each task's own features.
 
 Adding a family means one module and one registry line: ``FAMILIES.register("name")``.
 
@@ -39,7 +51,7 @@ import hashlib
 import inspect
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import torch
@@ -47,9 +59,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.cross_stitch import cross_stitch
 from scalarize.models.deeplab import deeplab
 from scalarize.models.encoder import Encoder
+from scalarize.models.experts import cgc, mmoe, ple
 from scalarize.models.heads import DenseHead, HeadSpec, UserHead, build_head, is_dense
+from scalarize.models.mtan import mtan
+from scalarize.models.per_task import Features, is_per_task, shared_parameters, task_names
 from scalarize.models.resnet import ResNet
 from scalarize.models.vit import ViT
 from scalarize.registry import Registry, is_import_target, target_label
@@ -89,6 +105,17 @@ def _resnet(knobs: str = "", *, image_shape: tuple[int, int, int]) -> Encoder:
 
 
 FAMILIES.register("deeplab")(deeplab)
+FAMILIES.register("mtan")(mtan)
+FAMILIES.register("cross-stitch")(cross_stitch)
+FAMILIES.register("mmoe")(mmoe)
+FAMILIES.register("ple")(ple)
+FAMILIES.register("cgc")(cgc)
+
+
+#: what the model builder passes a factory itself (never from ``model.options``)
+_GIVEN = ("image_shape", "knobs", "tasks")
+#: built-in family names with a hyphen (a spec's family is otherwise its first word)
+_HYPHENATED = ("cross-stitch",)
 
 
 class _FactoryFailed(ScalarizeError):
@@ -109,7 +136,7 @@ def _check_call(factory: Callable[..., Any], spec: str, knobs: str,
         return
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    takes = [n for n, p in params.items() if n not in ("image_shape", "knobs") and p.kind in
+    takes = [n for n, p in params.items() if n not in _GIVEN and p.kind in
              (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     if "image_shape" not in params:
         raise ScalarizeError(f"model {spec}: its factory must take image_shape=(C, H, W) as a "
@@ -142,7 +169,8 @@ def _check_encoder(encoder: object, spec: str) -> Encoder:
 
 def _check_forward(encoder: Encoder, spec: str, image_shape: tuple[int, int, int]) -> None:
     """The encoder contract's forward, checked on a dummy batch of two (in eval mode, without
-    gradients: no random numbers drawn, nothing trained)."""
+    gradients: no random numbers drawn, nothing trained): a (2, out_features) tensor, or one
+    per task for a per-task encoder."""
     out = encoder.out_features
     param = next(encoder.parameters(), None)
     batch = torch.zeros(2, *image_shape, device=param.device if param is not None else None)
@@ -158,6 +186,9 @@ def _check_forward(encoder: Encoder, spec: str, image_shape: tuple[int, int, int
                              f"failed: {_first_line(exc)}") from exc
     finally:
         encoder.train(was_training)
+    if is_per_task(encoder):
+        _check_per_task(features, task_names(encoder), spec, out)
+        return
     shape = tuple(features.shape) if isinstance(features, torch.Tensor) else None
     if shape != (2, out):
         got = f"shape {shape}" if shape is not None else f"a {type(features).__name__}"
@@ -165,10 +196,31 @@ def _check_forward(encoder: Encoder, spec: str, image_shape: tuple[int, int, int
                              f"the contract is a tensor of (batch, out_features) = (2, {out})")
 
 
+def _check_per_task(features: object, tasks: tuple[str, ...], spec: str, out: int) -> None:
+    """A per-task encoder's forward: a mapping with one (2, out_features) tensor per task."""
+    if not isinstance(features, Mapping) or set(features) != set(tasks):
+        got = (f"features for {sorted(features)}" if isinstance(features, Mapping)
+               else f"a {type(features).__name__}")
+        raise ScalarizeError(f"model {spec}: its encoder names tasks {list(tasks)}, so its "
+                             f"forward must return a dict with one tensor per task; it "
+                             f"returns {got}")
+    for task, value in features.items():
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
+        if shape != (2, out):
+            got = f"shape {shape}" if shape is not None else f"a {type(value).__name__}"
+            raise ScalarizeError(f"model {spec}: forward returns {got} for task {task!r} on "
+                                 f"a batch of 2 images; the contract is (batch, out_features)"
+                                 f" = (2, {out}) per task")
+
+
 def _family(spec: str) -> tuple[Callable[..., Any], str]:
     """The factory ``spec`` names and the knobs that follow a family's name."""
     if is_import_target(spec):
         return FAMILIES.get(spec.strip()), ""
+    lowered = spec.strip().lower()
+    for name in _HYPHENATED:
+        if lowered.startswith(name):
+            return FAMILIES.get(name), lowered[len(name):]
     match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
     if not match:
         raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4, "
@@ -182,26 +234,39 @@ def _is_built_in(factory: Callable[..., Any]) -> bool:
 
 
 def build_encoder(spec: str, image_shape: tuple[int, int, int],
-                  options: Mapping[str, Any] | None = None, *, check_forward: bool = True
-                  ) -> Encoder:
-    """The shared encoder described by ``spec`` (a family spec or an import target) and
-    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W),
-    its contract checked (the forward on a dummy batch unless ``check_forward`` is off)."""
+                  options: Mapping[str, Any] | None = None, *, check_forward: bool = True,
+                  tasks: Sequence[str] | None = None) -> Encoder:
+    """The encoder described by ``spec`` (a family spec or an import target) and ``options``
+    (the factory's keyword arguments) for images of ``image_shape`` (C, H, W), its contract
+    checked (the forward on a dummy batch unless ``check_forward`` is off). A factory that
+    takes ``tasks`` gets the head names ``tasks`` (per-task encoders: see the module doc)."""
     options = dict(options or {})
     image_shape = tuple(int(d) for d in image_shape)  # type: ignore[assignment]
     factory, knobs = _family(spec)
     _check_call(factory, spec, knobs, options)
+    given = {"tasks": tuple(tasks)} if tasks is not None and _takes_tasks(factory) else {}
     try:
         built = factory(image_shape=image_shape, **({"knobs": knobs} if knobs else {}),
-                        **options)
+                        **given, **options)
     except ScalarizeError:
         raise
     except Exception as exc:
         raise _FactoryFailed(f"model {spec}: its factory raised {_first_line(exc)}") from exc
     encoder = _check_encoder(built, spec)
+    if is_per_task(encoder) and tasks is not None and task_names(encoder) != tuple(tasks):
+        raise ScalarizeError(f"model {spec}: its encoder makes features for tasks "
+                             f"{list(task_names(encoder))} but the heads are {list(tasks)}; "
+                             "build it for the tasks= its factory is given")
     if check_forward:
         _check_forward(encoder, spec, image_shape)
     return encoder
+
+
+def _takes_tasks(factory: Callable[..., Any]) -> bool:
+    try:
+        return "tasks" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def model_label(spec: str, options: Mapping[str, Any] | None = None) -> str:
@@ -228,8 +293,9 @@ def model_label(spec: str, options: Mapping[str, Any] | None = None) -> str:
 
 
 class MultiHeadModel(nn.Module):
-    """A shared encoder and named heads. ``forward`` returns the shared features (pooled, or
-    the feature map when a head is dense); the objectives decide which head reads which
+    """An encoder and named heads. ``forward`` returns the encoder's features (pooled, or the
+    feature map when a head is dense): one shared tensor, or, for a per-task encoder, one per
+    head (:mod:`scalarize.models.per_task`); the objectives decide which head reads which
     examples."""
 
     encoder: Encoder
@@ -238,6 +304,7 @@ class MultiHeadModel(nn.Module):
                  image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.encoder = encoder
+        self.image_shape = tuple(image_shape)
         self.spatial = any(is_dense(spec) for spec in heads.values())
         map_size = self._map_size(image_shape) if self.spatial else None
         own = getattr(encoder, "dense_head", None)  # an encoder's own dense decoder
@@ -253,6 +320,8 @@ class MultiHeadModel(nn.Module):
         try:
             with torch.no_grad():
                 fmap = self.encoder.feature_map(torch.zeros(1, *image_shape))
+                if isinstance(fmap, Mapping):  # per task: every task's map has one size
+                    fmap = next(iter(fmap.values()))
         except (AttributeError, NotImplementedError):
             raise ScalarizeError(f"{type(self.encoder).__name__} has no feature map, so it "
                                  "cannot feed dense heads; use a vit or resnet spec, or give "
@@ -272,12 +341,24 @@ class MultiHeadModel(nn.Module):
                                  f"one image; dense heads need (1, out_features={out}, h, w)")
         return int(fmap.shape[-1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Features:
         return self.encoder.feature_map(x) if self.spatial else self.encoder(x)
 
+    @property
+    def per_task(self) -> bool:
+        """Whether the encoder gives each head its own features."""
+        return is_per_task(self.encoder)
+
     def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the shared encoder (what gradient-based MTO methods aggregate over)."""
-        return list(self.encoder.parameters())
+        """The encoder's shared parameters (what gradient-based MTO methods aggregate over):
+        all of a hard-sharing encoder's; what a per-task encoder names, or else those more than
+        one task's features depend on (:func:`~scalarize.models.per_task.reached_by_several`)."""
+        if not self.per_task:
+            return list(self.encoder.parameters())
+        param = next(self.encoder.parameters(), None)
+        example = torch.zeros(2, *self.image_shape,
+                              device=param.device if param is not None else None)
+        return shared_parameters(self.encoder, example)
 
 
 def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str, HeadSpec],
@@ -287,7 +368,8 @@ def build_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
     ``name -> classes`` for a linear classifier, ``name -> DenseHead(channels)`` for a dense
     decoder."""
     _check_shapes(image_shape, heads)
-    encoder = build_encoder(spec, image_shape, options, check_forward=check_forward)
+    encoder = build_encoder(spec, image_shape, options, check_forward=check_forward,
+                            tasks=tuple(heads))
     return MultiHeadModel(encoder, heads, image_shape)
 
 

@@ -12,16 +12,21 @@ of its groups', so per-layer and whole-encoder values are consistent by construc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 
-def parameter_groups(module: nn.Module) -> dict[str, list[nn.Parameter]]:
+def parameter_groups(module: nn.Module, only: Sequence[nn.Parameter] | None = None
+                     ) -> dict[str, list[nn.Parameter]]:
     """Parameters grouped by block: ``blocks.3``/``stages.1`` for numbered containers, the
-    top-level name otherwise (``patch_embed``, ``stem``, ``norm``)."""
+    top-level name otherwise (``patch_embed``, ``stem``, ``norm``); with ``only``, those among
+    ``only`` (a per-task model's shared parameters)."""
+    kept = None if only is None else {id(p) for p in only}
     groups: dict[str, list[nn.Parameter]] = {}
     for name, param in module.named_parameters():
-        if not param.requires_grad:
+        if not param.requires_grad or (kept is not None and id(param) not in kept):
             continue
         parts = name.split(".")
         key = ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]

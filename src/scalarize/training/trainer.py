@@ -27,6 +27,7 @@ from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
 from scalarize.models import build_model, describe
+from scalarize.models.per_task import Features
 from scalarize.runs.records import (
     EpochRecord,
     EvalResult,
@@ -194,9 +195,10 @@ class Trainer:
             callback.on_step_end(self, self.step, loss)
         return losses.detach(), loss
 
-    def _forward(self, batch: Batch, eager: bool = False) -> tuple[torch.Tensor, PerExample]:
-        """Shared features and the per-example losses of every objective (through the compiled
-        encoder where the run compiles and ``eager`` is not asked)."""
+    def _forward(self, batch: Batch, eager: bool = False) -> tuple[Features, PerExample]:
+        """The features (shared, or per objective) and the per-example losses of every
+        objective (through the compiled encoder where the run compiles and ``eager`` is not
+        asked)."""
         with self.autocast:
             features = (self._compiled(batch.x, eager) if self._compiled is not None
                         else self.model(batch.x))
