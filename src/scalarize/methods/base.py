@@ -67,10 +67,7 @@ class StepContext:
         """
         if isinstance(self.features, torch.Tensor):
             return self.features
-        raise ScalarizeError(f"method {method!r} works on one feature tensor that every "
-                             "objective shares, and this model gives each objective its own "
-                             "features (task-specific paths); use a method that works on the "
-                             "shared parameters instead, e.g. mgda, pcgrad or upgrad")
+        raise needs_shared_features(method)
 
     def batch_size(self) -> int:
         """The number of examples in the step's batch."""
@@ -89,6 +86,15 @@ class StepContext:
             return None
         has = (self.counts > 0).tolist()
         return None if all(has) else [i for i, h in enumerate(has) if h]
+
+
+def needs_shared_features(method: str) -> ScalarizeError:
+    """The one line refusing ``method``, which works on one shared feature tensor, a model
+    that gives each objective its own features."""
+    return ScalarizeError(f"method {method!r} works on one feature tensor that every "
+                          "objective shares, and this model gives each objective its own "
+                          "features (task-specific paths); use a method that works on the "
+                          "shared parameters instead, e.g. mgda, pcgrad or upgrad")
 
 
 class Method(nn.Module):
@@ -112,6 +118,10 @@ class Method(nn.Module):
     #: (:mod:`scalarize.training.compiling` says why), so a method trains eagerly unless it
     #: sets ``True``
     compiles: ClassVar[bool] = False
+    #: whether :meth:`backward` works on one feature tensor that every objective shares
+    #: (``StepContext.shared_features``): a model with task-specific paths is refused before
+    #: training (:func:`~scalarize.launch.check_run`)
+    needs_shared_features: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()

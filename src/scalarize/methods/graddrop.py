@@ -40,6 +40,7 @@ class ActivationGradDrop(Method):
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features, then one backward
+    needs_shared_features: ClassVar[bool] = True
 
     def __init__(self, leak: float = 0.0) -> None:
         super().__init__()

@@ -173,6 +173,7 @@ class FeatureMGDA(Method):
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
+    needs_shared_features: ClassVar[bool] = True
 
     def __init__(self, epsilon: float = 0.001, max_iters: int = 100,
                  heads: str = "weighted") -> None:

@@ -122,6 +122,7 @@ class GradNorm(Method):
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
+    needs_shared_features: ClassVar[bool] = True
     log_w: torch.Tensor
     initial: torch.Tensor
     started: torch.Tensor

@@ -44,6 +44,8 @@ class HalfBatchMethod(TorchjdMethod):
     """Weights λ = ``weighting(J₁ J₂ᵀ)`` from the batch's two halves; the shared parameters'
     gradient is Σ λ_t g_t over the whole batch, the heads' that of their own loss."""
 
+    needs_shared_features: ClassVar[bool] = True  # each half's gradient at the features
+
     def __init__(self, weighting: Weighting) -> None:
         super().__init__()
         self.weighting = weighting

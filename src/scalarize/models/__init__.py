@@ -436,6 +436,21 @@ def check_model(spec: str, image_shape: tuple[int, int, int], heads: Mapping[str
     return within_budget(model)
 
 
+def gives_features_per_task(spec: str, image_shape: tuple[int, int, int],
+                            heads: Mapping[str, HeadSpec],
+                            options: Mapping[str, Any] | None = None) -> bool:
+    """Whether the encoder of ``spec`` gives each head its own features (built on ``meta``,
+    or on the CPU for a factory that cannot run there; nothing is run)."""
+    try:
+        with torch.device("meta"):
+            encoder = build_encoder(spec, image_shape, options, check_forward=False,
+                                    tasks=tuple(heads))
+    except _FactoryFailed:
+        encoder = build_encoder(spec, image_shape, options, check_forward=False,
+                                tasks=tuple(heads))
+    return is_per_task(encoder)
+
+
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return sdpa_flop_count(query, key, value)
 
@@ -464,4 +479,5 @@ def describe(model: nn.Module, image_shape: tuple[int, int, int]) -> dict[str, i
 
 
 __all__ = ["FAMILIES", "DenseHead", "HeadSpec", "MultiHeadModel", "ResNet", "UserHead", "ViT",
-           "build_encoder", "build_model", "check_model", "describe", "is_dense", "model_label"]
+           "build_encoder", "build_model", "check_model", "describe", "gives_features_per_task",
+           "is_dense", "model_label"]

@@ -26,6 +26,7 @@ from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
+from scalarize.methods.base import needs_shared_features
 from scalarize.models import build_model, describe
 from scalarize.models.per_task import Features
 from scalarize.runs.records import (
@@ -101,6 +102,8 @@ class Trainer:
         method = plan.method or build_method(config.method.name, config.method.options,
                                              len(self.objectives.names))
         self.method = method.to(self.device)  # the plan's, built without drawing from the RNG
+        if self.model.per_task and self.method.needs_shared_features:
+            raise needs_shared_features(config.method.name)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,
