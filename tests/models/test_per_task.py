@@ -113,3 +113,9 @@ def test_hard_sharing_keeps_one_tensor_and_all_encoder_parameters():
     model = build_model("resnet8-x0.25", SHAPE, HEADS)
     assert not model.per_task and isinstance(model(torch.zeros(2, *SHAPE)), torch.Tensor)
     assert _ids(model.shared_parameters()) == _ids(model.encoder.parameters())
+
+
+def test_with_one_head_every_parameter_is_shared():
+    """One head serving every objective (MDL's shared head): nothing is one task's own."""
+    model = build_model("ple-l2-e1-w8", SHAPE, {"shared": 3})
+    assert _ids(model.shared_parameters()) == _ids(model.encoder.parameters())

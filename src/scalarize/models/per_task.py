@@ -74,8 +74,11 @@ def reached_by_several(encoder: nn.Module, tasks: Sequence[str], example: torch.
     """The parameters of a per-task ``encoder`` that the features of more than one of its
     ``tasks`` depend on (or of none), found from the graph of one forward on ``example`` (in
     eval mode: no statistics move, no random numbers are drawn); the others are each reached
-    by one task only."""
+    by one task only. With one task (one head that every objective reads, as MDL's shared
+    head) every parameter is shared."""
     params = [p for p in encoder.parameters() if p.requires_grad]
+    if len(tasks) < 2:
+        return params
     was_training = encoder.training
     encoder.eval()
     try:
