@@ -19,8 +19,6 @@ NEEDS_SHARED_FEATURES = {
     "mgda_ub": "its upper bound is the gradient at the shared features",
     "graddrop": "it drops gradients coordinate-wise at the shared activations",
     "gradnorm": "it balances gradient norms at the shared features",
-    "modo": "it splits the shared features' gradient into the batch's halves",
-    "sdmgrad": "it splits the shared features' gradient into the batch's halves",
 }
 TASKS = ("a", "b", "c")
 
@@ -105,3 +103,35 @@ def test_the_jacobian_is_the_shared_parameters_and_each_tower_gets_its_own_gradi
         params = list(model.towers[t].parameters()) + list(model.heads[t].parameters())
         for p, g in zip(params, own[t], strict=True):
             assert torch.allclose(p.grad, g, atol=1e-6)
+
+
+class _Copies(nn.Module):
+    """Hard sharing written per task: every task reads its own copy of one shared tensor."""
+
+    def __init__(self, per_task: bool) -> None:
+        super().__init__()
+        self.shared = nn.Linear(3, 2)
+        self.heads = nn.ModuleDict({t: nn.Linear(2, 1) for t in ("a", "b")})
+        self.per_task = per_task
+
+    def forward(self, x):
+        z = self.shared(x)
+        return {t: z.clone() for t in ("a", "b")} if self.per_task else z
+
+
+@pytest.mark.parametrize("name", ["modo", "sdmgrad", "upgrad", "db_mtl", "static"])
+def test_per_task_features_that_copy_one_tensor_step_as_hard_sharing_does(name):
+    grads = {}
+    for per_task in (False, True):
+        torch.manual_seed(0)
+        model = _Copies(per_task)
+        x = torch.randn(6, 3)
+        features = model(x)
+        losses = torch.stack([model.heads[t](features[t] if per_task else features)
+                              .pow(i + 1).mean() for i, t in enumerate(("a", "b"))])
+        method = build_method(name, {}, n_objectives=2)
+        method.backward(losses, torch.tensor([0.3, 0.7]),
+                        StepContext(model, list(model.shared.parameters()), features, 0))
+        grads[per_task] = [p.grad.clone() for p in model.parameters()]
+    for hard, split in zip(grads[False], grads[True], strict=True):
+        assert torch.allclose(hard, split, atol=1e-6)
