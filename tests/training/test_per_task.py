@@ -1,6 +1,7 @@
 """Training a model with task-specific paths: a user's own two-tower model (an import target)
 through the command line, with a gradient-based method and the conflict probe; a method that
-needs one shared feature tensor refused before anything is written; compiled and eager agree."""
+needs one shared feature tensor refused before anything is written; compiled and eager agree;
+dense tasks on per-task feature maps; the probe on its own batch; a PBT search."""
 
 from __future__ import annotations
 
@@ -92,3 +93,48 @@ def test_gradnorm_on_a_per_task_model_in_python_is_one_line():
         Trainer(tiny_config("model.spec=mtan-resnet8-x0.125", "method.name=gradnorm"),
                 progress=False)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("spec,method", [("mtan-resnet8-x0.25", "upgrad"),
+                                         ("cross-stitch-resnet8-x0.125", "static")])
+def test_dense_tasks_train_on_per_task_feature_maps(tmp_path, spec, method):
+    from scalarize.benchmarks.fixtures import write_taskonomy
+    from scalarize.config import load_config
+    from scalarize.launch import train_run
+    from scalarize.runs import RunDir
+
+    options = write_taskonomy(tmp_path / "taskonomy")
+    config = load_config(None, ["benchmark.name=taskonomy",
+                                f"benchmark.options={json.dumps(options)}",
+                                f"model.spec={spec}", f"method.name={method}",
+                                "train.epochs=1", "train.batch_size=4", "train.device=cpu",
+                                "probes={conflicts: {every: 1}}"])
+    summary = train_run(config, tmp_path / "runs", progress=False)
+    assert "mean_angle" in summary.test.metrics["normal"]
+    records = RunDir(next((tmp_path / "runs").rglob("conflicts.jsonl")).parent).read_conflicts()
+    assert records and len(records[0].cos) == 4
+
+
+def test_the_probe_on_its_own_batch_measures_a_per_task_model(tmp_path):
+    from scalarize.launch import train_run
+    from scalarize.runs import RunDir
+
+    config = tiny_config("model.spec=ple-l2-e1-w8", "method.name=static",
+                         "probes={conflicts: {every: 1, examples: 8}}")
+    train_run(config, tmp_path, progress=False)
+    records = RunDir(next(tmp_path.rglob("conflicts.jsonl")).parent).read_conflicts()
+    assert records and all(r.control_cos is not None for r in records)
+
+
+def test_a_pbt_search_on_an_mtan(tmp_path):
+    from scalarize.search.spec import load_search_config
+    from scalarize.studies.runner import run_search
+    from tests.search.conftest import SEARCH
+
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    config = load_search_config(path, ["model.spec=mtan-resnet8-x0.125", "train.epochs=2",
+                                       "search.population=2"])
+    run_search(config, tmp_path / "out", progress=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["members"]) == 2
