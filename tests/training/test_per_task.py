@@ -138,3 +138,14 @@ def test_a_pbt_search_on_an_mtan(tmp_path):
     run_search(config, tmp_path / "out", progress=False)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary["members"]) == 2
+
+
+def test_the_probe_groups_the_shared_blocks_of_a_per_task_model():
+    from scalarize.probes.conflicts import ConflictProbe
+
+    probe = ConflictProbe(every=1)
+    trainer = Trainer(tiny_config("model.spec=mtan-resnet8-x0.125"), callbacks=[probe],
+                      progress=False)
+    probe.on_fit_start(trainer)
+    assert {"resnet.stages.0", "resnet.stages.2", "carry.0"} <= set(probe.groups)
+    assert not any(name.startswith("attention") for name in probe.groups)  # task-specific

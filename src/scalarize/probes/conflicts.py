@@ -81,7 +81,8 @@ class ConflictProbe(Callback):
 
     def on_fit_start(self, trainer) -> None:
         # the shared parameters only: a per-task model's task-specific ones have one gradient
-        self.groups = parameter_groups(trainer.model.encoder, trainer.shared_params)
+        self.groups = parameter_groups(trainer.model.encoder, trainer.shared_params,
+                                       nested=trainer.model.per_task)
         self.pending = []
         if self.examples is not None:
             self.pools = objective_pools(trainer.objectives, trainer.splits["train"])
