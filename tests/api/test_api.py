@@ -177,3 +177,16 @@ def test_bad_input_is_one_line(call, message, tmp_path, monkeypatch):
         call()
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_architectures_side_by_side_from_python(tmp_path):
+    from tests.models.two_tower import build as two_tower
+
+    data = _data([sz.task("digit", classes=3), sz.task("level", kind="regression",
+                                                         dense=False)])
+    table = sz.compare(data, build, ["static", "pcgrad"], seeds=[0], config=RECIPE,
+                       out=tmp_path / "c", models=["mmoe-e2-w8", sz.model(two_tower, width=4)],
+                       progress=False)
+    assert list(zip(table.model, table.method, strict=True))[:4] == [
+        ("mmoe-e2-w8", "static"), ("mmoe-e2-w8", "pcgrad"),
+        ("build-width4", "static"), ("build-width4", "pcgrad")]

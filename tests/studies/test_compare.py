@@ -97,3 +97,38 @@ def test_weights_for_any_method_set_the_batch_mix_with_mdl_resampling(compare_fi
             "benchmark.view=mdl", "benchmark.tasks=null", "scalarization.mdl_mode=loss",
             "compare.methods=[{name: pcgrad, weights: [0.4, 0.2, 0.2, 0.2]}]"]),
             ("a", "b", "c", "d"))
+
+
+def test_architectures_side_by_side_with_methods(tmp_path):
+    """``compare.models`` × ``compare.methods``: one row per model and method, the model named;
+    the single-task baselines train the base model."""
+    import yaml
+
+    study = yaml.safe_load(tiny_compare(["static", "pcgrad"], [0]))
+    study["compare"]["models"] = ["mtan-resnet8-x0.125",
+                                  {"spec": "mmoe-e2-w8", "label": "moe"}]
+    path = tmp_path / "archs.yaml"
+    path.write_text(yaml.safe_dump(study))
+    config = load_compare_config(path)
+    plan = plan_compare(config, ("colour", "count"))
+    multi = [(p, c) for p, c in plan if p.single_task is None]
+    assert {(p.model, p.method, c.model.spec) for p, c in multi} == {
+        ("mtan-resnet8-x0.125", "static", "mtan-resnet8-x0.125"),
+        ("mtan-resnet8-x0.125", "pcgrad", "mtan-resnet8-x0.125"),
+        ("moe", "static", "mmoe-e2-w8"), ("moe", "pcgrad", "mmoe-e2-w8")}
+    assert all(c.model.spec == "vit-d1-w8-p8" for p, c in plan if p.single_task)
+    assert "moe-pcgrad-s0" in {p.name for p, _ in plan}
+    run_compare(config, tmp_path / "out", progress=False)
+    table = compare_table(load_compare(tmp_path / "out"))
+    assert list(zip(table.model, table.method, strict=True))[:4] == [
+        ("mtan-resnet8-x0.125", "static"), ("mtan-resnet8-x0.125", "pcgrad"),
+        ("moe", "static"), ("moe", "pcgrad")]
+    assert table.method.iloc[-1] == "single-task" and table.gain_pct.iloc[:4].notna().all()
+    html = build_report(tmp_path / "out")[0].read_text()
+    assert "mtan-resnet8-x0.125" in html
+
+
+def test_models_sharing_a_label_are_refused(compare_file):
+    config = load_compare_config(compare_file, ["compare.models=[resnet8, resnet8]"])
+    with pytest.raises(ScalarizeError, match="compare models share labels"):
+        plan_compare(config, ("colour", "count"))

@@ -102,3 +102,14 @@ def test_an_existing_file_is_kept_unless_overwrite(tmp_path, vit_run):
     with pytest.raises(ScalarizeError, match="give one of"):
         export_model(model, tmp_path / "m.x", "keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_mtan_with_features_per_task_round_trips(tmp_path_factory, fmt):
+    """A model with task-specific paths (MTAN: each head reads its own attended features)
+    exports and predicts like any other."""
+    folder = train(tmp_path_factory.mktemp("mtan"), "model.spec=mtan-resnet8-x0.25")
+    model = load_run(folder)
+    assert model.model.per_task
+    x, _ = split_inputs(run_data(model.source), "test")
+    _check_round_trip(model, x, tmp_path_factory.mktemp("out") / f"model.{fmt}", fmt)

@@ -73,3 +73,26 @@ def test_a_token_run_round_trips_and_refuses_unknown_ids(tmp_path):
                                atol=1e-5)
     with pytest.raises(ScalarizeError, match=r"vocabulary is 0\.\.8"):
         model.predict(np.full((2, 7), 9))
+
+
+def test_an_mmoe_on_tabular_features_trains_predicts_and_exports(tmp_path):
+    """Experts and gates over tabular features: per-task features through load, predict and
+    export."""
+    x, y = load_digits(return_X_y=True)
+    labels = {"digit": y[:200], "high": (y[:200] >= 5).astype(int)}
+    tasks = [sz.task("digit", classes=10), sz.task("high", classes=2)]
+    data = sz.from_arrays(tasks, train=(x[:160], {k: v[:160] for k, v in labels.items()}),
+                          test=(x[160:200], {k: v[160:] for k, v in labels.items()}),
+                          name="digits", standardize=True)
+    summary = sz.train(data, "mmoe-e2-w16", config=RECIPE, out=tmp_path / "runs",
+                       progress=False)
+    model = load_run(tmp_path / "runs" / str(summary.run))
+    assert model.model.per_task
+    predicted = model.predict(x[160:200])
+    assert float((predicted["high"] == labels["high"][160:]).mean()) == pytest.approx(
+        summary.test.acc["high"], abs=1e-6)
+    export_model(model, tmp_path / "m.onnx", "onnx")
+    got = run_exported(tmp_path / "m.onnx", "onnx", x[160:200].astype(np.float32))
+    expected = model.outputs(x[160:200].astype(np.float32))
+    for name, out in zip(model.head_names, got, strict=True):
+        np.testing.assert_allclose(out, expected[name].numpy(), rtol=1e-4, atol=1e-5)

@@ -79,7 +79,8 @@ def _published(group: pd.DataFrame, singles: pd.DataFrame, columns: list[TableCo
 
 
 def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per method label: mean ± std of average accuracy, per-objective means, mean Δ over seeds
+    """Per method label (per model and method label where the comparison lists models, the
+    ``model`` column first): mean ± std of average accuracy, per-objective means, mean Δ over seeds
     against the single-task runs of the same seed, mean time per step, peak memory. With a
     benchmark's published columns: those columns and Δm% in place of the per-objective means
     and Δ (the ``method`` column first, the benchmark's columns next, as published). A column
@@ -94,7 +95,11 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
     singles = runs[runs.single_task.notna()]
     baseline = {(r.seed, r.single_task): r[f"m_{r.single_task}"] for _, r in singles.iterrows()}
     rows = []
-    for label, group in runs[runs.single_task.isna()].groupby("label", sort=False):
+    # a comparison of architectures: one row per model and method, the model named first
+    with_models = "model" in runs and bool(runs.model.notna().any())
+    for key, group in runs[runs.single_task.isna()].groupby(
+            ["model", "label"] if with_models else "label", sort=False):
+        model, label = key if with_models else (None, key)
         gains = []
         for _, r in group.iterrows():
             if all((r.seed, o) in baseline for o in objectives):
@@ -106,6 +111,7 @@ def compare_table(runs: pd.DataFrame) -> pd.DataFrame:
             **{named[o]: group[f"m_{o}"].mean() for o in objectives},
             "gain_pct": float(np.mean(gains)) if gains else np.nan}
         rows.append({
+            **({"model": model} if with_models else {}),
             "method": label, **metrics, "avg_acc": group.avg_acc.mean(),
             "avg_acc_std": group.avg_acc.std(ddof=1) if len(group) > 1 else np.nan,
             "step_ms": group.step_ms.mean(),

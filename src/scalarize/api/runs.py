@@ -200,12 +200,17 @@ def compare(data: Dataset, model: ModelLike, methods: list[Any], *,
             seeds: list[int] | None = None, config: Mapping[str, Any] | None = None,
             out: Path | str = "comparisons/compare", engine: str = "local",
             engine_options: Mapping[str, Any] | None = None, single_task: bool = True,
-            progress: bool | None = None) -> pd.DataFrame:
+            progress: bool | None = None, models: list[ModelLike] | None = None
+            ) -> pd.DataFrame:
     """Compare ``methods`` (names, or entries ``{"name": ..., "options": ...}``) over
-    ``seeds``; returns the comparison table (:func:`scalarize.analysis.compare.compare_table`)."""
+    ``seeds``; returns the comparison table (:func:`scalarize.analysis.compare.compare_table`).
+    With ``models`` (specs, factories or :func:`model`), every model trains with every method
+    (a ``model`` column names it); ``model`` then trains the single-task baselines."""
     from scalarize.analysis.tables import compare_tables
 
     section: dict[str, Any] = {"methods": list(methods), "single_task": single_task}
+    if models is not None:
+        section["models"] = [_model_section(m) for m in models]
     if seeds is not None:
         section["seeds"] = list(seeds)
     tree = {**_tree(data, model, config), "compare": section}

@@ -31,7 +31,8 @@ import torch
 from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.models import check_model
+from scalarize.methods.base import needs_shared_features
+from scalarize.models import check_model, gives_features_per_task
 from scalarize.probes import build_probes
 from scalarize.training.callbacks import Callback
 from scalarize.training.data import refuse_augment
@@ -77,6 +78,9 @@ def check_run(config: RunConfig, data: Dataset, *, weights: SimplexWeights | Non
                 memory_budget(device), config.model.options)
     refuse_augment(config.train.augment is not None, inputs)
     method = method_drawing_nothing(config, len(names))
+    if method is not None and method.needs_shared_features and gives_features_per_task(
+            config.model.spec, data.image_shape, objectives.head_specs(), config.model.options):
+        raise needs_shared_features(config.method.name)
     if probes is None:
         probes = build_probes(config.probes)
     if len(data.splits["train"]) == 0:

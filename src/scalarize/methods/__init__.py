@@ -27,6 +27,12 @@ multi-domain data resampling, the batch mix). :func:`method_uses_weights` says w
 building the method; it reads the ``uses_weights`` of the registered class or factory (``True``
 when it does not say).
 
+Models with task-specific paths (features per objective, ``StepContext.per_task``): every
+method works on their shared parameters (``StepContext.shared_params``; the Jacobian methods
+take the Jacobian there, through each objective's own features: :func:`.jacobian.jacobian_backward`)
+except those that work on one shared feature tensor (``Method.needs_shared_features``:
+``mgda_ub``, ``graddrop``, ``gradnorm``), which refuse them in one line.
+
 Every method keeps all it learns in its ``state_dict()`` (inner optimisers, loss histories,
 solver state: :mod:`scalarize.methods.state`), so a resumed run, or a population member that
 copies another, continues exactly as an uninterrupted run would.

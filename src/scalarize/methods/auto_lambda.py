@@ -82,7 +82,7 @@ class AutoLambda(OwnAdamMethod):
         if alpha is None:
             raise ScalarizeError("method 'auto_lambda': no learning rate for the virtual step; "
                                  "set method.options.virtual_lr")
-        size = ctx.features.shape[0]
+        size = ctx.batch_size()
         if size < 2:
             raise ScalarizeError(f"method 'auto_lambda' splits each batch in two halves; a "
                                  f"batch of {size} example cannot be split: raise "
@@ -104,7 +104,7 @@ class AutoLambda(OwnAdamMethod):
                    for name, buffer in module.named_buffers(recurse=False)]
         for module, name, buffer in buffers:
             setattr(module, name, buffer.clone())
-        first = torch.zeros(size, dtype=torch.bool, device=ctx.features.device)
+        first = torch.zeros(size, dtype=torch.bool, device=ctx.feature_tensors()[0].device)
         first[:size // 2] = True
 
         def half_means(part: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,14 @@ one interface, so the training loop never changes when a method is added.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from scalarize.errors import ScalarizeError
 
 
 @dataclass
@@ -27,16 +29,49 @@ class StepContext:
     it. ``per_example`` (when given) evaluates the batch again with the model's current
     parameters and returns its per-example losses (objectives × examples, with their graph), and
     ``lr`` is the optimiser's learning rate for this step: methods that look ahead (Auto-Lambda's
-    virtual step) use both."""
+    virtual step) use both.
+
+    A model with task-specific paths (:mod:`scalarize.models.per_task`) gives ``features`` as
+    a mapping ``objective -> features`` (``per_task``); its parameters outside
+    ``shared_params`` are task-specific, each reached by one objective's loss, as the heads."""
 
     model: nn.Module
     shared_params: list[nn.Parameter]
-    features: torch.Tensor
+    features: torch.Tensor | Mapping[str, torch.Tensor]
     step: int
     counts: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     per_example: Callable[[], torch.Tensor] | None = None
     lr: float | None = None
+
+    @property
+    def per_task(self) -> bool:
+        """Whether the model gives each objective its own features (no one shared tensor)."""
+        return not isinstance(self.features, torch.Tensor)
+
+    def feature_tensors(self) -> list[torch.Tensor]:
+        """Every feature tensor of the step: the shared one, or one per objective."""
+        features = self.features
+        return [features] if isinstance(features, torch.Tensor) else list(features.values())
+
+    def shared_features(self, method: str) -> torch.Tensor:
+        """The one shared feature tensor that ``method`` works on; a model with features per
+        objective is refused in one line.
+
+        Example:
+            >>> ctx = StepContext(nn.Identity(), [], {"a": torch.zeros(1)}, 0)
+            >>> ctx.shared_features("mgda_ub")  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            scalarize.errors.ScalarizeError: method 'mgda_ub' works on one feature tensor ...
+        """
+        if isinstance(self.features, torch.Tensor):
+            return self.features
+        raise needs_shared_features(method)
+
+    def batch_size(self) -> int:
+        """The number of examples in the step's batch."""
+        return int(self.feature_tensors()[0].shape[0])
 
     def present(self) -> list[int] | None:
         """The objectives with examples in this batch when some have none (read on the host);
@@ -51,6 +86,15 @@ class StepContext:
             return None
         has = (self.counts > 0).tolist()
         return None if all(has) else [i for i, h in enumerate(has) if h]
+
+
+def needs_shared_features(method: str) -> ScalarizeError:
+    """The one line refusing ``method``, which works on one shared feature tensor, a model
+    that gives each objective its own features."""
+    return ScalarizeError(f"method {method!r} works on one feature tensor that every "
+                          "objective shares, and this model gives each objective its own "
+                          "features (task-specific paths); use a method that works on the "
+                          "shared parameters instead, e.g. mgda, pcgrad or upgrad")
 
 
 class Method(nn.Module):
@@ -74,6 +118,10 @@ class Method(nn.Module):
     #: (:mod:`scalarize.training.compiling` says why), so a method trains eagerly unless it
     #: sets ``True``
     compiles: ClassVar[bool] = False
+    #: whether :meth:`backward` works on one feature tensor that every objective shares
+    #: (``StepContext.shared_features``): a model with task-specific paths is refused before
+    #: training (:func:`~scalarize.launch.check_run`)
+    needs_shared_features: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()

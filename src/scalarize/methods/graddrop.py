@@ -40,6 +40,7 @@ class ActivationGradDrop(Method):
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features, then one backward
+    needs_shared_features: ClassVar[bool] = True
 
     def __init__(self, leak: float = 0.0) -> None:
         super().__init__()
@@ -50,6 +51,7 @@ class ActivationGradDrop(Method):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
+        features = ctx.shared_features("graddrop")  # it drops gradients coordinate-wise there
         logged = torch.dot(weights.to(losses.dtype), losses.detach())
         present = ctx.present()
         rows = list(losses.unbind())
@@ -57,7 +59,6 @@ class ActivationGradDrop(Method):
             if not present:
                 return logged
             rows = [rows[i] for i in present]
-        features = ctx.features
         grads = torch.stack([
             torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True,
                                 materialize_grads=True)[0]

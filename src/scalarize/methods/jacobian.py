@@ -17,6 +17,12 @@ as it was). A stateful aggregator (torchjd's ``Stateful``: GradVac, Nash-MTL, �
 sized by the number of objectives, so it gets every row, the absent objectives' being zero
 (CR-MOGM's base weighting then solves over the present ones: :mod:`.gramian`). MGDA-UB solves
 over the present objectives only.
+
+Models with task-specific paths (features per objective, :mod:`scalarize.models.per_task`):
+the Jacobian is that of the shared parameters (``StepContext.shared_params``), through every
+objective's own features; the task-specific parameters (the heads and the encoder's
+task-specific parts) get the gradient of the loss that reaches them, as the heads do here
+(:func:`jacobian_backward`). MGDA-UB needs one shared feature tensor and refuses such models.
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ def check_heads(heads: str, name: str) -> None:
 
 
 def head_params(ctx: StepContext) -> list[nn.Parameter]:
-    """The model's trainable parameters outside the shared encoder: the task heads."""
+    """The model's trainable parameters outside the shared ones: the task heads (and, for a
+    model with task-specific paths, the encoder's task-specific parts)."""
     shared = {id(p) for p in ctx.shared_params}
     return [p for p in ctx.model.parameters() if p.requires_grad and id(p) not in shared]
 
@@ -58,6 +65,27 @@ def weighted_head_backward(losses: list[torch.Tensor], alpha: torch.Tensor,
     if heads:
         total = torch.stack(losses) @ alpha.detach().to(losses[0].dtype)
         torch.autograd.backward(total, inputs=heads, retain_graph=True)
+
+
+def jacobian_backward(rows: list[torch.Tensor], ctx: StepContext, *, heads: bool = True,
+                      parallel_chunk_size: int | None = None) -> None:
+    """``mtl_backward`` of ``rows`` (one loss per objective): each shared parameter's ``.jac``
+    and, with ``heads``, each task-specific parameter's ``.grad`` (its own loss's gradient).
+    Hard sharing takes torchjd's path unchanged; features per objective are handed to torchjd
+    as a sequence and the task-specific parameters, which lie between the shared parameters and
+    the features, get theirs in one backward pass of Σ L_t (each is reached by one loss)."""
+    if not ctx.per_task:
+        mtl_backward(rows, features=ctx.features,  # type: ignore[arg-type]
+                     tasks_params=None if heads else [[] for _ in rows],
+                     shared_params=ctx.shared_params, retain_graph=True,
+                     parallel_chunk_size=parallel_chunk_size)
+        return
+    mtl_backward(rows, features=ctx.feature_tensors(), tasks_params=[[] for _ in rows],
+                 shared_params=ctx.shared_params, retain_graph=True,
+                 parallel_chunk_size=parallel_chunk_size)
+    specific = head_params(ctx)
+    if heads and specific:
+        torch.autograd.backward(torch.stack(rows).sum(), inputs=specific, retain_graph=True)
 
 
 class JacobianMethod(TorchjdMethod):
@@ -110,10 +138,7 @@ class JacobianMethod(TorchjdMethod):
             rows = [rows[i] for i in present]
         weighted = self.heads == "weighted"
         # weighted heads: mtl_backward leaves the heads alone; they follow once α is known
-        mtl_backward(rows, features=ctx.features,
-                     tasks_params=[[] for _ in rows] if weighted else None,
-                     shared_params=ctx.shared_params, retain_graph=True,
-                     parallel_chunk_size=chunk)
+        jacobian_backward(rows, ctx, heads=not weighted, parallel_chunk_size=chunk)
         jac_to_grad(ctx.shared_params, self.aggregator)
         if weighted:
             weighted_head_backward(rows, self.head_weights(), ctx)
@@ -156,6 +181,7 @@ class FeatureMGDA(Method):
 
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
+    needs_shared_features: ClassVar[bool] = True
 
     def __init__(self, epsilon: float = 0.001, max_iters: int = 100,
                  heads: str = "weighted") -> None:
@@ -166,13 +192,14 @@ class FeatureMGDA(Method):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
+        features = ctx.shared_features("mgda_ub")  # its bound is taken there
         logged = torch.dot(weights.to(losses.dtype), losses.detach())
         present = ctx.present()
         if present is not None:  # partial labels: solve over the present objectives only
             if not present:
                 return logged
             losses = losses[present]
-        rows = [torch.autograd.grad(loss, ctx.features, retain_graph=True)[0].flatten()
+        rows = [torch.autograd.grad(loss, features, retain_graph=True)[0].flatten()
                 for loss in losses.unbind()]
         jacobian = torch.stack(rows)
         alpha = self.weighting(jacobian @ jacobian.T).detach()

@@ -125,6 +125,7 @@ class GradNorm(OwnAdamMethod):
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
     adam_target: ClassVar[str] = "log_w"
+    needs_shared_features: ClassVar[bool] = True
     log_w: torch.Tensor
     initial: torch.Tensor
     started: torch.Tensor
@@ -139,6 +140,8 @@ class GradNorm(OwnAdamMethod):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
+        if ctx is not None and ctx.per_task:  # the norms are taken at shared features
+            ctx.shared_features("gradnorm")
         detached = losses.detach()
         # a task's initial loss is the one of the first batch that has it (partial labels:
         # not every batch does); 0 until then, never 0 once set
@@ -154,7 +157,8 @@ class GradNorm(OwnAdamMethod):
             return loss.detach()
         w = self.log_w.exp().detach().requires_grad_(True)
         norms = torch.stack([
-            torch.autograd.grad(loss, ctx.features, retain_graph=True)[0].norm()
+            torch.autograd.grad(loss, ctx.shared_features("gradnorm"), retain_graph=True)[0]
+            .norm()
             for loss in losses.unbind()
         ]).detach()
         ratio = detached / self.initial

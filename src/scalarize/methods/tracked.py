@@ -33,10 +33,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from torchjd.autojac import mtl_backward
 
 from scalarize.errors import ScalarizeError
 from scalarize.methods.base import Method, StepContext
+from scalarize.methods.jacobian import jacobian_backward
 
 
 def project_simplex(v: torch.Tensor) -> torch.Tensor:
@@ -107,8 +107,8 @@ class TrackedGradientMethod(Method):
             return logged  # no objective has an example: no step
         params = ctx.shared_params
         chunk = None if losses.device.type == "cuda" else 1
-        mtl_backward(list(self.transform(losses).unbind()), features=ctx.features,
-                     shared_params=params, retain_graph=True, parallel_chunk_size=chunk)
+        jacobian_backward(list(self.transform(losses).unbind()), ctx,
+                          parallel_chunk_size=chunk)
         jacobian = torch.cat([p.jac.flatten(1) for p in params], dim=1)  # type: ignore[attr-defined]
         for p in params:
             del p.jac  # type: ignore[attr-defined]

@@ -23,6 +23,11 @@ examples independently (ViT, MLP: LayerNorm); with BatchNorm (ResNet) the halves
 batch statistics, so they are only nearly independent. The cost is 2T backward passes through
 the encoder per step (the Jacobian methods take T).
 
+A model with task-specific paths (features per objective) is handled the same way: each
+objective's gradient at every feature tensor is masked to one half, and one ``jac`` call over
+all the feature tensors gives the Jacobians of the shared parameters; the task-specific
+parameters, as the heads, get their own loss's gradient.
+
 Partial labels: both weightings keep state sized by the objectives (torchjd's ``Stateful``), so,
 as for the stateful Jacobian methods, an objective absent from the batch keeps its row, a zero
 one; a batch without any objective leaves every ``.grad`` unset and the weights' state as it was.
@@ -65,8 +70,8 @@ class HalfBatchMethod(TorchjdMethod):
 
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
-        features = ctx.features
-        size = features.shape[0]
+        features = ctx.feature_tensors()  # the shared one, or each objective's own
+        size = features[0].shape[0]
         if size < 2:
             raise ScalarizeError(f"{type(self).__name__} splits each batch in two halves; a "
                                  f"batch of {size} example cannot be split: raise "
@@ -77,17 +82,19 @@ class HalfBatchMethod(TorchjdMethod):
         place(self.weighting, losses.device)
         self.set_preference(weights)
         task_grads = [torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True,
-                                          materialize_grads=True)[0]
+                                          materialize_grads=True)
                       for loss in losses.unbind()]
         if self.heads == "plain":
             self._head_backward(losses, ctx)
 
         half = size // 2
-        first = torch.zeros(size, dtype=torch.bool, device=features.device)
+        first = torch.zeros(size, dtype=torch.bool, device=features[0].device)
         first[:half] = True
-        shape = (size,) + (1,) * (features.dim() - 1)
-        masks = [first.view(shape), ~first.view(shape)]
-        rows = torch.stack([g * m for m in masks for g in task_grads])  # [2T, *features]
+        rows = []  # per feature tensor: [2T, *features]
+        for k, tensor in enumerate(features):
+            shape = (size,) + (1,) * (tensor.dim() - 1)
+            masks = [first.view(shape), ~first.view(shape)]
+            rows.append(torch.stack([g[k] * m for m in masks for g in task_grads]))
         jacobians = jac(features, ctx.shared_params, jac_outputs=rows, retain_graph=True,
                         parallel_chunk_size=None if losses.device.type == "cuda" else 1)
         # float32 for the weighting's solver, also when autocast made the features bf16
@@ -117,7 +124,8 @@ class HalfBatchMethod(TorchjdMethod):
 
     @staticmethod
     def _head_backward(losses: torch.Tensor, ctx: StepContext) -> None:
-        """Each head's parameters get the gradient of the losses that reach them (their own)."""
+        """Each head's parameters get the gradient of the losses that reach them (their own),
+        as do a per-task model's task-specific parameters."""
         heads = head_params(ctx)
         if heads:
             torch.autograd.backward(losses.sum(), inputs=heads, retain_graph=True)

@@ -13,6 +13,12 @@ Specs:
   sequences) and ``depth`` transformer blocks, mean-pooled (:mod:`scalarize.models.sequence`),
   e.g. ``seq-d2-w32``;
 - a family an installed package registers (entry-point group ``scalarize.models``), by name;
+- ``mtan-resnet<depth>[-x<width>]``, ``cross-stitch-resnet<depth>[-x<width>]``: MTAN's
+  attention per task over a shared ResNet, a ResNet per task joined by cross-stitch units
+  (:mod:`scalarize.models.mtan`, :mod:`scalarize.models.cross_stitch`);
+- ``mmoe-e<experts>-w<width>[-d<depth>]``, ``ple-l<levels>-e<experts>-w<width>[-d<depth>]``
+  and ``cgc-e<experts>-w<width>[-d<depth>]`` (PLE with one level): MLP experts over the
+  flattened input with a gate per task (:mod:`scalarize.models.experts`);
 - ``package.module:attr``, an import target naming a user's model factory.
 
 The factory contract (the same for built-ins, plugins and import targets): for images a family
@@ -28,6 +34,12 @@ for images, to feed dense heads, a
 dense heads its own way, a ``dense_head(channels, image_shape)`` method returning the module
 (the light :class:`~scalarize.models.heads.DenseDecoder` otherwise). The heads are added here,
 as for the built-ins. A factory breaking the contract is refused in one line.
+
+Task-specific paths (:mod:`scalarize.models.per_task`): a factory that takes ``tasks`` gets the
+head names, ``tasks=("shape", "colour")``; an encoder with a ``tasks`` attribute returns one
+feature tensor per task (a mapping ``task -> B×out_features``) and may say which parameters
+are shared with ``shared_parameters()`` (the rest are task-specific). The methods, the conflict
+probe and the heads read each task's own features.
 
 Adding a family means one module and one registry line: ``FAMILIES.register("name")``.
 
@@ -48,7 +60,7 @@ import hashlib
 import inspect
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import torch
@@ -57,10 +69,14 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from scalarize.benchmarks.inputs import InputSpec
 from scalarize.errors import ScalarizeError
+from scalarize.models.cross_stitch import cross_stitch
 from scalarize.models.deeplab import deeplab
 from scalarize.models.encoder import Encoder
+from scalarize.models.experts import cgc, mmoe, ple
 from scalarize.models.heads import DenseHead, HeadSpec, UserHead, build_head, is_dense
 from scalarize.models.mlp import mlp
+from scalarize.models.mtan import mtan
+from scalarize.models.per_task import Features, is_per_task, shared_parameters, task_names
 from scalarize.models.resnet import ResNet
 from scalarize.models.sequence import sequence
 from scalarize.models.vit import ViT
@@ -103,6 +119,11 @@ def _resnet(knobs: str = "", *, image_shape: tuple[int, int, int]) -> Encoder:
 FAMILIES.register("deeplab")(deeplab)
 FAMILIES.register("mlp")(mlp)
 FAMILIES.register("seq")(sequence)
+FAMILIES.register("mtan")(mtan)
+FAMILIES.register("cross-stitch")(cross_stitch)
+FAMILIES.register("mmoe")(mmoe)
+FAMILIES.register("ple")(ple)
+FAMILIES.register("cgc")(cgc)
 
 #: What a model is built for: an image shape ``(C, H, W)``, or any input's :class:`InputSpec`.
 Inputs = tuple[int, int, int] | InputSpec
@@ -113,6 +134,12 @@ def as_input(inputs: Inputs) -> InputSpec:
     if isinstance(inputs, InputSpec):
         return inputs
     return InputSpec("image", tuple(int(d) for d in inputs))
+
+
+#: what the model builder passes a factory itself (never from ``model.options``)
+_GIVEN = ("image_shape", "input_shape", "vocab_size", "knobs", "tasks")
+#: built-in family names with a hyphen (a spec's family is otherwise its first word)
+_HYPHENATED = ("cross-stitch",)
 
 
 class _FactoryFailed(ScalarizeError):
@@ -134,8 +161,7 @@ def _check_call(factory: Callable[..., Any], spec: str, knobs: str,
         return
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    given = ("image_shape", "input_shape", "vocab_size", "knobs")
-    takes = [n for n, p in params.items() if n not in given and p.kind in
+    takes = [n for n, p in params.items() if n not in _GIVEN and p.kind in
              (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     if inputs.is_image and "image_shape" not in params:
         if "input_shape" in params:
@@ -178,7 +204,8 @@ def _check_encoder(encoder: object, spec: str) -> Encoder:
 
 def _check_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
     """The encoder contract's forward, checked on a dummy batch of two (in eval mode, without
-    gradients: no random numbers drawn, nothing trained)."""
+    gradients: no random numbers drawn, nothing trained): a (2, out_features) tensor, or one
+    per task for a per-task encoder."""
     out = encoder.out_features
     param = next(encoder.parameters(), None)
     batch = inputs.dummy(2, param.device if param is not None else None)
@@ -194,6 +221,9 @@ def _check_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
                              f"failed: {_first_line(exc)}") from exc
     finally:
         encoder.train(was_training)
+    if is_per_task(encoder):
+        _check_per_task(features, task_names(encoder), spec, out)
+        return
     shape = tuple(features.shape) if isinstance(features, torch.Tensor) else None
     if shape != (2, out):
         got = f"shape {shape}" if shape is not None else f"a {type(features).__name__}"
@@ -202,10 +232,31 @@ def _check_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
                              f"the contract is a tensor of (batch, out_features) = (2, {out})")
 
 
+def _check_per_task(features: object, tasks: tuple[str, ...], spec: str, out: int) -> None:
+    """A per-task encoder's forward: a mapping with one (2, out_features) tensor per task."""
+    if not isinstance(features, Mapping) or set(features) != set(tasks):
+        got = (f"features for {sorted(features)}" if isinstance(features, Mapping)
+               else f"a {type(features).__name__}")
+        raise ScalarizeError(f"model {spec}: its encoder names tasks {list(tasks)}, so its "
+                             f"forward must return a dict with one tensor per task; it "
+                             f"returns {got}")
+    for task, value in features.items():
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
+        if shape != (2, out):
+            got = f"shape {shape}" if shape is not None else f"a {type(value).__name__}"
+            raise ScalarizeError(f"model {spec}: forward returns {got} for task {task!r} on "
+                                 f"a batch of 2 images; the contract is (batch, out_features)"
+                                 f" = (2, {out}) per task")
+
+
 def _family(spec: str) -> tuple[Callable[..., Any], str]:
     """The factory ``spec`` names and the knobs that follow a family's name."""
     if is_import_target(spec):
         return FAMILIES.get(spec.strip()), ""
+    lowered = spec.strip().lower()
+    for name in _HYPHENATED:
+        if lowered.startswith(name):
+            return FAMILIES.get(name), lowered[len(name):]
     match = re.match(r"^([a-z]+)(.*)$", spec.strip().lower(), re.ASCII)
     if not match:
         raise ScalarizeError(f"cannot read model spec {spec!r}; e.g. vit-d3-w48-p4, "
@@ -219,27 +270,40 @@ def _is_built_in(factory: Callable[..., Any]) -> bool:
 
 
 def build_encoder(spec: str, image_shape: Inputs,
-                  options: Mapping[str, Any] | None = None, *, check_forward: bool = True
-                  ) -> Encoder:
-    """The shared encoder described by ``spec`` (a family spec or an import target) and
-    ``options`` (the factory's keyword arguments) for images of ``image_shape`` (C, H, W), or
-    for any input its :class:`InputSpec` describes, its contract checked (the forward on a
-    dummy batch unless ``check_forward`` is off)."""
+                  options: Mapping[str, Any] | None = None, *, check_forward: bool = True,
+                  tasks: Sequence[str] | None = None) -> Encoder:
+    """The encoder described by ``spec`` (a family spec or an import target) and ``options``
+    (the factory's keyword arguments) for images of ``image_shape`` (C, H, W), or for any input
+    its :class:`InputSpec` describes, its contract checked (the forward on a dummy batch unless
+    ``check_forward`` is off). A factory that takes ``tasks`` gets the head names ``tasks``
+    (per-task encoders: see the module doc)."""
     options = dict(options or {})
     inputs = as_input(image_shape)
     factory, knobs = _family(spec)
     _check_call(factory, spec, knobs, options, inputs)
+    given = {"tasks": tuple(tasks)} if tasks is not None and _takes_tasks(factory) else {}
     try:
         built = factory(**inputs.factory_kwargs(), **({"knobs": knobs} if knobs else {}),
-                        **options)
+                        **given, **options)
     except ScalarizeError:
         raise
     except Exception as exc:
         raise _FactoryFailed(f"model {spec}: its factory raised {_first_line(exc)}") from exc
     encoder = _check_encoder(built, spec)
+    if is_per_task(encoder) and tasks is not None and task_names(encoder) != tuple(tasks):
+        raise ScalarizeError(f"model {spec}: its encoder makes features for tasks "
+                             f"{list(task_names(encoder))} but the heads are {list(tasks)}; "
+                             "build it for the tasks= its factory is given")
     if check_forward:
         _check_forward(encoder, spec, inputs)
     return encoder
+
+
+def _takes_tasks(factory: Callable[..., Any]) -> bool:
+    try:
+        return "tasks" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def model_label(spec: str, options: Mapping[str, Any] | None = None) -> str:
@@ -266,16 +330,20 @@ def model_label(spec: str, options: Mapping[str, Any] | None = None) -> str:
 
 
 class MultiHeadModel(nn.Module):
-    """A shared encoder and named heads. ``forward`` returns the shared features (pooled, or
-    the feature map when a head is dense); the objectives decide which head reads which
+    """An encoder and named heads. ``forward`` returns the encoder's features (pooled, or the
+    feature map when a head is dense): one shared tensor, or, for a per-task encoder, one per
+    head (:mod:`scalarize.models.per_task`); the objectives decide which head reads which
     examples."""
 
     encoder: Encoder
 
     def __init__(self, encoder: Encoder, heads: Mapping[str, HeadSpec],
-                 image_shape: tuple[int, int, int]) -> None:
+                 image_shape: tuple[int, int, int], inputs: InputSpec | None = None) -> None:
         super().__init__()
         self.encoder = encoder
+        self.image_shape = tuple(image_shape)
+        #: what one example is (``image_shape`` describes images; any input's spec otherwise)
+        self.inputs = inputs if inputs is not None else as_input(image_shape)
         self.spatial = any(is_dense(spec) for spec in heads.values())
         map_size = self._map_size(image_shape) if self.spatial else None
         own = getattr(encoder, "dense_head", None)  # an encoder's own dense decoder
@@ -291,6 +359,8 @@ class MultiHeadModel(nn.Module):
         try:
             with torch.no_grad():
                 fmap = self.encoder.feature_map(torch.zeros(1, *image_shape))
+                if isinstance(fmap, Mapping):  # per task: every task's map has one size
+                    fmap = next(iter(fmap.values()))
         except (AttributeError, NotImplementedError):
             raise ScalarizeError(f"{type(self.encoder).__name__} has no feature map, so it "
                                  "cannot feed dense heads; use a vit or resnet spec, or give "
@@ -310,12 +380,23 @@ class MultiHeadModel(nn.Module):
                                  f"one image; dense heads need (1, out_features={out}, h, w)")
         return int(fmap.shape[-1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Features:
         return self.encoder.feature_map(x) if self.spatial else self.encoder(x)
 
+    @property
+    def per_task(self) -> bool:
+        """Whether the encoder gives each head its own features."""
+        return is_per_task(self.encoder)
+
     def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the shared encoder (what gradient-based MTO methods aggregate over)."""
-        return list(self.encoder.parameters())
+        """The encoder's shared parameters (what gradient-based MTO methods aggregate over):
+        all of a hard-sharing encoder's; what a per-task encoder names, or else those more than
+        one task's features depend on (:func:`~scalarize.models.per_task.reached_by_several`)."""
+        if not self.per_task:
+            return list(self.encoder.parameters())
+        param = next(self.encoder.parameters(), None)
+        example = self.inputs.dummy(2, param.device if param is not None else None)
+        return shared_parameters(self.encoder, example)
 
 
 def build_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
@@ -327,8 +408,9 @@ def build_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
     only)."""
     inputs = as_input(image_shape)
     _check_shapes(inputs, heads)
-    encoder = build_encoder(spec, inputs, options, check_forward=check_forward)
-    return MultiHeadModel(encoder, heads, inputs.shape)  # type: ignore[arg-type]
+    encoder = build_encoder(spec, inputs, options, check_forward=check_forward,
+                            tasks=tuple(heads))
+    return MultiHeadModel(encoder, heads, inputs.shape, inputs=inputs)  # type: ignore[arg-type]
 
 
 def _check_shapes(inputs: InputSpec, heads: Mapping[str, HeadSpec]) -> None:
@@ -402,6 +484,21 @@ def check_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
     return within_budget(model)
 
 
+def gives_features_per_task(spec: str, image_shape: tuple[int, int, int],
+                            heads: Mapping[str, HeadSpec],
+                            options: Mapping[str, Any] | None = None) -> bool:
+    """Whether the encoder of ``spec`` gives each head its own features (built on ``meta``,
+    or on the CPU for a factory that cannot run there; nothing is run)."""
+    try:
+        with torch.device("meta"):
+            encoder = build_encoder(spec, image_shape, options, check_forward=False,
+                                    tasks=tuple(heads))
+    except _FactoryFailed:
+        encoder = build_encoder(spec, image_shape, options, check_forward=False,
+                                tasks=tuple(heads))
+    return is_per_task(encoder)
+
+
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return sdpa_flop_count(query, key, value)
 
@@ -432,4 +529,4 @@ def describe(model: nn.Module, image_shape: Inputs) -> dict[str, int]:
 
 __all__ = ["FAMILIES", "DenseHead", "HeadSpec", "InputSpec", "Inputs", "MultiHeadModel",
            "ResNet", "UserHead", "ViT", "as_input", "build_encoder", "build_model", "check_model",
-           "describe", "is_dense", "model_label"]
+           "describe", "gives_features_per_task", "is_dense", "model_label"]

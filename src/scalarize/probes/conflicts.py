@@ -1,5 +1,6 @@
 """The gradient-conflict probe: a trainer callback that measures, every ``every`` steps, how the
-objectives' gradients on the shared encoder agree, for the whole encoder and per block.
+objectives' gradients on the shared encoder agree, for the whole encoder and per block (on a
+model with task-specific paths, its shared parameters: :mod:`scalarize.models.per_task`).
 
 Records go to ``conflicts.jsonl`` in the run folder (one line per probed step, appended at the
 end of each epoch so that the file and the checkpoint always agree), and each epoch's metrics
@@ -79,7 +80,9 @@ class ConflictProbe(Callback):
         self.records: list[ConflictRecord] = []
 
     def on_fit_start(self, trainer) -> None:
-        self.groups = parameter_groups(trainer.model.encoder)
+        # the shared parameters only: a per-task model's task-specific ones have one gradient
+        self.groups = parameter_groups(trainer.model.encoder, trainer.shared_params,
+                                       nested=trainer.model.per_task)
         self.pending = []
         if self.examples is not None:
             self.pools = objective_pools(trainer.objectives, trainer.splits["train"])

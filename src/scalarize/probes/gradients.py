@@ -12,19 +12,37 @@ of its groups', so per-layer and whole-encoder values are consistent by construc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 
-def parameter_groups(module: nn.Module) -> dict[str, list[nn.Parameter]]:
+def parameter_groups(module: nn.Module, only: Sequence[nn.Parameter] | None = None,
+                     nested: bool = False) -> dict[str, list[nn.Parameter]]:
     """Parameters grouped by block: ``blocks.3``/``stages.1`` for numbered containers, the
-    top-level name otherwise (``patch_embed``, ``stem``, ``norm``)."""
+    top-level name otherwise (``patch_embed``, ``stem``, ``norm``); with ``only``, those among
+    ``only`` (a per-task model's shared parameters). ``nested`` looks for the first numbered
+    container at any depth (``resnet.stages.1`` inside MTAN, ``columns.a.stages.0`` inside
+    Cross-stitch), as a per-task model wraps its shared blocks.
+
+    Example:
+        >>> net = nn.ModuleDict({"resnet": nn.ModuleDict({"stages": nn.Sequential(
+        ...     nn.Linear(2, 2), nn.Linear(2, 2))})})
+        >>> list(parameter_groups(net)), list(parameter_groups(net, nested=True))
+        (['resnet'], ['resnet.stages.0', 'resnet.stages.1'])
+    """
+    kept = None if only is None else {id(p) for p in only}
     groups: dict[str, list[nn.Parameter]] = {}
     for name, param in module.named_parameters():
-        if not param.requires_grad:
+        if not param.requires_grad or (kept is not None and id(param) not in kept):
             continue
         parts = name.split(".")
-        key = ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
+        if nested:
+            index = next((i for i, part in enumerate(parts[1:-1], 1) if part.isdigit()), 0)
+            key = ".".join(parts[:index + 1])
+        else:
+            key = ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
         groups.setdefault(key, []).append(param)
     return groups
 

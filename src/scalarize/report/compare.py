@@ -27,7 +27,8 @@ def compare_section(folder: Path, figures: Path) -> Section | None:
     section.tables.append(("Methods", table))
     ranked = table[table.method != "single-task"].sort_values("avg_acc")
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranked) + 1.5))
-    ax.barh(ranked.method, ranked.avg_acc, xerr=ranked.avg_acc_std.fillna(0), capsize=3)
+    names = (ranked.model + " · " + ranked.method) if "model" in ranked else ranked.method
+    ax.barh(names, ranked.avg_acc, xerr=ranked.avg_acc_std.fillna(0), capsize=3)
     ax.set_xlabel("test average accuracy")
     lo = float((ranked.avg_acc - ranked.avg_acc_std.fillna(0)).min())
     ax.set_xlim(max(0.0, lo - 0.05), None)

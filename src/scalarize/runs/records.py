@@ -200,13 +200,16 @@ class SweepPlan(Record):
 
 
 class ComparedRun(Record):
-    """One run of a comparison: its method label, method, seed and role."""
+    """One run of a comparison: its method label, method, seed and role, and, where the
+    comparison lists architectures, its model's label."""
 
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"model"})
     name: str
     label: str
     method: str
     seed: int
     single_task: str | None
+    model: str | None = None
 
 
 class ComparePlan(Record):

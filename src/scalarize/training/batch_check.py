@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from scalarize.errors import ScalarizeError
+from scalarize.models.per_task import features_for
 from scalarize.training.data import Batch
 from scalarize.training.objectives import Objectives
 from scalarize.training.task_kinds import TaskKind
@@ -75,7 +76,7 @@ def _check(objectives: Objectives, model: nn.Module, batch: Batch) -> None:
             raise ScalarizeError(f"task {label!r}: the training batches carry no target for "
                                  f"it (they carry {sorted(batch.labels)})")
         target = batch.labels[label]
-        output = heads[head](features)
+        output = heads[head](features_for(features, head))
         wanted = kind.expect(output, target)
         if wanted is not None:
             raise ScalarizeError(f"task {label!r}: the first training batch has targets of "

@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 from scalarize.files import cache_dir
+from scalarize.models.per_task import Features
 
 CompileSetting = Literal["auto", "true", "false"]
 
@@ -129,10 +130,9 @@ class CompiledEncoder:
         inductor.layout_optimization = False  # see the module docstring: channels-last on CPU
         self.model = model
         self.batch_size = batch_size
-        self._compiled: Callable[[torch.Tensor], torch.Tensor] = torch.compile(
-            model, dynamic=False)
+        self._compiled: Callable[[torch.Tensor], Features] = torch.compile(model, dynamic=False)
 
-    def __call__(self, x: torch.Tensor, eager: bool = False) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, eager: bool = False) -> Features:
         """The features of ``x``; ``eager`` forces the eager module (a step whose graph is
         backpropagated more than once)."""
         if (not eager and self.model.training and torch.is_grad_enabled()

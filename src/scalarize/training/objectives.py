@@ -1,4 +1,5 @@
-"""Objectives turn shared features into one loss per objective (task or domain).
+"""Objectives turn the model's features into one loss per objective (task or domain); each head
+reads the shared features, or its own where the model gives features per task.
 
 Both views compute a per-example loss matrix of shape (T, B) with a mask saying which examples
 count for which objective, so training losses, evaluation metrics and gradient probes all come
@@ -24,6 +25,7 @@ from torch import nn
 from scalarize.benchmarks.base import Dataset
 from scalarize.errors import ScalarizeError
 from scalarize.models.heads import HeadSpec, is_dense
+from scalarize.models.per_task import Features, features_for
 from scalarize.training.data import Batch
 from scalarize.training.task_kinds import TaskKind, build_kind
 
@@ -92,7 +94,7 @@ class Objectives:
     def head_specs(self) -> dict[str, HeadSpec]:
         raise NotImplementedError
 
-    def per_example(self, heads: nn.ModuleDict, features: torch.Tensor, batch: Batch
+    def per_example(self, heads: nn.ModuleDict, features: Features, batch: Batch
                     ) -> PerExample:
         raise NotImplementedError
 
@@ -127,9 +129,9 @@ class TaskObjectives(Objectives):
     def head_specs(self) -> dict[str, HeadSpec]:
         return {name: kind.head() for name, kind in self.kinds.items()}
 
-    def per_example(self, heads: nn.ModuleDict, features: torch.Tensor, batch: Batch
+    def per_example(self, heads: nn.ModuleDict, features: Features, batch: Batch
                     ) -> PerExample:
-        outputs = {name: heads[name](features) for name in self.names}
+        outputs = {name: heads[name](features_for(features, name)) for name in self.names}
         loss = torch.stack([self.kinds[name].loss(outputs[name], batch.labels[name])
                             for name in self.names])
         return PerExample(loss, self.membership(batch).to(loss.dtype), outputs)
@@ -168,16 +170,16 @@ class DomainObjectives(Objectives):
             return {"shared": self.task.num_classes}
         return {d: self.task.num_classes for d in self.names}
 
-    def per_example(self, heads: nn.ModuleDict, features: torch.Tensor, batch: Batch
+    def per_example(self, heads: nn.ModuleDict, features: Features, batch: Batch
                     ) -> PerExample:
         assert batch.domain is not None, "multi-domain batches carry a domain index"
         target = batch.labels[self.task.name]
         mask = self.membership(batch).float()
         if self.shared_head:
-            logits = heads["shared"](features)
+            logits = heads["shared"](features_for(features, "shared"))
             loss = self.kind.loss(logits, target).expand(len(self.names), -1)
             return PerExample(loss, mask, dict.fromkeys(self.names, logits))
-        outputs = {name: heads[name](features) for name in self.names}
+        outputs = {name: heads[name](features_for(features, name)) for name in self.names}
         loss = torch.stack([self.kind.loss(outputs[name], target) for name in self.names])
         return PerExample(loss, mask, outputs)
 

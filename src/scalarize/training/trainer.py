@@ -26,7 +26,9 @@ from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
+from scalarize.methods.base import needs_shared_features
 from scalarize.models import build_model, describe
+from scalarize.models.per_task import Features
 from scalarize.runs.records import (
     EpochRecord,
     EvalResult,
@@ -104,6 +106,8 @@ class Trainer:
         method = plan.method or build_method(config.method.name, config.method.options,
                                              len(self.objectives.names))
         self.method = method.to(self.device)  # the plan's, built without drawing from the RNG
+        if self.model.per_task and self.method.needs_shared_features:
+            raise needs_shared_features(config.method.name)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,
@@ -199,9 +203,10 @@ class Trainer:
             callback.on_step_end(self, self.step, loss)
         return losses.detach(), loss
 
-    def _forward(self, batch: Batch, eager: bool = False) -> tuple[torch.Tensor, PerExample]:
-        """Shared features and the per-example losses of every objective (through the compiled
-        encoder where the run compiles and ``eager`` is not asked)."""
+    def _forward(self, batch: Batch, eager: bool = False) -> tuple[Features, PerExample]:
+        """The features (shared, or per objective) and the per-example losses of every
+        objective (through the compiled encoder where the run compiles and ``eager`` is not
+        asked)."""
         with self.autocast:
             features = (self._compiled(batch.x, eager) if self._compiled is not None
                         else self.model(batch.x))
