@@ -138,8 +138,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
     config = load_config(Path(args.config), _overrides(args))
     summary = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                        progress=False if args.quiet else None)
-    _print_run(summary, Path(args.out))
+                        progress=False if args.quiet else None, nproc=args.nproc)
+    if summary.world_size is None or int(os.environ.get("RANK", "0")) == 0:
+        _print_run(summary, Path(args.out))
 
 
 def _cmd_runs(args: argparse.Namespace) -> None:
@@ -464,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     _one_run_flags(train, "run")
     _smoke_flag(train)
     _track_flag(train)
+    train.add_argument("--nproc", type=_count, default=1,
+                       help="train data-parallel on N processes here (gloo on the CPU, NCCL "
+                       "on N GPUs); the config's batch_size stays the global batch")
     train.set_defaults(func=_cmd_train)
 
     runs = sub.add_parser("runs", help="table of the runs under a folder")

@@ -54,6 +54,8 @@ class AutoLambda(Method):
     """Task weights λ moved by a one-step look-ahead meta-gradient (see the module doc)."""
 
     uses_weights: ClassVar[bool] = False
+    distributes: ClassVar[bool | str] = ("its virtual step evaluates the batch again, which "
+                                         "no process holds whole")
     meta_weights: torch.Tensor
     primary: torch.Tensor
 

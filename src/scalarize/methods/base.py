@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from scalarize.methods.shard import Shard
+
 
 @dataclass
 class StepContext:
@@ -27,7 +29,8 @@ class StepContext:
     it. ``per_example`` (when given) evaluates the batch again with the model's current
     parameters and returns its per-example losses (objectives × examples, with their graph), and
     ``lr`` is the optimiser's learning rate for this step: methods that look ahead (Auto-Lambda's
-    virtual step) use both."""
+    virtual step) use both. ``shard`` (on several processes only) is this process's share of
+    the step (:mod:`scalarize.methods.shard`): ``counts`` are then the global batch's."""
 
     model: nn.Module
     shared_params: list[nn.Parameter]
@@ -37,6 +40,7 @@ class StepContext:
     mask: torch.Tensor | None = None
     per_example: Callable[[], torch.Tensor] | None = None
     lr: float | None = None
+    shard: Shard | None = None
 
     def present(self) -> list[int] | None:
         """The objectives with examples in this batch when some have none (read on the host);
@@ -74,6 +78,10 @@ class Method(nn.Module):
     #: (:mod:`scalarize.training.compiling` says why), so a method trains eagerly unless it
     #: sets ``True``
     compiles: ClassVar[bool] = False
+    #: whether a step on several processes (``scalarize train --nproc N``) gives the update of
+    #: one process on the same global batch: ``True`` (it follows the contract of
+    #: :mod:`scalarize.methods.shard`), or why not, which the run's refusal says
+    distributes: ClassVar[bool | str] = "it has not been made to train on several processes"
 
     def __init__(self) -> None:
         super().__init__()

@@ -41,6 +41,8 @@ class ScalarizerMethod(TorchjdMethod):
     objective absent from the batch enters with its carried last loss (see the module doc)."""
 
     compiles: ClassVar[bool] = True  # one backward of one scalar
+    #: a function of the global losses: the processes' shares of its gradient add up
+    distributes: ClassVar[bool | str] = True
 
     def __init__(self, scalarizer: Scalarizer) -> None:
         super().__init__()
@@ -121,6 +123,8 @@ class GradNorm(Method):
     state is the method's extra state."""
 
     uses_weights: ClassVar[bool] = False
+    distributes: ClassVar[bool | str] = ("its weights follow the norms of each task's gradient, "
+                                         "which no process holds whole")
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
     log_w: torch.Tensor
     initial: torch.Tensor
