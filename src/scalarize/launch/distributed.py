@@ -31,7 +31,7 @@ from scalarize.runs.records import RunSummary
 from scalarize.runs.store import RunDir
 from scalarize.tracking import tracking_callbacks
 from scalarize.training.callbacks import Callback
-from scalarize.training.parallel import broadcast
+from scalarize.training.parallel import broadcast, check_layout
 from scalarize.training.plan import load_data
 from scalarize.training.trainer import Trainer
 from scalarize.weights import parse_weights
@@ -165,6 +165,7 @@ def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = 
     loopback) and return its summary; ``None`` when ``stop_after`` (a step) stopped it."""
     if nproc < 1:
         raise ScalarizeError(f"--nproc {nproc}: give 1 or more processes")
+    check_layout(config, nproc)
     if _backend(config) == "nccl" and nproc > torch.cuda.device_count():
         raise ScalarizeError(f"--nproc {nproc} asks for more processes than the "
                              f"{torch.cuda.device_count()} GPUs here; give at most that many "

@@ -34,12 +34,24 @@ from scalarize.methods.shard import Shard
 
 def check_distributes(config: RunConfig, method: Method, world: int) -> None:
     """Refuse, in one line, a run that ``world`` processes cannot train as one would: a method
-    that does not distribute, a batch that does not divide, conflict probes (they measure on
-    one process's slice)."""
+    that does not distribute, or what :func:`check_layout` refuses."""
     if method.distributes is not True:
         reason = method.distributes or "it does not say it distributes"
         raise ScalarizeError(f"method {config.method.name!r} cannot train on {world} processes "
                              f"({reason}); train it on one process (without --nproc)")
+    check_layout(config, world)
+
+
+def check_layout(config: RunConfig, world: int) -> None:
+    """Refuse, in one line and before any process starts, a batch that does not divide among
+    ``world`` processes, and conflict probes (they would measure on one process's slice).
+
+    Example:
+        >>> check_layout(RunConfig(), 3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        scalarize.errors.ScalarizeError: train.batch_size=256 does not divide among 3 ...
+    """
     size = config.train.batch_size
     if size % world:
         raise ScalarizeError(f"train.batch_size={size} does not divide among {world} "
@@ -120,5 +132,5 @@ def broadcast(value: Any, shard: Shard) -> Any:
     return box[0]
 
 
-__all__ = ["broadcast", "check_distributes", "gather", "global_losses", "global_recompute",
-           "shard_batches", "sum_gradients"]
+__all__ = ["broadcast", "check_distributes", "check_layout", "gather", "global_losses",
+           "global_recompute", "shard_batches", "sum_gradients"]
