@@ -41,8 +41,10 @@ MDL = ["benchmark.view=mdl", "scalarization.mdl_mode=resample",
        "cache: false}"]
 #: what the issue asks to match at least: static, loss-based, Jacobian, two-batch
 REQUIRED = {"static", "uw", "upgrad", "modo"}
+#: augmentation: each process's slice gets the draws of the whole batch
+AUGMENT = ("train.augment={padding: 2, flip: true}",)
 CASES = [(name, ()) for name in sorted(METHODS.names())] + [
-    ("static", tuple(MDL)), ("upgrad", tuple(MDL))]
+    ("static", tuple(MDL)), ("upgrad", tuple(MDL)), ("static", AUGMENT)]
 
 
 def _config(name: str, extra: tuple[str, ...] = (), epochs: int = 1):
@@ -99,7 +101,7 @@ def test_every_method_on_two_processes_equals_one_or_refuses_in_one_line(tmp_pat
         (grad, weights), (one_grad, one_weights) = result, _train(name, extra)
         assert grad.keys() == one_grad.keys(), name
         # the sums' order differs: float tolerance only, relative to the largest value
-        errors[name + ("-mdl" if extra else "")] = (
+        errors[f"{name} {' '.join(extra)}".strip()] = (
             max(np.abs(grad[k] - one_grad[k]).max() for k in grad)
             / max(np.abs(g).max() for g in one_grad.values()),
             max(np.abs(weights[k] - one_weights[k]).max() for k in weights))
