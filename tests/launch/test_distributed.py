@@ -1,6 +1,6 @@
 """One run on two processes (gloo, on this CPU) equals the run on one process with the same
 global batch, for every registered method or the method refuses in one line; a two-process run
-stopped after a step resumes exactly, on two processes only.
+with one process killed resumes exactly, on two processes only.
 
 The tests that spawn processes are marked ``serial`` (tests/conftest.py then runs them alone,
 and leaves them out of ``make check``); every method is checked in ONE spawned group that
@@ -121,12 +121,13 @@ def _metrics(run: Path) -> list[dict]:
 
 
 @pytest.mark.serial
-def test_a_two_process_run_stopped_after_a_step_resumes_exactly_on_two(tmp_path):
+def test_a_two_process_run_with_a_killed_rank_resumes_exactly_on_two(tmp_path):
     config = _config("upgrad", epochs=2)
     full = spawn_run(config, tmp_path / "full", 2)
     assert full is not None and full.world_size == 2
     stopped = tmp_path / "stopped"
-    assert spawn_run(config, stopped, 2, stop_after=4) is None  # epoch 2's first step
+    with pytest.raises(ScalarizeError, match="a training process failed"):
+        spawn_run(config, stopped, 2, stop_after=4, kill=1)  # rank 1 dies in epoch 2
     (run,) = stopped.iterdir()
     assert RunDir(run).load_checkpoint()["world_size"] == 2
     with pytest.raises(ScalarizeError, match="started on 2 process"):

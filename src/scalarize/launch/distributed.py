@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
 
 from scalarize.config import RunConfig, same_config
 from scalarize.errors import ScalarizeError
@@ -42,14 +43,20 @@ TIMEOUT = timedelta(minutes=30)
 
 class StopAfter(Callback):
     """Stop every process right after step ``step`` (the same step everywhere, so no process
-    is left waiting at a collective): a kill at a known place, for tests and benchmarks."""
+    is left waiting at a collective), or kill process ``kill`` alone there (it exits at once;
+    the others wait at the next collective until the launcher ends them): an interruption at a
+    known place, for tests and benchmarks."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, kill: int | None = None) -> None:
+        self.step, self.kill = step, kill
 
     def on_step_end(self, trainer: Any, step: int, loss: Any) -> None:
-        if step == self.step:
+        if step != self.step:
+            return
+        if self.kill is None:
             raise Stopped(f"stopped after step {step}")
+        if trainer.shard is not None and trainer.shard.rank == self.kill:
+            os._exit(1)
 
 
 class Stopped(Exception):
@@ -135,12 +142,12 @@ def _free_port() -> int:
 
 def _worker(rank: int, world: int, address: str, config: RunConfig, out: str, resume: bool,
             overwrite: bool, progress: bool | None, stop_after: int | None,
-            results: Any) -> None:
+            kill: int | None, results: Any) -> None:
     """One spawned process: join the group, train, report rank 0's summary or a refusal."""
     if not config.train.threads:  # the machine's cores shared among the processes
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     shard = Shard(rank, world)
-    callbacks = [StopAfter(stop_after)] if stop_after is not None else []
+    callbacks = [StopAfter(stop_after, kill)] if stop_after is not None else []
     try:
         join_group(config, shard, address)
         summary = train_shard(config, out, shard, resume=resume, overwrite=overwrite,
@@ -160,9 +167,10 @@ def _worker(rank: int, world: int, address: str, config: RunConfig, out: str, re
 
 def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = False,
               overwrite: bool = False, progress: bool | None = None,
-              stop_after: int | None = None) -> RunSummary | None:
+              stop_after: int | None = None, kill: int | None = None) -> RunSummary | None:
     """Train ``config`` on ``nproc`` processes spawned on this machine (rendezvous on the
-    loopback) and return its summary; ``None`` when ``stop_after`` (a step) stopped it."""
+    loopback) and return its summary; ``None`` when ``stop_after`` (a step) stopped it. With
+    ``kill`` too, that process alone exits there and the run fails (:class:`StopAfter`)."""
     if nproc < 1:
         raise ScalarizeError(f"--nproc {nproc}: give 1 or more processes")
     check_layout(config, nproc)
@@ -175,8 +183,8 @@ def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = 
     address = f"tcp://127.0.0.1:{_free_port()}"
     try:
         mp.spawn(_worker, args=(nproc, address, config, str(out), resume, overwrite, progress,
-                                stop_after, results), nprocs=nproc, join=True)
-    except mp.ProcessRaisedException as exc:
+                                stop_after, kill, results), nprocs=nproc, join=True)
+    except ProcessException as exc:  # one raised or exited: the others were ended
         while not results.empty():
             kind, value = results.get()
             if kind == "refused":
