@@ -71,7 +71,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     root = Path(str(config.rootpath))
     for item in items:
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
-        serial = _uses_ray(item) or path.startswith(_KILLING_MODULES)
+        # a test may say it itself: those that spawn processes (tests/launch/test_distributed)
+        serial = (_uses_ray(item) or path.startswith(_KILLING_MODULES)
+                  or item.get_closest_marker("serial") is not None)
         test = f"{path}::{item.name}"
         if serial:
             item.add_marker(pytest.mark.serial)

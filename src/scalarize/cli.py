@@ -137,9 +137,19 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
     config = load_config(Path(args.config), _overrides(args))
+    if args.address and args.engine != "ray":
+        raise ScalarizeError("--address needs --engine ray")
+    if args.engine == "ray":
+        from scalarize.engines.ray_train import ray_train_run
+
+        summary = ray_train_run(config, args.out, args.nproc, resume=args.resume,
+                                overwrite=args.overwrite, address=args.address)
+        _print_run(summary, Path(args.out))
+        return
     summary = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                        progress=False if args.quiet else None)
-    _print_run(summary, Path(args.out))
+                        progress=False if args.quiet else None, nproc=args.nproc)
+    if summary.world_size is None or int(os.environ.get("RANK", "0")) == 0:
+        _print_run(summary, Path(args.out))
 
 
 def _cmd_runs(args: argparse.Namespace) -> None:
@@ -501,6 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
     _one_run_flags(train, "run")
     _smoke_flag(train)
     _track_flag(train)
+    train.add_argument("--nproc", type=_count, default=1,
+                       help="train data-parallel on N processes here (gloo on the CPU, NCCL "
+                       "on N GPUs); the config's batch_size stays the global batch")
+    train.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="ray: place the --nproc processes as Ray Train workers")
+    train.add_argument("--address", help="Ray cluster address (--engine ray)")
     train.set_defaults(func=_cmd_train)
 
     runs = sub.add_parser("runs", help="table of the runs under a folder")

@@ -9,6 +9,7 @@ from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config
 from scalarize.errors import ScalarizeError
 from scalarize.launch.check import check_run
+from scalarize.launch.distributed import join_group, spawn_run, torchrun_shard, train_shard
 from scalarize.models import model_label
 from scalarize.probes import build_probes
 from scalarize.registry import target_label
@@ -45,7 +46,8 @@ def run_name(config: RunConfig, weights: SimplexWeights) -> str:
 
 def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = False,
               overwrite: bool = False, callbacks: Sequence[Callback] = (),
-              data: Dataset | None = None, progress: bool | None = None) -> RunSummary:
+              data: Dataset | None = None, progress: bool | None = None,
+              nproc: int = 1) -> RunSummary:
     """Train ``config`` into ``out/<run name>`` and return its summary.
 
     Everything (data, model, method, weights, probes) is built and checked once, into the
@@ -56,7 +58,27 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     trains (a fault in the user's data, at the batch that carries it) before its first
     checkpoint leaves no folder; after it, the folder keeps its checkpoint and no summary, and
     running the command again continues from there (:meth:`RunDir.prepare`).
+
+    ``nproc`` > 1 trains the run data-parallel on that many processes spawned here; under
+    ``torchrun`` this process trains its part (:mod:`scalarize.launch.distributed`). Each
+    process loads its own data there, and ``callbacks`` stay in this process (refused).
     """
+    shard = torchrun_shard()
+    if nproc > 1 or shard is not None:
+        if callbacks or data is not None:
+            raise ScalarizeError("callbacks and loaded data stay in this process; train on "
+                                 "several processes without them")
+        if shard is None:
+            summary = spawn_run(config, out, nproc, resume=resume, overwrite=overwrite,
+                                progress=progress)
+            assert summary is not None  # nothing stops it early
+            return summary
+        if nproc > 1:
+            raise ScalarizeError(f"--nproc {nproc} under torchrun, which already started "
+                                 f"{shard.world} processes; drop --nproc")
+        join_group(config, shard, "env://")
+        return train_shard(config, out, shard, resume=resume, overwrite=overwrite,
+                           progress=progress)
     data = data if data is not None else load_data(config)
     weights = parse_weights(config.scalarization.weights, data.objectives)
     run = RunDir(Path(out) / run_name(config, weights))

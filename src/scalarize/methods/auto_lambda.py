@@ -55,6 +55,8 @@ class AutoLambda(OwnAdamMethod):
 
     uses_weights: ClassVar[bool] = False
     adam_target: ClassVar[str] = "meta_weights"
+    distributes: ClassVar[bool | str] = ("its virtual step evaluates the batch again, which "
+                                         "no process holds whole")
     meta_weights: torch.Tensor
     primary: torch.Tensor
 

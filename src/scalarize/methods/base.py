@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from scalarize.errors import ScalarizeError
+from scalarize.methods.shard import Shard
 
 
 @dataclass
@@ -33,7 +34,10 @@ class StepContext:
 
     A model with task-specific paths (:mod:`scalarize.models.per_task`) gives ``features`` as
     a mapping ``objective -> features`` (``per_task``); its parameters outside
-    ``shared_params`` are task-specific, each reached by one objective's loss, as the heads."""
+    ``shared_params`` are task-specific, each reached by one objective's loss, as the heads.
+
+    ``shard`` (on several processes only) is this process's share of the step
+    (:mod:`scalarize.methods.shard`): ``counts`` are then the global batch's."""
 
     model: nn.Module
     shared_params: list[nn.Parameter]
@@ -43,6 +47,7 @@ class StepContext:
     mask: torch.Tensor | None = None
     per_example: Callable[[], torch.Tensor] | None = None
     lr: float | None = None
+    shard: Shard | None = None
 
     @property
     def per_task(self) -> bool:
@@ -122,6 +127,10 @@ class Method(nn.Module):
     #: (``StepContext.shared_features``): a model with task-specific paths is refused before
     #: training (:func:`~scalarize.launch.check_run`)
     needs_shared_features: ClassVar[bool] = False
+    #: whether a step on several processes (``scalarize train --nproc N``) gives the update of
+    #: one process on the same global batch: ``True`` (it follows the contract of
+    #: :mod:`scalarize.methods.shard`), or why not, which the run's refusal says
+    distributes: ClassVar[bool | str] = "it has not been made to train on several processes"
 
     def __init__(self) -> None:
         super().__init__()

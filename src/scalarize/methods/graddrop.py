@@ -39,6 +39,8 @@ class ActivationGradDrop(Method):
     """GradDrop on the shared features with the batch sign correction (see the module doc)."""
 
     uses_weights: ClassVar[bool] = False
+    distributes: ClassVar[bool | str] = ("it drops the signs of each example's feature "
+                                         "gradients with one draw over the batch, not sharded")
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features, then one backward
     needs_shared_features: ClassVar[bool] = True
 

@@ -41,6 +41,8 @@ class HybridIMTL(JacobianMethod):
     """
 
     uses_weights: ClassVar[bool] = False
+    distributes: ClassVar[bool | str] = ("its loss scales learn through the Jacobian of "
+                                         "each process's slice, not summed")
 
     def __init__(self, n_objectives: int) -> None:
         super().__init__(IMTLG())

@@ -37,6 +37,7 @@ from torchjd.autojac import jac_to_grad, mtl_backward
 
 from scalarize.errors import ScalarizeError
 from scalarize.methods.base import Method, StepContext
+from scalarize.methods.shard import Shard
 from scalarize.methods.state import TorchjdMethod, prepare
 
 #: what a task's own head gets: ``plain`` ∇L_t, ``weighted`` α_t ∇L_t (see the module doc)
@@ -96,6 +97,9 @@ class JacobianMethod(TorchjdMethod):
         >>> method = JacobianMethod(UPGrad())
     """
 
+    #: each objective's gradient is summed over the processes before the aggregator
+    distributes: ClassVar[bool | str] = True
+
     def __init__(self, aggregator: Aggregator, heads: str = "plain") -> None:
         super().__init__()
         check_heads(heads, type(aggregator).__name__)
@@ -139,7 +143,13 @@ class JacobianMethod(TorchjdMethod):
         weighted = self.heads == "weighted"
         # weighted heads: mtl_backward leaves the heads alone; they follow once α is known
         jacobian_backward(rows, ctx, heads=not weighted, parallel_chunk_size=chunk)
+        if ctx.shard is not None:
+            _sum_jacobians(ctx.shared_params, ctx.shard)
         jac_to_grad(ctx.shared_params, self.aggregator)
+        if ctx.shard is not None:  # the aggregate of the global Jacobian: counted once
+            for param in ctx.shared_params:
+                if param.grad is not None:
+                    param.grad = ctx.shard.keep(param.grad)
         if weighted:
             weighted_head_backward(rows, self.head_weights(), ctx)
             self._alpha = None  # this step's weights only: not state a checkpoint must carry
@@ -182,6 +192,8 @@ class FeatureMGDA(Method):
     uses_weights: ClassVar[bool] = False
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
     needs_shared_features: ClassVar[bool] = True
+    distributes: ClassVar[bool | str] = ("its weights come from the gradients of the shared "
+                                         "features, which no process holds whole")
 
     def __init__(self, epsilon: float = 0.001, max_iters: int = 100,
                  heads: str = "weighted") -> None:
@@ -212,6 +224,21 @@ class FeatureMGDA(Method):
         if heads:
             torch.autograd.backward(losses.sum(), inputs=heads)
         return logged
+
+
+def _sum_jacobians(params: list[nn.Parameter], shard: Shard) -> None:
+    """Each parameter's ``.jac`` (torchjd's field: this process's share of every objective's
+    gradient) summed over the processes in one collective, so that every process aggregates
+    the global Jacobian."""
+    held: list[Any] = [p for p in params if getattr(p, "jac", None) is not None]
+    if not held:
+        return
+    flat = shard.all_reduce(torch.cat([p.jac.reshape(p.jac.shape[0], -1) for p in held], dim=1))
+    offset = 0
+    for param in held:
+        size = param.jac[0].numel()
+        param.jac = flat[:, offset:offset + size].reshape(param.jac.shape).to(param.jac.dtype)
+        offset += size
 
 
 def _stateful(module: nn.Module) -> bool:

@@ -35,6 +35,8 @@ class ScalarizerMethod(TorchjdMethod):
     objective absent from the batch enters with its carried last loss (see the module doc)."""
 
     compiles: ClassVar[bool] = True  # one backward of one scalar
+    #: a function of the global losses: the processes' shares of its gradient add up
+    distributes: ClassVar[bool | str] = True
 
     def __init__(self, scalarizer: Scalarizer) -> None:
         super().__init__()
@@ -123,6 +125,8 @@ class GradNorm(OwnAdamMethod):
     0.025 is scalarize's choice."""
 
     uses_weights: ClassVar[bool] = False
+    distributes: ClassVar[bool | str] = ("its weights follow the norms of each task's gradient, "
+                                         "which no process holds whole")
     compiles: ClassVar[bool] = True  # gradients w.r.t. the features only, then one backward
     adam_target: ClassVar[str] = "log_w"
     needs_shared_features: ClassVar[bool] = True

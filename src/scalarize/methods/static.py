@@ -21,6 +21,7 @@ class StaticScalarization(Method):
 
     uses_weights: ClassVar[bool] = True
     compiles: ClassVar[bool] = True  # one backward of one scalar
+    distributes: ClassVar[bool | str] = True  # a weighted sum: the processes' shares add up
 
     def __init__(self, n_objectives: int | None = None) -> None:
         super().__init__()

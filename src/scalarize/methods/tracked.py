@@ -59,6 +59,8 @@ class TrackedGradientMethod(Method):
     along the gradients of their own :meth:`transform`-ed losses."""
 
     uses_weights: ClassVar[bool] = False
+    distributes: ClassVar[bool | str] = ("its tracked gradients are not summed over the "
+                                         "processes yet")
 
     def __init__(self) -> None:
         super().__init__()

@@ -53,7 +53,10 @@ from scalarize.methods.state import TorchjdMethod, place, prepare
 class HalfBatchMethod(TorchjdMethod):
     """Weights λ = ``weighting(J₁ J₂ᵀ)`` from the batch's two halves; the shared parameters'
     gradient is Σ λ_t g_t over the whole batch, the heads' that of their own loss (``plain``) or
-    λ_t times it (``weighted``)."""
+    λ_t times it (``weighted``). On several processes the halves are the global batch's: each
+    process's rows of J₁ and J₂ are summed over the processes before λ is solved for."""
+
+    distributes: ClassVar[bool | str] = True
 
     def __init__(self, weighting: Weighting, heads: str = "plain") -> None:
         super().__init__()
@@ -71,7 +74,9 @@ class HalfBatchMethod(TorchjdMethod):
     def backward(self, losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext
                  ) -> torch.Tensor:
         features = ctx.feature_tensors()  # the shared one, or each objective's own
-        size = features[0].shape[0]
+        shard = ctx.shard
+        local = features[0].shape[0]
+        size = local if shard is None else shard.size
         if size < 2:
             raise ScalarizeError(f"{type(self).__name__} splits each batch in two halves; a "
                                  f"batch of {size} example cannot be split: raise "
@@ -88,25 +93,35 @@ class HalfBatchMethod(TorchjdMethod):
             self._head_backward(losses, ctx)
 
         half = size // 2
-        first = torch.zeros(size, dtype=torch.bool, device=features[0].device)
-        first[:half] = True
+        device = features[0].device
+        if shard is None:
+            first = torch.zeros(size, dtype=torch.bool, device=device)
+            first[:half] = True
+        else:  # this process's examples' places in the global batch
+            first = torch.arange(local, device=device) + shard.span()[0] < half
         rows = []  # per feature tensor: [2T, *features]
         for k, tensor in enumerate(features):
-            shape = (size,) + (1,) * (tensor.dim() - 1)
+            shape = (local,) + (1,) * (tensor.dim() - 1)
             masks = [first.view(shape), ~first.view(shape)]
             rows.append(torch.stack([g[k] * m for m in masks for g in task_grads]))
         jacobians = jac(features, ctx.shared_params, jac_outputs=rows, retain_graph=True,
                         parallel_chunk_size=None if losses.device.type == "cuda" else 1)
         # float32 for the weighting's solver, also when autocast made the features bf16
         matrix = torch.cat([j.flatten(1) for j in jacobians], dim=1).float()
+        if shard is not None:
+            matrix = shard.all_reduce(matrix)
         n = len(task_grads)
         part_1, part_2 = matrix[:n], matrix[n:]  # each half's share of the batch mean
         # per-half means: scale each objective's share by its examples in the batch / in the half
         if ctx.mask is None:
             a = (part_1 * (size / half)) @ (part_2 * (size / (size - half))).T
         else:
-            in_1, in_2 = (ctx.mask[:, :half].sum(dim=1).to(matrix),
-                          ctx.mask[:, half:].sum(dim=1).to(matrix))
+            if shard is None:
+                in_1, in_2 = (ctx.mask[:, :half].sum(dim=1).to(matrix),
+                              ctx.mask[:, half:].sum(dim=1).to(matrix))
+            else:
+                in_1, in_2 = shard.all_reduce(torch.stack(
+                    [ctx.mask[:, first].sum(dim=1), ctx.mask[:, ~first].sum(dim=1)]).to(matrix))
             scale_1 = ((in_1 + in_2) / in_1.clamp(min=1)).unsqueeze(1)
             scale_2 = ((in_1 + in_2) / in_2.clamp(min=1)).unsqueeze(1)
             a = (part_1 * scale_1) @ (part_2 * scale_2).T
@@ -118,6 +133,8 @@ class HalfBatchMethod(TorchjdMethod):
         for param in ctx.shared_params:
             count = param.numel()
             grad = direction[offset:offset + count].view_as(param).to(param.dtype)
+            if shard is not None:  # global: counted once by the trainer's sum
+                grad = shard.keep(grad)
             param.grad = grad if param.grad is None else param.grad + grad
             offset += count
         return torch.dot(weights.to(losses.dtype), losses.detach())

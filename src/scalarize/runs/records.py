@@ -123,8 +123,10 @@ class RunSummary(_Open):
     #: whether the encoder's training step ran through torch.compile (``None``: a run written
     #: before ``train.compile`` existed, which trained eagerly)
     compiled: bool | None = None
+    #: the processes that trained it data-parallel (``scalarize train --nproc``); ``None``: one
+    world_size: int | None = None
 
-    omit_when_none: ClassVar[frozenset[str]] = frozenset({"compiled"})
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"compiled", "world_size"})
 
 
 class EpochRecord(_Open):

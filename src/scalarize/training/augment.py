@@ -28,17 +28,20 @@ class Augment:
 
     def __call__(self, x: torch.Tensor,
                  targets: Mapping[str, tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]]
-                 | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 | None = None, span: tuple[int, int, int] | None = None
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Augmented ``x`` and ``targets`` (name -> (dense target, its flip)), flipped with
-        their images."""
+        their images. ``span`` (start, stop, size): ``x`` is that slice of a batch of ``size``
+        (one process's of several), which gets the draws the whole batch would."""
         targets = targets or {}
         assert not (targets and self.padding), "dense targets are flipped, never cropped"
         n, _, h, w = x.shape
+        start, stop, size = span if span is not None else (0, n, n)
         if self.padding > 0:
             p = self.padding
             padded = F.pad(x, (p, p, p, p))
-            dy = torch.randint(0, 2 * p + 1, (n,)).to(x.device)
-            dx = torch.randint(0, 2 * p + 1, (n,)).to(x.device)
+            dy = torch.randint(0, 2 * p + 1, (size,))[start:stop].to(x.device)
+            dx = torch.randint(0, 2 * p + 1, (size,))[start:stop].to(x.device)
             rows = (dy[:, None] + torch.arange(h, device=x.device)[None])  # n × h
             cols = (dx[:, None] + torch.arange(w, device=x.device)[None])  # n × w
             index = torch.arange(n, device=x.device)[:, None, None]
@@ -46,7 +49,7 @@ class Augment:
             x = x.permute(0, 3, 1, 2)
         moved = {name: target for name, (target, _) in targets.items()}
         if self.flip:
-            flip = (torch.rand(n) < 0.5).to(x.device)
+            flip = (torch.rand(size)[start:stop] < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             for name, (target, flipped) in targets.items():
                 chosen = flip.view(-1, *[1] * (target.ndim - 1))

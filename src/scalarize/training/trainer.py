@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -27,6 +27,7 @@ from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
 from scalarize.methods.base import needs_shared_features
+from scalarize.methods.shard import Shard
 from scalarize.models import build_model, describe
 from scalarize.models.per_task import Features
 from scalarize.runs.records import (
@@ -45,6 +46,15 @@ from scalarize.training.data import Batch, ServedSplit, input_stats, refuse_augm
 from scalarize.training.mixing import MIXING
 from scalarize.training.model_record import ModelRecord
 from scalarize.training.objectives import PerExample
+from scalarize.training.parallel import (
+    broadcast,
+    check_distributes,
+    gather,
+    global_losses,
+    global_recompute,
+    shard_batches,
+    sum_gradients,
+)
 from scalarize.training.plan import RunPlan
 from scalarize.training.schedule import warmup_cosine
 from scalarize.weights import SimplexWeights
@@ -60,11 +70,14 @@ class Trainer:
 
     ``data`` may be passed in with a config to share one loaded benchmark across many runs
     (a plan holds its own). A plan's callbacks run before ``callbacks``.
+
+    ``shard``: this process's place among several that train the run data-parallel
+    (:mod:`scalarize.training.parallel`; the process group is set up); ``None``: one process.
     """
 
     def __init__(self, config: RunConfig | RunPlan, run_dir: RunDir | None = None,
                  callbacks: Sequence[Callback] = (), data: Dataset | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, shard: Shard | None = None) -> None:
         train_cfg = config.config.train if isinstance(config, RunPlan) else config.train
         if train_cfg.threads:
             torch.set_num_threads(train_cfg.threads)
@@ -108,6 +121,9 @@ class Trainer:
         self.method = method.to(self.device)  # the plan's, built without drawing from the RNG
         if self.model.per_task and self.method.needs_shared_features:
             raise needs_shared_features(config.method.name)
+        self.shard = shard if shard is not None and shard.world > 1 else None
+        if self.shard is not None:
+            check_distributes(config, self.method, self.shard.world)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,
@@ -173,31 +189,40 @@ class Trainer:
         per-objective losses and the optimised scalar (no host synchronisation)."""
         return self.train_batch(self.splits["train"].batch(index))
 
-    def train_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_batch(self, batch: Batch, shard: Shard | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on ``batch`` (from the training split, on the device); returns
-        what :meth:`train_step` does."""
+        what :meth:`train_step` does. On several processes ``batch`` is this process's slice of
+        the step's global batch, which ``shard`` places."""
         if self.augment is not None:
             targets = {n: (batch.labels[n], f) for n, f in self.target_flips.items()}
-            batch.x, moved = self.augment(batch.x, targets)
+            batch.x, moved = self.augment(batch.x, targets,
+                                          None if shard is None else (*shard.span(), shard.size))
             batch.labels.update(moved)
         # a callback that takes its own gradients on this step's graph needs it eager
         eager = any(callback.takes_gradients(self.step) for callback in self.callbacks)
         features, per_example = self._forward(batch, eager)
         losses, counts = per_example.mean_losses()
+        if shard is not None:  # the global batch's losses, this slice's share of the gradient
+            losses, counts = global_losses(losses, counts, shard)
         self._last_counts = counts
         ctx = StepContext(self.model, self.shared_params, features, self.step, counts,
                           per_example.mask, lambda: self._forward(batch, eager=True)[1].loss,
-                          float(self.scheduler.get_last_lr()[0]))
+                          float(self.scheduler.get_last_lr()[0]), shard)
         for callback in self.callbacks:
             callback.on_losses(self, losses, per_example, ctx)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.method.backward(losses, self.mixing.step_weights(self.weight_tensor, counts),
                                     ctx)
+        if shard is not None:
+            sum_gradients(self.model.parameters(), shard)
         if self.config.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        self.method.after_step(lambda: self._batch_losses(batch))
+        self.method.after_step(
+            (lambda: self._batch_losses(batch)) if shard is None else
+            global_recompute(lambda: self._batch_means(batch), shard))
         self.step += 1
         for callback in self.callbacks:
             callback.on_step_end(self, self.step, loss)
@@ -216,6 +241,10 @@ class Trainer:
     def _batch_losses(self, batch: Batch) -> torch.Tensor:
         return self._forward(batch)[1].mean_losses()[0]
 
+    @torch.no_grad()
+    def _batch_means(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._forward(batch)[1].mean_losses()
+
     def train_epoch(self) -> dict[str, Any]:
         """One epoch over the sampler's batches; returns mean training losses per objective."""
         self.model.train()
@@ -224,8 +253,8 @@ class Trainer:
         batches = torch.zeros(len(self.objectives.names), device=self.device)
         total_sum = torch.zeros((), device=self.device)
         train = self.splits["train"]
-        for batch in train.batches(self.sampler.iter_epoch(self.epoch)):
-            losses, loss = self.train_batch(batch)
+        for batch, shard in self._batches(train):
+            losses, loss = self.train_batch(batch, shard)
             loss_sum += losses
             batches += self._last_counts > 0
             total_sum += loss
@@ -243,6 +272,15 @@ class Trainer:
         return {"train_loss": dict(zip(self.objectives.names, means, strict=True)),
                 "train_objective": total}
 
+    def _batches(self, train: ServedSplit) -> Iterator[tuple[Batch, Shard | None]]:
+        """This epoch's batches (on several processes, this process's slices of them)."""
+        indices = self.sampler.iter_epoch(self.epoch)
+        if self.shard is None:
+            return ((batch, None) for batch in train.batches(indices))
+        pairs = list(shard_batches(indices, self.shard))
+        return zip(train.batches(index for index, _ in pairs), (s for _, s in pairs),
+                   strict=True)
+
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> EvalResult:
         """Score (``acc``: accuracy, or a dense task's score) and mean loss per objective on
@@ -256,7 +294,7 @@ class Trainer:
     def fit(self, resume: bool = False) -> RunSummary:
         """Train for ``train.epochs`` epochs (continuing from the checkpoint when ``resume``),
         evaluate on test, and return the summary."""
-        if resume and self.run_dir is not None:
+        if resume and (self.run_dir is not None or self.shard is not None):
             self._restore()
         epochs = self.config.train.epochs
         self._bar = tqdm(total=epochs * self.steps_per_epoch, initial=self.step,
@@ -303,9 +341,11 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(self, record)
         self.history.append(record)
-        if self.run_dir is not None:
-            self.run_dir.append_metrics(EpochRecord.model_validate(record))
-            self.run_dir.save_checkpoint(self.state_dict())
+        if self.run_dir is not None or self.shard is not None:
+            state = self.state_dict()  # on several processes, every one gives its RNG state
+            if self.run_dir is not None:
+                self.run_dir.append_metrics(EpochRecord.model_validate(record))
+                self.run_dir.save_checkpoint(state)
         if self._bar is not None:
             self._bar.set_postfix(val_avg_acc=f"{val.avg_acc:.3f}", refresh=False)
 
@@ -334,12 +374,15 @@ class Trainer:
                             if self.device.type == "cuda" else None),
             device=str(self.device),
             compiled=self.compiled,
+            world_size=None if self.shard is None else self.shard.world,
         )
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly where it stopped."""
-        return {
+        """Everything needed to continue training exactly where it stopped. On several
+        processes (a collective: every process calls it) it holds every process's RNG state
+        and their number."""
+        state: dict[str, Any] = {
             "epoch": self.epoch, "step": self.step, "train_seconds": self.train_seconds,
             "model": self.model.state_dict(), "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
@@ -349,6 +392,11 @@ class Trainer:
             "cuda_rng": (torch.cuda.get_rng_state(self.device)
                          if self.device.type == "cuda" else None),
         }
+        if self.shard is not None:
+            state["world_size"] = self.shard.world
+            state["rank_rng"] = gather(state["torch_rng"], self.shard)
+            state["rank_cuda_rng"] = gather(state["cuda_rng"], self.shard)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`. Under ``train.compile=auto`` the run continues in the
@@ -366,6 +414,13 @@ class Trainer:
                     "it exactly; resume it where it can train as it started, or pass "
                     "--overwrite to restart it")
             self._use_compiled(started)  # auto continues in the mode the run started in
+        world = 1 if self.shard is None else self.shard.world
+        started_on = state.get("world_size", 1)
+        if started_on != world:
+            raise ScalarizeError(
+                f"this run started on {started_on} process(es) and would resume on {world}, "
+                "which changes the batches each one sees; resume it with --nproc "
+                f"{started_on}, or pass --overwrite to restart it")
         self.model.load_state_dict(state["model"])
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -375,13 +430,18 @@ class Trainer:
         self.epoch, self.step = state["epoch"], state["step"]
         self.train_seconds = state["train_seconds"]
         self.history = list(state["history"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        rank = 0 if self.shard is None else self.shard.rank
+        torch_rng = state["torch_rng"] if self.shard is None else state["rank_rng"][rank]
+        cuda_rng = state.get("cuda_rng") if self.shard is None else state["rank_cuda_rng"][rank]
+        torch.set_rng_state(torch_rng)
+        if cuda_rng is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(cuda_rng, self.device)
 
     def _restore(self) -> None:
-        assert self.run_dir is not None
-        state = self.run_dir.load_checkpoint()
+        # on several processes rank 0 (which holds the run folder) reads it for all
+        state = self.run_dir.load_checkpoint() if self.run_dir is not None else None
+        if self.shard is not None:
+            state = broadcast(state, self.shard)
         if state is not None:
             try:
                 self.load_state_dict(state)
@@ -390,8 +450,11 @@ class Trainer:
                 # names and shapes that differ follow it, so keep them, on one line
                 reason = " ".join(str(exc).split())
                 reason = reason if len(reason) <= 400 else reason[:399] + "…"
+                where = (self.run_dir.checkpoint_path if self.run_dir is not None
+                         else "(rank 0's)")
                 raise ScalarizeError(
-                    f"checkpoint {self.run_dir.checkpoint_path} does not fit this run "
+                    f"checkpoint {where} does not fit this run "
                     f"({type(exc).__name__}: {reason}); delete it to restart the run or pass "
                     "--overwrite") from None
-        self.run_dir.truncate_metrics(self.epoch)
+        if self.run_dir is not None:
+            self.run_dir.truncate_metrics(self.epoch)

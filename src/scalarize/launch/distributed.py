@@ -1,0 +1,199 @@
+"""One run on several processes (data parallel): spawned here (``--nproc N``) or under
+``torchrun``; each process trains its slice of every global batch
+(:mod:`scalarize.training.parallel`).
+
+Rank 0 holds the run folder (lock, config, metrics, checkpoints, summary) and the trackers; the
+other ranks only train, and take rank 0's decisions (resume or not, a refusal) and checkpoint
+through the process group. A refusal in any process stops the group and is raised here in one
+line. On CUDA each process uses the GPU of its local rank and NCCL; on the CPU, gloo.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from contextlib import nullcontext
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
+
+from scalarize.config import RunConfig, same_config
+from scalarize.errors import ScalarizeError
+from scalarize.launch.check import check_run
+from scalarize.methods.shard import Shard
+from scalarize.probes import build_probes
+from scalarize.runs.records import RunSummary
+from scalarize.runs.store import RunDir
+from scalarize.tracking import tracking_callbacks
+from scalarize.training.callbacks import Callback
+from scalarize.training.parallel import broadcast, check_layout
+from scalarize.training.plan import load_data
+from scalarize.training.trainer import Trainer
+from scalarize.weights import parse_weights
+
+#: how long a process waits for the others at a collective before the group fails
+TIMEOUT = timedelta(minutes=30)
+
+
+class StopAfter(Callback):
+    """Stop every process right after step ``step`` (the same step everywhere, so no process
+    is left waiting at a collective), or kill process ``kill`` alone there (it exits at once;
+    the others wait at the next collective until the launcher ends them): an interruption at a
+    known place, for tests and benchmarks."""
+
+    def __init__(self, step: int, kill: int | None = None) -> None:
+        self.step, self.kill = step, kill
+
+    def on_step_end(self, trainer: Any, step: int, loss: Any) -> None:
+        if step != self.step:
+            return
+        if self.kill is None:
+            raise Stopped(f"stopped after step {step}")
+        if trainer.shard is not None and trainer.shard.rank == self.kill:
+            os._exit(1)
+
+
+class Stopped(Exception):
+    """Raised by :class:`StopAfter`."""
+
+
+def torchrun_shard() -> Shard | None:
+    """This process's shard when it runs under ``torchrun`` with more than one process
+    (``RANK``, ``WORLD_SIZE`` and ``MASTER_ADDR`` set), else ``None``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or "RANK" not in os.environ or "MASTER_ADDR" not in os.environ:
+        return None
+    return Shard(int(os.environ["RANK"]), world)
+
+
+def _backend(config: RunConfig) -> str:
+    cuda = config.train.device != "cpu" and torch.cuda.is_available()
+    return "nccl" if cuda else "gloo"
+
+
+def join_group(config: RunConfig, shard: Shard, init_method: str) -> None:
+    """Join the process group (once per process), on this process's GPU where there are."""
+    backend = _backend(config)
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", shard.rank)))
+    if not dist.is_initialized():
+        dist.init_process_group(backend, init_method=init_method, rank=shard.rank,
+                                world_size=shard.world, timeout=TIMEOUT)
+
+
+def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: bool = False,
+                overwrite: bool = False, callbacks: Sequence[Callback] = (),
+                progress: bool | None = None) -> RunSummary:
+    """Train this process's part of ``config`` (the process group is joined); every process
+    returns the run's summary. What :func:`~scalarize.launch.train_run` does on one process,
+    with rank 0 alone touching the run folder."""
+    from scalarize.launch.train import run_name
+
+    lead = shard.rank == 0
+    data = load_data(config)
+    weights = parse_weights(config.scalarization.weights, data.objectives)
+    run = RunDir(Path(out) / run_name(config, weights))
+    tracking = tracking_callbacks(config, run) if lead else []
+
+    def same(saved: object) -> bool:
+        return same_config(saved, config)
+
+    finished = broadcast(run.finished_summary(same) if resume and lead else None, shard)
+    if finished is not None:
+        return finished
+    plan = check_run(config, data, weights=weights, probes=build_probes(config.probes))
+    trainer = Trainer(plan, callbacks=[*callbacks, *tracking],
+                      progress=progress if lead else False, shard=shard)
+    with run.lock() if lead else nullcontext():
+        decision: tuple[bool, RunSummary | None, str | None] = (False, None, None)
+        if lead:
+            try:
+                resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
+                                       same=same)
+                decision = (resuming, run.finished_summary(same) if resuming else None, None)
+            except ScalarizeError as exc:
+                decision = (False, None, str(exc))
+        resuming, finished, refused = broadcast(decision, shard)
+        if refused is not None:
+            raise ScalarizeError(refused)
+        if finished is not None:
+            return finished
+        trainer.run_dir = run if lead else None
+        try:
+            summary = trainer.fit(resume=resuming)
+        except BaseException:
+            for tracker in tracking:
+                tracker.close("FAILED")
+            raise
+    return summary
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _worker(rank: int, world: int, address: str, config: RunConfig, out: str, resume: bool,
+            overwrite: bool, progress: bool | None, stop_after: int | None,
+            kill: int | None, results: Any) -> None:
+    """One spawned process: join the group, train, report rank 0's summary or a refusal."""
+    if not config.train.threads:  # the machine's cores shared among the processes
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    shard = Shard(rank, world)
+    callbacks = [StopAfter(stop_after, kill)] if stop_after is not None else []
+    try:
+        join_group(config, shard, address)
+        summary = train_shard(config, out, shard, resume=resume, overwrite=overwrite,
+                              callbacks=callbacks, progress=progress)
+        if rank == 0:
+            results.put(("done", summary))
+    except Stopped as exc:
+        if rank == 0:
+            results.put(("stopped", str(exc)))
+    except ScalarizeError as exc:
+        results.put(("refused", str(exc)))
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = False,
+              overwrite: bool = False, progress: bool | None = None,
+              stop_after: int | None = None, kill: int | None = None) -> RunSummary | None:
+    """Train ``config`` on ``nproc`` processes spawned on this machine (rendezvous on the
+    loopback) and return its summary; ``None`` when ``stop_after`` (a step) stopped it. With
+    ``kill`` too, that process alone exits there and the run fails (:class:`StopAfter`)."""
+    if nproc < 1:
+        raise ScalarizeError(f"--nproc {nproc}: give 1 or more processes")
+    check_layout(config, nproc)
+    if _backend(config) == "nccl" and nproc > torch.cuda.device_count():
+        raise ScalarizeError(f"--nproc {nproc} asks for more processes than the "
+                             f"{torch.cuda.device_count()} GPUs here; give at most that many "
+                             "or train.device=cpu")
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    try:
+        mp.spawn(_worker, args=(nproc, address, config, str(out), resume, overwrite, progress,
+                                stop_after, kill, results), nprocs=nproc, join=True)
+    except ProcessException as exc:  # one raised or exited: the others were ended
+        while not results.empty():
+            kind, value = results.get()
+            if kind == "refused":
+                raise ScalarizeError(value) from None
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        raise ScalarizeError(f"a training process failed: {lines[-1] if lines else exc}"
+                             ) from None
+    kind, value = results.get()
+    return value if kind == "done" else None
+
+
+__all__ = ["StopAfter", "Stopped", "join_group", "spawn_run", "torchrun_shard", "train_shard"]
