@@ -25,6 +25,7 @@ from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
 from scalarize.runs import RunDir
 from scalarize.training import Callback, Trainer
+from scalarize.training.parallel import batchnorm_across
 
 TINY = [
     "model.spec=vit-d1-w16-p8",
@@ -43,8 +44,12 @@ MDL = ["benchmark.view=mdl", "scalarization.mdl_mode=resample",
 REQUIRED = {"static", "uw", "upgrad", "modo"}
 #: augmentation: each process's slice gets the draws of the whole batch
 AUGMENT = ("train.augment={padding: 2, flip: true}",)
+#: models with task-specific paths: the Jacobian on the shared parameters, summed over processes
+#: (MMoE: without BatchNorm, which normalises each process's share on the CPU; test below)
+PER_TASK = [("model.spec=mmoe-e2-w16",)]
 CASES = [(name, ()) for name in sorted(METHODS.names())] + [
-    ("static", tuple(MDL)), ("upgrad", tuple(MDL)), ("static", AUGMENT)]
+    ("static", tuple(MDL)), ("upgrad", tuple(MDL)), ("static", AUGMENT)] + [
+    (name, extra) for extra in PER_TASK for name in ("uw", "upgrad", "modo")]
 
 
 def _config(name: str, extra: tuple[str, ...] = (), epochs: int = 1):
@@ -147,3 +152,11 @@ def test_the_command_line_refuses_a_batch_that_does_not_divide_before_starting(t
     assert main(["train", str(config), "--nproc", "2", "--out", str(tmp_path / "runs")]) == 2
     assert "train.batch_size=15 does not divide among 2 processes" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_batchnorm_on_several_cpu_processes_says_it_is_not_the_one_process_run():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    with pytest.warns(UserWarning, match="SyncBatchNorm needs CUDA"):
+        assert batchnorm_across(model, torch.device("cpu"), Shard(0, 2)) is model
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    assert batchnorm_across(plain, torch.device("cpu"), Shard(0, 2)) is plain

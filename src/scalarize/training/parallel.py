@@ -19,6 +19,7 @@ Example (slicing needs no communication):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -40,6 +41,23 @@ def check_distributes(config: RunConfig, method: Method, world: int) -> None:
         raise ScalarizeError(f"method {config.method.name!r} cannot train on {world} processes "
                              f"({reason}); train it on one process (without --nproc)")
     check_layout(config, world)
+
+
+def batchnorm_across(model: nn.Module, device: torch.device, shard: Shard) -> nn.Module:
+    """``model`` with its BatchNorm layers normalising over the global batch where torch can
+    (``SyncBatchNorm``, CUDA only; the same parameters, so the optimiser and the method see no
+    change), else as it is, with one warning: on the CPU each process normalises its own share
+    of the batch, as plain DDP does, so a BatchNorm model on several processes is not the
+    one-process run (models without BatchNorm are, to float tolerance)."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    warnings.warn(f"BatchNorm normalises each process's share of the batch on the CPU (torch's "
+                  f"SyncBatchNorm needs CUDA), so this {shard.world}-process run is not the "
+                  "one-process run of the same global batch; models without BatchNorm are",
+                  stacklevel=3)
+    return model
 
 
 def check_layout(config: RunConfig, world: int) -> None:

@@ -47,6 +47,7 @@ from scalarize.training.mixing import MIXING
 from scalarize.training.model_record import ModelRecord
 from scalarize.training.objectives import PerExample
 from scalarize.training.parallel import (
+    batchnorm_across,
     broadcast,
     check_distributes,
     gather,
@@ -124,6 +125,7 @@ class Trainer:
         self.shard = shard if shard is not None and shard.world > 1 else None
         if self.shard is not None:
             check_distributes(config, self.method, self.shard.world)
+            self.model = batchnorm_across(self.model, self.device, self.shard)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=train_cfg.lr)
         decision = decide_compile(
             train_cfg.compile, self.device.type,
