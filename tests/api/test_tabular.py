@@ -227,3 +227,18 @@ def test_the_multi_domain_view_on_features(tmp_path):
     summary = sz.train(data, "mlp-d1-w16", out=tmp_path, progress=False,
                        config={**RECIPE, "scalarization": {"weights": [0.5, 0.5]}})
     assert summary.objectives == ["first", "second"]
+
+
+def test_feature_methods_take_tabular_features_and_refuse_only_task_specific_paths(tmp_path):
+    """gradnorm and mgda_ub work on one shared feature tensor: an MLP on features has one; an
+    MMoE on the same features gives each task its own and is refused in one line."""
+    data = _digits(n=120)
+    for method in ("gradnorm", "mgda_ub"):
+        config = {**RECIPE, "method": {"name": method}}
+        assert sz.train(data, "mlp-d1-w8", config=config, out=tmp_path / method,
+                        progress=False).test.acc
+        with pytest.raises(ScalarizeError, match=f"method '{method}' works on one feature"):
+            sz.train(data, "mmoe-e2-w8", config=config, out=tmp_path / f"{method}-mmoe",
+                     progress=False)
+    assert not (tmp_path / "gradnorm-mmoe").exists() or not any(
+        (tmp_path / "gradnorm-mmoe").iterdir())

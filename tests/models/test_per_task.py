@@ -115,7 +115,10 @@ def test_hard_sharing_keeps_one_tensor_and_all_encoder_parameters():
     assert _ids(model.shared_parameters()) == _ids(model.encoder.parameters())
 
 
-def test_with_one_head_every_parameter_is_shared():
-    """One head serving every objective (MDL's shared head): nothing is one task's own."""
-    model = build_model("ple-l2-e1-w8", SHAPE, {"shared": 3})
+@pytest.mark.parametrize("spec", ["ple-l2-e1-w8", "mmoe-e2-w8", "mtan-resnet8-x0.25",
+                                  "cross-stitch-resnet8-x0.25"])
+def test_with_one_head_every_parameter_is_shared(spec):
+    """One head serving every objective (MDL's shared head): nothing is one task's own, also
+    for the families that name their shared parameters themselves."""
+    model = build_model(spec, SHAPE, {"shared": 3})
     assert _ids(model.shared_parameters()) == _ids(model.encoder.parameters())

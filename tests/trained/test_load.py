@@ -141,3 +141,24 @@ def test_a_run_on_streamed_float_inputs_takes_them_as_they_are(tmp_path):
     assert accuracy(predicted, test.y) == pytest.approx(summary.test.acc["odd"])
     expected = trainer_outputs(tmp_path / str(summary.run))
     torch.testing.assert_close(model.outputs(test.x)["odd"], expected["odd"])
+    with pytest.raises(ScalarizeError, match="float images as its dataset gave them"):
+        model.predict((test.x * 255).astype(np.uint8))
+
+
+def test_in_memory_float_images_are_recorded_as_the_trainer_scales_them():
+    """In-memory float images are scaled by 1/255 like uint8 ones (as they always were): the
+    record's transform gives the model exactly what the trainer's batches hold."""
+    from scalarize.benchmarks.base import Split
+    from scalarize.benchmarks.inputs import infer_input
+    from scalarize.training.data import input_stats, serve
+    from scalarize.training.model_record import InputTransform
+
+    rng = np.random.default_rng(0)
+    split = Split(rng.uniform(0, 255, (6, 3, 4, 4)).astype(np.float32),
+                  {"t": np.zeros(6, np.int64)})
+    inputs = infer_input(split.x)
+    mean, std = input_stats(split, inputs.kind)
+    served = serve(split, torch.device("cpu"), mean, std, kind=inputs.kind).batch(slice(0, 6))
+    transform = InputTransform.of(split, inputs, (mean, std))
+    assert transform.raw == "float255"
+    torch.testing.assert_close(transform.apply(torch.from_numpy(split.x)), served.x)

@@ -45,6 +45,7 @@ def ray_train_run(config: RunConfig, out: Path | str, workers: int, *, resume: b
                   connect_timeout: float = CONNECT_TIMEOUT) -> RunSummary:
     """Train ``config`` into ``out/<run name>`` on ``workers`` Ray Train workers; return its
     summary (rank 0's, read back from the run folder)."""
+    import ray
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -56,9 +57,12 @@ def ray_train_run(config: RunConfig, out: Path | str, workers: int, *, resume: b
     check_layout(config, workers)
     out = Path(out).resolve()
     run = RunDir(out / default_run_name(config, load_data(config).objectives))
-    gpu = config.train.device == "cuda"
+    device = config.train.device
     with ray_session(address, connect_timeout, user_modules([config])), \
             tempfile.TemporaryDirectory() as storage:
+        # "auto" trains on GPUs where the cluster has them, as the local --nproc path does
+        gpu = device == "cuda" or (device == "auto"
+                                   and ray.cluster_resources().get("GPU", 0) >= workers)
         trainer = TorchTrainer(
             _loop,
             train_loop_config={"config": config, "out": str(out), "resume": resume,

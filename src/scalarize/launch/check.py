@@ -79,7 +79,7 @@ def check_run(config: RunConfig, data: Dataset, *, weights: SimplexWeights | Non
     refuse_augment(config.train.augment is not None, inputs)
     method = method_drawing_nothing(config, len(names))
     if method is not None and method.needs_shared_features and gives_features_per_task(
-            config.model.spec, data.image_shape, objectives.head_specs(), config.model.options):
+            config.model.spec, inputs, objectives.head_specs(), config.model.options):
         raise needs_shared_features(config.method.name)
     if probes is None:
         probes = build_probes(config.probes)

@@ -484,7 +484,7 @@ def check_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
     return within_budget(model)
 
 
-def gives_features_per_task(spec: str, image_shape: tuple[int, int, int],
+def gives_features_per_task(spec: str, image_shape: Inputs,
                             heads: Mapping[str, HeadSpec],
                             options: Mapping[str, Any] | None = None) -> bool:
     """Whether the encoder of ``spec`` gives each head its own features (built on ``meta``,

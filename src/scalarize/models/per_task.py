@@ -60,7 +60,10 @@ def shared_parameters(encoder: nn.Module, example: torch.Tensor | None = None
                       ) -> list[nn.Parameter]:
     """The encoder's shared parameters: what its ``shared_parameters()`` names; else, for a
     per-task encoder given an ``example`` batch, those more than one task reaches; else all
-    (hard sharing)."""
+    (hard sharing). With one task (one head that every objective reads, as MDL's shared
+    head) every parameter is shared, whatever the encoder names."""
+    if is_per_task(encoder) and len(task_names(encoder)) < 2:
+        return [p for p in encoder.parameters() if p.requires_grad]
     own = getattr(encoder, "shared_parameters", None)
     if callable(own):
         return list(own())

@@ -264,9 +264,13 @@ class TrainedModel(nn.Module):
                 raise ScalarizeError(f"token ids {int(tensor.min())}..{int(tensor.max())}: "
                                      f"this run's vocabulary is 0..{vocab - 1}")
             return tensor
+        raw = self.record.inputs.raw
+        if kind == "image" and raw == "float" and not tensor.is_floating_point():
+            raise ScalarizeError(f"inputs of dtype {tensor.dtype}: this run trained on float "
+                                 "images as its dataset gave them; give them alike")
         if tensor.dtype == torch.bool or not (tensor.is_floating_point()
                                               or tensor.dtype == torch.uint8
-                                              or self.record.inputs.raw == "float"):
+                                              or raw == "float"):
             raise ScalarizeError(f"inputs of dtype {tensor.dtype}: give uint8 images (0..255) "
                                  "or floats in [0, 1]")
         if kind != "image" and integer:

@@ -40,8 +40,9 @@ class InputTransform:
 
     - ``kind="image"``, ``raw="uint8"``: images whose values are 0..255 were scaled to [0, 1]
       and standardised per channel by ``mean`` and ``std`` (in [0, 1] units; a float input
-      given to such a model is taken as already in [0, 1]); ``raw="float"``: streamed float
-      images were taken as they are.
+      given to such a model is taken as already in [0, 1]); ``raw="float255"``: in-memory
+      float images, scaled like uint8 ones (÷ 255 whatever their dtype, as the trainer does);
+      ``raw="float"``: streamed float images were taken as they are.
     - ``kind="tabular"`` or ``"sequence"``: float features standardised per feature (the last
       axis) by ``mean`` and ``std`` when the data asked for it, taken as they are otherwise
       (``mean`` is ``None``).
@@ -50,7 +51,7 @@ class InputTransform:
 
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
-    raw: Literal["uint8", "float"] = "uint8"
+    raw: Literal["uint8", "float", "float255"] = "uint8"
     kind: InputKind = "image"
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +65,7 @@ class InputTransform:
         shape = (1, -1, *([1] * (x.ndim - 2))) if self.kind == "image" else (-1,)
         mean = torch.tensor(self.mean, device=x.device).view(shape)
         std = torch.tensor(self.std, device=x.device).view(shape)
-        scale = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
+        scale = 1.0 / 255.0 if x.dtype == torch.uint8 or self.raw == "float255" else 1.0
         return (x.float() * scale - mean) / std
 
     def state(self) -> dict[str, Any]:
@@ -87,10 +88,12 @@ class InputTransform:
         (see :mod:`scalarize.training.data`), from its ``stats`` when already computed."""
         mean, std = (stats if stats is not None
                      else input_stats(split, inputs.kind, inputs.standardize))
-        raw: Literal["uint8", "float"] = "uint8"
+        raw: Literal["uint8", "float", "float255"] = "uint8"
         if not inputs.is_image:
             raw = "float"
-        elif not hasattr(split, "x"):  # streamed: float images are taken as they are
+        elif hasattr(split, "x"):  # in memory: scaled by 1/255 whatever the dtype
+            raw = "uint8" if np.asarray(split.x).dtype == np.uint8 else "float255"
+        else:  # streamed: float images are taken as they are
             first = np.asarray(split.dataset[0][0]) if len(split) else np.zeros(0, np.uint8)
             raw = "uint8" if first.dtype == np.uint8 else "float"
 

@@ -162,8 +162,9 @@ class Trainer:
         """Train the encoder compiled (``enabled``) or eagerly from the next step on;
         ``compiled`` is recorded in the summary and the checkpoint."""
         self.compiled = enabled
-        self._compiled = (CompiledEncoder(self.model, self.config.train.batch_size) if enabled
-                          else None)
+        # the batch each process steps on: its slice of the global batch on several processes
+        local = self.config.train.batch_size // (self.shard.world if self.shard else 1)
+        self._compiled = CompiledEncoder(self.model, local) if enabled else None
 
     def _param_groups(self) -> list[dict[str, Any]]:
         decay: list[torch.nn.Parameter] = []
