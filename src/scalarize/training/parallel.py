@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -31,6 +31,8 @@ from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
 from scalarize.methods.base import Method
 from scalarize.methods.shard import Shard
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def check_distributes(config: RunConfig, method: Method, world: int) -> None:
@@ -43,7 +45,7 @@ def check_distributes(config: RunConfig, method: Method, world: int) -> None:
     check_layout(config, world)
 
 
-def batchnorm_across(model: nn.Module, device: torch.device, shard: Shard) -> nn.Module:
+def batchnorm_across(model: ModuleT, device: torch.device, shard: Shard) -> ModuleT:
     """``model`` with its BatchNorm layers normalising over the global batch where torch can
     (``SyncBatchNorm``, CUDA only; the same parameters, so the optimiser and the method see no
     change), else as it is, with one warning: on the CPU each process normalises its own share
@@ -52,7 +54,7 @@ def batchnorm_across(model: nn.Module, device: torch.device, shard: Shard) -> nn
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return model
     if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return cast(ModuleT, nn.SyncBatchNorm.convert_sync_batchnorm(model))
     warnings.warn(f"BatchNorm normalises each process's share of the batch on the CPU (torch's "
                   f"SyncBatchNorm needs CUDA), so this {shard.world}-process run is not the "
                   "one-process run of the same global batch; models without BatchNorm are",
