@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -43,7 +43,10 @@ def check_distributes(config: RunConfig, method: Method, world: int) -> None:
     check_layout(config, world)
 
 
-def batchnorm_across(model: nn.Module, device: torch.device, shard: Shard) -> nn.Module:
+_Model = TypeVar("_Model", bound=nn.Module)
+
+
+def batchnorm_across(model: _Model, device: torch.device, shard: Shard) -> _Model:
     """``model`` with its BatchNorm layers normalising over the global batch where torch can
     (``SyncBatchNorm``, CUDA only; the same parameters, so the optimiser and the method see no
     change), else as it is, with one warning: on the CPU each process normalises its own share
@@ -52,7 +55,7 @@ def batchnorm_across(model: nn.Module, device: torch.device, shard: Shard) -> nn
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return model
     if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return cast(_Model, nn.SyncBatchNorm.convert_sync_batchnorm(model))
     warnings.warn(f"BatchNorm normalises each process's share of the batch on the CPU (torch's "
                   f"SyncBatchNorm needs CUDA), so this {shard.world}-process run is not the "
                   "one-process run of the same global batch; models without BatchNorm are",
@@ -62,7 +65,7 @@ def batchnorm_across(model: nn.Module, device: torch.device, shard: Shard) -> nn
 
 def check_layout(config: RunConfig, world: int) -> None:
     """Refuse, in one line and before any process starts, a batch that does not divide among
-    ``world`` processes, and conflict probes (they would measure on one process's slice).
+    ``world`` processes.
 
     Example:
         >>> check_layout(RunConfig(), 3)  # doctest: +ELLIPSIS
@@ -74,10 +77,6 @@ def check_layout(config: RunConfig, world: int) -> None:
     if size % world:
         raise ScalarizeError(f"train.batch_size={size} does not divide among {world} "
                              f"processes; set it to a multiple of {world}")
-    if config.probes:
-        raise ScalarizeError(f"probes {', '.join(config.probes)} measure on one process's "
-                             f"slice of the batch, not the global batch; remove probes or "
-                             "train on one process (without --nproc)")
 
 
 def shard_batches(indices: Iterable[torch.Tensor], shard: Shard
