@@ -27,6 +27,9 @@ def test_jobs_come_from_the_argument_the_environment_or_the_cores(monkeypatch):
     monkeypatch.delenv("SCALARIZE_JOBS")
     assert resolve_jobs(None, cpu) == min(available_cores(), 5)
     assert resolve_jobs(None, [tiny_config("train.device=cuda")] * 5) == 1  # they share a GPU
+    # a run of two processes counts as two of the cores
+    assert resolve_jobs(None, [tiny_config("train.nproc=2")] * 5) == max(
+        1, min(available_cores() // 2, 5))
     for bad in (0, "2", 1.5, True):
         with pytest.raises(ScalarizeError, match="jobs must be a whole number of at least 1"):
             LocalExecutor(jobs=bad)
