@@ -77,9 +77,10 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
                                 progress=progress)
             assert summary is not None  # nothing stops it early
             return summary
-        if nproc > 1:
-            raise ScalarizeError(f"--nproc {nproc} under torchrun, which already started "
-                                 f"{shard.world} processes; drop --nproc")
+        if nproc not in (1, shard.world):  # --nproc sets train.nproc
+            raise ScalarizeError(f"--nproc (train.nproc) {nproc} under torchrun, which "
+                                 f"already started {shard.world} processes; drop --nproc or "
+                                 "set train.nproc=1")
         join_group(config, shard, "env://")
         return train_shard(config, out, shard, resume=resume, overwrite=overwrite,
                            progress=progress)
