@@ -78,3 +78,19 @@ def test_jobs_on_the_command_line(tmp_path, capsys):
         main(["sweep", "configs/shapes_sharing.yaml", "--out", str(tmp_path / "s"), "--jobs",
               "0"])
     assert exit_.value.code == 2
+
+
+def test_a_workers_spawned_run_processes_inherit_an_interruptible_sigint():
+    """A pool worker ignores Ctrl-C; the processes of a train.nproc run it spawns must not,
+    or torch's SIGINT on their parent's death would leave them running (orphans)."""
+    import signal
+
+    from scalarize.launch.pool import _interruptible
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as _start_worker sets it
+    try:
+        with _interruptible():
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

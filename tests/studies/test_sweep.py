@@ -108,8 +108,9 @@ def test_dirichlet_points_are_seeded_and_on_the_simplex():
 
 @pytest.mark.serial
 def test_a_sweep_of_two_process_runs_equals_its_one_process_twin(tmp_path):
-    """``train.nproc: 2``: the local engine spawns each run's two processes (gloo); each run
-    records two processes and ends where its one-process twin does, to float tolerance."""
+    """``train.nproc: 2``: the local engine's two workers (side by side) each spawn their
+    run's two processes (gloo); each run records two processes and ends where its one-process
+    twin (one at a time, in this process) does, to float tolerance."""
     import numpy as np
     import yaml
 
@@ -119,7 +120,7 @@ def test_a_sweep_of_two_process_runs_equals_its_one_process_twin(tmp_path):
             [0.5, 0.5], [0.8, 0.2]]}, "single_task": False}, train={"nproc": nproc, "threads": 1,
                                                "warmup_epochs": 0}))
         out = tmp_path / f"out{nproc}"
-        plan = run_sweep(load_sweep_config(path), out, engine_options={"jobs": 1},
+        plan = run_sweep(load_sweep_config(path), out, engine_options={"jobs": nproc},
                          progress=False)
         return out, plan
 

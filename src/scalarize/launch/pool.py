@@ -123,12 +123,28 @@ def _train(config: RunConfig, out: Path | str, cache: dict[str, Dataset],
     from scalarize.training import load_data
 
     if config.train.nproc > 1:
-        return train_run(config, out, resume=True, progress=progress)
+        with _interruptible():
+            return train_run(config, out, resume=True, progress=progress)
     key = config.benchmark.model_dump_json()
     if key not in cache:
         cache.clear()
         cache[key] = load_data(config)
     return train_run(config, out, resume=True, data=cache[key], progress=progress)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C interrupts again while a run's processes are spawned from a worker (which ignores
+    it): they inherit it, and torch's spawn sends them SIGINT when their parent dies, so a
+    worker killed by a stopped study takes its run's processes with it."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- the worker side ---------------------------------------------------------------------------
