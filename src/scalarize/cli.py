@@ -131,23 +131,25 @@ def _smoke_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from scalarize.config import load_config
+    from scalarize.config import load_config, with_nproc
     from scalarize.launch.train import train_run
 
     if args.resume and args.overwrite:
         raise ScalarizeError("--resume and --overwrite exclude each other; pick one")
     config = load_config(Path(args.config), _overrides(args))
+    if args.nproc is not None:  # recorded: train.nproc in the run's config.yaml
+        config = with_nproc(config, args.nproc)
     if args.address and args.engine != "ray":
         raise ScalarizeError("--address needs --engine ray")
     if args.engine == "ray":
         from scalarize.engines.ray_train import ray_train_run
 
-        summary = ray_train_run(config, args.out, args.nproc, resume=args.resume,
+        summary = ray_train_run(config, args.out, config.train.nproc, resume=args.resume,
                                 overwrite=args.overwrite, address=args.address)
         _print_run(summary, Path(args.out))
         return
     summary = train_run(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                        progress=False if args.quiet else None, nproc=args.nproc)
+                        progress=False if args.quiet else None)
     if summary.world_size is None or int(os.environ.get("RANK", "0")) == 0:
         _print_run(summary, Path(args.out))
 
@@ -511,9 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     _one_run_flags(train, "run")
     _smoke_flag(train)
     _track_flag(train)
-    train.add_argument("--nproc", type=_count, default=1,
+    train.add_argument("--nproc", type=_count, default=None,
                        help="train data-parallel on N processes here (gloo on the CPU, NCCL "
-                       "on N GPUs); the config's batch_size stays the global batch")
+                       "on N GPUs); the config's batch_size stays the global batch (sets "
+                       "train.nproc, default: the config's, 1)")
     train.add_argument("--engine", choices=["local", "ray"], default="local",
                        help="ray: place the --nproc processes as Ray Train workers")
     train.add_argument("--address", help="Ray cluster address (--engine ray)")

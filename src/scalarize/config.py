@@ -20,7 +20,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
 )
 
 from scalarize.errors import ScalarizeError
@@ -142,6 +144,26 @@ class TrainConfig(_Section):
     augment: AugmentConfig | None = Field(None, description="e.g. {padding: 4, flip: true}")
     workers: int = Field(2, ge=0, le=64, description="loader processes reading a streamed "
                          "dataset (0: read in the training process); in-memory data ignores it")
+    nproc: int = Field(1, ge=1, le=1024, description="processes that train the run data-"
+                       "parallel (scalarize train --nproc; a sweep's or comparison's runs); "
+                       "1: one process")
+
+    # ``nproc`` says how a run is trained, not which run it is (the update is one process's
+    # on the same global batch, to float rounding): two configs that differ only there are
+    # the same run, and a one-process run's config.yaml does not mention it. A checkpoint
+    # records its processes, and a run resumes on as many (the trainer says so in one line).
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TrainConfig):
+            return NotImplemented
+        return ({k: v for k, v in self.__dict__.items() if k != "nproc"}
+                == {k: v for k, v in other.__dict__.items() if k != "nproc"})
+
+    @model_serializer(mode="wrap")
+    def _one_process_unsaid(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.nproc == 1:
+            data.pop("nproc", None)
+        return data
 
 
 class WandbTracking(_Section):
@@ -269,6 +291,22 @@ class StudyConfig(RunConfig):
         """The run config without the study's section."""
         own = set(type(self).model_fields) - set(RunConfig.model_fields)
         return RunConfig.model_validate(self.model_dump(exclude=own))
+
+
+_Config = TypeVar("_Config", bound=RunConfig)
+
+
+def with_nproc(config: _Config, nproc: int) -> _Config:
+    """``config`` trained on ``nproc`` processes (``train.nproc``).
+
+    Example:
+        >>> run = with_nproc(RunConfig(), 2)
+        >>> run.train.nproc, "nproc" in RunConfig().to_yaml(), run == RunConfig()
+        (2, False, True)
+    """
+    if config.train.nproc == nproc:
+        return config
+    return config.model_copy(update={"train": config.train.model_copy(update={"nproc": nproc})})
 
 
 def same_config(saved: Any, config: BaseModel) -> bool:

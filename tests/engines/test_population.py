@@ -180,3 +180,11 @@ def test_a_search_folder_continues_only_on_its_own_engine(search_file, tmp_path)
     with pytest.raises(ScalarizeError, match="run by the ray engine; continue it with "
                        "--engine ray"):
         folder.record(config, plan.model_copy(update={"engine": "local"}))
+
+
+def test_a_search_on_several_processes_is_refused_in_one_line(search_file, tmp_path):
+    with pytest.raises(ScalarizeError, match=r"^train\.nproc=2: a search trains each member in "
+                       "one process") as err:
+        run_search(_config(search_file, "train.nproc=2"), tmp_path / "s", progress=False)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "s").exists()

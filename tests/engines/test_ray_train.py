@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scalarize.config import load_config
+from scalarize.config import load_config, with_nproc
+from scalarize.engines.executors import RayExecutor
+from scalarize.engines.ray_session import ray_session
 from scalarize.engines.ray_train import ray_train_run
 from scalarize.launch.distributed import spawn_run
 
@@ -23,8 +25,14 @@ def _metrics(out: Path) -> list[dict]:
 
 def test_a_run_on_two_ray_train_workers_is_the_run_on_two_processes(tmp_path):
     config = load_config(None, TINY)
-    on_ray = ray_train_run(config, tmp_path / "ray", 2)
+    with ray_session(None):  # one Ray for both paths
+        on_ray = ray_train_run(config, tmp_path / "ray", 2)
+        # a sweep's or comparison's run of train.nproc=2 on the ray engine: Ray Train too
+        (planned,) = RayExecutor().run([with_nproc(config, 2)], tmp_path / "planned",
+                                       progress=False)
     spawned = spawn_run(config, tmp_path / "spawned", 2)
     assert spawned is not None
-    assert on_ray.world_size == 2 and on_ray.test == spawned.test
+    assert on_ray.world_size == planned.world_size == 2
+    assert on_ray.test == spawned.test == planned.test
     assert _metrics(tmp_path / "ray") == _metrics(tmp_path / "spawned")
+    assert _metrics(tmp_path / "planned") == _metrics(tmp_path / "spawned")

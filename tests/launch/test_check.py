@@ -117,3 +117,13 @@ def test_a_config_with_two_mistakes_is_told_the_model_before_the_method():
     cfg = tiny_config("model.spec=vit-d1-w16-p32", "method.name=no_such_method")
     with pytest.raises(ScalarizeError, match="patch 32"):
         check_run(cfg, load_data(cfg))
+
+
+def test_a_run_of_several_processes_is_refused_what_its_processes_would_refuse():
+    cfg = tiny_config("train.nproc=2", "method.name=mgda_ub")
+    with pytest.raises(ScalarizeError, match="method 'mgda_ub' cannot train on 2 processes"):
+        check_run(cfg, load_data(cfg))
+    cfg = tiny_config("train.nproc=3")
+    with pytest.raises(ScalarizeError, match="does not divide among 3 processes"):
+        check_run(cfg, load_data(cfg))
+    check_run(tiny_config("train.nproc=2"), load_data(cfg))

@@ -1,6 +1,7 @@
 """One run on two processes (gloo, on this CPU) equals the run on one process with the same
-global batch, for every registered method or the method refuses in one line; a two-process run
-with one process killed resumes exactly, on two processes only.
+global batch, for every registered method or the method refuses in one line, and the conflict
+probe records the same numbers on both; a two-process run with one process killed resumes
+exactly, on two processes only.
 
 The tests that spawn processes are marked ``serial`` (tests/conftest.py then runs them alone,
 and leaves them out of ``make check``); every method is checked in ONE spawned group that
@@ -23,6 +24,7 @@ from scalarize.launch import train_run
 from scalarize.launch.distributed import _free_port, join_group, spawn_run
 from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
+from scalarize.probes import build_probes
 from scalarize.runs import RunDir
 from scalarize.training import Callback, Trainer
 from scalarize.training.parallel import batchnorm_across
@@ -51,6 +53,10 @@ CASES = [(name, ()) for name in sorted(METHODS.names())] + [
     ("static", tuple(MDL)), ("upgrad", tuple(MDL)), ("static", AUGMENT)] + [
     (name, extra) for extra in PER_TASK for name in ("uw", "upgrad", "modo")]
 
+#: the conflict probe on the step's batch (every step; MDL: partial labels and resampling
+#: weights) and on a batch of its own with the same-objective control
+PROBED = [(), tuple(MDL), ("probes={conflicts: {every: 2, examples: 4}}",)]
+
 
 def _config(name: str, extra: tuple[str, ...] = (), epochs: int = 1):
     return load_config(None, [*TINY, f"train.epochs={epochs}", f"method.name={name}", *extra])
@@ -78,8 +84,22 @@ def _train(name: str, extra: tuple[str, ...], shard: Shard | None = None
                          for k, v in trainer.model.state_dict().items()}
 
 
+def _probe(extra: tuple[str, ...], shard: Shard | None = None) -> list[dict]:
+    """The conflict probe's records over one epoch (3 steps) of ``static``."""
+    if not any(item.startswith("probes=") for item in extra):
+        extra = (*extra, "probes={conflicts: {every: 1}}")
+    config = _config("static", extra)
+    probes = build_probes(config.probes)
+    trainer = Trainer(config, progress=False, shard=shard, callbacks=probes)
+    for probe in probes:
+        probe.on_fit_start(trainer)
+    trainer.train_epoch()
+    return [record.model_dump() for probe in probes for record in probe.pending]
+
+
 def _group(rank: int, world: int, address: str, folder: str) -> None:
-    """One process of the group: train every case, rank 0 saves each model or refusal."""
+    """One process of the group: train every case, rank 0 saves each model or refusal; then
+    the probed runs' records."""
     torch.set_num_threads(1)
     join_group(_config("static"), Shard(rank, world), address)
     for i, (name, extra) in enumerate(CASES):
@@ -89,6 +109,10 @@ def _group(rank: int, world: int, address: str, folder: str) -> None:
             result = str(exc)
         if rank == 0:
             (Path(folder) / f"{i}.pickle").write_bytes(pickle.dumps(result))
+    for i, extra in enumerate(PROBED):
+        records = _probe(extra, Shard(rank, world))
+        if rank == 0:
+            (Path(folder) / f"probe{i}.pickle").write_bytes(pickle.dumps(records))
 
 
 @pytest.mark.serial
@@ -116,6 +140,29 @@ def test_every_method_on_two_processes_equals_one_or_refuses_in_one_line(tmp_pat
     assert max(w for _, w in errors.values()) < 1e-4, errors  # after 3 AdamW steps: 3e-6
     assert matched >= REQUIRED, refused
     assert not set(refused) & matched
+    for i, extra in enumerate(PROBED):
+        records = pickle.loads((tmp_path / f"probe{i}.pickle").read_bytes())
+        one = _probe(extra)
+        assert len(records) == len(one) >= 2, extra
+        for got, want in zip(records, one, strict=True):
+            _assert_close(got, want, str(extra))
+
+
+def _assert_close(got: object, want: object, where: str) -> None:
+    """Equal records, numbers to float tolerance (the sums' order differs)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for key in want:
+            _assert_close(got[key], want[key], f"{where} {key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for k, (g, w) in enumerate(zip(got, want, strict=True)):
+            _assert_close(g, w, f"{where}[{k}]")
+    elif isinstance(want, float):
+        assert isinstance(got, float) and got == pytest.approx(want, rel=1e-4, abs=1e-6,
+                                                                nan_ok=True), where
+    else:
+        assert got == want, where
 
 
 def _metrics(run: Path) -> list[dict]:

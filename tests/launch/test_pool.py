@@ -27,6 +27,9 @@ def test_jobs_come_from_the_argument_the_environment_or_the_cores(monkeypatch):
     monkeypatch.delenv("SCALARIZE_JOBS")
     assert resolve_jobs(None, cpu) == min(available_cores(), 5)
     assert resolve_jobs(None, [tiny_config("train.device=cuda")] * 5) == 1  # they share a GPU
+    # a run of two processes counts as two of the cores
+    assert resolve_jobs(None, [tiny_config("train.nproc=2")] * 5) == max(
+        1, min(available_cores() // 2, 5))
     for bad in (0, "2", 1.5, True):
         with pytest.raises(ScalarizeError, match="jobs must be a whole number of at least 1"):
             LocalExecutor(jobs=bad)
@@ -75,3 +78,19 @@ def test_jobs_on_the_command_line(tmp_path, capsys):
         main(["sweep", "configs/shapes_sharing.yaml", "--out", str(tmp_path / "s"), "--jobs",
               "0"])
     assert exit_.value.code == 2
+
+
+def test_a_workers_spawned_run_processes_inherit_an_interruptible_sigint():
+    """A pool worker ignores Ctrl-C; the processes of a train.nproc run it spawns must not,
+    or torch's SIGINT on their parent's death would leave them running (orphans)."""
+    import signal
+
+    from scalarize.launch.pool import _interruptible
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as _start_worker sets it
+    try:
+        with _interruptible():
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

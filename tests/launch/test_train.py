@@ -62,3 +62,16 @@ def test_a_run_from_before_a_new_config_field_still_resumes(tmp_path):
     with pytest.raises(ScalarizeError, match="differs from this config"):
         train_run(tiny_config("train.epochs=2", "train.lr=0.5"), tmp_path, resume=True,
                   progress=False)
+
+
+def test_train_nproc_other_than_torchruns_processes_is_refused_in_one_line(tmp_path,
+                                                                          monkeypatch):
+    from scalarize.config import load_config
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    with pytest.raises(ScalarizeError, match=r"^--nproc \(train\.nproc\) 3 under torchrun, "
+                       "which already started 2 processes"):
+        train_run(load_config(None, ["train.nproc=3"]), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()

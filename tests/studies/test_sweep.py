@@ -104,3 +104,32 @@ def test_dirichlet_points_are_seeded_and_on_the_simplex():
     assert a == dirichlet_points(6, 10, alpha=0.5, seed=3)
     assert a != dirichlet_points(6, 10, alpha=0.5, seed=4)
     assert all(math.isclose(sum(p), 1.0) and min(p) >= 0 for p in a)
+
+
+@pytest.mark.serial
+def test_a_sweep_of_two_process_runs_equals_its_one_process_twin(tmp_path):
+    """``train.nproc: 2``: the local engine's two workers (side by side) each spawn their
+    run's two processes (gloo); each run records two processes and ends where its one-process
+    twin (one at a time, in this process) does, to float tolerance."""
+    import numpy as np
+    import yaml
+
+    def sweep(nproc: int):
+        path = tmp_path / f"sweep{nproc}.yaml"
+        path.write_text(tiny_study(width=[8], seeds=[0], sweep={"weights": {"points": [
+            [0.5, 0.5], [0.8, 0.2]]}, "single_task": False}, train={"nproc": nproc, "threads": 1,
+                                               "warmup_epochs": 0}))
+        out = tmp_path / f"out{nproc}"
+        plan = run_sweep(load_sweep_config(path), out, engine_options={"jobs": nproc},
+                         progress=False)
+        return out, plan
+
+    (one_out, one_plan), (two_out, two_plan) = sweep(1), sweep(2)
+    assert [p.name for p in two_plan] == [p.name for p in one_plan] and len(two_plan) == 2
+    for planned in two_plan:
+        one, two = RunDir(one_out / planned.name), RunDir(two_out / planned.name)
+        assert two.read_summary().world_size == 2 and one.read_summary().world_size is None
+        assert yaml.safe_load((two.path / "config.yaml").read_text())["train"]["nproc"] == 2
+        assert "nproc" not in yaml.safe_load((one.path / "config.yaml").read_text())["train"]
+        a, b = (RunDir(r.path).load_checkpoint()["model"] for r in (one, two))
+        assert max(float(np.abs((a[k] - b[k]).numpy()).max()) for k in a) < 1e-4

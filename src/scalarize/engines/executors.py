@@ -60,6 +60,8 @@ class Engine(ABC):
                 ) -> str | None:
         """Why the engine registered as ``engine`` cannot run the search ``config`` of the
         resolved ``strategy`` (``None``: it can)."""
+        if config.train.nproc > 1:
+            return nproc_refusal(config)
         if strategy.trial_based and not cls.runs_trials:
             return (f"the {config.search.strategy} strategy is not on the {engine} engine yet; "
                     "run it with --engine local")
@@ -75,6 +77,15 @@ class Engine(ABC):
 
 
 ENGINES: Registry[Engine] = Registry("engine")
+
+
+def nproc_refusal(config: SearchConfig) -> str:
+    """Why a search does not train its members on several processes: a member trains in the
+    search's own process or trial (its checkpoints and scores go through the search), which
+    spawns no process group."""
+    return (f"train.nproc={config.train.nproc}: a search trains each member in one process "
+            "(the search's, or its trial's); set train.nproc=1 for searches (sweeps and "
+            "comparisons train their runs on several)")
 
 
 @ENGINES.register("local")
@@ -125,13 +136,14 @@ def _train_remote(config_yaml: str, out: str, entries: Any = None) -> RunSummary
 
 @ENGINES.register("ray")
 class RayExecutor(Engine):
-    """Runs as Ray tasks (planned runs) or Ray Tune trials (search members),
-    ``cpus_per_run`` / ``gpus_per_run`` each, on ``address``; an address where no cluster
+    """Runs as Ray tasks (planned runs) or Ray Tune trials (search members), ``cpus_per_run`` /
+    ``gpus_per_run`` each, on ``address`` (a planned run of ``train.nproc`` > 1 processes: as
+    Ray Train's workers, :mod:`scalarize.engines.ray_train`); an address where no cluster
     answers within ``connect_timeout`` seconds is refused with one line, before any folder is
     written. A run or member whose worker process dies (killed, out of memory, a lost node) is
-    retried (twice), resuming from its last checkpoint. The user's modules that the configs
-    name by import target travel to the workers (Ray's ``py_modules``), and so do the
-    objects registered for this process with ``Registry.add`` (session entries)."""
+    retried (twice), resuming from its last checkpoint. The user's modules that the configs name
+    by import target travel to the workers (Ray's ``py_modules``), and so do the objects
+    registered for this process with ``Registry.add`` (session entries)."""
 
     def __init__(self, address: str | None = None, cpus_per_run: float = 1.0,
                  gpus_per_run: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT) -> None:
@@ -151,6 +163,8 @@ class RayExecutor(Engine):
         import ray
         from ray.exceptions import RayTaskError, WorkerCrashedError
 
+        from scalarize.engines.ray_train import ray_train_run
+
         modules = user_modules(configs)
         with ray_session(self.address, self.connect_timeout, modules):
             # a dead worker's task runs again (its run resumes from its checkpoint); an
@@ -160,12 +174,21 @@ class RayExecutor(Engine):
             out_abs = str(Path(out).resolve())
             entries = session_entries()
             shared = ray.put(entries) if entries else None  # pickled once for every run
-            refs = [remote.remote(c.to_yaml(), out_abs, shared) for c in configs]
-            order = {ref: i for i, ref in enumerate(refs)}
-            results: list[RunSummary | None] = [None] * len(refs)
+            refs = {remote.remote(c.to_yaml(), out_abs, shared): i
+                    for i, c in enumerate(configs) if c.train.nproc == 1}
+            order = dict(refs)
+            results: list[RunSummary | None] = [None] * len(configs)
             pending = list(refs)
-            with tqdm(total=len(refs), desc="runs (ray)", unit="run",
+            with tqdm(total=len(configs), desc="runs (ray)", unit="run",
                       disable=progress is False) as bar:
+                # a run of several processes (train.nproc): Ray Train's workers, one run at a
+                # time while the one-process runs go on as tasks beside it
+                for i, config in enumerate(configs):
+                    if config.train.nproc > 1:
+                        results[i] = ray_train_run(config, out_abs, config.train.nproc,
+                                                   resume=True, address=self.address,
+                                                   connect_timeout=self.connect_timeout)
+                        bar.update(1)
                 while pending:
                     done, pending = ray.wait(pending, num_returns=1)
                     for ref in done:
@@ -177,7 +200,7 @@ class RayExecutor(Engine):
                             raise
                         except WorkerCrashedError:
                             raise ScalarizeError(
-                                f"the Ray worker of run {order[ref] + 1} of {len(refs)} in "
+                                f"the Ray worker of run {order[ref] + 1} of {len(configs)} in "
                                 f"{out} died {RETRIES + 1} times (killed, out of memory, or "
                                 "its node lost); run the same command again to resume it"
                             ) from None
@@ -191,6 +214,8 @@ class RayExecutor(Engine):
                 ) -> str | None:
         from scalarize.engines.ray_trials import ray_refusal  # imports Ray
 
+        if config.train.nproc > 1:
+            return nproc_refusal(config)
         return ray_refusal(strategy, config)
 
     def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None

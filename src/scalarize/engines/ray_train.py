@@ -4,8 +4,9 @@ slice of every global batch as under ``--nproc`` (:func:`~scalarize.launch.distr
 train_shard`). Rank 0 writes the run folder, which must be where this machine reads it back (a
 local Ray, or a folder every node shares).
 
-``scalarize train CONFIG --nproc N --engine ray [--address HOST:PORT]``; sweeps and searches do
-not give their runs several workers yet.
+``scalarize train CONFIG --nproc N --engine ray [--address HOST:PORT]``; a sweep's or
+comparison's runs with ``train.nproc: N`` on ``--engine ray`` go the same way (searches train
+each member on one process).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from scalarize.probes import build_probes
 from scalarize.training.callbacks import Callback
 from scalarize.training.data import refuse_augment
 from scalarize.training.objectives import build_objectives
+from scalarize.training.parallel import check_distributes, check_layout
 from scalarize.training.plan import RunPlan, load_data, method_drawing_nothing, resolve_device
 from scalarize.training.schedule_weights import WeightSchedule
 from scalarize.weights import SimplexWeights, parse_weights
@@ -81,6 +82,11 @@ def check_run(config: RunConfig, data: Dataset, *, weights: SimplexWeights | Non
     if method is not None and method.needs_shared_features and gives_features_per_task(
             config.model.spec, inputs, objectives.head_specs(), config.model.options):
         raise needs_shared_features(config.method.name)
+    if config.train.nproc > 1:  # what the processes would each refuse, said once here
+        if method is not None:
+            check_distributes(config, method, config.train.nproc)
+        else:
+            check_layout(config, config.train.nproc)
     if probes is None:
         probes = build_probes(config.probes)
     if len(data.splits["train"]) == 0:

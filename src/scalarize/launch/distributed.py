@@ -23,7 +23,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing.spawn import ProcessException
 
-from scalarize.config import RunConfig, same_config
+from scalarize.config import RunConfig, same_config, with_nproc
 from scalarize.errors import ScalarizeError
 from scalarize.launch.check import check_run
 from scalarize.methods.shard import Shard
@@ -96,6 +96,7 @@ def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: boo
     from scalarize.launch.train import run_name
 
     lead = shard.rank == 0
+    config = with_nproc(config, shard.world)  # recorded in config.yaml
     data = load_data(config)
     weights = parse_weights(config.scalarization.weights, data.objectives)
     run = RunDir(Path(out) / run_name(config, weights))

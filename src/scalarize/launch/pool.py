@@ -77,8 +77,8 @@ def check_jobs(jobs: object) -> int | None:
 
 def resolve_jobs(jobs: int | None, configs: Sequence[RunConfig]) -> int:
     """How many runs go side by side: ``jobs`` if given, else ``$SCALARIZE_JOBS``, else one
-    per core for CPU runs (one at a time where a run may use a GPU: they would share it);
-    never more than there are runs.
+    per core for CPU runs (a run of ``train.nproc`` processes counts as that many; one at a
+    time where a run may use a GPU: they would share it); never more than there are runs.
 
     Example:
         >>> from scalarize.config import load_config
@@ -89,7 +89,8 @@ def resolve_jobs(jobs: int | None, configs: Sequence[RunConfig]) -> int:
     if jobs is None:
         cpu_only = all(c.train.device == "cpu" or (c.train.device == "auto" and not _has_cuda())
                        for c in configs)
-        jobs = available_cores() if cpu_only else 1
+        nproc = max((c.train.nproc for c in configs), default=1)
+        jobs = available_cores() // nproc if cpu_only else 1
     return max(1, min(jobs, len(configs)))
 
 
@@ -117,14 +118,33 @@ def train_planned(configs: Sequence[RunConfig], out: Path, jobs: int | None = No
 def _train(config: RunConfig, out: Path | str, cache: dict[str, Dataset],
            progress: bool | None) -> RunSummary:
     """Train (or resume) ``config``'s run on the data set ``cache`` holds for its benchmark,
-    loaded there first (one data set in memory at a time)."""
+    loaded there first (one data set in memory at a time); a run of several processes
+    (``train.nproc``) is spawned from here, each process loading its own."""
     from scalarize.training import load_data
 
+    if config.train.nproc > 1:
+        with _interruptible():
+            return train_run(config, out, resume=True, progress=progress)
     key = config.benchmark.model_dump_json()
     if key not in cache:
         cache.clear()
         cache[key] = load_data(config)
     return train_run(config, out, resume=True, data=cache[key], progress=progress)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C interrupts again while a run's processes are spawned from a worker (which ignores
+    it): they inherit it, and torch's spawn sends them SIGINT when their parent dies, so a
+    worker killed by a stopped study takes its run's processes with it."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # -- the worker side ---------------------------------------------------------------------------

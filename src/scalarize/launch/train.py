@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalarize.benchmarks import Dataset
-from scalarize.config import RunConfig, same_config
+from scalarize.config import RunConfig, same_config, with_nproc
 from scalarize.errors import ScalarizeError
 from scalarize.launch.check import check_run
 from scalarize.launch.distributed import join_group, spawn_run, torchrun_shard, train_shard
@@ -47,7 +47,7 @@ def run_name(config: RunConfig, weights: SimplexWeights) -> str:
 def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = False,
               overwrite: bool = False, callbacks: Sequence[Callback] = (),
               data: Dataset | None = None, progress: bool | None = None,
-              nproc: int = 1) -> RunSummary:
+              nproc: int | None = None) -> RunSummary:
     """Train ``config`` into ``out/<run name>`` and return its summary.
 
     Everything (data, model, method, weights, probes) is built and checked once, into the
@@ -59,23 +59,28 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     checkpoint leaves no folder; after it, the folder keeps its checkpoint and no summary, and
     running the command again continues from there (:meth:`RunDir.prepare`).
 
-    ``nproc`` > 1 trains the run data-parallel on that many processes spawned here; under
-    ``torchrun`` this process trains its part (:mod:`scalarize.launch.distributed`). Each
-    process loads its own data there, and ``callbacks`` stay in this process (refused).
+    ``nproc`` (default: the config's ``train.nproc``) > 1 trains the run data-parallel on that
+    many processes spawned here; under ``torchrun`` this process trains its part
+    (:mod:`scalarize.launch.distributed`). Each process loads its own data there (``data`` is
+    then not used), and ``callbacks`` stay in this process (refused).
     """
+    if nproc is not None:
+        config = with_nproc(config, nproc)
+    nproc = config.train.nproc
     shard = torchrun_shard()
     if nproc > 1 or shard is not None:
-        if callbacks or data is not None:
-            raise ScalarizeError("callbacks and loaded data stay in this process; train on "
-                                 "several processes without them")
+        if callbacks:
+            raise ScalarizeError("callbacks stay in this process; train on several processes "
+                                 "without them")
         if shard is None:
             summary = spawn_run(config, out, nproc, resume=resume, overwrite=overwrite,
                                 progress=progress)
             assert summary is not None  # nothing stops it early
             return summary
-        if nproc > 1:
-            raise ScalarizeError(f"--nproc {nproc} under torchrun, which already started "
-                                 f"{shard.world} processes; drop --nproc")
+        if nproc not in (1, shard.world):  # --nproc sets train.nproc
+            raise ScalarizeError(f"--nproc (train.nproc) {nproc} under torchrun, which "
+                                 f"already started {shard.world} processes; drop --nproc or "
+                                 "set train.nproc=1")
         join_group(config, shard, "env://")
         return train_shard(config, out, shard, resume=resume, overwrite=overwrite,
                            progress=progress)

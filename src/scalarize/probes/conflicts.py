@@ -23,6 +23,13 @@ training sees), every buffer (BatchNorm's running statistics) is put back, ``.gr
 written, and the model's mode is restored. The step's weights for ``cos_to_update`` are then the
 configured ones, not the batch's shares. Each epoch's metrics line also gets ``control_share``
 and ``control_cos_mean``.
+
+On several processes (data parallel) the probe measures what one process would: on the step's
+batch, each objective's gradient is summed over the processes before the Gram matrices
+(:func:`~scalarize.probes.gradients.gram_matrices`), so the measures are the global batch's;
+its own batch (``examples``) is drawn from the seed and the step alone, so every process draws,
+and measures, the whole of it (no communication; the other processes would otherwise wait at
+the step's next all-reduce). Every process holds the same records; rank 0 writes them.
 """
 
 from __future__ import annotations
@@ -101,8 +108,8 @@ class ConflictProbe(Callback):
             if record is not None:
                 self.pending.append(record)
             return
-        with torch.no_grad():
-            counts = per_example.mask.sum(dim=1)
+        with torch.no_grad():  # the step's (global) counts, as the method's weights take
+            counts = ctx.counts if ctx.counts is not None else per_example.mask.sum(dim=1)
             weights = trainer.mixing.step_weights(trainer.weight_tensor, counts)
         names = list(trainer.objectives.names)
         present = ctx.present()
@@ -111,7 +118,7 @@ class ConflictProbe(Callback):
                 return
             losses, weights = losses[present], weights[present]
             names = [names[i] for i in present]
-        grams = gram_matrices(losses, self.groups, self.batched)
+        grams = gram_matrices(losses, self.groups, self.batched, ctx.shard)
         whole = functools.reduce(operator.add, grams.values())  # the groups' Grams add up
         layers = None
         if self.per_layer:

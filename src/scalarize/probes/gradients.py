@@ -8,6 +8,11 @@ models, batch 128, T = 4).
 For each parameter group (a block or layer) only the T×T Gram matrix of the gradients is kept.
 Every measure follows from the Gram matrices, and the whole encoder's Gram matrix is the sum
 of its groups', so per-layer and whole-encoder values are consistent by construction.
+
+On several processes (data parallel) each process's losses carry its share of the global
+gradient (:mod:`scalarize.training.parallel`), so the per-objective gradients are summed over the
+processes (:meth:`~scalarize.methods.shard.Shard.all_reduce`, as the Jacobian methods do) before
+the Gram matrices: they are the global batch's, the same on every process.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from scalarize.methods.shard import Shard
 
 
 def parameter_groups(module: nn.Module, only: Sequence[nn.Parameter] | None = None,
@@ -69,12 +76,35 @@ def per_objective_grads(losses: torch.Tensor, params: list[nn.Parameter],
                  for k, p in enumerate(params))
 
 
+def sum_over_processes(grads: tuple[torch.Tensor, ...], shard: Shard
+                       ) -> tuple[torch.Tensor, ...]:
+    """Each parameter's stacked per-objective gradients (T × parameter shape) summed over the
+    processes, in one all-reduce of T × (shared parameters) numbers.
+
+    Example (one process: the sum is the gradients themselves):
+        >>> grads = (torch.ones(2, 3), torch.zeros(2, 1))
+        >>> [g.shape for g in sum_over_processes(grads, Shard(0, 1))]
+        [torch.Size([2, 3]), torch.Size([2, 1])]
+    """
+    if shard.world == 1 or not grads:
+        return grads
+    n = grads[0].shape[0]
+    flat = shard.all_reduce(torch.cat([g.reshape(n, -1) for g in grads], dim=1))
+    sizes = [g[0].numel() for g in grads]
+    return tuple(part.reshape(g.shape) for part, g in
+                 zip(flat.split(sizes, dim=1), grads, strict=True))
+
+
 def gram_matrices(losses: torch.Tensor, groups: dict[str, list[nn.Parameter]],
-                  batched: bool | None = None) -> dict[str, torch.Tensor]:
-    """``{group: G}`` with G[i, j] = ⟨∇L_i, ∇L_j⟩ over the group's parameters (float64)."""
+                  batched: bool | None = None, shard: Shard | None = None
+                  ) -> dict[str, torch.Tensor]:
+    """``{group: G}`` with G[i, j] = ⟨∇L_i, ∇L_j⟩ over the group's parameters (float64); with
+    ``shard``, of the gradients summed over the processes (the global batch's)."""
     params = [p for ps in groups.values() for p in ps]
     n = losses.shape[0]
     grads = per_objective_grads(losses, params, batched)
+    if shard is not None:
+        grads = sum_over_processes(grads, shard)
     out: dict[str, torch.Tensor] = {}
     start = 0
     for name, ps in groups.items():

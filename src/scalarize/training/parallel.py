@@ -64,7 +64,7 @@ def batchnorm_across(model: ModuleT, device: torch.device, shard: Shard) -> Modu
 
 def check_layout(config: RunConfig, world: int) -> None:
     """Refuse, in one line and before any process starts, a batch that does not divide among
-    ``world`` processes, and conflict probes (they would measure on one process's slice).
+    ``world`` processes.
 
     Example:
         >>> check_layout(RunConfig(), 3)  # doctest: +ELLIPSIS
@@ -76,10 +76,6 @@ def check_layout(config: RunConfig, world: int) -> None:
     if size % world:
         raise ScalarizeError(f"train.batch_size={size} does not divide among {world} "
                              f"processes; set it to a multiple of {world}")
-    if config.probes:
-        raise ScalarizeError(f"probes {', '.join(config.probes)} measure on one process's "
-                             f"slice of the batch, not the global batch; remove probes or "
-                             "train on one process (without --nproc)")
 
 
 def shard_batches(indices: Iterable[torch.Tensor], shard: Shard
