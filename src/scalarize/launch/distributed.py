@@ -26,6 +26,7 @@ from torch.multiprocessing.spawn import ProcessException
 from scalarize.config import RunConfig, same_config, with_nproc
 from scalarize.errors import ScalarizeError
 from scalarize.launch.check import check_run
+from scalarize.launch.naming import run_name
 from scalarize.methods.shard import Shard
 from scalarize.probes import build_probes
 from scalarize.runs.records import RunSummary
@@ -93,7 +94,6 @@ def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: boo
     """Train this process's part of ``config`` (the process group is joined); every process
     returns the run's summary. What :func:`~scalarize.launch.train_run` does on one process,
     with rank 0 alone touching the run folder."""
-    from scalarize.launch.train import run_name
 
     lead = shard.rank == 0
     config = with_nproc(config, shard.world)  # recorded in config.yaml
