@@ -72,11 +72,9 @@ def main() -> None:
         f"model.spec={args.spec}", f"train.batch_size={args.batch}", "train.device=cpu",
         f"benchmark.options={{n_train: {args.batch * 20}, n_val: 16, n_test: 16}}",
     ])
-    starts = []
-    for _ in range(3 if tabular else 1):  # the first start in a process is cold (imports)
-        start = time.perf_counter()
-        trainer = Trainer(cfg, progress=False, data=data)
-        starts.append(time.perf_counter() - start)
+    start = time.perf_counter()  # the first start in a process is cold (imports)
+    trainer = Trainer(cfg, progress=False, data=data)
+    cold = time.perf_counter() - start
     trainer.model.train()
     model = copy.deepcopy(trainer.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr,
@@ -120,10 +118,20 @@ def main() -> None:
     print(f"data {args.data}, model {args.spec}, batch {args.batch}, {len(t_bare)} alternating "
           f"steps, {torch.get_num_threads()} threads")
     if tabular:
-        bare = min(_bare_start(data, args.spec, cfg.train.lr, cfg.train.weight_decay)
-                   for _ in range(3))
-        print(f"start: trainer {starts[-1] * 1e3:.1f} ms warm ({starts[0] * 1e3:.0f} ms cold, "
-              f"the process's first)   bare {bare * 1e3:.1f} ms (model, tensors, optimiser)")
+        t_start, b_start = [], []
+        for _ in range(10):  # warm, alternating: the machine's load hits both alike
+            begin = time.perf_counter()
+            Trainer(cfg, progress=False, data=data)
+            t_start.append(time.perf_counter() - begin)
+            b_start.append(_bare_start(data, args.spec, cfg.train.lr, cfg.train.weight_decay))
+        started, bare = statistics.median(t_start), statistics.median(b_start)
+        print(f"start: trainer {started * 1e3:.1f} ms   bare {bare * 1e3:.1f} ms (model, "
+              f"tensors, optimiser; medians of 10 alternating warm starts; the process's first "
+              f"trainer {cold * 1e3:.0f} ms cold): {(started - bare) * 1e3:+.1f} ms a run")
+        epoch = len(trainer.sampler)
+        run = ((started + epoch * statistics.median(t_trainer))
+               / (bare + epoch * statistics.median(t_bare)))
+        print(f"start and one epoch ({epoch} steps): trainer/bare {run:.3f}")
     print(f"trainer step: {statistics.median(t_trainer) * 1e3:.1f} ms (median)   "
           f"bare step: {statistics.median(t_bare) * 1e3:.1f} ms (median)")
     print(f"ratio trainer/bare: {sum(t_trainer) / sum(t_bare):.3f}  "
