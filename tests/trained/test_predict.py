@@ -37,18 +37,23 @@ def pbt(tmp_path_factory):
     return out
 
 
+def _scores_its_test_accuracy(model, result) -> None:
+    """The member's predictions on its test split score what the search recorded for it."""
+    data = run_data(model.source)
+    x, _ = split_inputs(data, "test")
+    predicted = model.predict(x)
+    for t in model.tasks:
+        assert accuracy(predicted[t], data.splits["test"].labels[t]) == pytest.approx(
+            result.test_acc[t])
+
+
 def test_a_pbt_member_predicts_what_the_search_scored_on_test(pbt):
     summary = SearchDir(pbt).read_summary()
     for member in ("best", 1):
         model = load_run(pbt, member)
         chosen = summary.best_member if member == "best" else member
         result = next(m for m in summary.members if m.member == chosen)
-        data = run_data(model.source)
-        x, _ = split_inputs(data, "test")
-        predicted = model.predict(x)
-        for t in model.tasks:
-            assert accuracy(predicted[t], data.splits["test"].labels[t]) == pytest.approx(
-                result.test_acc[t])
+        _scores_its_test_accuracy(model, result)
         assert f"member {chosen}" in model.source.description
     with pytest.raises(ScalarizeError, match=r"has members 0\.\.2"):
         load_run(pbt, 7)
@@ -153,9 +158,4 @@ def test_a_trial_search_member_predicts_what_the_search_scored_on_test(tmp_path)
     summary = run_search(config, tmp_path / "tpe", progress=False)
     model = load_run(tmp_path / "tpe")  # the best member, from members/m<id>.pt
     result = next(m for m in summary.members if m.member == summary.best_member)
-    data = run_data(model.source)
-    x, _ = split_inputs(data, "test")
-    predicted = model.predict(x)
-    for t in model.tasks:
-        assert accuracy(predicted[t], data.splits["test"].labels[t]) == pytest.approx(
-            result.test_acc[t])
+    _scores_its_test_accuracy(model, result)
