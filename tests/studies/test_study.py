@@ -57,7 +57,7 @@ def test_every_strategy_spends_the_same_budget_its_own_way():
     config = base()
 
     def of(name: str, budget: int = 40) -> SearchConfig:
-        return cell_search(config, parse_strategies([name])[0], budget, 5, 3).config
+        return cell_search(config, parse_strategies([name])[0], budget, 3).at(5)
 
     assert of("tpe").search.budget == 40 and of("tpe").search.population == 3  # 3 at a time
     assert of("asha+tpe").search.sampler == "tpe" and of("asha+tpe").search.strategy == "asha"
@@ -169,27 +169,27 @@ def test_methods_are_rows_trained_with_uniform_weights():
         parse_strategies(["static"])  # static with uniform weights is 'uniform'
 
 
-@pytest.mark.parametrize("strategy", ["grid", "tpe"])
-def test_a_study_cell_resolves_its_strategy_once(strategy, search_file, tmp_path,
-                                                resolutions):
-    """The cell resolves its strategy with the settings it sets (the grid's step) and hands
-    that object to the search, which does not resolve it again."""
+def test_a_study_resolves_each_strategy_once_for_all_its_cells(search_file, tmp_path,
+                                                               resolutions):
+    """Each strategy is resolved once, with the settings its cells share (the grid's step),
+    and that object goes to every cell's search, which does not resolve it again."""
     config = load_search_config(search_file, TINY)
-    study = SearchStudy(config, tmp_path / "study", budget=4, seeds=1, strategies=[strategy],
-                        progress=False)
-    resolutions.clear()  # the study's refusals before anything is written are not a cell
+    study = SearchStudy(config, tmp_path / "study", budget=4, seeds=2,
+                        strategies=["uniform", "grid", "tpe"], progress=False)
+    assert resolutions == {"resolve": 2, "build": 2}  # uniform is no search
     study.run()
-    assert resolutions == {"resolve": 1, "build": 1}
-    assert (tmp_path / "study" / "cells" / f"{strategy}-s0.json").is_file()
-    grid = cell_search(config, StudyStrategy("grid", "grid"), 4, 0, 2).strategy.strategy
+    assert resolutions == {"resolve": 2, "build": 2}
+    cells = sorted(p.name for p in (tmp_path / "study" / "cells").iterdir())
+    assert cells == [f"{s}-s{seed}.json" for s in ("grid", "tpe", "uniform") for seed in (0, 1)]
+    grid = study.searches["grid"].strategy.strategy
     assert grid.grid_step == 1.0  # 2 members of 2 epochs: the corners
 
 
 def test_the_data_seed_follows_the_cell_seed_only_when_asked():
     config = base()
     entry = parse_strategies(["pbt"])[0]
-    assert cell_search(config, entry, 40, 7, 3).config.benchmark.seed == config.benchmark.seed
-    varied = cell_search(config, entry, 40, 7, 3, vary_data=True).config
+    assert cell_search(config, entry, 40, 3).at(7).benchmark.seed == config.benchmark.seed
+    varied = cell_search(config, entry, 40, 3).at(7, vary_data=True)
     assert varied.benchmark.seed == 7 and varied.seed == 7
 
 
