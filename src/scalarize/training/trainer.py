@@ -37,7 +37,6 @@ from scalarize.runs.records import (
     ModelInfo,
     RunSummary,
 )
-from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
 from scalarize.training.batch_check import BatchCheck, check_first_batch
 from scalarize.training.callbacks import Callback
@@ -57,6 +56,7 @@ from scalarize.training.parallel import (
     sum_gradients,
 )
 from scalarize.training.plan import RunPlan
+from scalarize.training.run_folder import RunFolder
 from scalarize.training.schedule import warmup_cosine
 from scalarize.weights import SimplexWeights
 
@@ -67,7 +67,9 @@ class TrainingDiverged(ScalarizeError):
 
 class Trainer:
     """Trains one model on one config, or on a :class:`RunPlan` (the config resolved once, as
-    :func:`~scalarize.launch.check_run` returns it); optionally writes a :class:`RunDir`.
+    :func:`~scalarize.launch.check_run` returns it); optionally writes its records into
+    ``run_dir`` (a :class:`~scalarize.training.run_folder.RunFolder`: a run store's
+    :class:`~scalarize.runs.store.RunDir`).
 
     ``data`` may be passed in with a config to share one loaded benchmark across many runs
     (a plan holds its own). A plan's callbacks run before ``callbacks``.
@@ -76,7 +78,7 @@ class Trainer:
     (:mod:`scalarize.training.parallel`; the process group is set up); ``None``: one process.
     """
 
-    def __init__(self, config: RunConfig | RunPlan, run_dir: RunDir | None = None,
+    def __init__(self, config: RunConfig | RunPlan, run_dir: RunFolder | None = None,
                  callbacks: Sequence[Callback] = (), data: Dataset | None = None,
                  progress: bool | None = None, shard: Shard | None = None) -> None:
         train_cfg = config.config.train if isinstance(config, RunPlan) else config.train
