@@ -26,8 +26,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import TypeAlias, cast
 
 import torch
 from torch import nn
@@ -37,6 +37,9 @@ from scalarize.models.per_task import features_for
 from scalarize.training.data import Batch
 from scalarize.training.objectives import Objectives
 from scalarize.training.task_kinds import TaskKind
+
+#: A check of a forward's features on a batch of the given size (raises one line).
+Contract: TypeAlias = Callable[[object, int], None]
 
 #: Elements an in-memory split is checked in at a time (bounds the memory of the check).
 CHUNK_ELEMENTS = 1 << 22
@@ -51,25 +54,32 @@ def _seen(tensor: torch.Tensor) -> str:
     return f"shape {tuple(tensor.shape)} ({str(tensor.dtype).removeprefix('torch.')})"
 
 
-def check_first_batch(objectives: Objectives, model: nn.Module, batch: Batch) -> None:
+def check_first_batch(objectives: Objectives, model: nn.Module, batch: Batch,
+                      contract: Contract | None = None) -> None:
     """Raise one :class:`ScalarizeError` line when ``batch`` (a few training examples) does not
     fit ``model`` and ``objectives``. The model runs in eval mode without gradients, so nothing
-    trains, no batch-norm statistics move and no random numbers are drawn."""
+    trains, no batch-norm statistics move and no random numbers are drawn. ``contract``, when
+    given, checks the forward's features (and the batch's size) before the heads read them:
+    the encoder contract's check on this batch, so one forward serves both checks (the trainer
+    builds the model without its dummy-batch forward and checks it here)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            _check(objectives, model, batch)
+            _check(objectives, model, batch, contract)
     finally:
         model.train(was_training)
 
 
-def _check(objectives: Objectives, model: nn.Module, batch: Batch) -> None:
+def _check(objectives: Objectives, model: nn.Module, batch: Batch,
+           contract: Contract | None) -> None:
     try:
         features = model(batch.x)
     except Exception as exc:
         raise ScalarizeError(f"model: forward on the first training batch (images "
                              f"{_seen(batch.x)}) failed: {_first_line(exc)}") from exc
+    if contract is not None:
+        contract(features, len(batch))
     heads = cast(nn.ModuleDict, model.heads)
     for head, label, kind in objectives.tasks():
         if label not in batch.labels:
@@ -178,4 +188,4 @@ it takes class indices 0..3 (or -1: no label)
                  {k: v[part] for k, v in labels.items()}, torch.arange(n)[part])
 
 
-__all__ = ["CHUNK_ELEMENTS", "BatchCheck", "check_first_batch"]
+__all__ = ["CHUNK_ELEMENTS", "BatchCheck", "Contract", "check_first_batch"]

@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,13 @@ from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
 from scalarize.methods.base import needs_shared_features
 from scalarize.methods.shard import Shard
-from scalarize.models import build_model, describe
+from scalarize.models import (
+    build_model,
+    check_encoder_forward,
+    check_encoder_output,
+    describe,
+    is_dense,
+)
 from scalarize.models.per_task import Features
 from scalarize.runs.records import (
     EpochRecord,
@@ -111,11 +118,14 @@ class Trainer:
         self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
                                            train_cfg.batch_size, config.seed)
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model.spec, inputs, self.objectives.head_specs(),
-                                 config.model.options).to(self.device)
+        heads = self.objectives.head_specs()
+        # a model without dense heads forwards through its encoder: its contract is checked
+        # on the first real batch, in the forward the first-batch check runs anyway
+        fused = not any(is_dense(head) for head in heads.values())
+        self.model = build_model(config.model.spec, inputs, heads, config.model.options,
+                                 check_forward=not fused).to(self.device)
         # the user's data, model and losses meet here first: one clear line if they don't fit
-        check_first_batch(self.objectives, self.model,
-                          self.splits["train"].batch(torch.arange(min(2, len(train)))))
+        self._check_model(self.splits["train"].batch(torch.arange(min(2, len(train)))), fused)
         self.shared_params = self.model.shared_parameters()
         method = plan.method or build_method(config.method.name, config.method.options,
                                              len(self.objectives.names))
@@ -157,6 +167,20 @@ class Trainer:
         self.train_seconds = 0.0
         self._bar: tqdm | None = None
         self._last_counts = torch.zeros(len(self.objectives.names), device=self.device)
+
+    def _check_model(self, first: Batch, fused: bool) -> None:
+        """The first training batch through the model and the losses
+        (:func:`check_first_batch`); when ``fused``, the encoder contract is checked on that
+        forward's features instead of a dummy batch's. A refusal is the one the dummy batch
+        gave first before the two checks shared a forward, whenever that batch is refused."""
+        spec, encoder = self.config.model.spec, self.model.encoder
+        contract = partial(check_encoder_output, encoder, spec, self.inputs) if fused else None
+        try:
+            check_first_batch(self.objectives, self.model, first, contract)
+        except ScalarizeError:
+            if fused:
+                check_encoder_forward(encoder, spec, self.inputs)
+            raise
 
     def _use_compiled(self, enabled: bool) -> None:
         """Train the encoder compiled (``enabled``) or eagerly from the next step on;
