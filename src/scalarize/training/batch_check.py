@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TypeAlias, cast
 
@@ -131,19 +132,21 @@ it takes class indices 0..3 (or -1: no label)
         self.tasks = list(tasks)
         self.vocab_size = vocab_size  # token inputs: ids must lie in 0..vocab_size-1
 
-    def _where(self, index: torch.Tensor, row: int, batch: int | None) -> str:
-        item = int(index[row]) if index.numel() > row else row
+    def _where(self, index: torch.Tensor | None, row: int, batch: int | None) -> str:
+        item = int(index[row]) if index is not None and index.numel() > row else row
         return f"{self.split} split, item {item}" + (f" (batch {batch})" if batch else "")
 
-    def __call__(self, x: torch.Tensor, labels: dict[str, torch.Tensor], index: torch.Tensor,
-                 batch: int | None = None) -> None:
+    def __call__(self, x: torch.Tensor, labels: dict[str, torch.Tensor],
+                 index: torch.Tensor | None, batch: int | None = None) -> None:
         """Raise one :class:`ScalarizeError` line when the images ``x`` or the ``labels`` of
-        the items ``index`` (of the split) hold a value that training cannot take; ``batch``
-        is the batch's position in its pass (1 = first), ``None`` for a whole split."""
+        the items ``index`` (of the split; ``None``: items ``0..len(x) - 1``) hold a value
+        that training cannot take; ``batch`` is the batch's position in its pass (1 = first),
+        ``None`` for a whole split."""
         # uint8 images are finite by their type: nothing to test. A float batch's sum is
         # finite when every pixel is (one reduction, no mask); only a sum that is not (a NaN,
-        # an infinity, or an overflow of huge values) is looked at pixel by pixel
-        if x.is_floating_point() and not bool(torch.isfinite(x.sum())):
+        # an infinity, or an overflow of huge values) is looked at pixel by pixel. (The sum
+        # read as a Python float: a third of torch.isfinite's cost on one value)
+        if x.is_floating_point() and not math.isfinite(x.sum().item()):
             bad = ~torch.isfinite(x)
             if bool(bad.any()):
                 row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
@@ -180,8 +183,12 @@ it takes class indices 0..3 (or -1: no label)
         n = int(x.shape[0])
         if n == 0:
             return
-        per_row = max([x[:1].numel(), *(v[:1].numel() for v in labels.values())])
+        per_row = max([math.prod(x.shape[1:]), *(math.prod(v.shape[1:])
+                                                 for v in labels.values())])
         rows = max(1, CHUNK_ELEMENTS // max(1, per_row))
+        if rows >= n:  # one chunk (most splits): the tensors as they are, items 0..n-1
+            self(x, labels, None)
+            return
         for start in range(0, n, rows):
             part = slice(start, min(start + rows, n))
             self(x[part],

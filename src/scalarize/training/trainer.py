@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ from scalarize.methods import StepContext, build_method
 from scalarize.methods.base import needs_shared_features
 from scalarize.methods.shard import Shard
 from scalarize.models import (
+    MultiHeadModel,
     build_model,
     check_encoder_forward,
     check_encoder_output,
@@ -63,9 +65,16 @@ from scalarize.training.parallel import (
     shard_batches,
     sum_gradients,
 )
-from scalarize.training.plan import RunPlan
+from scalarize.training.plan import RunPlan, seed_torch
 from scalarize.training.schedule import warmup_cosine
 from scalarize.weights import SimplexWeights
+
+
+def _on(model: MultiHeadModel, device: torch.device) -> MultiHeadModel:
+    """``model`` moved to ``device``; one already there as it is (``Module.to`` would walk
+    every module to change nothing: a third as much again as this look at its tensors)."""
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return model if all(t.device == device for t in tensors) else model.to(device)
 
 
 class TrainingDiverged(ScalarizeError):
@@ -117,13 +126,13 @@ class Trainer:
         # the sampler reads only len() and .domain, which a streamed split has too
         self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
                                            train_cfg.batch_size, config.seed)
-        torch.manual_seed(config.seed)
+        seed_torch(config.seed, self.device)
         heads = self.objectives.head_specs()
         # a model without dense heads forwards through its encoder: its contract is checked
         # on the first real batch, in the forward the first-batch check runs anyway
         fused = not any(is_dense(head) for head in heads.values())
-        self.model = build_model(config.model.spec, inputs, heads, config.model.options,
-                                 check_forward=not fused).to(self.device)
+        self.model = _on(build_model(config.model.spec, inputs, heads, config.model.options,
+                                     check_forward=not fused), self.device)
         # the user's data, model and losses meet here first: one clear line if they don't fit
         self._check_model(self.splits["train"].batch(torch.arange(min(2, len(train)))), fused)
         self.shared_params = self.model.shared_parameters()
