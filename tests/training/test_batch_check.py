@@ -290,3 +290,22 @@ def test_a_forward_that_fails_on_any_batch_keeps_the_dummy_batch_refusal():
         Trainer(cfg, progress=False, data=_tabular())
     assert str(info.value) == ("model tests.training.test_batch_check:flat: forward on a batch "
                                "of shape (2, 6) failed: ValueError: no forward today")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_standardised_training_features_are_checked_through_their_statistics(tmp_path, bad):
+    from scalarize.training.data import input_stats, stats_show_finite
+
+    data = _tabular()
+    train = data.splits["train"]
+    mean, _ = input_stats(train, "tabular", standardize=True)
+    assert stats_show_finite(train, "tabular", mean)  # the check need not sum them again
+    train.x[11, 2] = bad
+    mean, _ = input_stats(train, "tabular", standardize=True)
+    assert not stats_show_finite(train, "tabular", mean)
+    out = tmp_path / "runs"
+    with pytest.raises(ScalarizeError) as info:  # the same line as without the statistics
+        sz.train(data, "mlp-d1-w8", config=RECIPE, out=out, progress=False)
+    assert str(info.value) == ("train split, item 11: its input holds NaN or infinite values; "
+                               "give finite values (fill in missing features before)")
+    assert not out.exists()

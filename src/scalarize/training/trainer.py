@@ -51,7 +51,14 @@ from scalarize.training.augment import Augment
 from scalarize.training.batch_check import BatchCheck, check_first_batch
 from scalarize.training.callbacks import Callback
 from scalarize.training.compiling import CompiledEncoder, decide_compile
-from scalarize.training.data import Batch, ServedSplit, input_stats, refuse_augment, serve
+from scalarize.training.data import (
+    Batch,
+    ServedSplit,
+    input_stats,
+    refuse_augment,
+    serve,
+    stats_show_finite,
+)
 from scalarize.training.mixing import MIXING
 from scalarize.training.model_record import ModelRecord
 from scalarize.training.objectives import PerExample
@@ -119,9 +126,11 @@ class Trainer:
         self.record = ModelRecord.of(self.data, (mean, std))
         # every split's values are checked: in memory once here, streamed at each batch
         tasks = [(label, kind) for _, label, kind in self.objectives.tasks()]
+        summed = stats_show_finite(train, inputs.kind, mean)  # the statistics read every value
         self.splits: dict[str, ServedSplit] = {
             name: serve(split, self.device, mean, std, train_cfg.workers,
-                        BatchCheck(name, tasks, inputs.vocab_size), inputs.kind)
+                        BatchCheck(name, tasks, inputs.vocab_size, summed and split is train),
+                        inputs.kind)
             for name, split in self.data.splits.items()}
         # the sampler reads only len() and .domain, which a streamed split has too
         self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
