@@ -51,8 +51,9 @@ def seed_torch(seed: int, device: torch.device) -> None:
     """Seed torch's random generator for a run on ``device``: the CPU's alone for a CPU run,
     every device's (``torch.manual_seed``) otherwise. A CPU run draws from no other device's
     generator, and ``torch.manual_seed`` also queues a lazy seed for each accelerator kind
-    torch knows (CUDA, MPS, XPU, MTIA), each recording its call stack: about 0.3 ms, an eighth
-    of a small tabular model's start (``benchmarks/step_overhead.py --data tabular``).
+    torch knows (CUDA, MPS, XPU, MTIA), each recording its call stack: about 0.3 ms (more
+    under a deep call stack), 7% of a small tabular model's start
+    (``benchmarks/step_overhead.py --data tabular``, docs/benchmarks.md).
 
     Example:
         >>> seed_torch(3, torch.device("cpu"))

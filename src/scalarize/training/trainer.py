@@ -78,8 +78,8 @@ from scalarize.weights import SimplexWeights
 
 
 def _on(model: MultiHeadModel, device: torch.device) -> MultiHeadModel:
-    """``model`` moved to ``device``; one already there as it is (``Module.to`` would walk
-    every module to change nothing: a third as much again as this look at its tensors)."""
+    """``model`` moved to ``device``; one already there as it is (``Module.to`` walks every
+    module even to change nothing: about three times this look at its tensors)."""
     tensors = itertools.chain(model.parameters(), model.buffers())
     return model if all(t.device == device for t in tensors) else model.to(device)
 
