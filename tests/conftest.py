@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from scalarize.config import RunConfig, load_config
@@ -65,6 +67,13 @@ _SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_c
 def _uses_ray(item: pytest.Item) -> bool:
     words = set(re.split(r"[^a-z0-9]+", item.nodeid.lower()))
     return "ray" in words or bool(_RAY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread in each pytest-xdist worker: the workers already fill the cores, and two
+    workers of two threads each on two cores wait on each other's threads."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
 
 
 @pytest.hookimpl(tryfirst=True)
