@@ -39,10 +39,8 @@ def tiny_config(*overrides: str) -> RunConfig:
 # presets). `serial`: the tests that start Ray or start and kill processes; `make test` runs
 # them alone, one at a time, after the others (they wait on their own processes and on Ray's
 # placement, which a busy machine delays: a two-node placement test failed beside another
-# worker). The others run on two pytest-xdist workers: a test using a fixture of this suite's
-# that is built once for many tests (module or session scope) runs in its module's group, so
-# that the fixture is built once; every other test is a group of its own, so that a module's
-# long tests (a training per method) spread over both workers instead of queueing on one.
+# worker). The others run on two pytest-xdist workers, each module one group (its module
+# fixtures and caches are built once: a group per test, tried, was 8% slower in all).
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 # fault tests that start, kill or lock out other processes (the others only run the CLI here)
@@ -90,23 +88,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.serial)
         if serial or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
-        if serial:
-            group = SERIAL_GROUP
-        elif path in _SHARED_GROUPS or _shares_a_built_fixture(item):
-            group = _SHARED_GROUPS.get(path, path)
-        else:
-            group = item.nodeid
+        group = SERIAL_GROUP if serial else _SHARED_GROUPS.get(path, path)
         item.add_marker(pytest.mark.xdist_group(group))
-
-
-def _shares_a_built_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a fixture defined in this suite that outlives one test (module,
-    package or session scope): its module's tests then stay on one worker, building it once."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(d.scope != "function" and d.baseid.startswith("tests")
-               for defs in info.name2fixturedefs.values() for d in defs)
 
 
 def tiny_study(depth: list[int] | None = None, width: list[int] | None = None,
