@@ -7,8 +7,11 @@ Usage: python benchmarks/step_overhead.py [--spec vit-d3-w48-p4] [--batch 128] [
 (two tasks, digit and digit >= 5, standardised with training statistics) from
 ``from_arrays``, an MLP; it also times the start (the trainer built from its plan: input
 statistics, served splits and their checks, the model, the first-batch check, the optimiser;
-against the bare loop's own setup: the model (without the encoder contract's dummy-batch
-forward, a check of the trainer's), the standardised tensors, the optimiser).
+against the bare loop's own setup: ``torch.manual_seed``, the model (without the encoder
+contract's dummy-batch forward, a check of the trainer's), the standardised tensors, the
+optimiser and the learning-rate schedule its steps follow), and prints a run's whole cost
+(start and steps) as a ratio for one epoch and for a run of the default length
+(``train.epochs``).
 
 The two loops alternate step by step in one process (trainer, bare, trainer, bare, ...) on the
 same batches, so drifts in machine speed hit both alike; the ratio is total trainer time over
@@ -45,10 +48,13 @@ def _digits() -> Dataset:
                        test=(x[n:], {k: v[n:] for k, v in labels.items()}), standardize=True)
 
 
-def _bare_start(data: Dataset, spec: str, lr: float, weight_decay: float) -> float:
-    """Seconds a hand-written loop takes to start on ``data``: the model and its heads, the
-    standardised training tensors, AdamW."""
+def _bare_start(data: Dataset, spec: str, lr: float, weight_decay: float, seed: int,
+                total: int) -> float:
+    """Seconds a hand-written, seeded loop takes to start on ``data``: the seed, the model and
+    its heads, the standardised training tensors, AdamW and the learning-rate schedule its steps
+    follow (``total`` steps)."""
     start = time.perf_counter()
+    torch.manual_seed(seed)  # what a hand-written loop calls to be reproducible
     x = torch.from_numpy(data.splits["train"].x)
     mean, std = x.mean(0), x.std(0, unbiased=False).clamp(min=1e-12)
     _ = (x - mean) / std
@@ -56,7 +62,8 @@ def _bare_start(data: Dataset, spec: str, lr: float, weight_decay: float) -> flo
     # without the encoder contract's dummy-batch forward: that check is the trainer's work
     model = build_model(spec, data.input, {t.name: t.num_classes for t in data.tasks},
                         check_forward=False)
-    torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, 1, total))
     return time.perf_counter() - start
 
 
@@ -126,15 +133,18 @@ def main() -> None:
             begin = time.perf_counter()
             Trainer(cfg, progress=False, data=data)
             t_start.append(time.perf_counter() - begin)
-            b_start.append(_bare_start(data, args.spec, cfg.train.lr, cfg.train.weight_decay))
+            b_start.append(_bare_start(data, args.spec, cfg.train.lr, cfg.train.weight_decay,
+                                       cfg.seed, total))
         started, bare = statistics.median(t_start), statistics.median(b_start)
-        print(f"start: trainer {started * 1e3:.1f} ms   bare {bare * 1e3:.1f} ms (model, "
-              f"tensors, optimiser; medians of 10 alternating warm starts; the process's first "
-              f"trainer {cold * 1e3:.0f} ms cold): {(started - bare) * 1e3:+.1f} ms a run")
-        epoch = len(trainer.sampler)
-        run = ((started + epoch * statistics.median(t_trainer))
-               / (bare + epoch * statistics.median(t_bare)))
-        print(f"start and one epoch ({epoch} steps): trainer/bare {run:.3f}")
+        print(f"start: trainer {started * 1e3:.1f} ms   bare {bare * 1e3:.1f} ms (seed, "
+              f"model, tensors, optimiser, schedule; medians of 10 alternating warm starts; "
+              f"the process's first trainer {cold * 1e3:.0f} ms cold): "
+              f"{(started - bare) * 1e3:+.1f} ms a run")
+        step, bare_step_s = statistics.median(t_trainer), statistics.median(t_bare)
+        for epochs in (1, cfg.train.epochs):  # one epoch, and a run of the default length
+            steps = epochs * len(trainer.sampler)
+            run = (started + steps * step) / (bare + steps * bare_step_s)
+            print(f"start and {epochs} epoch(s) ({steps} steps): trainer/bare {run:.3f}")
     print(f"trainer step: {statistics.median(t_trainer) * 1e3:.1f} ms (median)   "
           f"bare step: {statistics.median(t_bare) * 1e3:.1f} ms (median)")
     print(f"ratio trainer/bare: {sum(t_trainer) / sum(t_bare):.3f}  "
