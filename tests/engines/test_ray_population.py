@@ -3,6 +3,7 @@
 Ray is installed by ``make test`` (the ``ray`` extra); these tests fail, not skip, without it.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -89,14 +90,15 @@ def _start_node(args: list[str], tmp_path: Path, name: str, temp_dir: str
                             start_new_session=True)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, temp_dir: str) -> None:
+    """Kill a throwaway loopback node at once (SIGTERM made every teardown wait the 30 s it was
+    given), then any process of its cluster Ray daemonised outside its process group, found by
+    the cluster's temp dir in its command line."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    process.wait()
+    subprocess.run(["pkill", "-9", "-f", temp_dir], check=False)
 
 
 def _wait_for_nodes(address: str, count: int, timeout: float = 90.0) -> None:
@@ -144,6 +146,6 @@ def test_pbt_on_a_two_node_cluster_through_address(ray_search_file, tmp_path, mo
     finally:
         for process in (worker, head):
             if process is not None:
-                _stop(process)
+                _stop(process, temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert head.poll() is not None and (worker is None or worker.poll() is not None)

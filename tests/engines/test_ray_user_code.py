@@ -131,7 +131,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         yield {**env, "SCALARIZE_TEST_ADDRESS": address, "SCALARIZE_TEST_RAY_TEMP": temp_dir}
     finally:
         for process in reversed(nodes):
-            _stop(process)
+            _stop(process, temp_dir)
         import shutil
 
         shutil.rmtree(temp_dir, ignore_errors=True)
