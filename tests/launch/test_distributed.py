@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
-from scalarize.launch.distributed import _free_port, join_group, spawn_run
+from scalarize.launch.distributed import _free_port, process_group, spawn_run
 from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
 from scalarize.probes import build_probes
@@ -101,18 +101,20 @@ def _group(rank: int, world: int, address: str, folder: str) -> None:
     """One process of the group: train every case, rank 0 saves each model or refusal; then
     the probed runs' records."""
     torch.set_num_threads(1)
-    join_group(_config("static"), Shard(rank, world), address)
-    for i, (name, extra) in enumerate(CASES):
-        try:
-            result: object = _train(name, extra, Shard(rank, world))
-        except ScalarizeError as exc:
-            result = str(exc)
-        if rank == 0:
-            (Path(folder) / f"{i}.pickle").write_bytes(pickle.dumps(result))
-    for i, extra in enumerate(PROBED):
-        records = _probe(extra, Shard(rank, world))
-        if rank == 0:
-            (Path(folder) / f"probe{i}.pickle").write_bytes(pickle.dumps(records))
+    # the group destroyed before the process ends (alive, gloo's destructor aborted a process
+    # at exit once: SIGABRT after its last case)
+    with process_group(_config("static"), Shard(rank, world), address):
+        for i, (name, extra) in enumerate(CASES):
+            try:
+                result: object = _train(name, extra, Shard(rank, world))
+            except ScalarizeError as exc:
+                result = str(exc)
+            if rank == 0:
+                (Path(folder) / f"{i}.pickle").write_bytes(pickle.dumps(result))
+        for i, extra in enumerate(PROBED):
+            records = _probe(extra, Shard(rank, world))
+            if rank == 0:
+                (Path(folder) / f"probe{i}.pickle").write_bytes(pickle.dumps(records))
 
 
 @pytest.mark.serial
@@ -207,3 +209,20 @@ def test_batchnorm_on_several_cpu_processes_says_it_is_not_the_one_process_run()
         assert batchnorm_across(model, torch.device("cpu"), Shard(0, 2)) is model
     plain = torch.nn.Sequential(torch.nn.Linear(2, 2))
     assert batchnorm_across(plain, torch.device("cpu"), Shard(0, 2)) is plain
+
+
+def test_a_group_the_block_joined_is_destroyed_after_it_and_one_set_up_before_is_kept(tmp_path):
+    import torch.distributed as dist
+
+    config, shard = _config("static"), Shard(0, 1)
+    with process_group(config, shard, f"file://{tmp_path / 'first'}"):
+        assert dist.is_initialized() and dist.get_world_size() == 1
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'own'}", rank=0,
+                            world_size=1)
+    try:
+        with process_group(config, shard, f"file://{tmp_path / 'second'}"):
+            pass
+        assert dist.is_initialized()  # the caller's group: not this block's to destroy
+    finally:
+        dist.destroy_process_group()

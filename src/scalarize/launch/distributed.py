@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -78,14 +78,31 @@ def _backend(config: RunConfig) -> str:
     return "nccl" if cuda else "gloo"
 
 
-def join_group(config: RunConfig, shard: Shard, init_method: str) -> None:
-    """Join the process group (once per process), on this process's GPU where there are."""
+def join_group(config: RunConfig, shard: Shard, init_method: str) -> bool:
+    """Join the process group (once per process), on this process's GPU where there are;
+    whether this call created it (see :func:`process_group`)."""
     backend = _backend(config)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", shard.rank)))
-    if not dist.is_initialized():
-        dist.init_process_group(backend, init_method=init_method, rank=shard.rank,
-                                world_size=shard.world, timeout=TIMEOUT)
+    if dist.is_initialized():
+        return False
+    dist.init_process_group(backend, init_method=init_method, rank=shard.rank,
+                            world_size=shard.world, timeout=TIMEOUT)
+    return True
+
+
+@contextmanager
+def process_group(config: RunConfig, shard: Shard, init_method: str) -> Iterator[None]:
+    """The process group joined for the block (:func:`join_group`) and destroyed after it when
+    the block's join created it (one the caller set up is left as it is). A process that ends
+    with its gloo group alive can abort in the group's destructor at interpreter exit
+    ("terminate called without an active exception", SIGABRT), after all its work is done."""
+    created = join_group(config, shard, init_method)
+    try:
+        yield
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: bool = False,
@@ -150,9 +167,9 @@ def _worker(rank: int, world: int, address: str, config: RunConfig, out: str, re
     shard = Shard(rank, world)
     callbacks = [StopAfter(stop_after, kill)] if stop_after is not None else []
     try:
-        join_group(config, shard, address)
-        summary = train_shard(config, out, shard, resume=resume, overwrite=overwrite,
-                              callbacks=callbacks, progress=progress)
+        with process_group(config, shard, address):
+            summary = train_shard(config, out, shard, resume=resume, overwrite=overwrite,
+                                  callbacks=callbacks, progress=progress)
         if rank == 0:
             results.put(("done", summary))
     except Stopped as exc:
@@ -161,9 +178,6 @@ def _worker(rank: int, world: int, address: str, config: RunConfig, out: str, re
     except ScalarizeError as exc:
         results.put(("refused", str(exc)))
         raise
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = False,
@@ -197,4 +211,5 @@ def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = 
     return value if kind == "done" else None
 
 
-__all__ = ["StopAfter", "Stopped", "join_group", "spawn_run", "torchrun_shard", "train_shard"]
+__all__ = ["StopAfter", "Stopped", "join_group", "process_group", "spawn_run", "torchrun_shard",
+           "train_shard"]

@@ -9,7 +9,7 @@ from scalarize.benchmarks import Dataset
 from scalarize.config import RunConfig, same_config, with_nproc
 from scalarize.errors import ScalarizeError
 from scalarize.launch.check import check_run
-from scalarize.launch.distributed import join_group, spawn_run, torchrun_shard, train_shard
+from scalarize.launch.distributed import process_group, spawn_run, torchrun_shard, train_shard
 from scalarize.launch.naming import default_run_name, run_name
 from scalarize.probes import build_probes
 from scalarize.runs.records import RunSummary
@@ -58,9 +58,9 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
             raise ScalarizeError(f"--nproc (train.nproc) {nproc} under torchrun, which "
                                  f"already started {shard.world} processes; drop --nproc or "
                                  "set train.nproc=1")
-        join_group(config, shard, "env://")
-        return train_shard(config, out, shard, resume=resume, overwrite=overwrite,
-                           progress=progress)
+        with process_group(config, shard, "env://"):
+            return train_shard(config, out, shard, resume=resume, overwrite=overwrite,
+                               progress=progress)
     data = data if data is not None else load_data(config)
     weights = parse_weights(config.scalarization.weights, data.objectives)
     run = RunDir(Path(out) / run_name(config, weights))
