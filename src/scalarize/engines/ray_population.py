@@ -46,7 +46,9 @@ from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
-MAX_FAILURES = 2  # times a fixed-weight trial restarts from its checkpoint after its worker died
+MAX_FAILURES = 2  # times a member's trial restarts from its checkpoint after its worker died
+RESTORE_TIMEOUT = 600.0  # seconds a killed member may take to be restored and report again
+SAVE_TIMEOUT = 600.0  # seconds the driver waits for a source's checkpoint before a copy
 
 
 # -- the decisions: Ray's PBT, ranked, exploited and explored by the shared policy ---------------
@@ -83,12 +85,21 @@ class PolicyPBT(PopulationBasedTraining):
     (not Ray's random choice); ``_get_new_config`` returns the explored weights. ``record``
     receives the decision's exploit events.
 
-    Scheduling hooks, so that Ray pauses and checkpoints only what it must: a member that
-    reaches the boundary before the others waits holding its slot (no pause, no checkpoint)
-    unless another member needs the slot to catch up; after the decision the waiting members go
-    on, and only the targets restart (from their sources' checkpoints). ``choose_trial_to_run``
-    queues paused members as slots free up (Ray's picks one at a time, which left all but one
-    slot idle)."""
+    Scheduling hooks, so that Ray pauses only what it must: a member that reaches the boundary
+    before the others waits holding its slot (no pause) unless another member needs the slot to
+    catch up; after the decision every member but the targets checkpoints (the restore point of
+    a killed member), the waiting members go on, and only the targets restart (from their
+    sources' checkpoints). ``choose_trial_to_run`` queues paused members as slots free up (Ray's
+    picks one at a time, which left all but one slot idle).
+
+    Failure hooks, so that a member whose worker died continues exactly: Tune restarts its trial
+    from its last checkpoint (``FailureConfig``); ``on_trial_error`` takes it back to that
+    boundary (it is behind again, so the next decision waits for it) and ``on_trial_add`` keeps
+    its state (Ray's would start it afresh) or makes a target that died before its copy copy
+    now. The results it reports again up to the last decision are ignored (they fall before
+    its last perturbation), so no decision is taken twice. A member that fails for good, or
+    is not back within ``RESTORE_TIMEOUT``, sets :attr:`failure` (one line), which
+    :class:`_FailureStopper` turns into the end of the search."""
 
     def __init__(self, policy: PopulationPolicy, population: int, epochs: int, interval: int,
                  record: Callable[[list[ExploitEvent]], None] | None = None) -> None:
@@ -101,6 +112,49 @@ class PolicyPBT(PopulationBasedTraining):
         self._by_member: dict[int, Trial] = {}
         self._waiting: list[Trial] = []  # at the boundary, holding their slot
         self._pending: dict[Trial, Trial] = {}  # running targets -> their sources
+        # members the search waits for (killed, or copying a killed source) -> since when, why
+        self._deadlines: dict[Trial, tuple[float, str]] = {}
+        self.failure: str | None = None  # why the search must stop (one line)
+
+    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        kept = self._trial_state.get(trial)
+        super().on_trial_add(tune_controller, trial)
+        if kept is None:
+            return
+        self._trial_state[trial] = kept  # a killed member requeued: its state goes on
+        if trial in self._pending:  # a target that died before copying its source
+            self._exploit(tune_controller, trial, self._pending.pop(trial))
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        """A member's worker died: requeued from its last checkpoint (while it may fail again),
+        or failed for good (the search stops, see :attr:`failure`)."""
+        member = member_of(trial.trial_id)
+        if not trial.should_recover():
+            self.failure = (f"member {member}'s worker died {trial.run_metadata.num_failures} "
+                            "times (killed, out of memory, or its node lost), more than the "
+                            f"{MAX_FAILURES} restarts from its checkpoint a member gets")
+            return
+        if trial in self._waiting:
+            self._waiting.remove(trial)
+        state = self._trial_state[trial]
+        if isinstance(state.last_checkpoint, _FutureTrainingResult):  # a save for a copy
+            saved = _resolved(state.last_checkpoint, SAVE_TIMEOUT)  # done, or died with it
+            state.last_checkpoint = saved.checkpoint if saved else None
+        restored = trial.latest_checkpoint_result
+        point = int(restored.metrics.get(self._time_attr, 0)) if restored else 0
+        state.last_train_time = min(state.last_train_time, point)  # behind again
+        self._deadlines.setdefault(trial, (time.monotonic(), f"member {member}'s worker died "
+                                           "and the member was not restored"))
+
+    def overdue(self) -> bool:
+        """Whether the search must stop: a member failed for good, or one the search waits for
+        is not back within ``RESTORE_TIMEOUT`` (:attr:`failure` says which)."""
+        now = time.monotonic()
+        for since, what in self._deadlines.values():
+            if self.failure is None and now - since > RESTORE_TIMEOUT:
+                self.failure = (f"{what} within {RESTORE_TIMEOUT:g} s (no free worker? a node "
+                                "lost?)")
+        return self.failure is not None
 
     def on_trial_result(self, tune_controller: TuneController, trial: Trial,
                         result: dict[str, Any]) -> str:
@@ -108,8 +162,15 @@ class PolicyPBT(PopulationBasedTraining):
             return super().on_trial_result(tune_controller, trial, result)  # Ray's errors
         time = result[self._time_attr]
         state = self._trial_state[trial]
+        self._deadlines.pop(trial, None)
         if time - state.last_perturbation_time < self._perturbation_interval:
-            return TrialScheduler.CONTINUE
+            if (time == state.last_perturbation_time and not state.last_checkpoint
+                    and trial in self._pending.values()):
+                # a source restored after it died saving for a copy: its replay of the
+                # boundary is the state the target waits for (see _exploit)
+                state.last_train_time, state.last_result = time, result
+                state.last_checkpoint = tune_controller._schedule_trial_save(trial, result)
+            return TrialScheduler.CONTINUE  # within an interval, or replayed after a restore
         self._save_trial_state(state, time, result, trial)
         behind = [t for t in tune_controller.get_live_trials() if t is not trial and
                   self._trial_state[t].last_train_time < self._next_perturbation_sync]
@@ -120,9 +181,12 @@ class PolicyPBT(PopulationBasedTraining):
             return TrialScheduler.NOOP  # wait for the others, keeping the slot and the state
         lower, upper = self._quantiles()
         rest = [t for t in tune_controller.get_trials() if t not in lower and t not in upper]
+        # after a decision every member but the targets checkpoints: the sources for the
+        # targets to copy, every one as the point a killed member is restored to
+        keep = upper + rest if self.decision is not None else []
         for t in upper + rest + lower:  # sources checkpoint before targets copy them
             self._trial_state[t].last_perturbation_time = time
-            self._checkpoint_or_exploit(t, tune_controller, upper, lower)
+            self._checkpoint_or_exploit(t, tune_controller, keep, lower)
         self._next_perturbation_sync = max(
             self._next_perturbation_sync + self._perturbation_interval,
             max(self._trial_state[t].last_train_time for t in tune_controller.get_trials()))
@@ -167,6 +231,8 @@ class PolicyPBT(PopulationBasedTraining):
 
     def _checkpoint_or_exploit(self, trial: Trial, tune_controller: TuneController,
                                upper_quantile: list[Trial], lower_quantile: list[Trial]) -> None:
+        if trial.is_finished():
+            return  # stopped for good (the search is ending)
         super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, [])
         member = member_of(trial.trial_id)
         if self.decision is None or member not in self.decision.pairs:
@@ -181,13 +247,22 @@ class PolicyPBT(PopulationBasedTraining):
                  ) -> None:
         state = self._trial_state[trial_to_clone]
         if isinstance(state.last_checkpoint, _FutureTrainingResult):
-            saved = state.last_checkpoint.resolve()
+            saved = _resolved(state.last_checkpoint, SAVE_TIMEOUT)
             if saved:
                 state.last_result, state.last_checkpoint = saved.metrics, saved.checkpoint
+            else:
+                state.last_checkpoint = None
         if not state.last_checkpoint:
-            raise ScalarizeError(f"member {member_of(trial_to_clone.trial_id)} has no "
-                                 f"checkpoint for member {member_of(trial.trial_id)} to copy; "
-                                 "delete the search folder and run the search again")
+            # the source's worker died while saving (or took over SAVE_TIMEOUT): once restored
+            # it replays the boundary and saves it again (on_trial_result); the target waits,
+            # paused, until then (a deadline: RESTORE_TIMEOUT)
+            self._pending[trial] = trial_to_clone
+            if trial.status == Trial.PENDING:  # requeued after its own worker died
+                tune_controller._set_trial_status(trial, Trial.PAUSED)
+            self._deadlines.setdefault(trial, (
+                time.monotonic(), f"member {member_of(trial.trial_id)} could not copy member "
+                f"{member_of(trial_to_clone.trial_id)}, whose worker died while saving it"))
+            return
         super()._exploit(tune_controller, trial, trial_to_clone)
 
     def _get_new_config(self, trial: Trial, trial_to_clone: Trial
@@ -197,6 +272,34 @@ class PolicyPBT(PopulationBasedTraining):
         weights = self.decision.weights[member].values
         return {**trial_to_clone.config, "member": member,
                 **{f"w{i}": w for i, w in enumerate(weights)}}, {}
+
+
+def _resolved(future: _FutureTrainingResult, timeout: float) -> Any:
+    """The checkpoint a save scheduled by PBT produced, waited for at most ``timeout`` seconds;
+    ``None`` if its worker died or it took longer (Ray's ``resolve`` waits for ever)."""
+    import ray
+
+    try:
+        return ray.get(future.future, timeout=timeout)
+    except (ray.exceptions.GetTimeoutError, ray.exceptions.RayError):
+        return None
+
+
+def _failure_stopper(scheduler: PolicyPBT, epochs: int) -> Any:
+    """Tune's stop condition of a population search: each trial at ``epochs``, every trial once
+    ``scheduler`` has a :attr:`~PolicyPBT.failure` (a member failed for good or was not
+    restored in time). Tune asks ``stop_all`` at every step of its loop, so this is the
+    deadline of every wait for a killed member."""
+    from ray.tune.stopper import Stopper
+
+    class FailureStopper(Stopper):
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            return bool(result.get("training_iteration", 0) >= epochs)
+
+        def stop_all(self) -> bool:
+            return scheduler.overdue()
+
+    return FailureStopper()
 
 
 # -- the trainable: one member, run by the shared member runner ---------------------------------
@@ -322,6 +425,8 @@ class MemberTrainable(Trainable):
 class RayPopulation(RaySearch):
     """Runs the search as Ray Tune trials; see the module docstring."""
 
+    scheduler: PolicyPBT | None = None  # the adaptive search's, once built
+
     def _tuner(self, n: int, policy: PopulationPolicy) -> Any:
         """A new Tuner over the members, or the restored one of a killed search."""
         from ray import tune
@@ -330,11 +435,12 @@ class RayPopulation(RaySearch):
         refuse = (f"the Ray search in {self.folder.path} was interrupted, and an interrupted "
                   f"{self.spec.strategy} search cannot continue on Ray; delete the folder to "
                   "start again (the local engine's searches resume exactly)"
-                  if policy.adaptive else None)  # its members checkpoint only for exploits
+                  if policy.adaptive else None)  # its policy's state was in the dead driver
 
         def build() -> Any:
             scheduler = (PolicyPBT(policy, n, self.epochs, self.spec.interval,
                                    self.folder.append_events) if policy.adaptive else None)
+            self.scheduler = scheduler
             return tune.Tuner(
                 trainable, param_space={"member": tune.grid_search(list(range(n)))},
                 tune_config=tune.TuneConfig(
@@ -342,15 +448,13 @@ class RayPopulation(RaySearch):
                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
                 run_config=self.run_config(
                     n * self.epochs,
-                    tune.CheckpointConfig(  # fixed weights: every interval
-                        num_to_keep=3,
+                    tune.CheckpointConfig(  # fixed weights: every interval; adaptive: at each
+                        num_to_keep=3,      # decision (PolicyPBT asks)
                         checkpoint_frequency=0 if scheduler else self.spec.interval),
                     # a trial whose worker died restarts from its member's last checkpoint
-                    # when the weights are fixed; an adaptive search stops at once (Tune's PBT
-                    # cannot restore a member whose exploit checkpoint was still being saved,
-                    # and would hang)
-                    tune.FailureConfig(max_failures=0 if scheduler else MAX_FAILURES,
-                                       fail_fast=scheduler is not None)))
+                    # (an adaptive one at the last decision, see PolicyPBT)
+                    tune.FailureConfig(max_failures=MAX_FAILURES),
+                    None if scheduler is None else _failure_stopper(scheduler, self.epochs)))
 
         return self.restored_or(trainable, build, refuse)
 
@@ -363,16 +467,18 @@ class RayPopulation(RaySearch):
         start = time.perf_counter()
         results = self.fit(lambda: self._tuner(len(points), policy))
         errors, last = failures(results)
+        failure = self.scheduler.failure if self.scheduler is not None else None
+        if failure is not None:
+            raise ScalarizeError(f"the Ray {self.spec.strategy} search stopped: {failure}; run "
+                                 "it again in an empty folder (the local engine's searches "
+                                 "resume exactly)")
         if errors:
             from ray.exceptions import RayActorError, WorkerCrashedError
 
             if isinstance(errors[0], RayActorError | WorkerCrashedError):
                 last = "a member's worker process died (killed, out of memory, or its node lost)"
-            hint = (f"; an interrupted {self.spec.strategy} search cannot continue on Ray: "
-                    "delete the folder to start again (the local engine's searches resume "
-                    "exactly)" if policy.adaptive else "")
             raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: {last}"
-                                 f"{hint}") from None
+                                 ) from None
         members = sorted((MemberResult.model_validate_json(r.metrics["result"])
                           for r in results), key=lambda m: m.member)
         self.folder.write_events(local_order(self.folder.read_events(), self.spec.interval))
