@@ -1,11 +1,14 @@
 """A Ray worker SIGKILLed mid-training is retried from its last checkpoint, and the study ends
 exactly as without the kill: a Tune trial of a fixed-weight search
-(``FailureConfig(max_failures=2)``, restored from the member's last checkpoint) and a Ray task
-of a sweep (``max_retries=2``; the retry resumes the run folder from its ``checkpoint.pt``). An
-adaptive search (pbt) cannot restore a member exactly on Ray: it stops with one line instead.
+(``FailureConfig(max_failures=2)``, restored from the member's last checkpoint), a member of
+an adaptive search (pbt, pb2, mopbt on a two-node loopback cluster: restored from its
+checkpoint of the last decision, the policy's state kept in the driver) and a Ray task of a
+sweep (``max_retries=2``; the retry resumes the run folder from its ``checkpoint.pt``). A
+member that cannot be restored ends the search with one line.
 
-The kill comes from outside, as the kernel's OOM killer or an operator would: the test watches
-the output folder for the first checkpoint and kills the process training there (a sweep run's
+The kill comes from outside, as the kernel's OOM killer or an operator would, at a point the
+store shows, never at a time: the test watches the output folder (the first checkpoint, or an
+epoch recorded in ``population.jsonl``) and kills the process training there (a sweep run's
 worker holds the ``flock`` on its run folder, listed in ``/proc/locks``; a Tune trial's worker
 is a ``ray::ResourceTrainable`` process: the member trainable with its resources). On the
 local engine members run in the driver itself; killing that whole process and re-running the
@@ -161,19 +164,6 @@ def _trial_failures(experiment: Path) -> int:
                for _, meta in json.loads(state.read_text())["trial_data"])
 
 
-def _every_trial_worker(out: Path) -> int | None:
-    """Once a member has a checkpoint: SIGKILL every trial worker but the first, and name it
-    (the :class:`Killer` kills that one)."""
-    if not any(out.glob("ray/m*/checkpoint_*/member.pt")):
-        return None
-    pids = _trainables()
-    if not pids:
-        return None
-    for pid in pids[1:]:
-        os.kill(pid, signal.SIGKILL)
-    return pids[0]
-
-
 def _trial_killer(out: Path) -> Killer:
     def trial_worker() -> int | None:
         """A trial worker, once a member has a checkpoint (and the search is not over)."""
@@ -207,7 +197,8 @@ def test_a_killed_tune_trial_restarts_from_its_checkpoint_and_ends_as_unkilled(t
                       for e in SearchDir(tmp_path / "unkilled").read_events()]
 
 
-ADAPTIVE = ["search.population=2", "search.quantile=0.5"]  # one exploit per boundary
+# two members, one exploit per boundary, decisions after epochs 1 and 2
+ADAPTIVE = ["search.population=2", "search.quantile=0.5", "train.epochs=3"]
 
 
 def _reported(out: Path, epoch: int) -> bool:
