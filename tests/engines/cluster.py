@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -61,11 +62,20 @@ def _wait_for_nodes(address: str, count: int, env: dict[str, str], timeout: floa
         time.sleep(1.0)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """A running loopback cluster: its address, the environment to run its clients in (no auth
+    token to distribute between the processes of a loopback cluster) and the session ids of
+    its nodes (their processes, workers included, are in those sessions)."""
+
+    address: str
+    env: dict[str, str]
+    sessions: tuple[int, ...]
+
+
 @contextmanager
-def loopback_cluster(logs: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``(address, env)``: the cluster's address and the environment to run its clients in
-    (no auth token to distribute between the processes of a loopback cluster); the nodes'
-    logs in ``logs``."""
+def loopback_cluster(logs: Path) -> Iterator[Cluster]:
+    """A two-node :class:`Cluster` on loopback for the duration; the nodes' logs in ``logs``."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     port = free_port()
     address = f"127.0.0.1:{port}"
@@ -80,7 +90,7 @@ def loopback_cluster(logs: Path) -> Iterator[tuple[str, dict[str, str]]]:
         worker = _start_node([f"--address={address}", "--node-ip-address=127.0.0.1"],
                              logs, "worker", temp_dir, env)
         _wait_for_nodes(address, 2, env)
-        yield address, env
+        yield Cluster(address, env, (head.pid, worker.pid))
     finally:
         for process in (worker, head):
             if process is not None:

@@ -68,13 +68,53 @@ def test_a_finished_ray_search_is_not_run_again_and_replays(ray_search_file, tmp
 
 
 def test_pbt_on_a_two_node_cluster_through_address(ray_search_file, tmp_path):
-    with loopback_cluster(tmp_path) as (address, env):
+    with loopback_cluster(tmp_path) as cluster:
         result = subprocess.run(
             [sys.executable, "-m", "scalarize.cli", "search", str(ray_search_file), "--engine",
-             "ray", "--address", address, "--out", str(tmp_path / "cluster"), "--quiet",
+             "ray", "--address", cluster.address, "--out", str(tmp_path / "cluster"), "--quiet",
              "--cpus-per-run", "2"],  # a whole node per member: two run at once, one per node
-            capture_output=True, text=True, timeout=300, env=env)
+            capture_output=True, text=True, timeout=300, env=cluster.env)
         assert result.returncode == 0, result.stderr[-2000:]
     frame = population_frame(tmp_path / "cluster")
     assert frame.node.nunique() == 2, "trials did not run on both nodes"
     assert sorted(frame.groupby("member").epoch.max()) == [4, 4, 4, 4]
+
+
+class _Trial:
+    """What :meth:`PolicyPBT.overdue` reads of a Tune trial: its id and status."""
+
+    def __init__(self, member: int, status: str) -> None:
+        self.trial_id, self.status = f"search_{member:05d}", status
+
+
+def test_a_search_waiting_for_a_killed_member_stops_only_when_nothing_trains_for_too_long(
+        monkeypatch):
+    """The deadline of every wait for a killed member: ``RESTORE_TIMEOUT`` seconds during which
+    no other member trains (one that does is progress, e.g. a member restored only once a slot
+    frees up); then one line naming the member. A fake clock: no time passes in the test."""
+    from scalarize.engines import ray_population
+    from scalarize.engines.ray_population import PolicyPBT
+    from scalarize.search.decide import PopulationPolicy
+    from scalarize.search.explore import SimplexExplore
+    from scalarize.search.strategies import build_strategy
+
+    clock = [100.0]
+    monkeypatch.setattr(ray_population.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(ray_population, "RESTORE_TIMEOUT", 10.0)
+    policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
+                              ("a", "b"), seed=0)
+    scheduler = PolicyPBT(policy, 2, 3, 1)
+    other, killed = _Trial(0, "RUNNING"), _Trial(1, "PENDING")
+    scheduler._trial_state = {other: None, killed: None}
+    assert not scheduler.overdue()  # nobody waited for
+    scheduler._deadlines[killed] = "member 1's worker died and the member was not restored"
+    clock[0] += 1000.0
+    assert not scheduler.overdue()  # member 0 trains meanwhile
+    scheduler._waiting.append(other)  # member 0 waits at the boundary: nothing trains
+    assert not scheduler.overdue()
+    clock[0] += 10.0
+    assert not scheduler.overdue()
+    clock[0] += 0.5
+    assert scheduler.overdue()
+    assert scheduler.failure == ("member 1's worker died and the member was not restored "
+                                 "within 10 s (no free worker? a node lost?)")

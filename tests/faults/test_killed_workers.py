@@ -37,6 +37,7 @@ from scalarize.runs import RunDir, SearchDir
 from scalarize.search.spec import load_search_config
 from scalarize.studies.runner import run_search
 from scalarize.studies.sweep import load_sweep_config, run_sweep
+from tests.engines.cluster import Cluster
 
 BASE = """
 seed: 0
@@ -141,18 +142,23 @@ def test_a_killed_sweep_task_resumes_its_run_and_ends_as_unkilled(tmp_path, loca
              for r in RunDir(tmp_path / "unkilled" / run.name).read_metrics()])
 
 
-def _trainables() -> list[int]:
-    """Pids of this machine's Tune trial workers (the member trainable with its resources is
-    Tune's ``ResourceTrainable``; its process title names it)."""
+def _trainables(sessions: tuple[int, ...] = ()) -> list[int]:
+    """Pids of the Tune trial workers of this test's Ray (the member trainable with its
+    resources is Tune's ``ResourceTrainable``; its process title names it): those in this
+    process's session (a local Ray's workers), or in ``sessions`` (a cluster's nodes). Never
+    another Ray's on this machine: other tests may be running."""
+    sessions = sessions or (os.getsid(0),)
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes()
+            session = os.getsid(int(proc.name))
         except OSError:
             continue
-        if cmdline.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable")):
+        if (cmdline.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable"))
+                and session in sessions):
             pids.append(int(proc.name))
     return pids
 
@@ -217,7 +223,8 @@ def _reported(out: Path, epoch: int) -> bool:
     return False
 
 
-def _every_trial_worker_after(out: Path, epoch: int) -> Callable[[], int | None]:
+def _every_trial_worker_after(out: Path, epoch: int, sessions: tuple[int, ...] = ()
+                              ) -> Callable[[], int | None]:
     """Once ``epoch`` is reported: SIGKILL every trial worker but the first, and name it (the
     :class:`Killer` kills that one), so that every member dies, wherever each one is: training
     the next epoch, waiting at the boundary, saving, or restoring a copy."""
@@ -225,7 +232,7 @@ def _every_trial_worker_after(out: Path, epoch: int) -> Callable[[], int | None]
     def ready() -> int | None:
         if not _reported(out, epoch):
             return None
-        pids = _trainables()
+        pids = _trainables(sessions)
         for pid in pids[1:]:
             os.kill(pid, signal.SIGKILL)
         return pids[0] if pids else None
@@ -249,7 +256,7 @@ def _same_search(killed: Path, unkilled: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
     """A two-node Ray cluster on loopback for the killed-member tests of this module."""
     from tests.engines.cluster import loopback_cluster
 
@@ -266,18 +273,17 @@ def test_a_killed_adaptive_member_is_restored_and_the_search_ends_as_unkilled(tm
     results a restored member reports again are ignored), and the search ends with the same
     population file and summary as an unkilled one (the local engine's, which the Ray engine
     matches bit for bit: tests/engines/test_ray_population.py)."""
-    address, env = cluster
     path = tmp_path / "search.yaml"
     path.write_text(SEARCH)
     overrides = [f"search.strategy={strategy}", *ADAPTIVE]
     run_search(load_search_config(path, overrides), tmp_path / "unkilled", progress=False)
     out = tmp_path / "killed"
-    with Killer(_every_trial_worker_after(out, 2)) as killer:
+    with Killer(_every_trial_worker_after(out, 2, cluster.sessions)) as killer:
         result = subprocess.run(
             [sys.executable, "-m", "scalarize.cli", "search", str(path), *overrides,
-             "--engine", "ray", "--address", address, "--out", str(out), "--quiet",
+             "--engine", "ray", "--address", cluster.address, "--out", str(out), "--quiet",
              "--cpus-per-run", "2"],
-            capture_output=True, text=True, timeout=300, env=env)
+            capture_output=True, text=True, timeout=300, env=cluster.env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert killer.killed is not None and not _alive(killer.killed)
     assert _trial_failures(out / "ray") >= 1  # a member died, and Tune restored it

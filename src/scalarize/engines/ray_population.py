@@ -7,8 +7,11 @@ Each member is a Ray Tune trial (:class:`MemberTrainable`, ``cpus_per_member`` /
 :class:`~scalarize.search.decide.PopulationPolicy`, so the same scores and seed give the same
 exploits and weights as in-process. The driver appends every event and decision to
 ``population.jsonl`` as they come and, at the end, rewrites it in the in-process engine's order
-and writes the same summary. How members checkpoint, pause and stay in a worker, and which
-killed searches resume, is in ``docs/search-strategies.md`` ("Population strategies on Ray").
+and writes the same summary. A member whose worker dies is restarted from its last checkpoint
+(every member but the targets checkpoints at each decision) while :class:`PolicyPBT`, in the
+driver, keeps the policy's state and ignores the results it reports again. How members
+checkpoint, pause and stay in a worker, what a killed worker costs and which killed searches
+resume is in ``docs/search-strategies.md`` ("Population strategies on Ray").
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from scalarize.training import load_data
 from scalarize.weights import SimplexWeights
 
 MAX_FAILURES = 2  # times a member's trial restarts from its checkpoint after its worker died
-RESTORE_TIMEOUT = 600.0  # seconds a killed member may take to be restored and report again
+RESTORE_TIMEOUT = 600.0  # seconds a search may stall waiting for a killed member to report
 SAVE_TIMEOUT = 600.0  # seconds the driver waits for a source's checkpoint before a copy
 
 
@@ -99,7 +102,7 @@ class PolicyPBT(PopulationBasedTraining):
     now. The results it reports again up to the last decision are ignored (they fall before
     its last perturbation), so no decision is taken twice. A member that fails for good, or
     is not back within ``RESTORE_TIMEOUT``, sets :attr:`failure` (one line), which
-    :class:`_FailureStopper` turns into the end of the search."""
+    the stopper of :func:`_failure_stopper` turns into the end of the search."""
 
     def __init__(self, policy: PopulationPolicy, population: int, epochs: int, interval: int,
                  record: Callable[[list[ExploitEvent]], None] | None = None) -> None:
@@ -112,8 +115,9 @@ class PolicyPBT(PopulationBasedTraining):
         self._by_member: dict[int, Trial] = {}
         self._waiting: list[Trial] = []  # at the boundary, holding their slot
         self._pending: dict[Trial, Trial] = {}  # running targets -> their sources
-        # members the search waits for (killed, or copying a killed source) -> since when, why
-        self._deadlines: dict[Trial, tuple[float, str]] = {}
+        # members the search waits for (killed, or copying a killed source) -> why
+        self._deadlines: dict[Trial, str] = {}
+        self._stalled: float | None = None  # since when no member trains while it waits
         self.failure: str | None = None  # why the search must stop (one line)
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
@@ -143,17 +147,28 @@ class PolicyPBT(PopulationBasedTraining):
         restored = trial.latest_checkpoint_result
         point = int(restored.metrics.get(self._time_attr, 0)) if restored else 0
         state.last_train_time = min(state.last_train_time, point)  # behind again
-        self._deadlines.setdefault(trial, (time.monotonic(), f"member {member}'s worker died "
-                                           "and the member was not restored"))
+        self._deadlines.setdefault(trial, f"member {member}'s worker died and the member was "
+                                   "not restored")
 
     def overdue(self) -> bool:
-        """Whether the search must stop: a member failed for good, or one the search waits for
-        is not back within ``RESTORE_TIMEOUT`` (:attr:`failure` says which)."""
+        """Whether the search must stop: a member failed for good, or the search has waited
+        for a killed member (or a copy of one) ``RESTORE_TIMEOUT`` seconds with no other
+        member training meanwhile (:attr:`failure` says which). Other members training is
+        progress: a member restored only when a slot frees up is not late."""
+        if self.failure is not None or not self._deadlines:
+            self._stalled = None
+            return self.failure is not None
+        training = any(t.status == Trial.RUNNING and t not in self._waiting
+                       and t not in self._deadlines for t in self._trial_state)
         now = time.monotonic()
-        for since, what in self._deadlines.values():
-            if self.failure is None and now - since > RESTORE_TIMEOUT:
-                self.failure = (f"{what} within {RESTORE_TIMEOUT:g} s (no free worker? a node "
-                                "lost?)")
+        if training:
+            self._stalled = None
+        elif self._stalled is None:
+            self._stalled = now
+        if self._stalled is not None and now - self._stalled > RESTORE_TIMEOUT:
+            what = next(iter(self._deadlines.values()))  # the first the search waits for
+            self.failure = (f"{what} within {RESTORE_TIMEOUT:g} s (no free worker? a node "
+                            "lost?)")
         return self.failure is not None
 
     def on_trial_result(self, tune_controller: TuneController, trial: Trial,
@@ -260,7 +275,7 @@ class PolicyPBT(PopulationBasedTraining):
             if trial.status == Trial.PENDING:  # requeued after its own worker died
                 tune_controller._set_trial_status(trial, Trial.PAUSED)
             self._deadlines.setdefault(trial, (
-                time.monotonic(), f"member {member_of(trial.trial_id)} could not copy member "
+                f"member {member_of(trial.trial_id)} could not copy member "
                 f"{member_of(trial_to_clone.trial_id)}, whose worker died while saving it"))
             return
         super()._exploit(tune_controller, trial, trial_to_clone)
