@@ -118,7 +118,8 @@ class PolicyPBT(PopulationBasedTraining):
         # members the search waits for (killed, or copying a killed source) -> why
         self._deadlines: dict[Trial, str] = {}
         self._stalled: float | None = None  # since when no member trains while it waits
-        self.failure: str | None = None  # why the search must stop (one line)
+        self.failure: str | None = None  # why a wait ran out (one line)
+        self.failed: list[int] = []  # members that failed for good (their errors say why)
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         kept = self._trial_state.get(trial)
@@ -130,13 +131,12 @@ class PolicyPBT(PopulationBasedTraining):
             self._exploit(tune_controller, trial, self._pending.pop(trial))
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        """A member's worker died: requeued from its last checkpoint (while it may fail again),
-        or failed for good (the search stops, see :attr:`failure`)."""
+        """A member's worker died (or its step raised): requeued from its last checkpoint
+        (Tune has stopped it, ``ERROR``, and restarts it), or failed for good (Tune calls this
+        on the running trial before stopping it; the search stops, see :meth:`overdue`)."""
         member = member_of(trial.trial_id)
-        if not trial.should_recover():
-            self.failure = (f"member {member}'s worker died {trial.run_metadata.num_failures} "
-                            "times (killed, out of memory, or its node lost), more than the "
-                            f"{MAX_FAILURES} restarts from its checkpoint a member gets")
+        if trial.status != Trial.ERROR or not trial.should_recover():
+            self.failed.append(member)
             return
         if trial in self._waiting:
             self._waiting.remove(trial)
@@ -151,13 +151,14 @@ class PolicyPBT(PopulationBasedTraining):
                                    "not restored")
 
     def overdue(self) -> bool:
-        """Whether the search must stop: a member failed for good, or the search has waited
+        """Whether the search must stop: a member failed for good (:attr:`failed`), or the
+        search has waited
         for a killed member (or a copy of one) ``RESTORE_TIMEOUT`` seconds with no other
         member training meanwhile (:attr:`failure` says which). Other members training is
         progress: a member restored only when a slot frees up is not late."""
-        if self.failure is not None or not self._deadlines:
+        if self.failed or self.failure is not None or not self._deadlines:
             self._stalled = None
-            return self.failure is not None
+            return bool(self.failed) or self.failure is not None
         training = any(t.status == Trial.RUNNING and t not in self._waiting
                        and t not in self._deadlines for t in self._trial_state)
         now = time.monotonic()
@@ -491,8 +492,14 @@ class RayPopulation(RaySearch):
             from ray.exceptions import RayActorError, WorkerCrashedError
 
             if isinstance(errors[0], RayActorError | WorkerCrashedError):
-                last = "a member's worker process died (killed, out of memory, or its node lost)"
-            raise ScalarizeError(f"{len(errors)} member(s) of the Ray search failed: {last}"
+                last = "the worker process died (killed, out of memory, or its node lost)"
+            failed = sorted(int(Path(r.path).name[1:]) for r in results if r.error is not None)
+            who = (f"member {failed[0]}" if len(failed) == 1 else
+                   "members " + ", ".join(str(m) for m in failed))
+            again = ("run the search again in an empty folder" if policy.adaptive else
+                     "run the search again to continue it")
+            raise ScalarizeError(f"{who} of the Ray {self.spec.strategy} search failed after "
+                                 f"{MAX_FAILURES} restart(s) from a checkpoint: {last}; {again}"
                                  ) from None
         members = sorted((MemberResult.model_validate_json(r.metrics["result"])
                           for r in results), key=lambda m: m.member)
