@@ -152,10 +152,9 @@ class PolicyPBT(PopulationBasedTraining):
 
     def overdue(self) -> bool:
         """Whether the search must stop: a member failed for good (:attr:`failed`), or the
-        search has waited
-        for a killed member (or a copy of one) ``RESTORE_TIMEOUT`` seconds with no other
-        member training meanwhile (:attr:`failure` says which). Other members training is
-        progress: a member restored only when a slot frees up is not late."""
+        search has waited for a killed member (or a copy of one) ``RESTORE_TIMEOUT`` seconds
+        with no other member training meanwhile (:attr:`failure` says which). Other members
+        training is progress: a member restored only once a slot frees up is not late."""
         if self.failed or self.failure is not None or not self._deadlines:
             self._stalled = None
             return bool(self.failed) or self.failure is not None
