@@ -6,7 +6,8 @@ here with the names to look at, instead of deep inside a search.
 - :class:`~scalarize.engines.ray_population.PolicyPBT` overrides and calls private methods of
   :class:`~ray.tune.schedulers.PopulationBasedTraining`, reads its private state, and asks
   Tune's controller to go on with a waiting trial (no public "go on" exists), to save a
-  restored source again and to hold a requeued target paused; it reads a requeued trial's
+  restored source again, to hold a requeued target paused and to requeue a member Tune
+  stopped for good when a dead idle actor was reused for it; it reads a requeued trial's
   restore point and failures, and waits for a save's future with a deadline;
 - :class:`~scalarize.engines.ray_trials.SeededASHA` draws the bracket of a trial in place of
   :class:`~ray.tune.schedulers.ASHAScheduler`'s ``on_trial_add``;
@@ -99,7 +100,8 @@ def test_the_tune_controller_still_schedules_a_trial_to_train():
 
     _fail_on(_changed(TuneController, {"_schedule_trial_train": ["trial"],
                                        "_schedule_trial_save": ["trial", "result"],
-                                       "_set_trial_status": ["trial", "status"]}))
+                                       "_set_trial_status": ["trial", "status"],
+                                       "_requeue_trial": ["trial"]}))
 
 
 def test_a_trial_still_says_whether_it_recovers_and_from_where():

@@ -120,6 +120,7 @@ class PolicyPBT(PopulationBasedTraining):
         self._stalled: float | None = None  # since when no member trains while it waits
         self.failure: str | None = None  # why a wait ran out (one line)
         self.failed: list[int] = []  # members that failed for good (their errors say why)
+        self._requeue: list[Trial] = []  # stopped by Tune although they may restart
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         kept = self._trial_state.get(trial)
@@ -132,11 +133,18 @@ class PolicyPBT(PopulationBasedTraining):
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         """A member's worker died (or its step raised): requeued from its last checkpoint
-        (Tune has stopped it, ``ERROR``, and restarts it), or failed for good (Tune calls this
-        on the running trial before stopping it; the search stops, see :meth:`overdue`)."""
+        while it has restarts left (Tune requeues a running trial, this a trial that failed
+        while pending), or failed for good (the search stops, see :meth:`overdue`)."""
         member = member_of(trial.trial_id)
-        if trial.status != Trial.ERROR or not trial.should_recover():
+        if not trial.should_recover():
             self.failed.append(member)
+            return
+        if trial.status != Trial.ERROR:
+            # failed while not running (an idle actor that died, reused for it): Tune stops
+            # it for good, unlike a running trial; choose_trial_to_run requeues it
+            self._requeue.append(trial)
+            self._deadlines.setdefault(trial, f"member {member}'s worker died and the member "
+                                       "was not restored")
             return
         if trial in self._waiting:
             self._waiting.remove(trial)
@@ -187,10 +195,12 @@ class PolicyPBT(PopulationBasedTraining):
                 state.last_checkpoint = tune_controller._schedule_trial_save(trial, result)
             return TrialScheduler.CONTINUE  # within an interval, or replayed after a restore
         self._save_trial_state(state, time, result, trial)
-        behind = [t for t in tune_controller.get_live_trials() if t is not trial and
-                  self._trial_state[t].last_train_time < self._next_perturbation_sync]
+        behind = [t for t in [*tune_controller.get_live_trials(), *self._requeue]
+                  if t is not trial and (t in self._requeue or self._trial_state[t].last_train_time
+                                         < self._next_perturbation_sync)]
         if behind:
-            if any(t.status in (Trial.PENDING, Trial.PAUSED) for t in behind):
+            if any(t.status in (Trial.PENDING, Trial.PAUSED) or t in self._requeue
+                   for t in behind):
                 return TrialScheduler.PAUSE  # a member behind needs the slot
             self._waiting.append(trial)
             return TrialScheduler.NOOP  # wait for the others, keeping the slot and the state
@@ -216,6 +226,9 @@ class PolicyPBT(PopulationBasedTraining):
         return TrialScheduler.NOOP if trial.status == Trial.PAUSED else TrialScheduler.CONTINUE
 
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        for trial in [t for t in self._requeue if t.status == Trial.ERROR]:
+            self._requeue.remove(trial)  # as Tune requeues a running trial that failed
+            tune_controller._requeue_trial(trial)
         for target in [t for t in self._pending if t.status == Trial.PAUSED]:
             self._exploit(tune_controller, target, self._pending.pop(target))
         trials = tune_controller.get_trials()
