@@ -19,6 +19,7 @@ from pathlib import Path
 
 
 def free_port() -> int:
+    """A TCP port free on loopback now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -34,7 +35,8 @@ def _start_node(args: list[str], logs: Path, name: str, temp_dir: str, env: dict
                             start_new_session=True, env=env)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_node(process: subprocess.Popen) -> None:
+    """SIGTERM a node's process group (SIGKILL after 30 s)."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -44,8 +46,8 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _wait_for_nodes(address: str, count: int, env: dict[str, str], timeout: float = 90.0
-                    ) -> None:
+def wait_for_nodes(address: str, count: int, env: dict[str, str] | None = None,
+                   timeout: float = 90.0) -> None:
     """Poll from a subprocess: a Ray client in this process would keep the loopback cluster's
     settings (no auth token) for later tests that start a local Ray."""
     probe = (f"import ray; ray.init(address={address!r}, include_dashboard=False, "
@@ -86,14 +88,14 @@ def loopback_cluster(logs: Path) -> Iterator[Cluster]:
                         "--include-dashboard=false"], logs, "head", temp_dir, env)
     worker = None
     try:
-        _wait_for_nodes(address, 1, env)
+        wait_for_nodes(address, 1, env)
         worker = _start_node([f"--address={address}", "--node-ip-address=127.0.0.1"],
                              logs, "worker", temp_dir, env)
-        _wait_for_nodes(address, 2, env)
+        wait_for_nodes(address, 2, env)
         yield Cluster(address, env, (head.pid, worker.pid))
     finally:
         for process in (worker, head):
             if process is not None:
-                _stop(process)
+                stop_node(process)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert head.poll() is not None and (worker is None or worker.poll() is not None)
