@@ -100,9 +100,9 @@ class PolicyPBT(PopulationBasedTraining):
     boundary (it is behind again, so the next decision waits for it) and ``on_trial_add`` keeps
     its state (Ray's would start it afresh) or makes a target that died before its copy copy
     now. The results it reports again up to the last decision are ignored (they fall before
-    its last perturbation), so no decision is taken twice. A member that fails for good, or
-    is not back within ``RESTORE_TIMEOUT``, sets :attr:`failure` (one line), which
-    the stopper of :func:`_failure_stopper` turns into the end of the search."""
+    its last perturbation), so no decision is taken twice. A member that fails for good
+    (:attr:`failed`), or a wait for one that runs out (:attr:`failure`, one line), ends the
+    search through the stopper of :func:`_failure_stopper` (:meth:`overdue`)."""
 
     def __init__(self, policy: PopulationPolicy, population: int, epochs: int, interval: int,
                  record: Callable[[list[ExploitEvent]], None] | None = None) -> None:
@@ -315,8 +315,8 @@ def _resolved(future: _FutureTrainingResult, timeout: float) -> Any:
 
 def _failure_stopper(scheduler: PolicyPBT, epochs: int) -> Any:
     """Tune's stop condition of a population search: each trial at ``epochs``, every trial once
-    ``scheduler`` has a :attr:`~PolicyPBT.failure` (a member failed for good or was not
-    restored in time). Tune asks ``stop_all`` at every step of its loop, so this is the
+    ``scheduler`` is :meth:`~PolicyPBT.overdue` (a member failed for good, or a killed one was
+    not restored in time). Tune asks ``stop_all`` at every step of its loop, so this is the
     deadline of every wait for a killed member."""
     from ray.tune.stopper import Stopper
 
