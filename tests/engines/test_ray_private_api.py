@@ -98,10 +98,15 @@ def test_population_based_training_keeps_the_private_hooks_policy_pbt_overrides(
 def test_the_tune_controller_still_schedules_a_trial_to_train():
     from ray.tune.execution.tune_controller import TuneController
 
-    _fail_on(_changed(TuneController, {"_schedule_trial_train": ["trial"],
+    changed = _changed(TuneController, {"_schedule_trial_train": ["trial"],
                                        "_schedule_trial_save": ["trial", "result"],
                                        "_set_trial_status": ["trial", "status"],
-                                       "_requeue_trial": ["trial"]}))
+                                       "_requeue_trial": ["trial"],
+                                       "_unstage_trial_with_resources": ["trial"]})
+    source = inspect.getsource(TuneController.__init__)  # an attribute set there
+    if "self._staged_trials" not in source:
+        changed.append("TuneController._staged_trials (missing)")
+    _fail_on(changed)
 
 
 def test_a_trial_still_says_whether_it_recovers_and_from_where():

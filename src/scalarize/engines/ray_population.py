@@ -227,7 +227,9 @@ class PolicyPBT(PopulationBasedTraining):
 
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         for trial in [t for t in self._requeue if t.status == Trial.ERROR]:
-            self._requeue.remove(trial)  # as Tune requeues a running trial that failed
+            self._requeue.remove(trial)  # as Tune requeues a running trial that failed,
+            if trial in tune_controller._staged_trials:  # unstaged (Tune stopped it staged,
+                tune_controller._unstage_trial_with_resources(trial)  # and would not start it)
             tune_controller._requeue_trial(trial)
         for target in [t for t in self._pending if t.status == Trial.PAUSED]:
             self._exploit(tune_controller, target, self._pending.pop(target))
