@@ -9,8 +9,14 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# installed by uv (pinned in constraints.txt), bytecode compiled as pip does (this machine sets
+# PYTHONDONTWRITEBYTECODE: without it every process compiles torch again); uv reads no pip.conf, so
+# pip's wheel folder (where this machine keeps torch's CPU build) is handed over
+FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,ray,tracking,export]"
+	$(BIN)/pip install --quiet -c constraints.txt uv
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(foreach d,$(FIND_LINKS),--find-links $(d)) \
+		-c constraints.txt -e ".[dev,ray,tracking,export]"
 	touch $(STAMP)
 
 setup: $(STAMP)

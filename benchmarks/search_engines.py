@@ -84,6 +84,7 @@ def _measure(folder: Path, mode: str, strategy: str, epochs: int, interval: int
              ) -> dict[str, float]:
     from scalarize.search.decide import initial_points
     from scalarize.search.member import Member, search_data
+    from scalarize.search.resolve import resolve_strategy
     from scalarize.search.spec import load_search_config
     from scalarize.studies.runner import run_search
 
@@ -102,7 +103,8 @@ def _measure(folder: Path, mode: str, strategy: str, epochs: int, interval: int
     start, cpu_start = time.perf_counter(), time.process_time()
     if mode == "bare":
         data = search_data(config)
-        points = initial_points(config, data.objectives)
+        points = initial_points(config, data.objectives,
+                                resolve_strategy(config.search).strategy)
         trainers = [Member.build(config, data, i, p).trainer for i, p in enumerate(points)]
         for trainer in trainers:
             trainer.train_epochs(epochs)

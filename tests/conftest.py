@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from scalarize.config import RunConfig, load_config
@@ -38,7 +40,7 @@ def tiny_config(*overrides: str) -> RunConfig:
 # them alone, one at a time, after the others (they wait on their own processes and on Ray's
 # placement, which a busy machine delays: a two-node placement test failed beside another
 # worker). The others run on two pytest-xdist workers, each module one group (its module
-# fixtures are built once).
+# fixtures and caches are built once: a group per test, tried, was 8% slower in all).
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 # fault tests that start, kill or lock out other processes (the others only run the CLI here)
@@ -63,6 +65,13 @@ _SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_c
 def _uses_ray(item: pytest.Item) -> bool:
     words = set(re.split(r"[^a-z0-9]+", item.nodeid.lower()))
     return "ray" in words or bool(_RAY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread in each pytest-xdist worker: the workers already fill the cores, and two
+    workers of two threads each on two cores wait on each other's threads."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -141,6 +142,18 @@ def remove_temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
+
+
+def empty_folder(folder: Path) -> None:
+    """Remove everything inside ``folder`` but keep the folder itself (its lock is held on
+    it); a missing folder is left missing."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def append_lines(path: Path, records: Iterable[dict[str, Any]]) -> None:

@@ -26,7 +26,8 @@ from scalarize.engines.population import LocalPopulation
 from scalarize.engines.ray_population import PolicyPBT
 from scalarize.runs import SearchDir
 from scalarize.runs.records import ExploitEvent
-from scalarize.search.decide import PopulationPolicy, strategy_of
+from scalarize.search.decide import PopulationPolicy
+from scalarize.search.resolve import resolve_strategy
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
 from scalarize.weights import SimplexWeights
@@ -53,7 +54,7 @@ SCORES: list[list[list[float] | None]] = [
 
 def _policy(strategy: str) -> PopulationPolicy:
     config = SearchConfig.model_validate({"seed": SEED, "search": {"strategy": strategy}})
-    return PopulationPolicy(strategy_of(config), 0.25, OBJECTIVES, SEED)
+    return PopulationPolicy(resolve_strategy(config.search).strategy, 0.25, OBJECTIVES, SEED)
 
 
 # -- the in-process engine, its members standing in ----------------------------------------------

@@ -9,6 +9,7 @@ from scalarize.engines.population import LocalPopulation
 from scalarize.errors import ScalarizeError
 from scalarize.runs import SearchDir
 from scalarize.search.decide import Decision, PopulationPolicy
+from scalarize.search.resolve import resolve_strategy
 from scalarize.search.spec import load_search_config
 from scalarize.studies.runner import run_search
 from scalarize.weights import SimplexWeights
@@ -49,7 +50,8 @@ def test_pbt_search_writes_population_schedules_and_summary(search_file, tmp_pat
 
 def test_exploit_copies_weights_model_and_optimiser_state(search_file, tmp_path, monkeypatch):
     config = _config(search_file, "search.population=2")
-    engine = LocalPopulation(config, SearchDir(tmp_path / "s"), progress=False)
+    engine = LocalPopulation(config, resolve_strategy(config.search), SearchDir(tmp_path / "s"),
+                             progress=False)
     (tmp_path / "s").mkdir()
     for member in engine.members:
         member.trainer.train_epochs(1)
@@ -81,7 +83,8 @@ def test_exploit_copies_weights_model_and_optimiser_state(search_file, tmp_path,
 
 def test_a_member_that_diverges_is_replaced_not_fatal(search_file, tmp_path):
     config = _config(search_file, "train.epochs=3")
-    engine = LocalPopulation(config, SearchDir(tmp_path / "nan"), progress=False)
+    engine = LocalPopulation(config, resolve_strategy(config.search), SearchDir(tmp_path / "nan"),
+                             progress=False)
     with torch.no_grad():
         for param in engine.members[2].trainer.model.parameters():
             param.fill_(float("nan"))

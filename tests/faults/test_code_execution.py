@@ -17,6 +17,7 @@ import pickle
 
 import pytest
 import torch
+import yaml
 
 from scalarize.benchmarks import load_benchmark
 from scalarize.benchmarks.fixtures import write_fixture
@@ -26,6 +27,10 @@ from scalarize.launch import train_run
 from scalarize.runs import RunDir
 from scalarize.runs.layout import CHECKPOINT, METRICS, SEARCH_STATE, SUMMARY
 from scalarize.runs.torch_io import load_torch, save_torch
+from scalarize.search.decide import initial_points
+from scalarize.search.member import search_data
+from scalarize.search.resolve import resolve_strategy
+from scalarize.search.spec import SearchConfig
 from scalarize.training import Callback
 from tests.faults.conftest import TINY, assert_one_line_error, assert_unchanged, snapshot
 
@@ -174,7 +179,10 @@ def test_a_ray_member_checkpoint_loads_and_a_crafted_one_is_refused(tmp_path, ma
     """What the Ray engine's trainable saves (``MemberTrainable.save_checkpoint``) loads back
     exactly through ``load_torch``; a crafted one is refused."""
     ray_population = pytest.importorskip("scalarize.engines.ray_population")
-    worker = ray_population._Worker(SEARCH)
+    config = SearchConfig.model_validate(yaml.safe_load(SEARCH))
+    points = initial_points(config, search_data(config).objectives,
+                            resolve_strategy(config.search).strategy)  # as the driver draws
+    worker = ray_population._Worker(SEARCH, points)
     member = worker.fresh(0)
     list(member.advance(1))
     path = tmp_path / "checkpoint_000001" / ray_population.MEMBER_FILE

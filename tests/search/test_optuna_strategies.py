@@ -25,7 +25,7 @@ from scalarize.search.optuna_sampling import (
     to_weights,
     trial_seed,
 )
-from scalarize.search.resolve import check_search
+from scalarize.search.resolve import check_search, resolve_strategy
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES, TrialStrategy
 from scalarize.search.trials import TrialSearch
@@ -114,7 +114,8 @@ def config(strategy: str, objectives: int = 3, **search: Any) -> SearchConfig:
 
 def scripted_search(cfg: SearchConfig, folder, score: Score = bowl) -> TrialSearch:
     tasks = cfg.benchmark.tasks or []
-    return TrialSearch(cfg, SearchDir(folder), progress=False, objectives=tasks, engine="local",
+    return TrialSearch(cfg, resolve_strategy(cfg.search), SearchDir(folder), progress=False,
+                       objectives=tasks, engine="local",
                        build_member=lambda n, w: Scripted(n, w, score))
 
 
@@ -396,9 +397,9 @@ def test_a_search_section_a_strategy_cannot_run_is_refused(strategy, search, obj
                                                            message):
     cfg = config(strategy, objectives, **search)
     with pytest.raises(ScalarizeError, match=message):
-        check_search(cfg, (cfg.benchmark.tasks or [])[:objectives])
+        check_search(cfg, (cfg.benchmark.tasks or [])[:objectives], resolve_strategy(cfg.search))
 
 
 def test_a_population_budget_that_matches_is_accepted():
     cfg = config("pbt", 2, budget=9)
-    check_search(cfg, ["shape", "count"])
+    check_search(cfg, ["shape", "count"], resolve_strategy(cfg.search))

@@ -12,12 +12,13 @@ import yaml
 
 from scalarize.cli import main
 from scalarize.errors import ScalarizeError
-from scalarize.search.spec import SearchConfig
+from scalarize.search.spec import SearchConfig, load_search_config
 from scalarize.studies import study as study_module
 from scalarize.studies.study import (
     DEFAULT_STRATEGIES,
+    SearchStudy,
     StudyStrategy,
-    cell_config,
+    cell_search,
     grid_steps,
     parse_strategies,
 )
@@ -56,7 +57,7 @@ def test_every_strategy_spends_the_same_budget_its_own_way():
     config = base()
 
     def of(name: str, budget: int = 40) -> SearchConfig:
-        return cell_config(config, parse_strategies([name])[0], budget, 5, 3)
+        return cell_search(config, parse_strategies([name])[0], budget, 3).at(5)
 
     assert of("tpe").search.budget == 40 and of("tpe").search.population == 3  # 3 at a time
     assert of("asha+tpe").search.sampler == "tpe" and of("asha+tpe").search.strategy == "asha"
@@ -168,11 +169,27 @@ def test_methods_are_rows_trained_with_uniform_weights():
         parse_strategies(["static"])  # static with uniform weights is 'uniform'
 
 
+def test_a_study_resolves_each_strategy_once_for_all_its_cells(search_file, tmp_path,
+                                                               resolutions):
+    """Each strategy is resolved once, with the settings its cells share (the grid's step),
+    and that object goes to every cell's search, which does not resolve it again."""
+    config = load_search_config(search_file, TINY)
+    study = SearchStudy(config, tmp_path / "study", budget=4, seeds=2,
+                        strategies=["uniform", "grid", "tpe"], progress=False)
+    assert resolutions == {"resolve": 2, "build": 2}  # uniform is no search
+    study.run()
+    assert resolutions == {"resolve": 2, "build": 2}
+    cells = sorted(p.name for p in (tmp_path / "study" / "cells").iterdir())
+    assert cells == [f"{s}-s{seed}.json" for s in ("grid", "tpe", "uniform") for seed in (0, 1)]
+    grid = study.searches["grid"].strategy.strategy
+    assert grid.grid_step == 1.0  # 2 members of 2 epochs: the corners
+
+
 def test_the_data_seed_follows_the_cell_seed_only_when_asked():
     config = base()
     entry = parse_strategies(["pbt"])[0]
-    assert cell_config(config, entry, 40, 7, 3).benchmark.seed == config.benchmark.seed
-    varied = cell_config(config, entry, 40, 7, 3, vary_data=True)
+    assert cell_search(config, entry, 40, 3).at(7).benchmark.seed == config.benchmark.seed
+    varied = cell_search(config, entry, 40, 3).at(7, vary_data=True)
     assert varied.benchmark.seed == 7 and varied.seed == 7
 
 

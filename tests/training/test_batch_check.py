@@ -222,3 +222,90 @@ def test_the_batch_check_needs_no_device_sync_and_passes_missing_markers():
     unsigned = {"c": torch.tensor([0, 2], dtype=torch.uint8)}
     BatchCheck("val", [("c", Classification(3))])(torch.zeros(2, 1), unsigned,
                                                  torch.tensor([0, 1]))
+
+
+# -- the encoder contract and the first batch share one forward (issue 30's start cost) -------
+class _Flat(torch.nn.Module):
+    """A tabular encoder whose forward counts its calls; ``wide`` breaks the contract,
+    ``raises`` fails every forward."""
+
+    calls = 0
+
+    def __init__(self, features, wide=False, raises=False):
+        super().__init__()
+        self.out_features, self.raises = 4, raises
+        self.linear = torch.nn.Linear(features, 8 if wide else 4)
+
+    def forward(self, x):
+        type(self).calls += 1
+        if self.raises:
+            raise ValueError("no forward today")
+        return self.linear(x)
+
+
+def flat(input_shape, wide=False, raises=False):
+    """``tests.training.test_batch_check:flat``: a :class:`_Flat` for ``input_shape`` (F,)."""
+    return _Flat(input_shape[0], wide, raises)
+
+
+def _tabular():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(24, 6)).astype(np.float32), np.arange(24) % 3
+    return sz.from_arrays([sz.task("digit", classes=3)], train=(x[:16], {"digit": y[:16]}),
+                          test=(x[16:], {"digit": y[16:]}), standardize=True)
+
+
+def test_the_model_is_checked_in_one_forward_on_the_first_batch(monkeypatch):
+    from scalarize.config import load_config
+    from scalarize.training import Trainer
+
+    cfg = load_config(None, ["model.spec=tests.training.test_batch_check:flat",
+                             "train.device=cpu", "train.batch_size=8"])
+    monkeypatch.setattr(_Flat, "calls", 0)
+    trainer = Trainer(cfg, progress=False, data=_tabular())
+    assert _Flat.calls == 1  # not a dummy batch's forward and then the first batch's
+    trainer.train_step(torch.arange(8))
+    assert _Flat.calls == 2
+
+
+def test_a_contract_broken_on_the_first_batch_is_refused_as_on_a_dummy_one(tmp_path):
+    out = tmp_path / "runs"
+    with pytest.raises(ScalarizeError) as info:
+        sz.train(_tabular(), "tests.training.test_batch_check:flat", config={
+            "train": {"epochs": 1, "batch_size": 8, "device": "cpu"},
+            "model": {"options": {"wide": True}}}, out=out, progress=False)
+    assert str(info.value) == (
+        "model tests.training.test_batch_check:flat: forward returns shape (2, 8) for a batch "
+        "of 2 inputs; the contract is a tensor of (batch, out_features) = (2, 4)")
+    assert not out.exists()
+
+
+def test_a_forward_that_fails_on_any_batch_keeps_the_dummy_batch_refusal():
+    from scalarize.config import load_config
+    from scalarize.training import Trainer
+
+    cfg = load_config(None, ["model.spec=tests.training.test_batch_check:flat",
+                             "model.options={raises: true}", "train.device=cpu"])
+    with pytest.raises(ScalarizeError) as info:  # not "forward on the first training batch"
+        Trainer(cfg, progress=False, data=_tabular())
+    assert str(info.value) == ("model tests.training.test_batch_check:flat: forward on a batch "
+                               "of shape (2, 6) failed: ValueError: no forward today")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_standardised_training_features_are_checked_through_their_statistics(tmp_path, bad):
+    from scalarize.training.data import input_stats, stats_show_finite
+
+    data = _tabular()
+    train = data.splits["train"]
+    mean, _ = input_stats(train, "tabular", standardize=True)
+    assert stats_show_finite(train, "tabular", mean)  # the check need not sum them again
+    train.x[11, 2] = bad
+    mean, _ = input_stats(train, "tabular", standardize=True)
+    assert not stats_show_finite(train, "tabular", mean)
+    out = tmp_path / "runs"
+    with pytest.raises(ScalarizeError) as info:  # the same line as without the statistics
+        sz.train(data, "mlp-d1-w8", config=RECIPE, out=out, progress=False)
+    assert str(info.value) == ("train split, item 11: its input holds NaN or infinite values; "
+                               "give finite values (fill in missing features before)")
+    assert not out.exists()

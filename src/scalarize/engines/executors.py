@@ -39,7 +39,7 @@ from scalarize.launch.pool import check_jobs, train_planned
 from scalarize.registry import Registry, session_entries
 from scalarize.runs.records import RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir
-from scalarize.search.resolve import ResolvedStrategy, resolve_strategy
+from scalarize.search.resolve import ResolvedStrategy
 from scalarize.search.spec import SearchConfig
 from scalarize.user_code import user_modules
 
@@ -72,8 +72,10 @@ class Engine(ABC):
             ) -> list[RunSummary]: ...
 
     @abstractmethod
-    def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
-               ) -> SearchSummary: ...
+    def search(self, config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+               progress: bool | None = None) -> SearchSummary:
+        """Run (or continue) the search ``config`` into ``folder``; ``strategy`` is its
+        strategy, resolved once by the command (the engine asks it, never the registry)."""
 
 
 ENGINES: Registry[Engine] = Registry("engine")
@@ -107,11 +109,11 @@ class LocalExecutor(Engine):
             ) -> list[RunSummary]:
         return train_planned(configs, out, self.jobs, progress)
 
-    def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
-               ) -> SearchSummary:
-        if resolve_strategy(config.search).trial_based:
-            return local_trials(config, folder, progress).run()
-        return LocalPopulation(config, folder, progress).run()
+    def search(self, config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+               progress: bool | None = None) -> SearchSummary:
+        if strategy.trial_based:
+            return local_trials(config, strategy, folder, progress).run()
+        return LocalPopulation(config, strategy, folder, progress).run()
 
 
 RETRIES = 2  # times a planned run (a Ray task) runs again after its worker died
@@ -218,13 +220,13 @@ class RayExecutor(Engine):
             return nproc_refusal(config)
         return ray_refusal(strategy, config)
 
-    def search(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
-               ) -> SearchSummary:
+    def search(self, config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+               progress: bool | None = None) -> SearchSummary:
         from scalarize.engines.ray_population import RayPopulation  # these import Ray
         from scalarize.engines.ray_trials import RayTrials
 
-        search = RayTrials if resolve_strategy(config.search).trial_based else RayPopulation
-        return search(config, folder, progress=progress, address=self.address,
+        search = RayTrials if strategy.trial_based else RayPopulation
+        return search(config, strategy, folder, progress=progress, address=self.address,
                       cpus_per_member=self.cpus, gpus_per_member=self.gpus,
                       connect_timeout=self.connect_timeout).run()
 

@@ -23,6 +23,7 @@ from scalarize.runs.records import EpochEvent, PopulationEvent, SearchPlan, Sear
 from scalarize.runs.store import SearchDir
 from scalarize.search.decide import PopulationPolicy, initial_points, search_plan
 from scalarize.search.member import Member, search_data
+from scalarize.search.resolve import ResolvedStrategy
 from scalarize.search.results import search_summary
 from scalarize.search.spec import SearchConfig
 
@@ -30,19 +31,20 @@ ENGINE = "local"
 
 
 class LocalPopulation:
-    """Trains the population in this process, member after member each interval. Deterministic:
-    the same config and seed give the same result, also across a kill and a re-run."""
+    """Trains the population of the search ``config`` (its ``strategy`` resolved once) in this
+    process, member after member each interval. Deterministic: the same config and seed give
+    the same result, also across a kill and a re-run."""
 
-    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None
-                 ) -> None:
+    def __init__(self, config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+                 progress: bool | None = None) -> None:
         self.config, self.folder, self.progress = config, folder, progress
         self.spec = config.search
         self.data = search_data(config)
         self.objectives = self.data.objectives
-        self.points = initial_points(config, self.objectives)
+        self.points = initial_points(config, self.objectives, strategy.strategy)
         self.members = [Member.build(config, self.data, i, point)
                         for i, point in enumerate(self.points)]
-        self.policy = PopulationPolicy.for_search(config, self.objectives)
+        self.policy = PopulationPolicy.for_search(config, self.objectives, strategy.strategy)
         self.generation = 0
         self.epochs = config.train.epochs
 

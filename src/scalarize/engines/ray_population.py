@@ -340,18 +340,18 @@ class _Worker:
 
     current: _Worker | None = None
 
-    def __init__(self, search_yaml: str) -> None:
+    def __init__(self, search_yaml: str, points: Sequence[SimplexWeights]) -> None:
         self.search_yaml = search_yaml
         self.config = SearchConfig.model_validate(yaml.safe_load(search_yaml))
         self.data: Dataset = search_data(self.config)
-        self.points = initial_points(self.config, self.data.objectives)
+        self.points = list(points)  # the driver's (its strategy resolved there, once)
         self.members: OrderedDict[int, tuple[Member, str]] = OrderedDict()  # -> (it, state id)
 
     @classmethod
-    def of(cls, search_yaml: str) -> _Worker:
+    def of(cls, search_yaml: str, points: Sequence[SimplexWeights]) -> _Worker:
         if cls.current is None or cls.current.search_yaml != search_yaml:
             cls.current = None  # one search's data in memory at a time
-            cls.current = cls(search_yaml)
+            cls.current = cls(search_yaml, points)
         return cls.current
 
     def fresh(self, member: int) -> Member:
@@ -401,12 +401,14 @@ class MemberTrainable(Trainable):
     for one (a source of an exploit, or a member paused to free its slot)."""
 
     def setup(self, config: dict[str, Any], search_yaml: str = "", threads: int = 1,
-              entries: dict[str, dict[str, bytes | None]] | None = None) -> None:
+              entries: dict[str, dict[str, bytes | None]] | None = None,
+              points: Sequence[SimplexWeights] = ()) -> None:
         """``entries``: the driver's registry session entries, put back in this worker before
-        it loads the data and builds members."""
+        it loads the data and builds members; ``points``: every member's initial weights, as
+        the driver drew them."""
         if entries:
             restore_session(entries)
-        self.worker = _Worker.of(search_yaml)
+        self.worker = _Worker.of(search_yaml, points)
         if self.worker.config.train.threads is None:
             torch.set_num_threads(threads)
         self._start()
@@ -457,11 +459,13 @@ class RayPopulation(RaySearch):
 
     scheduler: PolicyPBT | None = None  # the adaptive search's, once built
 
-    def _tuner(self, n: int, policy: PopulationPolicy) -> Any:
-        """A new Tuner over the members, or the restored one of a killed search."""
+    def _tuner(self, points: Sequence[SimplexWeights], policy: PopulationPolicy) -> Any:
+        """A new Tuner over the members starting at ``points``, or the restored one of a
+        killed search."""
         from ray import tune
 
-        trainable = self.trainable(MemberTrainable)
+        n = len(points)
+        trainable = self.trainable(MemberTrainable, points=list(points))
         refuse = (f"the Ray search in {self.folder.path} was interrupted, and an interrupted "
                   f"{self.spec.strategy} search cannot continue on Ray; delete the folder to "
                   "start again (the local engine's searches resume exactly)"
@@ -491,11 +495,12 @@ class RayPopulation(RaySearch):
     def run(self) -> SearchSummary:
         data = load_data(self.config.base())
         objectives = data.objectives
-        points = initial_points(self.config, objectives)
+        strategy = self.strategy.strategy
+        points = initial_points(self.config, objectives, strategy)
         self.folder.record(self.config, search_plan(self.config, ENGINE, data.view, points))
-        policy = PopulationPolicy.for_search(self.config, objectives)
+        policy = PopulationPolicy.for_search(self.config, objectives, strategy)
         start = time.perf_counter()
-        results = self.fit(lambda: self._tuner(len(points), policy))
+        results = self.fit(lambda: self._tuner(points, policy))
         errors, last = failures(results)
         failure = self.scheduler.failure if self.scheduler is not None else None
         if failure is not None:

@@ -50,7 +50,7 @@ from scalarize.search.optuna_sampling import (
     to_weights,
     trial_seed,
 )
-from scalarize.search.resolve import ResolvedStrategy, budget_of, resolve_strategy
+from scalarize.search.resolve import ResolvedStrategy, budget_of
 from scalarize.search.results import dedupe, stopped_result, trials_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data
@@ -223,16 +223,15 @@ class TrialTrainable(Trainable):
 class RayTrials(RaySearch):
     """Runs a trial search as Ray Tune trials; see the module docstring."""
 
-    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
-                 **options: Any) -> None:
-        resolved = resolve_strategy(config.search)
-        refusal = ray_refusal(resolved, config)
+    def __init__(self, config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+                 progress: bool | None = None, **options: Any) -> None:
+        refusal = ray_refusal(strategy, config)
         if refusal is not None:
             raise ScalarizeError(refusal)
-        strategy = resolved.trials
-        assert strategy is not None
-        super().__init__(config, folder, progress, **options)
-        self.strategy, self.sampler = strategy, resolved.sampler(config.search.sampler)
+        trials = strategy.trials
+        assert trials is not None
+        super().__init__(config, strategy, folder, progress, **options)
+        self.trials, self.sampler = trials, strategy.sampler(config.search.sampler)
 
     def _searcher(self, objectives: list[str]) -> BudgetSearch:
         import_optuna(f"the {self.spec.strategy} strategy")
@@ -249,10 +248,10 @@ class RayTrials(RaySearch):
                             self.spec.population, startup, self.epochs, budget_of(self.config))
 
     def _scheduler(self) -> ASHAScheduler | None:
-        if self.strategy.pruner is None:
+        if self.trials.pruner is None:
             return None
         fidelity = self.spec.fidelity
-        brackets = (1 if self.strategy.pruner == "asha" else
+        brackets = (1 if self.trials.pruner == "asha" else
                     hyperband_brackets(fidelity.min_epochs, fidelity.reduction, self.epochs))
         return SeededASHA(self.config.seed, time_attr="training_iteration", metric="score",
                           mode="max", max_t=self.epochs, grace_period=fidelity.min_epochs,

@@ -25,6 +25,7 @@ from scalarize.registry import session_entries
 from scalarize.runs.records import POPULATION_EVENT, EpochEvent, PopulationEvent
 from scalarize.runs.store import SearchDir
 from scalarize.search.member import Member
+from scalarize.search.resolve import ResolvedStrategy
 from scalarize.search.spec import SearchConfig
 from scalarize.user_code import user_modules
 
@@ -33,14 +34,15 @@ MEMBER_FILE = "member.pt"  # inside a Tune checkpoint directory (Tune owns that 
 
 
 class RaySearch:
-    """A search run as Ray Tune trials (``cpus_per_member`` / ``gpus_per_member`` each) on a
-    local Ray or the cluster at ``address``; subclasses build the Tuner."""
+    """The search ``config`` of the resolved ``strategy`` run as Ray Tune trials
+    (``cpus_per_member`` / ``gpus_per_member`` each) on a local Ray or the cluster at
+    ``address``; subclasses build the Tuner."""
 
-    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
-                 address: str | None = None, cpus_per_member: float = 1.0,
-                 gpus_per_member: float = 0.0, connect_timeout: float = CONNECT_TIMEOUT
-                 ) -> None:
-        self.config, self.progress = config, progress
+    def __init__(self, config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+                 progress: bool | None = None, address: str | None = None,
+                 cpus_per_member: float = 1.0, gpus_per_member: float = 0.0,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.config, self.strategy, self.progress = config, strategy, progress
         self.connect_timeout = connect_timeout
         self.folder = SearchDir(Path(folder.path).resolve())
         self.address, self.cpus, self.gpus = address, cpus_per_member, gpus_per_member

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from scalarize.runs.store import SearchDir
 from scalarize.search.member import Member, search_data
+from scalarize.search.resolve import ResolvedStrategy
 from scalarize.search.spec import SearchConfig
 from scalarize.search.trials import TrialMember, TrialSearch
 from scalarize.weights import SimplexWeights
@@ -17,16 +18,17 @@ from scalarize.weights import SimplexWeights
 ENGINE = "local"
 
 
-def local_trials(config: SearchConfig, folder: SearchDir, progress: bool | None = None
-                 ) -> TrialSearch:
-    """The trial search ``config`` into ``folder``, its members trained in this process."""
+def local_trials(config: SearchConfig, strategy: ResolvedStrategy, folder: SearchDir,
+                 progress: bool | None = None) -> TrialSearch:
+    """The trial search ``config`` of the resolved ``strategy`` into ``folder``, its members
+    trained in this process."""
     data = search_data(config)
 
     def build(number: int, point: SimplexWeights) -> TrialMember:
         return Member.build(config, data, number, point)
 
-    return TrialSearch(config, folder, progress, build_member=build, objectives=data.objectives,
-                       view=data.view, engine=ENGINE)
+    return TrialSearch(config, strategy, folder, progress, build_member=build,
+                       objectives=data.objectives, view=data.view, engine=ENGINE)
 
 
 __all__ = ["local_trials"]

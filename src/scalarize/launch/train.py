@@ -76,19 +76,17 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
     plan = check_run(config, data, weights=weights, probes=probes)
     # the plan's own callbacks (weight schedule, probes) run first, tracking sees all
     trainer = Trainer(plan, callbacks=[*callbacks, *tracking], progress=progress)
-    with run.lock():
-        resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite, same=same)
-        finished = run.finished_summary(same) if resuming else None
+    # the folder held and prepared; a refusal before the first checkpoint leaves no folder
+    with run.training(config.to_yaml(), resume=resume, overwrite=overwrite,
+                      same=same) as (resuming, finished):
         if finished is not None:
             return _finished(finished, tracking)
         trainer.run_dir = run
         try:
             return trainer.fit(resume=resuming)
-        except BaseException as exc:
+        except BaseException:
             for tracker in tracking:
                 tracker.close("FAILED")
-            if isinstance(exc, ScalarizeError) and not resuming:
-                run.discard()  # refused (the user's data) before a checkpoint: leave no folder
             raise
 
 

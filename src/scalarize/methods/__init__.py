@@ -204,7 +204,8 @@ def build_method(name: str, options: dict[str, Any] | None = None, n_objectives:
                  ) -> Method:
     """Instantiate method ``name`` for ``n_objectives`` with its ``options``."""
     factory = METHODS.get(name)
-    accepted = _option_names(factory)
+    # no options, nothing to check (reading the factory's signature is most of a build)
+    accepted = _option_names(factory) if options else None
     unknown = sorted(set(options or {}) - accepted) if accepted is not None else []
     if unknown:
         hint = f"its options are: {', '.join(sorted(accepted))}" if accepted else \

@@ -202,11 +202,10 @@ def _check_encoder(encoder: object, spec: str) -> Encoder:
     return cast(Encoder, encoder)  # the contract is duck-typed: any module keeping it
 
 
-def _check_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
+def check_encoder_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
     """The encoder contract's forward, checked on a dummy batch of two (in eval mode, without
     gradients: no random numbers drawn, nothing trained): a (2, out_features) tensor, or one
-    per task for a per-task encoder."""
-    out = encoder.out_features
+    per task for a per-task encoder (:func:`check_encoder_output`)."""
     param = next(encoder.parameters(), None)
     batch = inputs.dummy(2, param.device if param is not None else None)
     was_training = encoder.training
@@ -221,19 +220,32 @@ def _check_forward(encoder: Encoder, spec: str, inputs: InputSpec) -> None:
                              f"failed: {_first_line(exc)}") from exc
     finally:
         encoder.train(was_training)
+    check_encoder_output(encoder, spec, inputs, features, 2)
+
+
+def check_encoder_output(encoder: Encoder, spec: str, inputs: InputSpec, features: object,
+                         batch: int) -> None:
+    """What ``encoder`` returned for a batch of ``batch`` inputs, against the contract: a
+    (batch, out_features) tensor, or one per task for a per-task encoder. The trainer checks
+    its first real batch's features with this (one forward serves both checks, see
+    :func:`~scalarize.training.batch_check.check_first_batch`)."""
+    out = encoder.out_features
     if is_per_task(encoder):
-        _check_per_task(features, task_names(encoder), spec, out)
+        _check_per_task(features, task_names(encoder), spec, out, batch)
         return
     shape = tuple(features.shape) if isinstance(features, torch.Tensor) else None
-    if shape != (2, out):
+    if shape != (batch, out):
         got = f"shape {shape}" if shape is not None else f"a {type(features).__name__}"
         what = "images" if inputs.is_image else "inputs"
-        raise ScalarizeError(f"model {spec}: forward returns {got} for a batch of 2 {what}; "
-                             f"the contract is a tensor of (batch, out_features) = (2, {out})")
+        raise ScalarizeError(f"model {spec}: forward returns {got} for a batch of {batch} "
+                             f"{what}; the contract is a tensor of (batch, out_features) = "
+                             f"({batch}, {out})")
 
 
-def _check_per_task(features: object, tasks: tuple[str, ...], spec: str, out: int) -> None:
-    """A per-task encoder's forward: a mapping with one (2, out_features) tensor per task."""
+def _check_per_task(features: object, tasks: tuple[str, ...], spec: str, out: int,
+                    batch: int) -> None:
+    """A per-task encoder's forward: a mapping with one (batch, out_features) tensor per
+    task."""
     if not isinstance(features, Mapping) or set(features) != set(tasks):
         got = (f"features for {sorted(features)}" if isinstance(features, Mapping)
                else f"a {type(features).__name__}")
@@ -242,11 +254,11 @@ def _check_per_task(features: object, tasks: tuple[str, ...], spec: str, out: in
                              f"returns {got}")
     for task, value in features.items():
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
-        if shape != (2, out):
+        if shape != (batch, out):
             got = f"shape {shape}" if shape is not None else f"a {type(value).__name__}"
             raise ScalarizeError(f"model {spec}: forward returns {got} for task {task!r} on "
-                                 f"a batch of 2 images; the contract is (batch, out_features)"
-                                 f" = (2, {out}) per task")
+                                 f"a batch of {batch} images; the contract is (batch, "
+                                 f"out_features) = ({batch}, {out}) per task")
 
 
 def _family(spec: str) -> tuple[Callable[..., Any], str]:
@@ -295,7 +307,7 @@ def build_encoder(spec: str, image_shape: Inputs,
                              f"{list(task_names(encoder))} but the heads are {list(tasks)}; "
                              "build it for the tasks= its factory is given")
     if check_forward:
-        _check_forward(encoder, spec, inputs)
+        check_encoder_forward(encoder, spec, inputs)
     return encoder
 
 
@@ -470,7 +482,7 @@ def check_model(spec: str, image_shape: Inputs, heads: Mapping[str, HeadSpec],
         with torch.device("meta"):
             model = build_model(spec, inputs, heads, options, check_forward=False)
             params = within_budget(model)
-            _check_forward(model.encoder, spec, inputs)
+            check_encoder_forward(model.encoder, spec, inputs)
         return params
     except _FactoryFailed as exc:
         if _is_built_in(factory):  # the built-ins run on meta: what failed is the size
@@ -528,5 +540,6 @@ def describe(model: nn.Module, image_shape: Inputs) -> dict[str, int]:
 
 
 __all__ = ["FAMILIES", "DenseHead", "HeadSpec", "InputSpec", "Inputs", "MultiHeadModel",
-           "ResNet", "UserHead", "ViT", "as_input", "build_encoder", "build_model", "check_model",
-           "describe", "gives_features_per_task", "is_dense", "model_label"]
+           "ResNet", "UserHead", "ViT", "as_input", "build_encoder", "build_model",
+           "check_encoder_forward", "check_encoder_output", "check_model", "describe",
+           "gives_features_per_task", "is_dense", "model_label"]

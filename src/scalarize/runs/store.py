@@ -21,10 +21,9 @@ Example:
 
 from __future__ import annotations
 
-import shutil
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +35,7 @@ from scalarize.errors import ScalarizeError, SkippedRunWarning
 from scalarize.files import (
     append_lines,
     atomic_write_text,
+    empty_folder,
     folder_lock,
     read_lines,
     remove_temporaries,
@@ -216,7 +216,7 @@ class RunDir:
             remove_temporaries(self.path, RUN_FILES)
             return True
         if overwrite:
-            _empty_folder(self.path)
+            empty_folder(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         remove_temporaries(self.path, RUN_FILES)
         atomic_write_text(self.path / layout.CONFIG, config_yaml)
@@ -234,6 +234,23 @@ class RunDir:
         """The stored summary of this run when it finished with a config that ``same`` accepts
         (``same(saved tree)``): what resuming it returns without training again; else ``None``."""
         return self.read_summary() if self.is_complete and same(self.read_config()) else None
+
+    @contextmanager
+    def training(self, config_yaml: str, *, resume: bool = False, overwrite: bool = False,
+                 same: Callable[[Any], bool]) -> Iterator[tuple[bool, RunSummary | None]]:
+        """Hold this run folder (:meth:`lock`) and prepare it for the run of ``config_yaml``
+        (:meth:`prepare`) for a ``with`` block, which gets whether the run resumes and, when
+        it resumes a finished run, its stored summary. A refusal (:class:`ScalarizeError`)
+        raised in the block while a new run has no checkpoint yet (the user's data, at the
+        batch that carries it) removes what it wrote (:meth:`discard`): no folder is left."""
+        with self.lock():
+            resuming = self.prepare(config_yaml, resume=resume, overwrite=overwrite, same=same)
+            try:
+                yield resuming, (self.finished_summary(same) if resuming else None)
+            except ScalarizeError:
+                if not resuming:
+                    self.discard()
+                raise
 
     def lock(self) -> AbstractContextManager[Path]:
         """Hold this run folder (created when missing) for a ``with`` block; a second process
@@ -307,23 +324,11 @@ class RunDir:
         lock created it; a run with a checkpoint or a summary is kept."""
         if self.is_complete or self.checkpoint_path.exists():
             return
-        _empty_folder(self.path)
+        empty_folder(self.path)
 
     def read_summary(self) -> RunSummary | None:
         """The summary of a finished run, ``None`` while it is not finished."""
         return _read_record(self.path / layout.SUMMARY, RunSummary)
-
-
-def _empty_folder(folder: Path) -> None:
-    """Remove everything inside ``folder`` but keep the folder itself (its lock is held on
-    it)."""
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
 
 
 def find_runs(root: Path | str) -> list[RunDir]:

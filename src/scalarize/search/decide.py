@@ -35,7 +35,7 @@ from scalarize.errors import ScalarizeError
 from scalarize.runs.records import ExploitEvent, SearchPlan
 from scalarize.search.policy import exploit_pairs
 from scalarize.search.spec import SearchConfig
-from scalarize.search.strategies import Observation, Strategy, build_strategy
+from scalarize.search.strategies import Observation, Strategy
 from scalarize.weights import SimplexWeights, parse_weights
 
 Scores = Sequence[float] | None  # one member's held-out score per objective; None: diverged
@@ -71,9 +71,10 @@ class PopulationPolicy:
         self.last_score: dict[int, float] = {}
 
     @classmethod
-    def for_search(cls, config: SearchConfig, objectives: Sequence[str]) -> PopulationPolicy:
-        """The policy of the search ``config``."""
-        return cls(strategy_of(config), config.search.quantile, objectives, config.seed)
+    def for_search(cls, config: SearchConfig, objectives: Sequence[str], strategy: Strategy
+                   ) -> PopulationPolicy:
+        """The policy of the search ``config`` deciding with its resolved ``strategy``."""
+        return cls(strategy, config.search.quantile, objectives, config.seed)
 
     @property
     def adaptive(self) -> bool:
@@ -117,14 +118,10 @@ class PopulationPolicy:
         self.last_score = {int(k): v for k, v in state["last_score"].items()}
 
 
-def strategy_of(config: SearchConfig) -> Strategy:
-    """The strategy named by ``config.search`` with its settings."""
-    spec = config.search
-    return build_strategy(spec.strategy, spec.explore, spec.alpha, spec.grid_step)
-
-
-def initial_points(config: SearchConfig, objectives: Sequence[str]) -> list[SimplexWeights]:
-    """Every member's initial weights: ``search.points`` or the strategy's seeded points.
+def initial_points(config: SearchConfig, objectives: Sequence[str], strategy: Strategy
+                   ) -> list[SimplexWeights]:
+    """Every member's initial weights: ``search.points`` or the seeded points of ``strategy``
+    (the search's, resolved once: :func:`~scalarize.search.resolve.resolve_strategy`).
 
     A strategy's point is kept exactly as drawn (a Dirichlet sample sums to one up to
     rounding): each member's trainer normalises it once, as every search of this release
@@ -134,7 +131,7 @@ def initial_points(config: SearchConfig, objectives: Sequence[str]) -> list[Simp
         points = [parse_weights(p, objectives) for p in spec.points]
     else:
         rng = np.random.default_rng([config.seed, 104729])
-        drawn = strategy_of(config).initial_weights(spec.population, len(objectives), rng)
+        drawn = strategy.initial_weights(spec.population, len(objectives), rng)
         points = [SimplexWeights.restore(dict(zip(objectives, (float(w) for w in p),
                                                   strict=True))) for p in drawn]
     if not points:
@@ -154,5 +151,4 @@ def search_plan(config: SearchConfig, engine: str, view: str,
                                        for p in points])
 
 
-__all__ = ["Decision", "PopulationPolicy", "Scores", "initial_points", "search_plan",
-           "strategy_of"]
+__all__ = ["Decision", "PopulationPolicy", "Scores", "initial_points", "search_plan"]

@@ -3,8 +3,10 @@ of the ``search`` section that follow from it (before any folder is written).
 
 A population strategy (``pbt``, ``pb2``, ``mopbt``, ``grid``, ``random``) runs on a population
 engine; a *trial* strategy (:class:`~scalarize.search.strategies.TrialStrategy`: ``tpe``,
-``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``) on an engine that runs trials. The engines
-(:mod:`scalarize.engines`) ask the resolved strategy, never the registry.
+``gp``, ``cmaes``, ``nsga2``, ``asha``, ``hyperband``) on an engine that runs trials. Each command
+resolves it once, at its top (:func:`~scalarize.studies.runner.run_search`, a study's cell), and
+hands the :class:`ResolvedStrategy` down: the checks, the engines (:mod:`scalarize.engines`)
+and the decisions ask it, never the registry or the config's string again.
 
 Example:
     >>> from scalarize.search.spec import SearchSpec
@@ -74,19 +76,19 @@ def budget_of(config: SearchConfig, members: int | None = None) -> int:
     return spec.budget or (members or spec.population) * config.train.epochs
 
 
-def check_search(config: SearchConfig, objectives: Sequence[str]) -> None:
-    """Refuse, in one line, a search section the strategy cannot run (before any folder is
-    written): a sampler or fidelity a strategy does not use, a budget a population search would
-    not spend, a budget smaller than one member, a trial strategy without Optuna."""
+def check_search(config: SearchConfig, objectives: Sequence[str],
+                 resolved: ResolvedStrategy) -> None:
+    """Refuse, in one line, a search section the ``resolved`` strategy cannot run (before any
+    folder is written): a sampler or fidelity a strategy does not use, a budget a population
+    search would not spend, a budget smaller than one member, a trial strategy without Optuna."""
     spec, epochs = config.search, config.train.epochs
-    resolved = resolve_strategy(spec)
     strategy = resolved.trials
     if strategy is None:
         if spec.sampler is not None:
             raise ScalarizeError(f"search.sampler is for the asha and hyperband strategies, not "
                                  f"{spec.strategy}; remove it")
         if spec.budget is not None:
-            members = len(initial_points(config, objectives))
+            members = len(initial_points(config, objectives, resolved.strategy))
             if spec.budget != members * epochs:
                 raise ScalarizeError(
                     f"search.budget={spec.budget} member-epochs, but the {spec.strategy} "

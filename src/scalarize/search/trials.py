@@ -41,7 +41,7 @@ from scalarize.search.optuna_sampling import (
     to_weights,
     trial_seed,
 )
-from scalarize.search.resolve import budget_of, check_search, resolve_strategy
+from scalarize.search.resolve import ResolvedStrategy, budget_of, check_search
 from scalarize.search.results import trials_summary
 from scalarize.search.spec import SearchConfig
 from scalarize.weights import SimplexWeights, parse_weights
@@ -74,21 +74,21 @@ BuildMember = Callable[[int, SimplexWeights], TrialMember]
 
 
 class TrialSearch:
-    """The trial loop of the module docstring, recorded as run on ``engine``: ``build_member``
-    gives the member of a trial's number and weights over ``objectives`` of the data's
-    ``view`` (tests give scripted members, which train nothing)."""
+    """The trial loop of the module docstring for the search ``config`` of the ``resolved``
+    strategy, recorded as run on ``engine``: ``build_member`` gives the member of a trial's
+    number and weights over ``objectives`` of the data's ``view`` (tests give scripted members,
+    which train nothing)."""
 
-    def __init__(self, config: SearchConfig, folder: SearchDir, progress: bool | None = None,
-                 *, build_member: BuildMember, objectives: Sequence[str], engine: str,
-                 view: str = "mtl") -> None:
-        resolved = resolve_strategy(config.search)
+    def __init__(self, config: SearchConfig, resolved: ResolvedStrategy, folder: SearchDir,
+                 progress: bool | None = None, *, build_member: BuildMember,
+                 objectives: Sequence[str], engine: str, view: str = "mtl") -> None:
         strategy = resolved.trials
         if strategy is None:
             raise ScalarizeError(f"{config.search.strategy} is not a trial strategy")
         self.config, self.folder, self.progress = config, folder, progress
         self.spec, self.strategy, self.engine = config.search, strategy, engine
         self.objectives, self.view, self.build_member = tuple(objectives), view, build_member
-        check_search(config, self.objectives)
+        check_search(config, self.objectives, resolved)
         self.sampler = resolved.sampler(config.search.sampler)
         self.epochs = config.train.epochs
         self.budget = budget_of(config)

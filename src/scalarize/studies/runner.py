@@ -1,9 +1,10 @@
 """Where the commands meet the engines: :func:`run_planned` trains the planned runs of a study
 (sweep, comparison) and :func:`run_search` runs a search, each on the engine ``--engine``
-names (:data:`~scalarize.engines.executors.ENGINES`). A search's strategy is resolved
-(:func:`~scalarize.search.resolve.resolve_strategy`) and the engine's class says whether it
-runs it, before the engine is built or any folder is written; the engine resolves it again
-from the same config (``Engine.search`` takes the config, as plugin engines expect).
+names (:data:`~scalarize.engines.executors.ENGINES`). A search's strategy is resolved once
+(:func:`~scalarize.search.resolve.resolve_strategy`), here or by the study that calls
+:func:`run_search`, and that one object goes down: the engine's class says whether it runs it,
+before the engine is built or any folder is written, the checks read it, and the engine
+(``Engine.search``) and its decisions take it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from scalarize.launch import check_run, check_study
 from scalarize.methods import refuse_ignored_weights
 from scalarize.runs.records import Record, RunSummary, SearchSummary
 from scalarize.runs.store import SearchDir, StudyDir
-from scalarize.search.resolve import check_search, resolve_strategy
+from scalarize.search.resolve import ResolvedStrategy, check_search, resolve_strategy
 from scalarize.search.spec import SearchConfig
 from scalarize.training import load_data
 
@@ -46,24 +47,31 @@ def run_planned(study: StudyDir, config: BaseModel, plan: Record,
 
 
 def run_search(config: SearchConfig, out: Path | str, engine: str = "local",
-               engine_options: dict[str, Any] | None = None, progress: bool | None = None
-               ) -> SearchSummary:
+               engine_options: dict[str, Any] | None = None, progress: bool | None = None,
+               strategy: ResolvedStrategy | None = None) -> SearchSummary:
     """Run (or continue) the search ``config`` into ``out`` on the engine ``engine``; returns
-    its summary (a finished search's stored one, without loading data or building members)."""
+    its summary (a finished search's stored one, without loading data or building members).
+    ``strategy``: the config's strategy when the caller has resolved it already (a study's
+    cell); by default it is resolved here, once."""
     folder = SearchDir(out)
     if folder.is_finished and folder.holds(config):
         _track(config, folder)
         return folder.read_summary()
     refuse_ignored_weights(config.method.name, config, "the search")
-    refusal = engine_class(engine).refusal(engine, resolve_strategy(config.search), config)
+    if strategy is None:
+        strategy = resolve_strategy(config.search)
+    elif strategy.name != config.search.strategy:
+        raise ValueError(f"the strategy {strategy.name} was resolved for another search than "
+                         f"{config.search.strategy}'s")
+    refusal = engine_class(engine).refusal(engine, strategy, config)
     if refusal is not None:
         raise ScalarizeError(refusal)
     runner = build_engine(engine, engine_options)  # a dead cluster address fails first
     data = load_data(config.base())
     check_run(config.base(), data)
-    check_search(config, data.objectives)
+    check_search(config, data.objectives, strategy)
     with folder.lock():
-        summary = runner.search(config, folder, progress=progress)
+        summary = runner.search(config, strategy, folder, progress=progress)
     _track(config, folder)
     return summary
 

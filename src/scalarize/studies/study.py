@@ -72,7 +72,7 @@ from scalarize.methods import METHODS
 from scalarize.registry import is_import_target, target_label
 from scalarize.runs.records import RunSummary
 from scalarize.search.optuna_sampling import SINGLE_OBJECTIVE
-from scalarize.search.resolve import resolve_strategy
+from scalarize.search.resolve import ResolvedStrategy, resolve_strategy
 from scalarize.search.simplex import simplex_grid
 from scalarize.search.spec import SearchConfig
 from scalarize.search.strategies import STRATEGIES
@@ -141,32 +141,48 @@ def grid_steps(n_objectives: int, points: int) -> int:
     return n
 
 
-def cell_config(base: SearchConfig, entry: StudyStrategy, budget: int, seed: int,
-                n_objectives: int, vary_data: bool = False) -> SearchConfig:
-    """The search config of ``entry`` at ``seed`` spending ``budget`` member-epochs (see the
-    module docstring); with ``vary_data`` the data's seed is ``seed`` too."""
+@dataclass(frozen=True)
+class CellSearch:
+    """One strategy's search in the study, the same at every seed: its config (at the base
+    config's seed) and its strategy, resolved once for the whole study and handed to
+    :func:`~scalarize.studies.runner.run_search`, which does not resolve it again."""
+
+    config: SearchConfig
+    strategy: ResolvedStrategy
+
+    def at(self, seed: int, vary_data: bool = False) -> SearchConfig:
+        """The search at ``seed``; with ``vary_data`` the data's seed is ``seed`` too."""
+        return with_data_seed(self.config, seed, vary_data).model_copy(update={"seed": seed})
+
+
+def cell_search(base: SearchConfig, entry: StudyStrategy, budget: int, n_objectives: int
+                ) -> CellSearch:
+    """The search of ``entry`` spending ``budget`` member-epochs (see the module docstring).
+    The strategy is resolved once, with the settings it is built with (``search.grid_step``
+    among them); the budget and the population it then sets are the search's, not the
+    strategy's."""
     if entry.strategy is None:
         raise ValueError(f"{entry.label} runs no search")
     epochs = base.train.epochs
     search = base.search.model_copy(update={"strategy": entry.strategy, "points": None,
                                             "sampler": entry.sampler, "budget": None})
-    trial = resolve_strategy(search).trial_based
     members = budget // epochs
-    if trial:
-        search = search.model_copy(update={"budget": budget})
-    elif entry.strategy == "grid":
+    grid = entry.strategy == "grid"
+    if grid:
         n = grid_steps(n_objectives, members)
         if n == 0:
             raise ScalarizeError(f"--budget {budget}: the grid needs at least {n_objectives} "
                                  f"members × train.epochs={epochs}; raise --budget")
         search = search.model_copy(update={"grid_step": 1.0 / n})
-    else:
+    strategy = resolve_strategy(search)
+    if strategy.trial_based:
+        search = search.model_copy(update={"budget": budget})
+    elif not grid:
         if members < 2:
             raise ScalarizeError(f"--budget {budget} gives {entry.label} {members} member(s) of "
                                  f"train.epochs={epochs}; a population needs 2: raise --budget")
         search = search.model_copy(update={"population": members})
-    return with_data_seed(base, seed, vary_data).model_copy(
-        update={"seed": seed, "search": search})
+    return CellSearch(base.model_copy(update={"search": search}), strategy)
 
 
 C = TypeVar("C", bound=RunConfig)
@@ -205,9 +221,10 @@ class SearchStudy:
         self.objectives = list(data.objectives)
         noise = data.info.get("pure_noise", [])
         self.pure_noise = [o for o in self.objectives if o in noise]  # type: ignore[operator]
-        for entry in self.entries:  # refuse what cannot run before anything is written
-            if entry.strategy is not None:
-                cell_config(config, entry, budget, config.seed, len(self.objectives))
+        # each strategy's search, resolved once for every seed (what cannot run is refused
+        # here, before anything is written)
+        self.searches = {entry.label: cell_search(config, entry, budget, len(self.objectives))
+                         for entry in self.entries if entry.strategy is not None}
         if reference_grid and grid_steps(len(self.objectives), reference_grid) == 0:
             raise ScalarizeError(f"--reference-grid {reference_grid} is fewer points than the "
                                  f"{len(self.objectives)} corners; raise it")
@@ -287,9 +304,9 @@ class SearchStudy:
         folder = self.out / entry.label / f"seed{seed}"
         if entry.strategy is None:
             return self._uniform(folder, seed, entry)
-        config = cell_config(self.config, entry, self.budget, seed, len(self.objectives),
-                             self.vary_data)
-        summary = run_search(config, folder, progress=False)
+        search = self.searches[entry.label]
+        summary = run_search(search.at(seed, self.vary_data), folder, progress=False,
+                             strategy=search.strategy)
         retrained = replay(folder, "best", resume=True, progress=False)
         transfer = {spec: replay(folder, "best", spec=spec, resume=True,
                                  progress=False).test.avg_acc
@@ -342,5 +359,5 @@ def _safe(spec: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in spec)
 
 
-__all__ = ["DEFAULT_STRATEGIES", "STUDY_FILE", "SearchStudy", "StudyStrategy", "cell_config",
-           "grid_steps", "parse_strategies", "with_data_seed"]
+__all__ = ["DEFAULT_STRATEGIES", "STUDY_FILE", "CellSearch", "SearchStudy", "StudyStrategy",
+           "cell_search", "grid_steps", "parse_strategies", "with_data_seed"]

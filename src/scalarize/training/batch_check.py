@@ -26,8 +26,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+import math
+from collections.abc import Callable, Sequence
+from typing import TypeAlias, cast
 
 import torch
 from torch import nn
@@ -37,6 +38,9 @@ from scalarize.models.per_task import features_for
 from scalarize.training.data import Batch
 from scalarize.training.objectives import Objectives
 from scalarize.training.task_kinds import TaskKind
+
+#: A check of a forward's features on a batch of the given size (raises one line).
+Contract: TypeAlias = Callable[[object, int], None]
 
 #: Elements an in-memory split is checked in at a time (bounds the memory of the check).
 CHUNK_ELEMENTS = 1 << 22
@@ -51,25 +55,32 @@ def _seen(tensor: torch.Tensor) -> str:
     return f"shape {tuple(tensor.shape)} ({str(tensor.dtype).removeprefix('torch.')})"
 
 
-def check_first_batch(objectives: Objectives, model: nn.Module, batch: Batch) -> None:
+def check_first_batch(objectives: Objectives, model: nn.Module, batch: Batch,
+                      contract: Contract | None = None) -> None:
     """Raise one :class:`ScalarizeError` line when ``batch`` (a few training examples) does not
     fit ``model`` and ``objectives``. The model runs in eval mode without gradients, so nothing
-    trains, no batch-norm statistics move and no random numbers are drawn."""
+    trains, no batch-norm statistics move and no random numbers are drawn. ``contract``, when
+    given, checks the forward's features (and the batch's size) before the heads read them:
+    the encoder contract's check on this batch, so one forward serves both checks (the trainer
+    builds the model without its dummy-batch forward and checks it here)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            _check(objectives, model, batch)
+            _check(objectives, model, batch, contract)
     finally:
         model.train(was_training)
 
 
-def _check(objectives: Objectives, model: nn.Module, batch: Batch) -> None:
+def _check(objectives: Objectives, model: nn.Module, batch: Batch,
+           contract: Contract | None) -> None:
     try:
         features = model(batch.x)
     except Exception as exc:
         raise ScalarizeError(f"model: forward on the first training batch (images "
                              f"{_seen(batch.x)}) failed: {_first_line(exc)}") from exc
+    if contract is not None:
+        contract(features, len(batch))
     heads = cast(nn.ModuleDict, model.heads)
     for head, label, kind in objectives.tasks():
         if label not in batch.labels:
@@ -116,24 +127,30 @@ it takes class indices 0..3 (or -1: no label)
     """
 
     def __init__(self, split: str, tasks: Sequence[tuple[str, TaskKind]],
-                 vocab_size: int | None = None) -> None:
+                 vocab_size: int | None = None, finite_inputs: bool = False) -> None:
         self.split = split
         self.tasks = list(tasks)
         self.vocab_size = vocab_size  # token inputs: ids must lie in 0..vocab_size-1
+        # the inputs are known finite (:func:`~scalarize.training.data.stats_show_finite`):
+        # only the labels are left to check
+        self.finite_inputs = finite_inputs
 
-    def _where(self, index: torch.Tensor, row: int, batch: int | None) -> str:
-        item = int(index[row]) if index.numel() > row else row
+    def _where(self, index: torch.Tensor | None, row: int, batch: int | None) -> str:
+        item = int(index[row]) if index is not None and index.numel() > row else row
         return f"{self.split} split, item {item}" + (f" (batch {batch})" if batch else "")
 
-    def __call__(self, x: torch.Tensor, labels: dict[str, torch.Tensor], index: torch.Tensor,
-                 batch: int | None = None) -> None:
+    def __call__(self, x: torch.Tensor, labels: dict[str, torch.Tensor],
+                 index: torch.Tensor | None, batch: int | None = None) -> None:
         """Raise one :class:`ScalarizeError` line when the images ``x`` or the ``labels`` of
-        the items ``index`` (of the split) hold a value that training cannot take; ``batch``
-        is the batch's position in its pass (1 = first), ``None`` for a whole split."""
+        the items ``index`` (of the split; ``None``: items ``0..len(x) - 1``) hold a value
+        that training cannot take; ``batch`` is the batch's position in its pass (1 = first),
+        ``None`` for a whole split."""
         # uint8 images are finite by their type: nothing to test. A float batch's sum is
         # finite when every pixel is (one reduction, no mask); only a sum that is not (a NaN,
-        # an infinity, or an overflow of huge values) is looked at pixel by pixel
-        if x.is_floating_point() and not bool(torch.isfinite(x.sum())):
+        # an infinity, or an overflow of huge values) is looked at pixel by pixel. (The sum
+        # read as a Python float: a third of torch.isfinite's cost on one value)
+        if (not self.finite_inputs and x.is_floating_point()
+                and not math.isfinite(x.sum().item())):
             bad = ~torch.isfinite(x)
             if bool(bad.any()):
                 row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0])
@@ -170,12 +187,16 @@ it takes class indices 0..3 (or -1: no label)
         n = int(x.shape[0])
         if n == 0:
             return
-        per_row = max([x[:1].numel(), *(v[:1].numel() for v in labels.values())])
+        per_row = max([math.prod(x.shape[1:]), *(math.prod(v.shape[1:])
+                                                 for v in labels.values())])
         rows = max(1, CHUNK_ELEMENTS // max(1, per_row))
+        if rows >= n:  # one chunk (most splits): the tensors as they are, items 0..n-1
+            self(x, labels, None)
+            return
         for start in range(0, n, rows):
             part = slice(start, min(start + rows, n))
             self(x[part],
                  {k: v[part] for k, v in labels.items()}, torch.arange(n)[part])
 
 
-__all__ = ["CHUNK_ELEMENTS", "BatchCheck", "check_first_batch"]
+__all__ = ["CHUNK_ELEMENTS", "BatchCheck", "Contract", "check_first_batch"]

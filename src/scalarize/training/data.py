@@ -191,6 +191,16 @@ def input_stats(split: AnySplit, kind: InputKind, standardize: bool = False
     return feature_stats(split.x if isinstance(split, Split) else split.sample())
 
 
+def stats_show_finite(split: AnySplit, kind: InputKind, mean: np.ndarray | None) -> bool:
+    """Whether ``mean``, the :func:`input_stats` of ``split``, already shows every input value
+    of it finite: the feature statistics of an in-memory split sum all its values in float64,
+    where a NaN or an infinity stays one, so the split's value check need not sum them again
+    (statistics that are not finite prove nothing: the check runs). Image statistics come from
+    a sample: never."""
+    return (mean is not None and kind != "image" and isinstance(split, Split)
+            and bool(np.isfinite(mean).all()))
+
+
 class _EpochBatches:
     """A ``DataLoader`` batch sampler: the index lists set for the current pass."""
 

@@ -12,10 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,14 @@ from scalarize.errors import ScalarizeError
 from scalarize.methods import StepContext, build_method
 from scalarize.methods.base import needs_shared_features
 from scalarize.methods.shard import Shard
-from scalarize.models import build_model, describe
+from scalarize.models import (
+    MultiHeadModel,
+    build_model,
+    check_encoder_forward,
+    check_encoder_output,
+    describe,
+    is_dense,
+)
 from scalarize.models.per_task import Features
 from scalarize.runs.records import (
     EpochRecord,
@@ -37,12 +46,18 @@ from scalarize.runs.records import (
     ModelInfo,
     RunSummary,
 )
-from scalarize.runs.store import RunDir
 from scalarize.training.augment import Augment
 from scalarize.training.batch_check import BatchCheck, check_first_batch
 from scalarize.training.callbacks import Callback
 from scalarize.training.compiling import CompiledEncoder, decide_compile
-from scalarize.training.data import Batch, ServedSplit, input_stats, refuse_augment, serve
+from scalarize.training.data import (
+    Batch,
+    ServedSplit,
+    input_stats,
+    refuse_augment,
+    serve,
+    stats_show_finite,
+)
 from scalarize.training.mixing import MIXING
 from scalarize.training.model_record import ModelRecord
 from scalarize.training.objectives import PerExample
@@ -56,9 +71,17 @@ from scalarize.training.parallel import (
     shard_batches,
     sum_gradients,
 )
-from scalarize.training.plan import RunPlan
+from scalarize.training.plan import RunPlan, seed_torch
+from scalarize.training.run_folder import RunFolder
 from scalarize.training.schedule import warmup_cosine
 from scalarize.weights import SimplexWeights
+
+
+def _on(model: MultiHeadModel, device: torch.device) -> MultiHeadModel:
+    """``model`` moved to ``device``; one already there as it is (``Module.to`` walks every
+    module even to change nothing: about three times this look at its tensors)."""
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return model if all(t.device == device for t in tensors) else model.to(device)
 
 
 class TrainingDiverged(ScalarizeError):
@@ -67,7 +90,9 @@ class TrainingDiverged(ScalarizeError):
 
 class Trainer:
     """Trains one model on one config, or on a :class:`RunPlan` (the config resolved once, as
-    :func:`~scalarize.launch.check_run` returns it); optionally writes a :class:`RunDir`.
+    :func:`~scalarize.launch.check_run` returns it); optionally writes its records into
+    ``run_dir`` (a :class:`~scalarize.training.run_folder.RunFolder`: a run store's
+    :class:`~scalarize.runs.store.RunDir`).
 
     ``data`` may be passed in with a config to share one loaded benchmark across many runs
     (a plan holds its own). A plan's callbacks run before ``callbacks``.
@@ -76,7 +101,7 @@ class Trainer:
     (:mod:`scalarize.training.parallel`; the process group is set up); ``None``: one process.
     """
 
-    def __init__(self, config: RunConfig | RunPlan, run_dir: RunDir | None = None,
+    def __init__(self, config: RunConfig | RunPlan, run_dir: RunFolder | None = None,
                  callbacks: Sequence[Callback] = (), data: Dataset | None = None,
                  progress: bool | None = None, shard: Shard | None = None) -> None:
         train_cfg = config.config.train if isinstance(config, RunPlan) else config.train
@@ -103,19 +128,24 @@ class Trainer:
         self.record = ModelRecord.of(self.data, (mean, std))
         # every split's values are checked: in memory once here, streamed at each batch
         tasks = [(label, kind) for _, label, kind in self.objectives.tasks()]
+        summed = stats_show_finite(train, inputs.kind, mean)  # the statistics read every value
         self.splits: dict[str, ServedSplit] = {
             name: serve(split, self.device, mean, std, train_cfg.workers,
-                        BatchCheck(name, tasks, inputs.vocab_size), inputs.kind)
+                        BatchCheck(name, tasks, inputs.vocab_size, summed and split is train),
+                        inputs.kind)
             for name, split in self.data.splits.items()}
         # the sampler reads only len() and .domain, which a streamed split has too
         self.sampler = self.mixing.sampler(train, np.array(self.weights.values),
                                            train_cfg.batch_size, config.seed)
-        torch.manual_seed(config.seed)
-        self.model = build_model(config.model.spec, inputs, self.objectives.head_specs(),
-                                 config.model.options).to(self.device)
+        seed_torch(config.seed, self.device)
+        heads = self.objectives.head_specs()
+        # a model without dense heads forwards through its encoder: its contract is checked
+        # on the first real batch, in the forward the first-batch check runs anyway
+        fused = not any(is_dense(head) for head in heads.values())
+        self.model = _on(build_model(config.model.spec, inputs, heads, config.model.options,
+                                     check_forward=not fused), self.device)
         # the user's data, model and losses meet here first: one clear line if they don't fit
-        check_first_batch(self.objectives, self.model,
-                          self.splits["train"].batch(torch.arange(min(2, len(train)))))
+        self._check_model(self.splits["train"].batch(torch.arange(min(2, len(train)))), fused)
         self.shared_params = self.model.shared_parameters()
         method = plan.method or build_method(config.method.name, config.method.options,
                                              len(self.objectives.names))
@@ -157,6 +187,20 @@ class Trainer:
         self.train_seconds = 0.0
         self._bar: tqdm | None = None
         self._last_counts = torch.zeros(len(self.objectives.names), device=self.device)
+
+    def _check_model(self, first: Batch, fused: bool) -> None:
+        """The first training batch through the model and the losses
+        (:func:`check_first_batch`); when ``fused``, the encoder contract is checked on that
+        forward's features instead of a dummy batch's. A refusal is the one the dummy batch
+        gave first before the two checks shared a forward, whenever that batch is refused."""
+        spec, encoder = self.config.model.spec, self.model.encoder
+        contract = partial(check_encoder_output, encoder, spec, self.inputs) if fused else None
+        try:
+            check_first_batch(self.objectives, self.model, first, contract)
+        except ScalarizeError:
+            if fused:
+                check_encoder_forward(encoder, spec, self.inputs)
+            raise
 
     def _use_compiled(self, enabled: bool) -> None:
         """Train the encoder compiled (``enabled``) or eagerly from the next step on;
