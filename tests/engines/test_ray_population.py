@@ -118,3 +118,78 @@ def test_a_search_waiting_for_a_killed_member_stops_only_when_nothing_trains_for
     assert scheduler.overdue()
     assert scheduler.failure == ("member 1's worker died and the member was not restored "
                                  "within 10 s (no free worker? a node lost?)")
+
+
+class _Controller:
+    """Tune's controller as :class:`PolicyPBT` sees a dead actor's failure, following
+    ``TuneController._process_trial_failure`` and ``_requeue_trial`` (Ray 2.x): a failure is
+    counted on the trial; a running trial with restarts left is stopped (status ERROR, actor
+    dropped) and requeued (``on_trial_error``, then PENDING); any other is reported
+    (``on_trial_error``) and stopped for good."""
+
+    def __init__(self, trials) -> None:
+        self.trials = trials
+        self._resetting_trials, self._staged_trials = set(), set()
+        self._trial_to_actor = {t: object() for t in trials}
+        self.scheduler = None
+
+    def get_trials(self):
+        return self.trials
+
+    def fail(self, trial, running: bool) -> None:
+        trial.run_metadata.num_failures += 1
+        if running and trial.should_recover():
+            trial.set_status("ERROR")
+            self._trial_to_actor.pop(trial, None)
+            self._requeue_trial(trial)
+        else:
+            self.scheduler.on_trial_error(self, trial)
+            trial.set_status("ERROR")
+            self._trial_to_actor.pop(trial, None)
+
+    def _requeue_trial(self, trial) -> None:
+        self.scheduler.on_trial_error(self, trial)
+        trial.set_status("PENDING")
+
+    def _unstage_trial_with_resources(self, trial) -> None:
+        self._staged_trials.discard(trial)
+
+
+def test_one_death_reported_twice_restarts_the_member_once_counted():
+    """A killed member's restore put on a reused idle actor that was dead too: Tune reports
+    that one death twice, first as the actor's failure (counted, the trial requeued: it is
+    treated as running then), then as the failure of the actor's reset (counted again, and
+    Tune stops the trial for good, its reset left unfinished). The member is requeued, with
+    the death counted once, and nothing is left for Tune to wait on: a trial Tune still holds
+    as resetting is never given an actor again (the search stalled, pass 16 of the
+    killed-member loop)."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    from scalarize.engines.ray_population import PolicyPBT
+    from scalarize.search.decide import PopulationPolicy
+    from scalarize.search.explore import SimplexExplore
+    from scalarize.search.strategies import build_strategy
+
+    policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
+                              ("a", "b"), seed=0)
+    scheduler = PolicyPBT(policy, 2, 3, 1)
+    trials = [Trial("member", stub=True, trial_id=f"search_{m:05d}", max_failures=2)
+              for m in range(2)]
+    controller = _Controller(trials)
+    controller.scheduler = scheduler
+    for trial in trials:
+        scheduler._trial_state[trial] = _PBTTrialState(trial)
+    trials[0].set_status("RUNNING")
+    restored = trials[1]  # pending, its restore (a reset) scheduled on a reused dead actor
+    controller._resetting_trials.add(restored)
+
+    controller.fail(restored, running=True)  # the actor's failure: Tune takes it as running
+    assert restored.status == "PENDING" and restored.num_failures == 1
+    controller.fail(restored, running=False)  # the reset's failure: the same death
+    assert restored.status == "ERROR"  # stopped for good by Tune
+    scheduler.choose_trial_to_run(controller)  # requeued by the policy
+    assert restored.status == "PENDING"
+    assert restored not in controller._resetting_trials  # so Tune gives it an actor
+    assert restored.num_failures == 1  # one death, counted once
+    assert not scheduler.failed and not scheduler.overdue()

@@ -7,8 +7,10 @@ here with the names to look at, instead of deep inside a search.
   :class:`~ray.tune.schedulers.PopulationBasedTraining`, reads its private state, and asks
   Tune's controller to go on with a waiting trial (no public "go on" exists), to save a
   restored source again, to hold a requeued target paused and to requeue a member Tune
-  stopped for good when a dead idle actor was reused for it; it reads a requeued trial's
-  restore point and failures, and waits for a save's future with a deadline;
+  stopped for good when a dead idle actor was reused for it (ending that actor's reset, which
+  Tune leaves unfinished, and counting the death once although Tune reports it twice); it reads
+  a requeued trial's restore point and failures, and waits for a save's future with a
+  deadline;
 - :class:`~scalarize.engines.ray_trials.SeededASHA` draws the bracket of a trial in place of
   :class:`~ray.tune.schedulers.ASHAScheduler`'s ``on_trial_add``;
 - :class:`~scalarize.engines.ray_trials.BudgetSearch` re-seeds the sampler of Ray's
@@ -103,9 +105,15 @@ def test_the_tune_controller_still_schedules_a_trial_to_train():
                                        "_set_trial_status": ["trial", "status"],
                                        "_requeue_trial": ["trial"],
                                        "_unstage_trial_with_resources": ["trial"]})
-    source = inspect.getsource(TuneController.__init__)  # an attribute set there
-    if "self._staged_trials" not in source:
-        changed.append("TuneController._staged_trials (missing)")
+    source = inspect.getsource(TuneController.__init__)  # attributes set there
+    for name in ("_staged_trials", "_resetting_trials", "_trial_to_actor"):
+        if f"self.{name}" not in source:
+            changed.append(f"TuneController.{name} (missing)")
+    reuse = inspect.getsource(TuneController._maybe_reuse_cached_actor)
+    ended = inspect.getsource(TuneController._on_trial_reset)
+    if ("self._resetting_trials" not in reuse  # a resetting trial gets no new actor, and
+            or "self._resetting_trials.remove" not in ended):  # only its reset's result ends
+        changed.append("TuneController._resetting_trials (how a reset ends changed)")
     _fail_on(changed)
 
 

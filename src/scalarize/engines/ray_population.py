@@ -121,6 +121,7 @@ class PolicyPBT(PopulationBasedTraining):
         self.failure: str | None = None  # why a wait ran out (one line)
         self.failed: list[int] = []  # members that failed for good (their errors say why)
         self._requeue: list[Trial] = []  # stopped by Tune although they may restart
+        self._requeued: dict[Trial, int] = {}  # requeued members, not yet back -> failures
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         kept = self._trial_state.get(trial)
@@ -136,6 +137,14 @@ class PolicyPBT(PopulationBasedTraining):
         while it has restarts left (Tune requeues a running trial, this a trial that failed
         while pending), or failed for good (the search stops, see :meth:`overdue`)."""
         member = member_of(trial.trial_id)
+        # a restore on a reused idle actor that was dead: Tune never ends the actor's reset
+        # (it stays "resetting", and Tune would never give the trial an actor again)
+        tune_controller._resetting_trials.discard(trial)
+        if (trial.status == Trial.PENDING and trial not in tune_controller._trial_to_actor
+                and self._requeued.get(trial) == trial.num_failures - 1):
+            # the same death reported twice (that dead actor's failure, which requeued the
+            # trial, then its reset's, which makes Tune stop it): counted once
+            trial.run_metadata.num_failures -= 1
         if not trial.should_recover():
             self.failed.append(member)
             return
@@ -146,6 +155,7 @@ class PolicyPBT(PopulationBasedTraining):
             self._deadlines.setdefault(trial, f"member {member}'s worker died and the member "
                                        "was not restored")
             return
+        self._requeued[trial] = trial.num_failures  # requeued by Tune (status ERROR)
         if trial in self._waiting:
             self._waiting.remove(trial)
         state = self._trial_state[trial]
@@ -186,6 +196,7 @@ class PolicyPBT(PopulationBasedTraining):
         time = result[self._time_attr]
         state = self._trial_state[trial]
         self._deadlines.pop(trial, None)
+        self._requeued.pop(trial, None)
         if time - state.last_perturbation_time < self._perturbation_interval:
             if (time == state.last_perturbation_time and not state.last_checkpoint
                     and trial in self._pending.values()):
