@@ -100,7 +100,10 @@ class PolicyPBT(PopulationBasedTraining):
     boundary (it is behind again, so the next decision waits for it) and ``on_trial_add`` keeps
     its state (Ray's would start it afresh) or makes a target that died before its copy copy
     now. The results it reports again up to the last decision are ignored (they fall before
-    its last perturbation), so no decision is taken twice. A member that fails for good
+    its last perturbation), so no decision is taken twice. A restore put on a reused idle actor
+    that was dead is one death Tune reports twice (requeueing the trial, then stopping it):
+    counted once, the member requeued and the actor's reset, which Tune never ends, ended (else
+    Tune gives the trial no actor again). A member that fails for good
     (:attr:`failed`), or a wait for one that runs out (:attr:`failure`, one line), ends the
     search through the stopper of :func:`_failure_stopper` (:meth:`overdue`)."""
 
