@@ -3,8 +3,11 @@
 Ray is installed by ``make test`` (the ``ray`` extra); these tests fail, not skip, without it.
 """
 
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +196,62 @@ def test_one_death_reported_twice_restarts_the_member_once_counted():
     assert restored not in controller._resetting_trials  # so Tune gives it an actor
     assert restored.num_failures == 1  # one death, counted once
     assert not scheduler.failed and not scheduler.overdue()
+
+
+def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_path, local_ray,
+                                                                        monkeypatch):
+    """The death of :func:`test_one_death_reported_twice_restarts_the_member_once_counted` on
+    Ray Tune itself: a two-member search of a toy trainable under :class:`PolicyPBT`, whose
+    first reset of a reused actor (a member restarted after a pause, on the idle actor Tune
+    kept) kills that actor. The member is restarted and the search ends, both members at the
+    last epoch; before, Tune never gave it an actor again and the search waited until
+    ``RESTORE_TIMEOUT`` (here 30 s) ran out."""
+    from ray import tune
+
+    from scalarize.engines import ray_population
+    from scalarize.engines.ray_population import PolicyPBT, _failure_stopper
+    from scalarize.search.decide import PopulationPolicy
+    from scalarize.search.explore import SimplexExplore
+    from scalarize.search.strategies import build_strategy
+
+    monkeypatch.setattr(ray_population, "RESTORE_TIMEOUT", 30.0)
+    killed = tmp_path / "killed"
+
+    class Toy(tune.Trainable):  # member 1 scores higher: member 0 copies it at each decision
+        def setup(self, config):
+            self.epoch, self.base = 0, float(config["member"])
+
+        def step(self):
+            self.epoch += 1
+            score = self.base + 0.01 * self.epoch
+            return {"epoch": self.epoch, "score": score, "val_a": score, "val_b": score,
+                    "w_a": self.config["w0"], "w_b": self.config["w1"]}
+
+        def save_checkpoint(self, checkpoint_dir):
+            Path(checkpoint_dir, "state").write_text(f"{self.epoch} {self.base}")
+
+        def load_checkpoint(self, checkpoint_dir):
+            epoch, base = Path(checkpoint_dir, "state").read_text().split()
+            self.epoch, self.base = int(epoch), float(base)
+
+        def reset_config(self, new_config):
+            if not killed.exists():  # the first reset: the reused idle actor dies in it
+                killed.write_text("")
+                os.kill(os.getpid(), signal.SIGKILL)
+            self.config = new_config
+            return True
+
+    policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
+                              ("a", "b"), seed=0)
+    scheduler = PolicyPBT(policy, 2, 3, 1)
+    results = tune.Tuner(
+        Toy, param_space={"member": tune.grid_search([0, 1]), "w0": 0.5, "w1": 0.5},
+        tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path / "ray"), verbose=0, stop=_failure_stopper(scheduler, 3),
+            failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0))).fit()
+    assert killed.exists()  # an actor died in its reset
+    assert scheduler.failure is None and not scheduler.failed
+    assert [r.error for r in results] == [None, None]
+    assert [r.metrics["epoch"] for r in results] == [3, 3]
