@@ -169,7 +169,7 @@ def test_one_death_reported_twice_restarts_the_member_once_counted():
     from ray.tune.experiment import Trial
     from ray.tune.schedulers.pbt import _PBTTrialState
 
-    from scalarize.engines.ray_population import PolicyPBT
+    from scalarize.engines.ray_population import PolicyPBT, _failure_stopper
     from scalarize.search.decide import PopulationPolicy
     from scalarize.search.explore import SimplexExplore
     from scalarize.search.strategies import build_strategy
@@ -183,7 +183,7 @@ def test_one_death_reported_twice_restarts_the_member_once_counted():
     controller.scheduler = scheduler
     for trial in trials:
         scheduler._trial_state[trial] = _PBTTrialState(trial)
-    trials[0].set_status("RUNNING")
+    trials[0].set_status("TERMINATED")  # at the last epoch
     restored = trials[1]  # pending, its restore (a reset) scheduled on a reused dead actor
     controller._resetting_trials.add(restored)
 
@@ -191,15 +191,19 @@ def test_one_death_reported_twice_restarts_the_member_once_counted():
     assert restored.status == "PENDING" and restored.num_failures == 1
     controller.fail(restored, running=False)  # the reset's failure: the same death
     assert restored.status == "ERROR"  # stopped for good by Tune
-    scheduler.choose_trial_to_run(controller)  # requeued by the policy
+    # at the end of Tune's step, before it asks whether every trial has finished (here the
+    # other member has): requeued by the policy, through the stopper
+    assert not _failure_stopper(scheduler, 3).stop_all()
     assert restored.status == "PENDING"
     assert restored not in controller._resetting_trials  # so Tune gives it an actor
     assert restored.num_failures == 1  # one death, counted once
     assert not scheduler.failed and not scheduler.overdue()
 
 
+@pytest.mark.parametrize("epochs,cpus", [(3, 1), (1, 2)], ids=["decisions", "last-member"])
 def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_path, local_ray,
-                                                                        monkeypatch):
+                                                                        monkeypatch, epochs,
+                                                                        cpus):
     """The death of :func:`test_one_death_reported_twice_restarts_the_member_once_counted` on
     Ray Tune itself: a two-member search of a toy trainable under :class:`PolicyPBT`, whose
     first reset of a reused actor (a member restarted after a pause, on the idle actor Tune
@@ -243,15 +247,16 @@ def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_pat
 
     policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
                               ("a", "b"), seed=0)
-    scheduler = PolicyPBT(policy, 2, 3, 1)
+    scheduler = PolicyPBT(policy, 2, epochs, 1)
     results = tune.Tuner(
-        Toy, param_space={"member": tune.grid_search([0, 1]), "w0": 0.5, "w1": 0.5},
+        tune.with_resources(Toy, {"cpu": cpus}),  # 2: one member at a time
+        param_space={"member": tune.grid_search([0, 1]), "w0": 0.5, "w1": 0.5},
         tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
         run_config=tune.RunConfig(
-            storage_path=str(tmp_path / "ray"), verbose=0, stop=_failure_stopper(scheduler, 3),
+            storage_path=str(tmp_path / "ray"), verbose=0, stop=_failure_stopper(scheduler, epochs),
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0))).fit()
     assert killed.exists()  # an actor died in its reset
     assert scheduler.failure is None and not scheduler.failed
     assert [r.error for r in results] == [None, None]
-    assert [r.metrics["epoch"] for r in results] == [3, 3]
+    assert [r.metrics["epoch"] for r in results] == [epochs, epochs]

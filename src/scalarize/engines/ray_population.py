@@ -124,6 +124,7 @@ class PolicyPBT(PopulationBasedTraining):
         self.failure: str | None = None  # why a wait ran out (one line)
         self.failed: list[int] = []  # members that failed for good (their errors say why)
         self._requeue: list[Trial] = []  # stopped by Tune although they may restart
+        self._controller: TuneController | None = None  # Tune's, once it stopped one
         self._requeued: dict[Trial, int] = {}  # requeued members, not yet back -> failures
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
@@ -155,6 +156,7 @@ class PolicyPBT(PopulationBasedTraining):
             # failed while not running (an idle actor that died, reused for it): Tune stops
             # it for good, unlike a running trial; choose_trial_to_run requeues it
             self._requeue.append(trial)
+            self._controller = tune_controller  # requeued at the end of this step (stopper)
             self._deadlines.setdefault(trial, f"member {member}'s worker died and the member "
                                        "was not restored")
             return
@@ -239,12 +241,22 @@ class PolicyPBT(PopulationBasedTraining):
             return TrialScheduler.PAUSE
         return TrialScheduler.NOOP if trial.status == Trial.PAUSED else TrialScheduler.CONTINUE
 
-    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+    def requeue_stopped(self) -> None:
+        """Requeue the members Tune stopped for good although they may restart, as Tune
+        requeues a running trial that failed. Called by the stopper at the end of the step
+        that stopped them, before Tune asks whether every trial has finished (the member may
+        be the last one left: the search would end with it failed), and when Tune picks a
+        trial to run."""
+        controller = self._controller
         for trial in [t for t in self._requeue if t.status == Trial.ERROR]:
-            self._requeue.remove(trial)  # as Tune requeues a running trial that failed,
-            if trial in tune_controller._staged_trials:  # unstaged (Tune stopped it staged,
-                tune_controller._unstage_trial_with_resources(trial)  # and would not start it)
-            tune_controller._requeue_trial(trial)
+            assert controller is not None  # set with the member's failure
+            self._requeue.remove(trial)
+            if trial in controller._staged_trials:  # unstaged (Tune stopped it staged, and
+                controller._unstage_trial_with_resources(trial)  # would not start it)
+            controller._requeue_trial(trial)
+
+    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        self.requeue_stopped()
         for target in [t for t in self._pending if t.status == Trial.PAUSED]:
             self._exploit(tune_controller, target, self._pending.pop(target))
         trials = tune_controller.get_trials()
@@ -333,7 +345,8 @@ def _failure_stopper(scheduler: PolicyPBT, epochs: int) -> Any:
     """Tune's stop condition of a population search: each trial at ``epochs``, every trial once
     ``scheduler`` is :meth:`~PolicyPBT.overdue` (a member failed for good, or a killed one was
     not restored in time). Tune asks ``stop_all`` at every step of its loop, so this is the
-    deadline of every wait for a killed member."""
+    deadline of every wait for a killed member; it first requeues the members Tune stopped
+    although they may restart (:meth:`PolicyPBT.requeue_stopped`)."""
     from ray.tune.stopper import Stopper
 
     class FailureStopper(Stopper):
@@ -341,6 +354,7 @@ def _failure_stopper(scheduler: PolicyPBT, epochs: int) -> Any:
             return bool(result.get("training_iteration", 0) >= epochs)
 
         def stop_all(self) -> bool:
+            scheduler.requeue_stopped()
             return scheduler.overdue()
 
     return FailureStopper()
