@@ -200,16 +200,14 @@ def test_one_death_reported_twice_restarts_the_member_once_counted():
     assert not scheduler.failed and not scheduler.overdue()
 
 
-@pytest.mark.parametrize("epochs,cpus", [(3, 1), (1, 2)], ids=["decisions", "last-member"])
-def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_path, local_ray,
-                                                                        monkeypatch, epochs,
-                                                                        cpus):
-    """The death of :func:`test_one_death_reported_twice_restarts_the_member_once_counted` on
-    Ray Tune itself: a two-member search of a toy trainable under :class:`PolicyPBT`, whose
-    first reset of a reused actor (a member restarted after a pause, on the idle actor Tune
-    kept) kills that actor. The member is restarted and the search ends, both members at the
-    last epoch; before, Tune never gave it an actor again and the search waited until
-    ``RESTORE_TIMEOUT`` (here 30 s) ran out."""
+def _toy_search(folder: str, epochs: int, cpus: int) -> None:
+    """A two-member :class:`PolicyPBT` search of a toy trainable on a Ray of its own (2 CPUs),
+    whose first reset of a reused actor kills that actor; prints what the test checks as JSON.
+    Run in a process of its own: a Ray shared with other tests may hold a CPU the restarted
+    member waits for."""
+    import json
+
+    import ray
     from ray import tune
 
     from scalarize.engines import ray_population
@@ -218,8 +216,8 @@ def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_pat
     from scalarize.search.explore import SimplexExplore
     from scalarize.search.strategies import build_strategy
 
-    monkeypatch.setattr(ray_population, "RESTORE_TIMEOUT", 30.0)
-    killed = tmp_path / "killed"
+    ray_population.RESTORE_TIMEOUT = 30.0
+    killed = Path(folder, "killed")
 
     class Toy(tune.Trainable):  # member 1 scores higher: member 0 copies it at each decision
         def setup(self, config):
@@ -245,6 +243,8 @@ def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_pat
             self.config = new_config
             return True
 
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
     policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
                               ("a", "b"), seed=0)
     scheduler = PolicyPBT(policy, 2, epochs, 1)
@@ -253,10 +253,86 @@ def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_pat
         param_space={"member": tune.grid_search([0, 1]), "w0": 0.5, "w1": 0.5},
         tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
         run_config=tune.RunConfig(
-            storage_path=str(tmp_path / "ray"), verbose=0, stop=_failure_stopper(scheduler, epochs),
+            storage_path=str(Path(folder, "ray")), verbose=0,
+            stop=_failure_stopper(scheduler, epochs),
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0))).fit()
-    assert killed.exists()  # an actor died in its reset
-    assert scheduler.failure is None and not scheduler.failed
-    assert [r.error for r in results] == [None, None]
-    assert [r.metrics["epoch"] for r in results] == [epochs, epochs]
+    print(json.dumps({"killed": killed.exists(), "failure": scheduler.failure,
+                      "failed": scheduler.failed,
+                      "errors": [None if r.error is None else repr(r.error) for r in results],
+                      "epochs": [r.metrics.get("epoch") for r in results],
+                      "iterations": [r.metrics.get("training_iteration") for r in results]}))
+
+
+@pytest.mark.parametrize("epochs,cpus", [(3, 1), (1, 2)], ids=["decisions", "last-member"])
+def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_path, epochs,
+                                                                        cpus):
+    """The death of :func:`test_one_death_reported_twice_restarts_the_member_once_counted` on
+    Ray Tune itself (:func:`_toy_search`): a member restarted after a pause, on the idle actor
+    Tune kept, whose reset kills that actor. The member is restarted and the search ends, both
+    members at the last epoch, with decisions (one CPU a member) and without (one member at a
+    time, the dead reset at the last one). Before, Tune never gave it an actor again (the wait
+    ran out after ``RESTORE_TIMEOUT``, here 30 s), or ended the search with it failed."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from tests.engines.test_ray_population import "
+         f"_toy_search; _toy_search(sys.argv[1], {epochs}, {cpus})", str(tmp_path)],
+        capture_output=True, text=True, timeout=240, cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(root / "src"), str(root), os.environ.get("PYTHONPATH", "")])})
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["killed"]  # an actor died in its reset
+    assert outcome["failure"] is None and outcome["failed"] == []
+    assert outcome["errors"] == [None, None]
+    assert outcome["epochs"] == [epochs, epochs]
+
+
+def test_a_late_copy_takes_the_checkpoint_and_leaves_the_source_its_newer_result(monkeypatch):
+    """A target that copies its source late (after a kill, or after its own pause) when the
+    source has already reported the next boundary: the target takes the checkpoint with the
+    result it was saved at (its boundary: the target is behind), and the source keeps its newer
+    result for the next decision. Before, the source's result went back to the checkpoint's
+    (the next decision ranked it by a stale score: pass 8 of the killed-member loop, member 0
+    copying member 1 at epoch 2 where the unkilled search had member 1 copy member 0)."""
+    from types import SimpleNamespace
+
+    from ray.train._internal.session import _FutureTrainingResult
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    from scalarize.engines import ray_population
+    from scalarize.engines.ray_population import PolicyPBT
+    from scalarize.search.decide import PopulationPolicy
+    from scalarize.search.explore import SimplexExplore
+    from scalarize.search.strategies import build_strategy
+
+    policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
+                              ("a", "b"), seed=0)
+    scheduler = PolicyPBT(policy, 2, 3, 1)
+    target, source = (Trial("member", stub=True, trial_id=f"search_{m:05d}") for m in (0, 1))
+    at_1 = {"training_iteration": 1, "epoch": 1, "score": 0.33}
+    at_2 = {"training_iteration": 2, "epoch": 2, "score": 0.30}
+    checkpoint = object()
+    state = _PBTTrialState(source)
+    state.last_result, state.last_train_time, state.last_perturbation_time = at_2, 2, 1
+    state.last_checkpoint = _FutureTrainingResult(None)  # saved at the decision at epoch 1
+    scheduler._trial_state = {target: _PBTTrialState(target), source: state}
+    monkeypatch.setattr(ray_population, "_resolved",
+                        lambda future, timeout: SimpleNamespace(checkpoint=checkpoint,
+                                                                metrics=at_1))
+    copied = []
+    monkeypatch.setattr(PopulationBasedTraining, "_exploit",  # what Ray's hands the target
+                        lambda self, controller, trial, clone: copied.append(
+                            (self._trial_state[clone].last_checkpoint,
+                             self._trial_state[clone].last_result,
+                             self._trial_state[clone].last_train_time)))
+    scheduler._exploit(None, target, source)
+    assert copied == [(checkpoint, at_1, 1)]  # the checkpoint with its own result and time
+    assert (state.last_result, state.last_train_time) == (at_2, 2)  # the source's newest
+    assert state.last_checkpoint is checkpoint
+    scheduler._exploit(None, target, source)  # a second target of the same source
+    assert copied[1] == (checkpoint, at_1, 1)

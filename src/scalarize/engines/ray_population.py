@@ -126,6 +126,7 @@ class PolicyPBT(PopulationBasedTraining):
         self._requeue: list[Trial] = []  # stopped by Tune although they may restart
         self._controller: TuneController | None = None  # Tune's, once it stopped one
         self._requeued: dict[Trial, int] = {}  # requeued members, not yet back -> failures
+        self._saved: dict[Trial, tuple[Any, dict[str, Any]]] = {}  # checkpoint, its result
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         kept = self._trial_state.get(trial)
@@ -164,9 +165,7 @@ class PolicyPBT(PopulationBasedTraining):
         if trial in self._waiting:
             self._waiting.remove(trial)
         state = self._trial_state[trial]
-        if isinstance(state.last_checkpoint, _FutureTrainingResult):  # a save for a copy
-            saved = _resolved(state.last_checkpoint, SAVE_TIMEOUT)  # done, or died with it
-            state.last_checkpoint = saved.checkpoint if saved else None
+        self._resolve(trial)  # a save for a copy: done, or died with the worker
         restored = trial.latest_checkpoint_result
         point = int(restored.metrics.get(self._time_attr, 0)) if restored else 0
         state.last_train_time = min(state.last_train_time, point)  # behind again
@@ -299,15 +298,21 @@ class PolicyPBT(PopulationBasedTraining):
         else:  # copied once paused (see on_trial_result): Ray's immediate stop of a running
             self._pending[trial] = source  # trial would drop its actor, to start a new one
 
+    def _resolve(self, trial: Trial) -> None:
+        """The member's checkpoint scheduled at a decision, waited for (``SAVE_TIMEOUT``) if
+        still a future; the result it was saved at is kept with it (:attr:`_saved`). ``None``
+        if its worker died saving."""
+        state = self._trial_state[trial]
+        if isinstance(state.last_checkpoint, _FutureTrainingResult):
+            saved = _resolved(state.last_checkpoint, SAVE_TIMEOUT)
+            state.last_checkpoint = saved.checkpoint if saved else None
+            if saved:
+                self._saved[trial] = (saved.checkpoint, saved.metrics)
+
     def _exploit(self, tune_controller: TuneController, trial: Trial, trial_to_clone: Trial
                  ) -> None:
         state = self._trial_state[trial_to_clone]
-        if isinstance(state.last_checkpoint, _FutureTrainingResult):
-            saved = _resolved(state.last_checkpoint, SAVE_TIMEOUT)
-            if saved:
-                state.last_result, state.last_checkpoint = saved.metrics, saved.checkpoint
-            else:
-                state.last_checkpoint = None
+        self._resolve(trial_to_clone)
         if not state.last_checkpoint:
             # the source's worker died while saving (or took over SAVE_TIMEOUT): once restored
             # it replays the boundary and saves it again (on_trial_result); the target waits,
@@ -319,7 +324,18 @@ class PolicyPBT(PopulationBasedTraining):
                 f"member {member_of(trial.trial_id)} could not copy member "
                 f"{member_of(trial_to_clone.trial_id)}, whose worker died while saving it"))
             return
-        super()._exploit(tune_controller, trial, trial_to_clone)
+        # the target takes the checkpoint with the result it was saved at (Ray's hands it the
+        # source's last result and time): a source that has reported the next boundary since
+        # (a copy late after a kill, or after the target's pause) keeps that newer result for
+        # the next decision, and the target is behind, at the checkpoint's boundary
+        newer = state.last_result, state.last_train_time
+        checkpoint, metrics = self._saved.get(trial_to_clone, (None, None))
+        if checkpoint is state.last_checkpoint and metrics is not None:
+            state.last_result, state.last_train_time = metrics, int(metrics[self._time_attr])
+        try:
+            super()._exploit(tune_controller, trial, trial_to_clone)
+        finally:
+            state.last_result, state.last_train_time = newer
 
     def _get_new_config(self, trial: Trial, trial_to_clone: Trial
                         ) -> tuple[dict[str, Any], dict[str, Any]]:
