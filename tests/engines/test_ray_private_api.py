@@ -5,7 +5,12 @@ here with the names to look at, instead of deep inside a search.
 
 - :class:`~scalarize.engines.ray_population.PolicyPBT` overrides and calls private methods of
   :class:`~ray.tune.schedulers.PopulationBasedTraining`, reads its private state, and asks
-  Tune's controller to go on with a waiting trial (no public "go on" exists);
+  Tune's controller to go on with a waiting trial (no public "go on" exists), to save a
+  restored source again, to hold a requeued target paused and to requeue a member Tune
+  stopped for good when a dead idle actor was reused for it (ending that actor's reset, which
+  Tune leaves unfinished, and counting the death once although Tune reports it twice); it reads
+  a requeued trial's restore point and failures, and waits for a save's future with a
+  deadline;
 - :class:`~scalarize.engines.ray_trials.SeededASHA` draws the bracket of a trial in place of
   :class:`~ray.tune.schedulers.ASHAScheduler`'s ``on_trial_add``;
 - :class:`~scalarize.engines.ray_trials.BudgetSearch` re-seeds the sampler of Ray's
@@ -29,6 +34,9 @@ PBT_METHODS = {
     "_checkpoint_or_exploit": ["trial", "tune_controller", "upper_quantile", "lower_quantile"],
     "_get_new_config": ["trial", "trial_to_clone"],
     "_save_trial_state": ["state", "time", "result", "trial"],
+    # a killed member's trial, requeued by Tune: Ray's on_trial_add resets its state
+    "on_trial_add": ["tune_controller", "trial"],
+    "on_trial_error": ["tune_controller", "trial"],
 }
 PBT_STATE = ["_trial_state", "_time_attr", "_metric", "_perturbation_interval",
              "_next_perturbation_sync"]
@@ -84,13 +92,43 @@ def test_population_based_training_keeps_the_private_hooks_policy_pbt_overrides(
     future = getattr(pbt, "_FutureTrainingResult", None)
     if future is None or not hasattr(future, "resolve"):
         changed.append("ray.tune.schedulers.pbt._FutureTrainingResult.resolve (missing)")
+    elif not hasattr(future(None), "future"):  # the ObjectRef PolicyPBT waits on
+        changed.append("ray.tune.schedulers.pbt._FutureTrainingResult.future (missing)")
     _fail_on(changed)
 
 
 def test_the_tune_controller_still_schedules_a_trial_to_train():
     from ray.tune.execution.tune_controller import TuneController
 
-    _fail_on(_changed(TuneController, {"_schedule_trial_train": ["trial"]}))
+    changed = _changed(TuneController, {"_schedule_trial_train": ["trial"],
+                                       "_schedule_trial_save": ["trial", "result"],
+                                       "_set_trial_status": ["trial", "status"],
+                                       "_requeue_trial": ["trial"],
+                                       "_unstage_trial_with_resources": ["trial"]})
+    source = inspect.getsource(TuneController.__init__)  # attributes set there
+    for name in ("_staged_trials", "_resetting_trials", "_trial_to_actor"):
+        if f"self.{name}" not in source:
+            changed.append(f"TuneController.{name} (missing)")
+    reuse = inspect.getsource(TuneController._maybe_reuse_cached_actor)
+    ended = inspect.getsource(TuneController._on_trial_reset)
+    if ("self._resetting_trials" not in reuse  # a resetting trial gets no new actor, and
+            or "self._resetting_trials.remove" not in ended):  # only its reset's result ends
+        changed.append("TuneController._resetting_trials (how a reset ends changed)")
+    _fail_on(changed)
+
+
+def test_a_trial_still_says_whether_it_recovers_and_from_where():
+    from ray.tune.experiment import Trial, trial
+
+    changed = _changed(Trial, {"should_recover": []})
+    if not hasattr(Trial, "latest_checkpoint_result"):
+        changed.append("Trial.latest_checkpoint_result (missing)")
+    metadata = getattr(trial, "_TrainingRunMetadata", None)  # a trial's run_metadata
+    if metadata is None:
+        changed.append("ray.tune.experiment.trial._TrainingRunMetadata (missing)")
+    else:
+        changed += _missing(metadata(), ["num_failures"])
+    _fail_on(changed)
 
 
 def test_asha_keeps_the_brackets_seeded_asha_draws_from():

@@ -29,7 +29,9 @@ import yaml
 from scalarize.config import RunConfig
 from scalarize.engines.ray_session import runtime_env
 from scalarize.errors import ScalarizeError
-from tests.engines.test_ray_population import _free_port, _stop, _wait_for_nodes
+from tests.engines.cluster import free_port as _free_port
+from tests.engines.cluster import stop_node as _stop
+from tests.engines.cluster import wait_for_nodes as _wait_for_nodes
 from tests.search.conftest import search_yaml
 
 # -- shipping to Ray (the module finder: tests/test_user_code.py) ------------------------

@@ -1,11 +1,14 @@
 """A Ray worker SIGKILLed mid-training is retried from its last checkpoint, and the study ends
 exactly as without the kill: a Tune trial of a fixed-weight search
-(``FailureConfig(max_failures=2)``, restored from the member's last checkpoint) and a Ray task
-of a sweep (``max_retries=2``; the retry resumes the run folder from its ``checkpoint.pt``). An
-adaptive search (pbt) cannot restore a member exactly on Ray: it stops with one line instead.
+(``FailureConfig(max_failures=2)``, restored from the member's last checkpoint), a member of
+an adaptive search (pbt, pb2, mopbt on a two-node loopback cluster: restored from its
+checkpoint of the last decision, the policy's state kept in the driver) and a Ray task of a
+sweep (``max_retries=2``; the retry resumes the run folder from its ``checkpoint.pt``). A
+member that cannot be restored ends the search with one line.
 
-The kill comes from outside, as the kernel's OOM killer or an operator would: the test watches
-the output folder for the first checkpoint and kills the process training there (a sweep run's
+The kill comes from outside, as the kernel's OOM killer or an operator would, at a point the
+store shows, never at a time: the test watches the output folder (the first checkpoint, or an
+epoch recorded in ``population.jsonl``) and kills the process training there (a sweep run's
 worker holds the ``flock`` on its run folder, listed in ``/proc/locks``; a Tune trial's worker
 is a ``ray::ResourceTrainable`` process: the member trainable with its resources). On the
 local engine members run in the driver itself; killing that whole process and re-running the
@@ -19,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +37,7 @@ from scalarize.runs import RunDir, SearchDir
 from scalarize.search.spec import load_search_config
 from scalarize.studies.runner import run_search
 from scalarize.studies.sweep import load_sweep_config, run_sweep
+from tests.engines.cluster import Cluster
 
 BASE = """
 seed: 0
@@ -136,18 +142,23 @@ def test_a_killed_sweep_task_resumes_its_run_and_ends_as_unkilled(tmp_path, loca
              for r in RunDir(tmp_path / "unkilled" / run.name).read_metrics()])
 
 
-def _trainables() -> list[int]:
-    """Pids of this machine's Tune trial workers (the member trainable with its resources is
-    Tune's ``ResourceTrainable``; its process title names it)."""
+def _trainables(sessions: tuple[int, ...] = ()) -> list[int]:
+    """Pids of the Tune trial workers of this test's Ray (the member trainable with its
+    resources is Tune's ``ResourceTrainable``; its process title names it): those in this
+    process's session (a local Ray's workers), or in ``sessions`` (a cluster's nodes). Never
+    another Ray's on this machine: other tests may be running."""
+    sessions = sessions or (os.getsid(0),)
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes()
+            session = os.getsid(int(proc.name))
         except OSError:
             continue
-        if cmdline.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable")):
+        if (cmdline.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable"))
+                and session in sessions):
             pids.append(int(proc.name))
     return pids
 
@@ -157,19 +168,6 @@ def _trial_failures(experiment: Path) -> int:
     (state,) = experiment.glob("experiment_state-*.json")
     return sum(json.loads(meta)["num_failures"]
                for _, meta in json.loads(state.read_text())["trial_data"])
-
-
-def _every_trial_worker(out: Path) -> int | None:
-    """Once a member has a checkpoint: SIGKILL every trial worker but the first, and name it
-    (the :class:`Killer` kills that one)."""
-    if not any(out.glob("ray/m*/checkpoint_*/member.pt")):
-        return None
-    pids = _trainables()
-    if not pids:
-        return None
-    for pid in pids[1:]:
-        os.kill(pid, signal.SIGKILL)
-    return pids[0]
 
 
 def _trial_killer(out: Path) -> Killer:
@@ -205,25 +203,113 @@ def test_a_killed_tune_trial_restarts_from_its_checkpoint_and_ends_as_unkilled(t
                       for e in SearchDir(tmp_path / "unkilled").read_events()]
 
 
-def test_a_killed_adaptive_search_stops_at_once_with_one_line(tmp_path, local_ray):
-    """pbt (pb2, mopbt alike) members checkpoint only for exploits and its policy lives in the
-    driver, so Tune cannot restore a killed member exactly (it would retry a checkpoint still
-    being saved, for ever): the search stops at the first dead worker, with one line saying
-    so, and a re-run is refused with the same advice."""
+# two members, one exploit per boundary, decisions after epochs 1 and 2
+ADAPTIVE = ["search.population=2", "search.quantile=0.5", "train.epochs=3"]
+
+
+def _reported(out: Path, epoch: int) -> bool:
+    """Whether the driver has recorded a member's ``epoch`` in ``population.jsonl`` (so the
+    decision after the epoch before it is taken and its checkpoints saved)."""
+    path = out / "population.jsonl"
+    if not path.exists():
+        return False
+    for line in path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:  # a line being appended
+            continue
+        if event.get("event") == "epoch" and event.get("epoch") == epoch:
+            return True
+    return False
+
+
+def _every_trial_worker_after(out: Path, epoch: int, sessions: tuple[int, ...] = ()
+                              ) -> Callable[[], int | None]:
+    """Once ``epoch`` is reported: SIGKILL every trial worker but the first, and name it (the
+    :class:`Killer` kills that one), so that every member dies, wherever each one is: training
+    the next epoch, waiting at the boundary, saving, or restoring a copy."""
+
+    def ready() -> int | None:
+        if not _reported(out, epoch):
+            return None
+        pids = _trainables(sessions)
+        for pid in pids[1:]:
+            os.kill(pid, signal.SIGKILL)
+        return pids[0] if pids else None
+
+    return ready
+
+
+def _same_search(killed: Path, unkilled: Path) -> None:
+    """The same population file and summary, but for times, node names and the engine."""
+    def events(folder: Path) -> list[dict]:
+        return [{k: v for k, v in e.dump().items() if k not in ("seconds", "node")}
+                for e in SearchDir(folder).read_events()]
+
+    assert events(killed) == events(unkilled)
+    a, b = SearchDir(killed).read_summary(), SearchDir(unkilled).read_summary()
+    assert a is not None and b is not None
+    skip = {"engine", "seconds", "train_seconds", "members"}
+    assert a.model_dump(exclude=skip) == b.model_dump(exclude=skip)
+    for x, y in zip(a.members, b.members, strict=True):
+        assert x.model_dump(exclude={"train_seconds"}) == y.model_dump(exclude={"train_seconds"})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """A two-node Ray cluster on loopback for the killed-member tests of this module."""
+    from tests.engines.cluster import loopback_cluster
+
+    with loopback_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started
+
+
+@pytest.mark.parametrize("strategy", ["pbt", "pb2", "mopbt"])
+def test_a_killed_adaptive_member_is_restored_and_the_search_ends_as_unkilled(tmp_path, cluster,
+                                                                             strategy):
+    """An adaptive search on a two-node cluster (one member a node) whose every member's
+    worker is SIGKILLed once epoch 2 is reported: each member restarts on a new worker from
+    its checkpoint of the last decision (the policy's state stayed in the driver, and the
+    results a restored member reports again are ignored), and the search ends with the same
+    population file and summary as an unkilled one (the local engine's, which the Ray engine
+    matches bit for bit: tests/engines/test_ray_population.py)."""
     path = tmp_path / "search.yaml"
     path.write_text(SEARCH)
-    config = load_search_config(path, ["search.strategy=pbt"])
+    overrides = [f"search.strategy={strategy}", *ADAPTIVE]
+    run_search(load_search_config(path, overrides), tmp_path / "unkilled", progress=False)
     out = tmp_path / "killed"
-    start = time.monotonic()
-    # every trial worker at once: one of them may be an idle actor Tune keeps for reuse, whose
-    # death no trial notices (killing only that one let the search finish: the flaky failure
-    # of issue 32); with all of them, a member that is training dies
-    with Killer(lambda: _every_trial_worker(out)) as killer, \
+    with Killer(_every_trial_worker_after(out, 2, cluster.sessions)) as killer:
+        result = subprocess.run(
+            [sys.executable, "-m", "scalarize.cli", "search", str(path), *overrides,
+             "--engine", "ray", "--address", cluster.address, "--out", str(out), "--quiet",
+             "--cpus-per-run", "2"],
+            capture_output=True, text=True, timeout=300, env=cluster.env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert killer.killed is not None and not _alive(killer.killed)
+    assert _trial_failures(out / "ray") >= 1  # a member died, and Tune restored it
+    _same_search(out, tmp_path / "unkilled")
+
+
+def test_a_member_that_cannot_be_restored_stops_the_search_with_one_line(tmp_path, local_ray,
+                                                                         monkeypatch):
+    """A member whose worker dies more often than it may restart (here: at all) ends the
+    search at once with one line naming the member, and a re-run is refused with the same
+    advice (the policy's state was in the driver of the stopped search)."""
+    from scalarize.engines import ray_population
+
+    monkeypatch.setattr(ray_population, "MAX_FAILURES", 0)
+    path = tmp_path / "search.yaml"
+    path.write_text(SEARCH)
+    config = load_search_config(path, ["search.strategy=pbt", *ADAPTIVE])
+    out = tmp_path / "killed"
+    with Killer(_every_trial_worker_after(out, 2)) as killer, \
             pytest.raises(ScalarizeError) as raised:
         run_search(config, out, engine="ray", progress=False)
-    assert killer.killed is not None and time.monotonic() - start < 120
+    assert killer.killed is not None
     message = str(raised.value)
-    assert "\n" not in message and "worker process died" in message
-    assert "cannot continue on Ray" in message and "delete the folder" in message
+    assert "\n" not in message and "the worker process died" in message
+    assert message.startswith(("member 0 of the Ray pbt search failed after 0 restart(s)",
+                               "member 1 of", "members 0, 1 of"))
+    assert "run the search again in an empty folder" in message
     with pytest.raises(ScalarizeError, match="cannot continue on Ray"):
         run_search(config, out, engine="ray", progress=False)

@@ -76,15 +76,15 @@ class RaySearch:
                                  f"({type(exc).__name__}); delete the folder to start "
                                  "again") from None
 
-    def run_config(self, total: int, checkpoint: Any, failure: Any) -> Any:
+    def run_config(self, total: int, checkpoint: Any, failure: Any, stop: Any = None) -> Any:
         """Tune's run config: the experiment in the search folder, ``train.epochs`` per
-        trial, the recorder of ``total`` member-epochs."""
+        trial (or the Tune stopper ``stop``), the recorder of ``total`` member-epochs."""
         from ray import tune
 
         experiment = self.folder.ray_experiment
         return tune.RunConfig(
             name=experiment.name, storage_path=str(experiment.parent), verbose=0,
-            stop={"training_iteration": self.epochs},
+            stop=stop if stop is not None else {"training_iteration": self.epochs},
             callbacks=[recorder(self.folder, total,
                                 None if self.progress is None else not self.progress)],
             checkpoint_config=checkpoint, failure_config=failure)

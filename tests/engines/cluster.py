@@ -1,0 +1,101 @@
+"""A real two-node Ray cluster on loopback, for the tests that run searches through
+``--address``: a head and a worker node started with ``ray start`` (2 CPUs each), in a temp
+dir of their own, stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_node(args: list[str], logs: Path, name: str, temp_dir: str, env: dict[str, str]
+                ) -> subprocess.Popen:
+    ray = shutil.which("ray", path=os.path.dirname(sys.executable))
+    assert ray, "the ray command is missing: install the ray extra"
+    log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([ray, "start", "--block", "--disable-usage-stats", "--num-cpus=2",
+                             f"--temp-dir={temp_dir}", *args], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env=env)
+
+
+def stop_node(process: subprocess.Popen) -> None:
+    """SIGTERM a node's process group (SIGKILL after 30 s)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for_nodes(address: str, count: int, env: dict[str, str] | None = None,
+                   timeout: float = 90.0) -> None:
+    """Poll from a subprocess: a Ray client in this process would keep the loopback cluster's
+    settings (no auth token) for later tests that start a local Ray."""
+    probe = (f"import ray; ray.init(address={address!r}, include_dashboard=False, "
+             "log_to_driver=False, configure_logging=False); "
+             "print(sum(n['Alive'] for n in ray.nodes()))")
+    deadline = time.monotonic() + timeout
+    while True:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                timeout=timeout, env=env)
+        lines = result.stdout.strip().splitlines()
+        if result.returncode == 0 and lines and int(lines[-1]) >= count:
+            return
+        assert time.monotonic() < deadline, f"{count} Ray nodes did not come up"
+        time.sleep(1.0)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running loopback cluster: its address, the environment to run its clients in (no auth
+    token to distribute between the processes of a loopback cluster) and the session ids of
+    its nodes (their processes, workers included, are in those sessions)."""
+
+    address: str
+    env: dict[str, str]
+    sessions: tuple[int, ...]
+
+
+@contextmanager
+def loopback_cluster(logs: Path) -> Iterator[Cluster]:
+    """A two-node :class:`Cluster` on loopback for the duration; the nodes' logs in ``logs``."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    # a temp dir of its own (short: Ray's socket paths must stay under 108 characters), so the
+    # cluster's address file never makes a later local ray.init() look for this cluster
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    head = _start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                        "--include-dashboard=false"], logs, "head", temp_dir, env)
+    worker = None
+    try:
+        wait_for_nodes(address, 1, env)
+        worker = _start_node([f"--address={address}", "--node-ip-address=127.0.0.1"],
+                             logs, "worker", temp_dir, env)
+        wait_for_nodes(address, 2, env)
+        yield Cluster(address, env, (head.pid, worker.pid))
+    finally:
+        for process in (worker, head):
+            if process is not None:
+                stop_node(process)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert head.poll() is not None and (worker is None or worker.poll() is not None)
