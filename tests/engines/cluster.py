@@ -4,6 +4,7 @@ dir of their own, stopped afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -35,15 +36,15 @@ def _start_node(args: list[str], logs: Path, name: str, temp_dir: str, env: dict
                             start_new_session=True, env=env)
 
 
-def stop_node(process: subprocess.Popen) -> None:
-    """SIGTERM a node's process group (SIGKILL after 30 s)."""
+def stop_node(process: subprocess.Popen, temp_dir: str) -> None:
+    """Kill a throwaway loopback node at once (SIGTERM made every teardown wait the 30 s it was
+    given), then any process of its cluster Ray daemonised outside its process group, found by
+    the cluster's temp dir in its command line."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    process.wait()
+    subprocess.run(["pkill", "-9", "-f", temp_dir], check=False)
 
 
 def wait_for_nodes(address: str, count: int, env: dict[str, str] | None = None,
@@ -96,6 +97,6 @@ def loopback_cluster(logs: Path) -> Iterator[Cluster]:
     finally:
         for process in (worker, head):
             if process is not None:
-                stop_node(process)
+                stop_node(process, temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert head.poll() is not None and (worker is None or worker.poll() is not None)
