@@ -36,12 +36,12 @@ def tiny_config(*overrides: str) -> RunConfig:
 
 # --- how the suite is split for speed (`make check`, `make test`) ------------------------------
 # `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
-# presets). `serial`: the tests that start Ray or start and kill processes, one pytest-xdist
-# group, so one at a time (two Ray sessions at once would compete for the declared CPUs; a
-# two-node placement test once failed beside another Ray test). `make test` gives the group a
-# worker of its own beside the two that run the others: it mostly waits on its processes. The
-# others are grouped by module (its module fixtures and caches are built once: a group per
-# test, tried, was 8% slower in all).
+# presets). `serial`: the tests that start Ray or start and kill processes; `make test` runs
+# them alone, one at a time, after the others (they wait on their own processes and on Ray's
+# placement, which a busy machine delays: a two-node placement test failed beside another
+# worker; beside two workers, tried again, the whole suite was slower: Ray's own processes
+# take the cores). The others run on two pytest-xdist workers, each module one group (its
+# module fixtures and caches are built once: a group per test, tried, was 8% slower in all).
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 # fault tests that start, kill or lock out other processes (the others only run the CLI here)
