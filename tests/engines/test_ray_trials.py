@@ -6,10 +6,8 @@ Ray is installed by ``make test`` (the ``ray`` extra); these tests fail, not ski
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ from scalarize.search.optuna_sampling import distributions, hyperband_brackets, 
 from scalarize.search.resolve import resolve_strategy
 from scalarize.search.spec import SearchConfig, load_search_config
 from scalarize.studies.runner import run_search
+from tests.engines.cluster import stop_node
 
 pytest.importorskip("optuna")
 
@@ -61,15 +60,6 @@ def test_optuna_with_asha_on_ray_spends_its_budget_into_the_local_engines_store(
     assert again.model_dump() == summary.model_dump()
 
 
-def _kill_session(process: subprocess.Popen, ray_dir: str) -> None:
-    """SIGKILL the driver's process group, then any Ray process of its session left outside
-    it (Ray daemonises some), found by the session's own temp dir in their command lines."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    subprocess.run(["pkill", "-9", "-f", ray_dir], check=False)
-
-
 def test_a_ray_trial_search_killed_from_outside_resumes_and_spends_its_budget(
         ray_search_file, tmp_path):
     """A user's kill -9 in the middle of an ASHA+TPE search on Ray, then the same command
@@ -96,7 +86,7 @@ def test_a_ray_trial_search_killed_from_outside_resumes_and_spends_its_budget(
             assert time.monotonic() < deadline, "no epoch was recorded within 3 minutes"
             time.sleep(0.1)
     finally:
-        _kill_session(first, ray_dir)
+        stop_node(first, ray_dir)  # its process group, then what Ray daemonised outside it
     killed_at = epochs_recorded()
     assert not (out / "summary.json").exists()  # killed half-way, not finished
     again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
