@@ -44,7 +44,7 @@ check: lint
 # the modules where timing could bite (Ray, killed processes, tracking), RUNS times in a row
 # (issue 32: a flaky test is a defect); stops at the first failing pass and says which
 RUNS ?= 10
-FLAKY := tests/engines/test_ray_population.py tests/engines/test_ray_trials.py \
+FLAKY := tests/engines/test_ray_population.py tests/engines/test_ray_trials.py tests/schedulers \
 	tests/engines/test_ray_train.py tests/engines/test_ray_user_code.py tests/faults tests/tracking
 test-flaky: setup
 	@for i in $$(seq 1 $(RUNS)); do \

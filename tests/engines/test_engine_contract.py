@@ -23,9 +23,9 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.schedulers.pbt import _PBTTrialState
 
 from scalarize.engines.population import LocalPopulation
-from scalarize.engines.ray_population import PolicyPBT
 from scalarize.runs import SearchDir
 from scalarize.runs.records import ExploitEvent
+from scalarize.schedulers.population import PolicyPBT
 from scalarize.search.decide import PopulationPolicy
 from scalarize.search.resolve import resolve_strategy
 from scalarize.search.spec import SearchConfig

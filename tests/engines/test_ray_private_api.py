@@ -3,7 +3,7 @@ checked by name and signature: Ray may change them in any release, so ``ray[tune
 the tested range (``constraints.txt``, the ``ray`` extra), and an upgrade that moves one fails
 here with the names to look at, instead of deep inside a search.
 
-- :class:`~scalarize.engines.ray_population.PolicyPBT` overrides and calls private methods of
+- :class:`~scalarize.schedulers.population.PolicyPBT` overrides and calls private methods of
   :class:`~ray.tune.schedulers.PopulationBasedTraining`, reads its private state, and asks
   Tune's controller to go on with a waiting trial (no public "go on" exists), to save a
   restored source again, to hold a requeued target paused and to requeue a member Tune
@@ -11,9 +11,9 @@ here with the names to look at, instead of deep inside a search.
   Tune leaves unfinished, and counting the death once although Tune reports it twice); it reads
   a requeued trial's restore point and failures, and waits for a save's future with a
   deadline;
-- :class:`~scalarize.engines.ray_trials.SeededASHA` draws the bracket of a trial in place of
+- :class:`~scalarize.schedulers.trials.SeededASHA` draws the bracket of a trial in place of
   :class:`~ray.tune.schedulers.ASHAScheduler`'s ``on_trial_add``;
-- :class:`~scalarize.engines.ray_trials.BudgetSearch` re-seeds the sampler of Ray's
+- :class:`~scalarize.schedulers.trials.BudgetSearch` re-seeds the sampler of Ray's
   :class:`~ray.tune.search.optuna.OptunaSearch` study per trial.
 """
 
@@ -70,9 +70,9 @@ def _fail_on(changed: list[str]) -> None:
         import ray
 
         pytest.fail(f"Ray {ray.__version__} changed private names the Ray engines rely on: "
-                    f"{'; '.join(changed)}. Adapt scalarize/engines/ray_population.py and "
-                    "ray_trials.py to it, or keep ray[tune] in the range pinned in "
-                    "constraints.txt and pyproject's ray extra.")
+                    f"{'; '.join(changed)}. Adapt scalarize/schedulers/ and "
+                    "scalarize/engines/ray_*.py to it, or keep ray[tune] in the range pinned "
+                    "in constraints.txt and pyproject's ray extra.")
 
 
 def test_population_based_training_keeps_the_private_hooks_policy_pbt_overrides():
