@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
-from scalarize.launch.distributed import _free_port, process_group, spawn_run
+from scalarize.launch.distributed import _free_port, process_group, spawn_run, train_shard
 from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
 from scalarize.probes import build_probes
@@ -226,3 +226,23 @@ def test_a_group_the_block_joined_is_destroyed_after_it_and_one_set_up_before_is
         assert dist.is_initialized()  # the caller's group: not this block's to destroy
     finally:
         dist.destroy_process_group()
+
+
+class _RefuseAtStep(Callback):
+    """A refusal in the middle of the first epoch, as a fault in the user's data raises it."""
+
+    def on_step_end(self, trainer: Trainer, step: int, loss: object) -> None:
+        if step == 2:
+            raise ScalarizeError("train split, item 7 (batch 2): a refusal")
+
+
+def test_a_process_refused_before_its_first_checkpoint_leaves_no_run_folder(tmp_path):
+    """What one process does (``train_run``), each process's part does: the run folder,
+    held and prepared by rank 0 (``RunDir.training``), is removed again when the run is
+    refused before its first checkpoint, so running the corrected command needs no flag."""
+    config, shard = _config("static"), Shard(0, 1)
+    with process_group(config, shard, f"file://{tmp_path / 'group'}"):
+        with pytest.raises(ScalarizeError, match=r"^train split, item 7 \(batch 2\)"):
+            train_shard(config, tmp_path / "runs", shard, callbacks=[_RefuseAtStep()],
+                        progress=False)
+    assert not any((tmp_path / "runs").rglob("*.yaml"))  # config.yaml written, then removed

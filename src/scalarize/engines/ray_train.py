@@ -57,7 +57,7 @@ def ray_train_run(config: RunConfig, out: Path | str, workers: int, *, resume: b
 
     check_layout(config, workers)
     out = Path(out).resolve()
-    run = RunDir(out / default_run_name(config, load_data(config).objectives))
+    name = default_run_name(config, load_data(config).objectives)
     device = config.train.device
     with ray_session(address, connect_timeout, user_modules([config])), \
             tempfile.TemporaryDirectory() as storage:
@@ -69,7 +69,7 @@ def ray_train_run(config: RunConfig, out: Path | str, workers: int, *, resume: b
             train_loop_config={"config": config, "out": str(out), "resume": resume,
                                "overwrite": overwrite},
             scaling_config=ray.train.ScalingConfig(num_workers=workers, use_gpu=gpu),
-            run_config=ray.train.RunConfig(name=run.path.name, storage_path=storage))
+            run_config=ray.train.RunConfig(name=name, storage_path=storage))
         try:
             trainer.fit()
         except Exception as exc:  # Ray's TrainingFailedError around the worker's
@@ -80,6 +80,7 @@ def ray_train_run(config: RunConfig, out: Path | str, workers: int, *, resume: b
             lines = [line for line in text.splitlines() if line.strip()]
             raise ScalarizeError(f"the Ray Train run failed: {lines[-1] if lines else exc}"
                                  ) from None
+    run = RunDir(out / name)  # the run folder, as the workers' rank 0 left it
     summary = run.read_summary()
     if summary is None:
         raise ScalarizeError(f"the Ray Train workers wrote no summary into {run.path}; on a "

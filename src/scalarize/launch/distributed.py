@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -128,18 +128,9 @@ def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: boo
     plan = check_run(config, data, weights=weights, probes=build_probes(config.probes))
     trainer = Trainer(plan, callbacks=[*callbacks, *tracking],
                       progress=progress if lead else False, shard=shard)
-    with run.lock() if lead else nullcontext():
-        decision: tuple[bool, RunSummary | None, str | None] = (False, None, None)
-        if lead:
-            try:
-                resuming = run.prepare(config.to_yaml(), resume=resume, overwrite=overwrite,
-                                       same=same)
-                decision = (resuming, run.finished_summary(same) if resuming else None, None)
-            except ScalarizeError as exc:
-                decision = (False, None, str(exc))
-        resuming, finished, refused = broadcast(decision, shard)
-        if refused is not None:
-            raise ScalarizeError(refused)
+    held = (run.training(config.to_yaml(), resume=resume, overwrite=overwrite, same=same)
+            if lead else nullcontext((False, None)))
+    with _shared(held, shard) as (resuming, finished):
         if finished is not None:
             return finished
         trainer.run_dir = run if lead else None
@@ -150,6 +141,22 @@ def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: boo
                 tracker.close("FAILED")
             raise
     return summary
+
+
+@contextmanager
+def _shared(held: AbstractContextManager[Any], shard: Shard) -> Iterator[Any]:
+    """``held`` entered for a ``with`` block (on rank 0: the run folder held and prepared,
+    :meth:`RunDir.training`), what it gives (or its one-line refusal) shared with every
+    process, so that all of them go on or all of them stop."""
+    with ExitStack() as stack:
+        try:
+            decision: tuple[Any, str | None] = (stack.enter_context(held), None)
+        except ScalarizeError as exc:
+            decision = (None, str(exc))
+        given, refused = broadcast(decision, shard)
+        if refused is not None:
+            raise ScalarizeError(refused)
+        yield given
 
 
 def _free_port() -> int:
