@@ -241,8 +241,8 @@ def test_a_process_refused_before_its_first_checkpoint_leaves_no_run_folder(tmp_
     held and prepared by rank 0 (``RunDir.training``), is removed again when the run is
     refused before its first checkpoint, so running the corrected command needs no flag."""
     config, shard = _config("static"), Shard(0, 1)
-    with process_group(config, shard, f"file://{tmp_path / 'group'}"):
-        with pytest.raises(ScalarizeError, match=r"^train split, item 7 \(batch 2\)"):
-            train_shard(config, tmp_path / "runs", shard, callbacks=[_RefuseAtStep()],
-                        progress=False)
+    with (process_group(config, shard, f"file://{tmp_path / 'group'}"),
+          pytest.raises(ScalarizeError, match=r"^train split, item 7 \(batch 2\)")):
+        train_shard(config, tmp_path / "runs", shard, callbacks=[_RefuseAtStep()],
+                    progress=False)
     assert not any((tmp_path / "runs").rglob("*.yaml"))  # config.yaml written, then removed
