@@ -42,7 +42,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from scalarize.config import load_config
-from scalarize.launch.distributed import _free_port, join_group
+from scalarize.launch.distributed import free_port, join_group
 from scalarize.methods.shard import Shard
 from scalarize.training import Trainer
 
@@ -140,7 +140,7 @@ def _worker(rank: int, world: int, address: str, args: argparse.Namespace, metho
 def run(args: argparse.Namespace, method: str, tasks: int, world: int) -> dict[str, float]:
     """One measurement on ``world`` fresh processes: rank 0's numbers, the largest memory."""
     with tempfile.TemporaryDirectory() as folder:
-        mp.spawn(_worker, args=(world, f"tcp://127.0.0.1:{_free_port()}", args, method, tasks,
+        mp.spawn(_worker, args=(world, f"tcp://127.0.0.1:{free_port()}", args, method, tasks,
                                 folder), nprocs=world)
         ranks = [json.loads(Path(folder, f"{r}.json").read_text()) for r in range(world)]
     return {**ranks[0], "memory": max(r["memory"] for r in ranks)}

@@ -29,7 +29,7 @@ import yaml
 from scalarize.config import RunConfig
 from scalarize.engines.ray_session import runtime_env
 from scalarize.errors import ScalarizeError
-from tests.engines.cluster import free_port as _free_port
+from scalarize.launch.distributed import free_port
 from tests.engines.cluster import stop_node as _stop
 from tests.engines.cluster import wait_for_nodes as _wait_for_nodes
 from tests.search.conftest import search_yaml
@@ -110,7 +110,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     home = tmp_path_factory.mktemp("nodes")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
     env["RAY_AUTH_MODE"] = "disabled"  # a loopback cluster: no token between its processes
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths
     ray = str(Path(sys.executable).parent / "ray")

@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
-from scalarize.launch.distributed import _free_port, process_group, spawn_run, train_shard
+from scalarize.launch.distributed import free_port, process_group, spawn_run, train_shard
 from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
 from scalarize.probes import build_probes
@@ -119,7 +119,7 @@ def _group(rank: int, world: int, address: str, folder: str) -> None:
 
 @pytest.mark.serial
 def test_every_method_on_two_processes_equals_one_or_refuses_in_one_line(tmp_path):
-    mp.spawn(_group, args=(2, f"tcp://127.0.0.1:{_free_port()}", str(tmp_path)), nprocs=2)
+    mp.spawn(_group, args=(2, f"tcp://127.0.0.1:{free_port()}", str(tmp_path)), nprocs=2)
     torch.set_num_threads(1)
     matched, refused, errors = set(), {}, {}
     for i, (name, extra) in enumerate(CASES):

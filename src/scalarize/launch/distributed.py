@@ -159,7 +159,8 @@ def _shared(held: AbstractContextManager[Any], shard: Shard) -> Iterator[Any]:
         yield given
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now (for a process group's or a Ray node's address)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -202,7 +203,7 @@ def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = 
                              "or train.device=cpu")
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     try:
         mp.spawn(_worker, args=(nproc, address, config, str(out), resume, overwrite, progress,
                                 stop_after, kill, results), nprocs=nproc, join=True)
@@ -218,5 +219,5 @@ def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = 
     return value if kind == "done" else None
 
 
-__all__ = ["StopAfter", "Stopped", "join_group", "process_group", "spawn_run", "torchrun_shard",
-           "train_shard"]
+__all__ = ["StopAfter", "Stopped", "free_port", "join_group", "process_group", "spawn_run",
+           "torchrun_shard", "train_shard"]
