@@ -4,12 +4,11 @@ Each member is a Ray Tune trial (:class:`MemberTrainable`, ``cpus_per_member`` /
 ``gpus_per_member`` each) on a local Ray or the cluster at ``address``, running the shared
 :class:`~scalarize.search.member.Member` one epoch per Tune step. Decisions are not Ray's:
 :class:`~scalarize.schedulers.population.PolicyPBT` is Ray's synchronous PBT whose hooks call
-the shared
-:class:`~scalarize.search.decide.PopulationPolicy`, so the same scores and seed give the same
-exploits and weights as in-process. The driver appends every event and decision to
+the shared :class:`~scalarize.search.decide.PopulationPolicy`, so the same scores and seed give
+the same exploits and weights as in-process. The driver appends every event and decision to
 ``population.jsonl`` as they come and, at the end, rewrites it in the in-process engine's order
 and writes the same summary. A member whose worker dies is restarted from its last checkpoint
-(every member but the targets checkpoints at each decision) while :class:`PolicyPBT`, in the
+(every member but the targets checkpoints at each decision) while ``PolicyPBT``, in the
 driver, keeps the policy's state and ignores the results it reports again. How members
 checkpoint, pause and stay in a worker, what a killed worker costs and which killed searches
 resume is in ``docs/search-strategies.md`` ("Population strategies on Ray").
