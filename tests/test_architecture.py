@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import grimp
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,3 +123,12 @@ def test_no_layer_imports_a_layer_above_it():
                    for dep in illegal for route in dep.routes
                    for route_head in route.heads for route_tail in route.tails)
     assert not found, "imports against the layers of pyproject.toml:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("room", ["search", "engines", "studies", "schedulers"])
+def test_the_search_rooms_stay_small(room):
+    """Issue 31's bound: each of the rooms a search spans holds at most 1,500 lines (a room
+    that outgrows it is split by what it owns, as ``schedulers`` left ``engines``)."""
+    lines = sum(len(path.read_text().splitlines())
+                for path in (ROOT / "src" / "scalarize" / room).rglob("*.py"))
+    assert lines <= 1500, f"src/scalarize/{room}/ has {lines} lines"
