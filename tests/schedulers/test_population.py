@@ -193,8 +193,11 @@ def _toy_search(folder: str, epochs: int, cpus: int) -> None:
                       "iterations": [r.metrics.get("training_iteration") for r in results]}))
 
 
+ATTEMPTS = 3  # toy searches until Tune reuses an idle actor for a restarted member
+
+
 @pytest.mark.serial  # starts a Ray of its own
-@pytest.mark.parametrize("epochs,cpus", [(3, 1), (1, 2)], ids=["decisions", "last-member"])
+@pytest.mark.parametrize("epochs,cpus", [(5, 1), (1, 2)], ids=["decisions", "last-member"])
 def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_path, epochs,
                                                                         cpus):
     """The death of :func:`test_one_death_reported_twice_restarts_the_member_once_counted` on
@@ -202,22 +205,35 @@ def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_pat
     Tune kept, whose reset kills that actor. The member is restarted and the search ends, both
     members at the last epoch, with decisions (one CPU a member) and without (one member at a
     time, the dead reset at the last one). Before, Tune never gave it an actor again (the wait
-    ran out after ``RESTORE_TIMEOUT``, here 30 s), or ended the search with it failed."""
+    ran out after ``RESTORE_TIMEOUT``, here 30 s), or ended the search with it failed.
+
+    Whether Tune keeps the paused member's actor for reuse is its own race (it caches an actor
+    only while a staged trial asks for its resources): a search where it started a new actor
+    instead has no reset to kill (pass 4 of a ``make test-flaky`` count). Every search run here
+    must end cleanly; the toy search runs again, up to ``ATTEMPTS`` times, until one has met
+    the dead reset, and four decisions give it four chances in one search."""
     import json
 
     root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", "import sys; from tests.schedulers.test_population import "
-         f"_toy_search; _toy_search(sys.argv[1], {epochs}, {cpus})", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, cwd=root,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(root / "src"), str(root), os.environ.get("PYTHONPATH", "")])})
-    assert result.returncode == 0, result.stderr[-2000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["killed"]  # an actor died in its reset
-    assert outcome["failure"] is None and outcome["failed"] == []
-    assert outcome["errors"] == [None, None]
-    assert outcome["epochs"] == [epochs, epochs]
+    killed = False
+    for attempt in range(ATTEMPTS):
+        folder = tmp_path / f"attempt-{attempt}"
+        folder.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-c", "import sys; from tests.schedulers.test_population import "
+             f"_toy_search; _toy_search(sys.argv[1], {epochs}, {cpus})", str(folder)],
+            capture_output=True, text=True, timeout=240, cwd=root,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                [str(root / "src"), str(root), os.environ.get("PYTHONPATH", "")])})
+        assert result.returncode == 0, result.stderr[-2000:]
+        outcome = json.loads(result.stdout.strip().splitlines()[-1])
+        assert outcome["failure"] is None and outcome["failed"] == []
+        assert outcome["errors"] == [None, None]
+        assert outcome["epochs"] == [epochs, epochs]
+        killed = outcome["killed"]  # an actor died in its reset, and the search ended as above
+        if killed:
+            break
+    assert killed, f"Tune reused no idle actor in {ATTEMPTS} toy searches"
 
 
 def test_a_late_copy_takes_the_checkpoint_and_leaves_the_source_its_newer_result(monkeypatch):
