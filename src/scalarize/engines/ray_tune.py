@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +70,11 @@ class RaySearch:
             return build()
         if refuse is not None:
             raise ScalarizeError(refuse)
+        torn = torn_state(experiment)
+        if torn is not None:
+            raise ScalarizeError(f"cannot continue the Ray search in {self.folder.path}: it was "
+                                 f"killed while Ray Tune copied its state ({torn} is cut "
+                                 "short); delete the folder to start again")
         try:
             return tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
         except Exception as exc:  # e.g. a Tune experiment written by another release
@@ -95,6 +101,29 @@ class RaySearch:
         with (ray_session(self.address, self.connect_timeout, user_modules([self.config])),
               without_tune_logs()):
             return build().fit()
+
+
+#: Ray Tune's state files in an experiment folder, newest per pattern, and how each is read.
+_STATE_FILES: dict[str, Callable[[bytes], object]] = {
+    "experiment_state-*.json": json.loads, "search_gen_state-*.json": pickle.loads,
+    "searcher-state-*.pkl": pickle.loads}
+
+
+def torn_state(experiment: Path) -> str | None:
+    """The name of a state file of the Tune experiment ``experiment`` that cannot be read (a
+    kill while Tune copied it there: Tune copies its driver's state into the storage folder
+    with no rename), ``None`` when the newest of each reads. Tune itself, given a torn file,
+    logs the failure and starts the experiment again with part of its old state: a search
+    that silently ends early."""
+    for pattern, read in _STATE_FILES.items():
+        files = sorted(experiment.glob(pattern))
+        if not files:
+            continue
+        try:
+            read(files[-1].read_bytes())
+        except Exception:  # cut short anywhere: EOF, a bad pickle opcode, invalid JSON
+            return files[-1].name
+    return None
 
 
 def failures(results: Any) -> tuple[list[Any], str]:
@@ -169,4 +198,4 @@ def step_metrics(member: Member, member_id: int, epoch: int, events: list[Popula
 
 
 __all__ = ["ENGINE", "MEMBER_FILE", "RaySearch", "failures", "recorder", "step_metrics",
-           "without_tune_logs"]
+           "torn_state", "without_tune_logs"]
