@@ -103,8 +103,7 @@ def test_a_ray_trial_search_killed_from_outside_resumes_and_spends_its_budget(
     assert refused.returncode == 2, refused.stderr[-2000:]
     assert refused.stderr.strip() == (
         f"scalarize: error: cannot continue the Ray search in {torn}: it was killed while Ray "
-        f"Tune copied "
-        f"its state ({cut.name} is cut short); delete the folder to start again")
+        f"Tune copied its state ({cut.name} is cut short); delete the folder to start again")
     assert not (torn / "summary.json").exists() and len(cut.read_bytes()) == 10  # untouched
     # the kill itself may fall in Tune's copy of its state (pass 6 of a make test-flaky count:
     # Tune then started the search again with part of its old state and ended it early)
