@@ -36,12 +36,13 @@ def tiny_config(*overrides: str) -> RunConfig:
 
 # --- how the suite is split for speed (`make check`, `make test`) ------------------------------
 # `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
-# presets). `serial`: the tests that start Ray or start and kill processes; `make test` runs
-# them alone, one at a time, after the others (they wait on their own processes and on Ray's
-# placement, which a busy machine delays: a two-node placement test failed beside another
-# worker; beside two workers, tried again, the whole suite was slower: Ray's own processes
-# take the cores). The others run on two pytest-xdist workers, each module one group (its
-# module fixtures and caches are built once: a group per test, tried, was 8% slower in all).
+# presets, compiled training: inductor's first compile in a process costs 20 to 60 s here).
+# `serial`: the tests that start Ray or start and kill processes; `make test` runs them alone,
+# one at a time, after the others (they wait on their own processes and on Ray's placement,
+# which a busy machine delays: a two-node placement test failed beside another worker; beside
+# two workers, tried again, the whole suite was slower: Ray's own processes take the cores).
+# The others run on two pytest-xdist workers, each module one group (its module fixtures and
+# caches are built once: a group per test, tried, was 8% slower in all).
 SERIAL_GROUP = "serial"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 # fault tests that start, kill or lock out other processes (the others only run the CLI here)
@@ -51,7 +52,7 @@ _SLOW_MODULES = ("tests/faults/", "tests/report/test_page.py", "tests/test_prese
                  "tests/test_demo.py", "tests/examples/", "tests/tracking/",
                  "tests/launch/test_pool.py", "tests/benchmarks/test_shapes_sharing.py",
                  "tests/analysis/test_search_many.py", "tests/methods/test_resume.py",
-                 "tests/report/test_demo_report.py")
+                 "tests/report/test_demo_report.py", "tests/training/test_compiling.py")
 # modules sharing one session fixture (tests/report/conftest.py's demo run): one xdist group,
 # so that the demo runs once, in one worker
 _SHARED_GROUPS = {"tests/report/test_page.py": "tests/report/demo",
@@ -60,7 +61,11 @@ _SHARED_GROUPS = {"tests/report/test_page.py": "tests/report/demo",
 _SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_chance",
                "tests/analysis/test_search_anytime.py::test_a_real_pbt_search",
                "tests/benchmarks/test_nyuv2.py::test_smoke_compare",
-               "tests/benchmarks/test_cityscapes.py::test_smoke_compare")
+               "tests/benchmarks/test_cityscapes.py::test_smoke_compare",
+               # train.compile=true
+               "tests/launch/test_train.py::test_resume_equals_uninterrupted[mtl-true]",
+               "tests/training/test_trainer.py::test_same_seed_same_numbers_and_other_seed_differs[true]",
+               "tests/training/test_per_task.py::test_an_mmoe_trains_compiled_as_it_does_eagerly")
 
 
 def _uses_ray(item: pytest.Item) -> bool:

@@ -30,7 +30,7 @@ def test_the_trainer_takes_the_plan_as_it_is():
 
 def test_a_run_parses_its_weights_and_builds_its_parts_once(tmp_path, monkeypatch):
     import scalarize.launch.check as check
-    import scalarize.launch.train as train
+    import scalarize.launch.process as process
     import scalarize.training.plan as plan
 
     calls: list[str] = []
@@ -45,9 +45,9 @@ def test_a_run_parses_its_weights_and_builds_its_parts_once(tmp_path, monkeypatc
         monkeypatch.setattr(module, name, wrapper)
 
     for module, name in [(plan, "parse_weights"), (check, "parse_weights"),
-                         (train, "parse_weights"), (plan, "build_objectives"),
+                         (process, "parse_weights"), (plan, "build_objectives"),
                          (check, "build_objectives"), (plan, "build_method"),
-                         (check, "build_probes"), (train, "build_probes"),
+                         (check, "build_probes"), (process, "build_probes"),
                          (check, "check_model")]:
         counted(module, name)
     cfg = tiny_config("train.epochs=1", "probes={conflicts: {every: 5}}")

@@ -21,7 +21,8 @@ import torch.multiprocessing as mp
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
-from scalarize.launch.distributed import free_port, process_group, spawn_run, train_shard
+from scalarize.launch.distributed import free_port, process_group, spawn_run
+from scalarize.launch.process import train_process
 from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
 from scalarize.probes import build_probes
@@ -243,6 +244,6 @@ def test_a_process_refused_before_its_first_checkpoint_leaves_no_run_folder(tmp_
     config, shard = _config("static"), Shard(0, 1)
     with (process_group(config, shard, f"file://{tmp_path / 'group'}"),
           pytest.raises(ScalarizeError, match=r"^train split, item 7 \(batch 2\)")):
-        train_shard(config, tmp_path / "runs", shard, callbacks=[_RefuseAtStep()],
-                    progress=False)
+        train_process(config, tmp_path / "runs", shard, callbacks=[_RefuseAtStep()],
+                      progress=False)
     assert not any((tmp_path / "runs").rglob("*.yaml"))  # config.yaml written, then removed

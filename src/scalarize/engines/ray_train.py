@@ -1,7 +1,7 @@
 """One run on several Ray workers: Ray Train's ``TorchTrainer`` places ``workers`` processes
 (one GPU each where the cluster has them), sets up their process group, and each trains its
-slice of every global batch as under ``--nproc`` (:func:`~scalarize.launch.distributed.
-train_shard`). Rank 0 writes the run folder, which must be where this machine reads it back (a
+slice of every global batch as under ``--nproc`` (:func:`~scalarize.launch.process.
+train_process`). Rank 0 writes the run folder, which must be where this machine reads it back (a
 local Ray, or a folder every node shares).
 
 ``scalarize train CONFIG --nproc N --engine ray [--address HOST:PORT]``; a sweep's or
@@ -26,14 +26,14 @@ def _loop(options: dict[str, Any]) -> None:
     """One Ray Train worker: its shard of the run (the process group is Ray's)."""
     import ray.train
 
-    from scalarize.launch.distributed import train_shard
+    from scalarize.launch.process import train_process
     from scalarize.methods.shard import Shard
 
     context = ray.train.get_context()
     shard = Shard(context.get_world_rank(), context.get_world_size())
     try:
-        train_shard(options["config"], options["out"], shard, resume=options["resume"],
-                    overwrite=options["overwrite"], progress=False)
+        train_process(options["config"], options["out"], shard, resume=options["resume"],
+                      overwrite=options["overwrite"], progress=False)
     except ScalarizeError as exc:  # Ray wraps it: keep the line to raise it on the driver
         raise RuntimeError(f"{_REFUSED}{exc}") from None
 

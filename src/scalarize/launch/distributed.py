@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,20 +23,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing.spawn import ProcessException
 
-from scalarize.config import RunConfig, same_config, with_nproc
+from scalarize.config import RunConfig
 from scalarize.errors import ScalarizeError
-from scalarize.launch.check import check_run
-from scalarize.launch.naming import run_name
+from scalarize.launch.process import train_process
 from scalarize.methods.shard import Shard
-from scalarize.probes import build_probes
 from scalarize.runs.records import RunSummary
-from scalarize.runs.store import RunDir
-from scalarize.tracking import tracking_callbacks
 from scalarize.training.callbacks import Callback
-from scalarize.training.parallel import broadcast, check_layout
-from scalarize.training.plan import load_data
-from scalarize.training.trainer import Trainer
-from scalarize.weights import parse_weights
+from scalarize.training.parallel import check_layout
 
 #: how long a process waits for the others at a collective before the group fails
 TIMEOUT = timedelta(minutes=30)
@@ -105,60 +98,6 @@ def process_group(config: RunConfig, shard: Shard, init_method: str) -> Iterator
             dist.destroy_process_group()
 
 
-def train_shard(config: RunConfig, out: Path | str, shard: Shard, *, resume: bool = False,
-                overwrite: bool = False, callbacks: Sequence[Callback] = (),
-                progress: bool | None = None) -> RunSummary:
-    """Train this process's part of ``config`` (the process group is joined); every process
-    returns the run's summary. What :func:`~scalarize.launch.train_run` does on one process,
-    with rank 0 alone touching the run folder."""
-
-    lead = shard.rank == 0
-    config = with_nproc(config, shard.world)  # recorded in config.yaml
-    data = load_data(config)
-    weights = parse_weights(config.scalarization.weights, data.objectives)
-    run = RunDir(Path(out) / run_name(config, weights))
-    tracking = tracking_callbacks(config, run) if lead else []
-
-    def same(saved: object) -> bool:
-        return same_config(saved, config)
-
-    finished = broadcast(run.finished_summary(same) if resume and lead else None, shard)
-    if finished is not None:
-        return finished
-    plan = check_run(config, data, weights=weights, probes=build_probes(config.probes))
-    trainer = Trainer(plan, callbacks=[*callbacks, *tracking],
-                      progress=progress if lead else False, shard=shard)
-    held = (run.training(config.to_yaml(), resume=resume, overwrite=overwrite, same=same)
-            if lead else nullcontext((False, None)))
-    with _shared(held, shard) as (resuming, finished):
-        if finished is not None:
-            return finished
-        trainer.run_dir = run if lead else None
-        try:
-            summary = trainer.fit(resume=resuming)
-        except BaseException:
-            for tracker in tracking:
-                tracker.close("FAILED")
-            raise
-    return summary
-
-
-@contextmanager
-def _shared(held: AbstractContextManager[Any], shard: Shard) -> Iterator[Any]:
-    """``held`` entered for a ``with`` block (on rank 0: the run folder held and prepared,
-    :meth:`RunDir.training`), what it gives (or its one-line refusal) shared with every
-    process, so that all of them go on or all of them stop."""
-    with ExitStack() as stack:
-        try:
-            decision: tuple[Any, str | None] = (stack.enter_context(held), None)
-        except ScalarizeError as exc:
-            decision = (None, str(exc))
-        given, refused = broadcast(decision, shard)
-        if refused is not None:
-            raise ScalarizeError(refused)
-        yield given
-
-
 def free_port() -> int:
     """A TCP port free on loopback now (for a process group's or a Ray node's address)."""
     with socket.socket() as sock:
@@ -176,8 +115,8 @@ def _worker(rank: int, world: int, address: str, config: RunConfig, out: str, re
     callbacks = [StopAfter(stop_after, kill)] if stop_after is not None else []
     try:
         with process_group(config, shard, address):
-            summary = train_shard(config, out, shard, resume=resume, overwrite=overwrite,
-                                  callbacks=callbacks, progress=progress)
+            summary = train_process(config, out, shard, resume=resume, overwrite=overwrite,
+                                    callbacks=callbacks, progress=progress)
         if rank == 0:
             results.put(("done", summary))
     except Stopped as exc:
@@ -220,4 +159,4 @@ def spawn_run(config: RunConfig, out: Path | str, nproc: int, *, resume: bool = 
 
 
 __all__ = ["StopAfter", "Stopped", "free_port", "join_group", "process_group", "spawn_run",
-           "torchrun_shard", "train_shard"]
+           "torchrun_shard"]

@@ -6,19 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalarize.benchmarks import Dataset
-from scalarize.config import RunConfig, same_config, with_nproc
+from scalarize.config import RunConfig, with_nproc
 from scalarize.errors import ScalarizeError
-from scalarize.launch.check import check_run
-from scalarize.launch.distributed import process_group, spawn_run, torchrun_shard, train_shard
+from scalarize.launch.distributed import process_group, spawn_run, torchrun_shard
 from scalarize.launch.naming import default_run_name, run_name
-from scalarize.probes import build_probes
+from scalarize.launch.process import train_process
 from scalarize.runs.records import RunSummary
-from scalarize.runs.store import RunDir
-from scalarize.tracking import TrackingCallback, tracking_callbacks
 from scalarize.training.callbacks import Callback
-from scalarize.training.plan import load_data
-from scalarize.training.trainer import Trainer
-from scalarize.weights import parse_weights
 
 
 def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = False,
@@ -59,42 +53,10 @@ def train_run(config: RunConfig, out: Path | str = "runs", *, resume: bool = Fal
                                  f"already started {shard.world} processes; drop --nproc or "
                                  "set train.nproc=1")
         with process_group(config, shard, "env://"):
-            return train_shard(config, out, shard, resume=resume, overwrite=overwrite,
-                               progress=progress)
-    data = data if data is not None else load_data(config)
-    weights = parse_weights(config.scalarization.weights, data.objectives)
-    run = RunDir(Path(out) / run_name(config, weights))
-    tracking = tracking_callbacks(config, run)  # a tracker's missing library: refused here
-
-    def same(saved: object) -> bool:
-        return same_config(saved, config)
-
-    finished = run.finished_summary(same) if resume else None
-    if finished is not None:  # before any check: a finished run is read, whatever this machine
-        return _finished(finished, tracking)
-    probes = build_probes(config.probes)  # before the other checks, as a run always did
-    plan = check_run(config, data, weights=weights, probes=probes)
-    # the plan's own callbacks (weight schedule, probes) run first, tracking sees all
-    trainer = Trainer(plan, callbacks=[*callbacks, *tracking], progress=progress)
-    # the folder held and prepared; a refusal before the first checkpoint leaves no folder
-    with run.training(config.to_yaml(), resume=resume, overwrite=overwrite,
-                      same=same) as (resuming, finished):
-        if finished is not None:
-            return _finished(finished, tracking)
-        trainer.run_dir = run
-        try:
-            return trainer.fit(resume=resuming)
-        except BaseException:
-            for tracker in tracking:
-                tracker.close("FAILED")
-            raise
-
-
-def _finished(summary: RunSummary, tracking: Sequence[TrackingCallback]) -> RunSummary:
-    """A finished run's stored summary, after logging to its trackers what they lack of it."""
-    for tracker in tracking:
-        tracker.log_finished()
-    return summary
+            return train_process(config, out, shard, resume=resume, overwrite=overwrite,
+                                 progress=progress)
+    return train_process(config, out, resume=resume, overwrite=overwrite, callbacks=callbacks,
+                         data=data, progress=progress)
 
 
 __all__ = ["default_run_name", "run_name", "train_run"]

@@ -139,9 +139,10 @@ def gather(value: Any, shard: Shard) -> list[Any]:
     return out
 
 
-def broadcast(value: Any, shard: Shard) -> Any:
-    """Rank 0's ``value`` on every process (the checkpoint a resumed run loads)."""
-    if shard.world == 1:
+def broadcast(value: Any, shard: Shard | None) -> Any:
+    """Rank 0's ``value`` on every process (the checkpoint a resumed run loads); ``value``
+    itself on one process (``shard`` ``None``)."""
+    if shard is None or shard.world == 1:
         return value
     box = [value]
     dist.broadcast_object_list(box, src=0)
