@@ -42,19 +42,20 @@ def stop_node(process: subprocess.Popen, temp_dir: str) -> None:
 
 
 def wait_for_nodes(address: str, count: int, env: dict[str, str] | None = None,
-                   timeout: float = 90.0) -> None:
-    """Poll from a subprocess: a Ray client in this process would keep the loopback cluster's
-    settings (no auth token) for later tests that start a local Ray."""
+                   timeout: float = 90.0) -> list[str]:
+    """Poll from a subprocess until ``count`` nodes are alive; their ids. A Ray client in this
+    process would keep the loopback cluster's settings (no auth token) for later tests that
+    start a local Ray."""
     probe = (f"import ray; ray.init(address={address!r}, include_dashboard=False, "
              "log_to_driver=False, configure_logging=False); "
-             "print(sum(n['Alive'] for n in ray.nodes()))")
+             "print(' '.join(n['NodeID'] for n in ray.nodes() if n['Alive']))")
     deadline = time.monotonic() + timeout
     while True:
         result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                 timeout=timeout, env=env)
         lines = result.stdout.strip().splitlines()
-        if result.returncode == 0 and lines and int(lines[-1]) >= count:
-            return
+        if result.returncode == 0 and lines and len(lines[-1].split()) >= count:
+            return lines[-1].split()
         assert time.monotonic() < deadline, f"{count} Ray nodes did not come up"
         time.sleep(1.0)
 
@@ -63,11 +64,12 @@ def wait_for_nodes(address: str, count: int, env: dict[str, str] | None = None,
 class Cluster:
     """A running loopback cluster: its address, the environment to run its clients in (no auth
     token to distribute between the processes of a loopback cluster) and the session ids of
-    its nodes (their processes, workers included, are in those sessions)."""
+    its nodes (their processes, workers included, are in those sessions), and their node ids."""
 
     address: str
     env: dict[str, str]
     sessions: tuple[int, ...]
+    nodes: tuple[str, ...]  # their Ray node ids
 
 
 @contextmanager
@@ -86,8 +88,8 @@ def loopback_cluster(logs: Path) -> Iterator[Cluster]:
         wait_for_nodes(address, 1, env)
         worker = _start_node([f"--address={address}", "--node-ip-address=127.0.0.1"],
                              logs, "worker", temp_dir, env)
-        wait_for_nodes(address, 2, env)
-        yield Cluster(address, env, (head.pid, worker.pid))
+        nodes = wait_for_nodes(address, 2, env)
+        yield Cluster(address, env, (head.pid, worker.pid), tuple(nodes))
     finally:
         for process in (worker, head):
             if process is not None:

@@ -72,9 +72,15 @@ def test_pbt_on_a_two_node_cluster_through_address(ray_search_file, tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "scalarize.cli", "search", str(ray_search_file), "--engine",
              "ray", "--address", cluster.address, "--out", str(tmp_path / "cluster"), "--quiet",
-             "--cpus-per-run", "2"],  # a whole node per member: two run at once, one per node
+             "--cpus-per-run", "2"],  # a whole node per member: at most two at once
             capture_output=True, text=True, timeout=300, env=cluster.env)
         assert result.returncode == 0, result.stderr[-2000:]
     frame = population_frame(tmp_path / "cluster")
-    assert frame.node.nunique() == 2, "trials did not run on both nodes"
+    # on the cluster's nodes; which of them is Ray Tune's choice (on a loaded machine, a
+    # member can finish its epoch before the other node's worker has started, and Tune gives
+    # its free worker to the next member): tests/engines/test_ray_user_code.py holds its
+    # members at a barrier until both nodes have one
+    assert set(frame.node) <= set(cluster.nodes), (set(frame.node), cluster.nodes)
     assert sorted(frame.groupby("member").epoch.max()) == [4, 4, 4, 4]
+    # nothing trained twice: a member paused at a boundary goes on from that boundary
+    assert not frame.duplicated(["member", "epoch"]).any()

@@ -5,7 +5,8 @@ here with the names to look at, instead of deep inside a search.
 
 - :class:`~scalarize.schedulers.population.PolicyPBT` overrides and calls private methods of
   :class:`~ray.tune.schedulers.PopulationBasedTraining`, reads its private state, and asks
-  Tune's controller to go on with a waiting trial (no public "go on" exists), to save a
+  Tune's controller to go on with a waiting trial (no public "go on" exists; one still
+  saving its checkpoint of the decision goes on once the save is in), to save a
   restored source again, to hold a requeued target paused and to requeue a member Tune
   stopped for good when a dead idle actor was reused for it (ending that actor's reset, which
   Tune leaves unfinished, and counting the death once although Tune reports it twice); it reads
@@ -106,7 +107,8 @@ def test_the_tune_controller_still_schedules_a_trial_to_train():
                                        "_requeue_trial": ["trial"],
                                        "_unstage_trial_with_resources": ["trial"]})
     source = inspect.getsource(TuneController.__init__)  # attributes set there
-    for name in ("_staged_trials", "_resetting_trials", "_trial_to_actor"):
+    for name in ("_staged_trials", "_resetting_trials", "_trial_to_actor",
+                 "_cached_trial_decisions"):
         if f"self.{name}" not in source:
             changed.append(f"TuneController.{name} (missing)")
     reuse = inspect.getsource(TuneController._maybe_reuse_cached_actor)
@@ -114,6 +116,9 @@ def test_the_tune_controller_still_schedules_a_trial_to_train():
     if ("self._resetting_trials" not in reuse  # a resetting trial gets no new actor, and
             or "self._resetting_trials.remove" not in ended):  # only its reset's result ends
         changed.append("TuneController._resetting_trials (how a reset ends changed)")
+    saved = inspect.getsource(TuneController._process_trial_save)  # a decision cached while a
+    if "self._cached_trial_decisions.pop" not in saved:  # trial saves runs once the save is in
+        changed.append("TuneController._cached_trial_decisions (a save no longer runs it)")
     _fail_on(changed)
 
 

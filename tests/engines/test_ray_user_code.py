@@ -74,10 +74,28 @@ _log()
 '''
 
 MYDATA = '''
+import time
+
 from scalarize.benchmarks import load_benchmark
 
 
+def _on_both_nodes():
+    """A barrier: a Ray worker waits until workers on both nodes have imported these modules
+    (at most 120 s), so that the runs are spread over both nodes however loaded the machine
+    is (else a run finished before the other node's worker started can leave its worker free
+    for the next run, which Ray Tune then reuses)."""
+    if not ray.is_initialized() or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
+        return  # the driver
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with open({log!r}) as lines:
+            if len({{line.split(" ", 1)[0] for line in lines}} - {{"driver"}}) >= 2:
+                return
+        time.sleep(0.1)
+
+
 def load(view="mtl", tasks=None, seed=0, **options):
+    _on_both_nodes()
     return load_benchmark("shapes", view=view, tasks=tasks, seed=seed, cache=False, **options)
 '''
 
@@ -147,7 +165,7 @@ def user_project(tmp_path: Path) -> tuple[Path, Path]:
     folder.mkdir()
     log = tmp_path / "imports.log"
     for name, code in (("mydata", MYDATA), ("mymodels", MYMODELS)):
-        (folder / f"{name}.py").write_text(LOGGED.format(log=str(log)) + code)
+        (folder / f"{name}.py").write_text((LOGGED + code).format(log=str(log)))
     return folder, log
 
 

@@ -282,3 +282,68 @@ def test_a_late_copy_takes_the_checkpoint_and_leaves_the_source_its_newer_result
     assert state.last_checkpoint is checkpoint
     scheduler._exploit(None, target, source)  # a second target of the same source
     assert copied[1] == (checkpoint, at_1, 1)
+
+
+class _SavingController:
+    """Tune's controller as :meth:`PolicyPBT.on_trial_result` uses it at a decision: saves
+    scheduled (the trial is then saving, as in ``TuneController._schedule_trial_save``),
+    trainings scheduled, decisions cached until a save is processed."""
+
+    search_alg = None
+
+    def __init__(self, trials) -> None:
+        self.trials, self.trained, self._cached_trial_decisions = trials, [], {}
+
+    def get_trials(self):
+        return self.trials
+
+    def get_live_trials(self):
+        return [t for t in self.trials if not t.is_finished()]
+
+    def _schedule_trial_save(self, trial, result=None):
+        from ray.train._internal.session import _FutureTrainingResult
+
+        trial.temporary_state.saving_to = _FutureTrainingResult(None)
+        return trial.temporary_state.saving_to
+
+    def _schedule_trial_train(self, trial) -> None:
+        self.trained.append(trial)
+
+
+def test_a_waiting_member_goes_on_only_once_tune_has_its_checkpoint_of_the_decision():
+    """A member waiting at the boundary is saved at the decision (the point it restarts from
+    if killed, or its copy's source). Trained at once, its next result could reach Tune before
+    that save: a PAUSE then (a member behind needs its slot) is taken by Tune for the pause's
+    own save, and the member paused without one, an epoch back; its copies then trained an
+    epoch less than Tune counted and the search failed at its end (``KeyError: 'result'``,
+    the two-node test on a loaded machine). It goes on through Tune's cached decision, run
+    once that save is in."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from scalarize.schedulers.population import PolicyPBT
+    from scalarize.search.decide import PopulationPolicy
+    from scalarize.search.explore import SimplexExplore
+    from scalarize.search.strategies import build_strategy
+
+    policy = PopulationPolicy(build_strategy("pbt", SimplexExplore(), 1.0, 0.25), 0.5,
+                              ("a", "b"), seed=0)
+    scheduler = PolicyPBT(policy, 2, 3, 1)
+    trials = [Trial("member", stub=True, trial_id=f"search_{m:05d}") for m in range(2)]
+    controller = _SavingController(trials)
+    for trial in trials:
+        scheduler.on_trial_add(controller, trial)
+        trial.set_status(Trial.RUNNING)
+
+    def result(score: float) -> dict[str, float]:
+        return {"training_iteration": 1, "epoch": 1, "score": score, "val_a": score,
+                "val_b": score, "w_a": 0.5, "w_b": 0.5}
+
+    waiting, last = trials
+    assert scheduler.on_trial_result(controller, waiting, result(0.9)) == TrialScheduler.NOOP
+    decision = scheduler.on_trial_result(controller, last, result(0.1))
+    assert scheduler.decision is not None and scheduler.decision.pairs == {1: 0}
+    assert decision == TrialScheduler.PAUSE  # the target, paused to copy its source
+    assert waiting.is_saving  # the source's checkpoint of the decision, scheduled
+    assert controller.trained == []  # not trained before Tune has that checkpoint
+    assert controller._cached_trial_decisions == {waiting.trial_id: TrialScheduler.CONTINUE}

@@ -64,9 +64,10 @@ class PolicyPBT(PopulationBasedTraining):
     Scheduling hooks, so that Ray pauses only what it must: a member that reaches the boundary
     before the others waits holding its slot (no pause) unless another member needs the slot to
     catch up; after the decision every member but the targets checkpoints (the restore point of
-    a killed member), the waiting members go on, and only the targets restart (from their
-    sources' checkpoints). ``choose_trial_to_run`` queues paused members as slots free up (Ray's
-    picks one at a time, which left all but one slot idle).
+    a killed member), the waiting members go on (each once Tune has its checkpoint), and only
+    the targets restart (from their sources' checkpoints). ``choose_trial_to_run`` queues
+    paused members as slots free up (Ray's picks one at a time, which left all but one slot
+    idle).
 
     Failure hooks, so that a member whose worker died continues exactly: Tune restarts its trial
     from its last checkpoint (``FailureConfig``); ``on_trial_error`` takes it back to that
@@ -207,6 +208,13 @@ class PolicyPBT(PopulationBasedTraining):
         for t in waiting:
             if t in self._pending:  # a target: pause it (its actor then serves another)
                 tune_controller.pause_trial(t, should_checkpoint=True)
+            elif t.status == Trial.RUNNING and t.is_saving:
+                # its checkpoint of this decision: it goes on once Tune has processed that
+                # save. Trained at once, a PAUSE of its next result, handled before that save,
+                # would be taken by Tune for the pause's own save and pause it without one: it
+                # would restart from this boundary's state and copies of it would be an epoch
+                # behind the time Tune gives them (seen on a loaded machine)
+                tune_controller._cached_trial_decisions[t.trial_id] = TrialScheduler.CONTINUE
             elif t.status == Trial.RUNNING:
                 tune_controller._schedule_trial_train(t)  # Tune has no public "go on"
         if trial in self._pending:
