@@ -103,6 +103,7 @@ class StandInTrial:
         self.checkpoint: str | None = None
         self.experiment_tag = f"m{member}"
         self.temporary_state = SimpleNamespace(saving_to=None)
+        self.is_saving = False  # a save here is done at once (StandInController)
         self.run_metadata = SimpleNamespace(
             checkpoint_manager=SimpleNamespace(_latest_checkpoint_result=None))
         self.weights = START[member]  # what its member trains with (restored from the config)
