@@ -76,9 +76,18 @@ def test_spearman_permutation_p_equals_brute_force_and_scipy(y):
     assert result.exact and result.permutations == 120
     assert result.statistic == pytest.approx(rho)
     assert result.pvalue == pytest.approx(p)
-    ref = stats.permutation_test((x, np.asarray(y)), lambda a, b: stats.spearmanr(a, b).statistic,
-                                 permutation_type="pairings", n_resamples=np.inf)
+    assert _spearman(x, np.asarray(y)) == pytest.approx(stats.spearmanr(x, y).statistic)
+    ref = stats.permutation_test((x, np.asarray(y)), _spearman, permutation_type="pairings",
+                                 n_resamples=np.inf, vectorized=True)
     assert result.pvalue == pytest.approx(ref.pvalue)
+
+
+def _spearman(a, b, axis=-1):
+    """Spearman's rho as Pearson's r of scipy's average ranks, vectorised: scipy's exact test
+    takes 0.02 s with it, 3 s calling ``spearmanr`` once per ordering."""
+    ra, rb = stats.rankdata(a, axis=axis), stats.rankdata(b, axis=axis)
+    ra, rb = ra - ra.mean(axis=axis, keepdims=True), rb - rb.mean(axis=axis, keepdims=True)
+    return (ra * rb).sum(axis) / np.sqrt((ra * ra).sum(axis) * (rb * rb).sum(axis))
 
 
 def test_spearman_permutation_p_of_a_perfect_trend_over_five_capacities_is_1_over_60():
