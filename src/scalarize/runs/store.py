@@ -242,14 +242,15 @@ class RunDir:
         (:meth:`prepare`) for a ``with`` block, which gets whether the run resumes and, when
         it resumes a finished run, its stored summary. A refusal (:class:`ScalarizeError`)
         raised in the block while a new run has no checkpoint yet (the user's data, at the
-        batch that carries it) removes what it wrote (:meth:`discard`): no folder is left."""
+        batch that carries it) removes what it wrote, leaving the folder itself, which the lock
+        removes as it created it: no folder is left (a run with a checkpoint is kept)."""
         with self.lock():
             resuming = self.prepare(config_yaml, resume=resume, overwrite=overwrite, same=same)
             try:
                 yield resuming, (self.finished_summary(same) if resuming else None)
             except ScalarizeError:
-                if not resuming:
-                    self.discard()
+                if not (resuming or self.is_complete or self.checkpoint_path.exists()):
+                    empty_folder(self.path)
                 raise
 
     def lock(self) -> AbstractContextManager[Path]:
@@ -317,14 +318,6 @@ class RunDir:
 
     def write_summary(self, summary: RunSummary) -> None:
         _write_record(self.path / layout.SUMMARY, summary)
-
-    def discard(self) -> None:
-        """Remove what a run wrote here (a run refused before its first checkpoint: nothing
-        of it is worth keeping), leaving the folder itself, which its lock removes when the
-        lock created it; a run with a checkpoint or a summary is kept."""
-        if self.is_complete or self.checkpoint_path.exists():
-            return
-        empty_folder(self.path)
 
     def read_summary(self) -> RunSummary | None:
         """The summary of a finished run, ``None`` while it is not finished."""
