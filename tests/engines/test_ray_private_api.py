@@ -116,8 +116,11 @@ def test_the_tune_controller_still_schedules_a_trial_to_train():
     if ("self._resetting_trials" not in reuse  # a resetting trial gets no new actor, and
             or "self._resetting_trials.remove" not in ended):  # only its reset's result ends
         changed.append("TuneController._resetting_trials (how a reset ends changed)")
-    saved = inspect.getsource(TuneController._process_trial_save)  # a decision cached while a
-    if "self._cached_trial_decisions.pop" not in saved:  # trial saves runs once the save is in
+    # a decision cached while a trial saves runs once the save is in
+    saved = inspect.getsource(TuneController._process_trial_save)
+    after = inspect.getsource(TuneController._on_saving_result)
+    if ("self._cached_trial_decisions.pop" not in saved
+            or "self._maybe_execute_queued_decision" not in after):
         changed.append("TuneController._cached_trial_decisions (a save no longer runs it)")
     _fail_on(changed)
 

@@ -79,13 +79,18 @@ import time
 from scalarize.benchmarks import load_benchmark
 
 
+_PASSED = []
+
+
 def _on_both_nodes():
     """A barrier: a Ray worker waits until workers on both nodes have imported these modules
-    (at most 120 s), so that the runs are spread over both nodes however loaded the machine
-    is (else a run finished before the other node's worker started can leave its worker free
-    for the next run, which Ray Tune then reuses)."""
-    if not ray.is_initialized() or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
-        return  # the driver
+    (once, at most 120 s), so that the runs are spread over both nodes however loaded the
+    machine is (else a run finished before the other node's worker started can leave its
+    worker free for the next run, which Ray Tune then reuses)."""
+    if _PASSED or not ray.is_initialized() or (
+            ray.get_runtime_context().worker.mode != ray.WORKER_MODE):
+        return  # passed, or the driver
+    _PASSED.append(True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with open({log!r}) as lines:

@@ -213,8 +213,11 @@ class PolicyPBT(PopulationBasedTraining):
                 # save. Trained at once, a PAUSE of its next result, handled before that save,
                 # would be taken by Tune for the pause's own save and pause it without one: it
                 # would restart from this boundary's state and copies of it would be an epoch
-                # behind the time Tune gives them (seen on a loaded machine)
-                tune_controller._cached_trial_decisions[t.trial_id] = TrialScheduler.CONTINUE
+                # behind the time Tune gives them (seen on a loaded machine). A PAUSE or STOP
+                # Tune cached is kept, as Tune keeps it over a CONTINUE
+                cached = tune_controller._cached_trial_decisions
+                if cached.get(t.trial_id) in (None, TrialScheduler.NOOP):
+                    cached[t.trial_id] = TrialScheduler.CONTINUE
             elif t.status == Trial.RUNNING:
                 tune_controller._schedule_trial_train(t)  # Tune has no public "go on"
         if trial in self._pending:

@@ -66,8 +66,8 @@ class TrackingCallback(Callback):
         self.close("FINISHED")
 
     def close(self, status: Status) -> None:
-        """End the run on every backend (:func:`~scalarize.launch.train_run` calls it with
-        ``FAILED`` when training raised)."""
+        """End the run on every backend (:func:`~scalarize.launch.process.train_process` calls
+        it with ``FAILED`` when training raised)."""
         if self.open:
             self.tracker.close(status)
             self.open = False
