@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from scalarize.config import load_config
 from scalarize.errors import ScalarizeError
 from scalarize.launch import train_run
-from scalarize.launch.distributed import free_port, process_group, spawn_run
+from scalarize.launch.distributed import finished_process, free_port, process_group, spawn_run
 from scalarize.launch.process import train_process
 from scalarize.methods import METHODS
 from scalarize.methods.shard import Shard
@@ -116,6 +116,7 @@ def _group(rank: int, world: int, address: str, folder: str) -> None:
             records = _probe(extra, Shard(rank, world))
             if rank == 0:
                 (Path(folder) / f"probe{i}.pickle").write_bytes(pickle.dumps(records))
+    finished_process()  # all written: no interpreter exit, where gloo could still abort
 
 
 @pytest.mark.serial
