@@ -82,5 +82,7 @@ def test_pbt_on_a_two_node_cluster_through_address(ray_search_file, tmp_path):
     # members at a barrier until both nodes have one
     assert set(frame.node) <= set(cluster.nodes), (set(frame.node), cluster.nodes)
     assert sorted(frame.groupby("member").epoch.max()) == [4, 4, 4, 4]
-    # nothing trained twice: a member paused at a boundary goes on from that boundary
-    assert not frame.duplicated(["member", "epoch"]).any()
+    # the in-process engine's decisions and numbers: a member paused without its checkpoint
+    # of a decision (trained an epoch again, its copies an epoch behind) would differ
+    run_search(load_search_config(ray_search_file), tmp_path / "local", progress=False)
+    assert _events(tmp_path / "cluster") == _events(tmp_path / "local")
