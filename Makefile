@@ -24,16 +24,15 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/scalarize demo
 
-# the whole suite: on two pytest-xdist workers, then the Ray and killed-process tests alone, one
-# at a time (tests/conftest.py says why; beside the others, tried again on 2026-12-07, they made
-# the suite slower: 41% of it in 9 min); JOBS=1 runs it all in one process
+# the whole suite on two pytest-xdist workers: the tests that start Ray or kill processes after
+# the others (tests/conftest.py says why), each module one group; JOBS=1 runs it all in one process
 JOBS ?= 2
 test: lint
 ifeq ($(JOBS),1)
 	$(BIN)/python -m pytest
 else
-	$(BIN)/python -m pytest -m "not serial" -n $(JOBS) --dist loadgroup
-	$(BIN)/python -m pytest -m serial
+	$(BIN)/python -m pytest -m "not processes" -n $(JOBS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -m processes -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 endif
 
 # the fast loop while working: lint, contracts, types and every test not marked slow (no Ray,

@@ -37,13 +37,14 @@ def tiny_config(*overrides: str) -> RunConfig:
 # --- how the suite is split for speed (`make check`, `make test`) ------------------------------
 # `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
 # presets, compiled training: inductor's first compile in a process costs 20 to 60 s here).
-# `serial`: the tests that start Ray or start and kill processes; `make test` runs them alone,
-# one at a time, after the others (they wait on their own processes and on Ray's placement,
-# which a busy machine delays: a two-node placement test failed beside another worker; beside
-# two workers, tried again, the whole suite was slower: Ray's own processes take the cores).
-# The others run on two pytest-xdist workers, each module one group (its module fixtures and
-# caches are built once: a group per test, tried, was 8% slower in all).
-SERIAL_GROUP = "serial"
+# `processes`: the tests that start Ray or start and kill processes. `make test` runs them after
+# the others, also on two workers (beside the others, tried on 2026-12-07 with four workers, the
+# suite took 12 to 13 min against 10: they are not mostly waiting, a Ray worker or a started
+# process imports torch and Ray first, 4 CPU-s each; alone on one worker they kept 1.4 cores
+# busy). Each module is one group (its module fixtures and caches are built once; a group per
+# test, tried, was 8% slower in all), and the slow groups go first (no long one is started
+# last, while the other worker has nothing left).
+PROCESSES = "processes"
 _RAY_FIXTURES = {"local_ray", "cluster", "ray_search_file"}
 # fault tests that start, kill or lock out other processes (the others only run the CLI here)
 _KILLING_MODULES = tuple(f"tests/faults/test_{name}.py" for name in (
@@ -67,6 +68,15 @@ _SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_c
                "tests/training/test_trainer.py::test_same_seed_same_numbers_and_other_seed_differs[true]",
                "tests/training/test_per_task.py::test_an_mmoe_trains_compiled_as_it_does_eagerly")
 
+# Ray starts its workers at nice 15 (its `worker_niceness`): beside busy pytest-xdist workers
+# (nice 0) they got almost no CPU, and a Ray search of 6 s took 164 s (two busy loops beside
+# it, 2026-12-07). The tests' Ray instances, and the clusters they start, inherit this.
+os.environ.setdefault("RAY_worker_niceness", "0")
+# One torch (OpenMP) thread in every process the tests start (CLI runs, Ray workers, spawned
+# ranks) unless a config or the code says how many: with more processes than cores, a second
+# thread mostly spins waiting for the first. A test that sets threads still gets them.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def _uses_ray(item: pytest.Item) -> bool:
     words = set(re.split(r"[^a-z0-9]+", item.nodeid.lower()))
@@ -82,20 +92,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the slow tests and give each test its pytest-xdist group (see above)."""
+    """Mark the slow tests, give each test its pytest-xdist group (see above) and put the
+    modules that wait on processes first, then the other slow ones (the longest groups first:
+    the workers finish together; `make test` keeps this order with --no-loadscope-reorder)."""
     root = Path(str(config.rootpath))
+    rank: dict[str, int] = {}
     for item in items:
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
         # a test may say it itself: those that spawn processes (tests/launch/test_distributed)
-        serial = (_uses_ray(item) or path.startswith(_KILLING_MODULES)
-                  or item.get_closest_marker("serial") is not None)
+        processes = (_uses_ray(item) or path.startswith(_KILLING_MODULES)
+                     or item.get_closest_marker(PROCESSES) is not None)
         test = f"{path}::{item.name}"
-        if serial:
-            item.add_marker(pytest.mark.serial)
-        if serial or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS):
+        if processes:
+            item.add_marker(pytest.mark.processes)
+        slow = processes or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS)
+        if slow:
             item.add_marker(pytest.mark.slow)
-        group = SERIAL_GROUP if serial else _SHARED_GROUPS.get(path, path)
+        group = _SHARED_GROUPS.get(path, path)
         item.add_marker(pytest.mark.xdist_group(group))
+        rank[group] = min(rank.get(group, 2), 0 if processes else 1 if slow else 2)
+    groups = list(dict.fromkeys(item.get_closest_marker("xdist_group").args[0]
+                                for item in items))
+    order = {g: (rank[g], i) for i, g in enumerate(groups)}
+    items.sort(key=lambda item: order[item.get_closest_marker("xdist_group").args[0]])
 
 
 def tiny_study(depth: list[int] | None = None, width: list[int] | None = None,

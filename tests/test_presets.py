@@ -1,6 +1,8 @@
 """Every preset in configs/ validates and names models and benchmarks that exist (the data of
 the paper's presets is not here; their readers are tested on fixtures)."""
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -45,24 +47,40 @@ def test_every_paper_preset_has_a_smoke_variant():
     assert "cifar10_stl10.yaml" in names
 
 
+@pytest.fixture(scope="module")
+def smoked(tmp_path_factory):
+    """Runs a preset's smoke variant once in this module (the many-objective test reads the
+    same run: ~18 s for DomainNet's here) and gives its output folder and printed text."""
+    runs: dict[Path, tuple[Path, str]] = {}
+
+    def run(path: Path) -> tuple[Path, str]:
+        if path not in runs:
+            tree = read_yaml(path)
+            command = next((c for c in COMMANDS if c in tree), "train")
+            out = tmp_path_factory.mktemp(path.stem) / "out"
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                code = main([command, str(path), "--smoke", "--out", str(out), "--quiet"])
+            assert code in (0, None)
+            runs[path] = out, printed.getvalue()
+        return runs[path]
+
+    return run
+
+
 @pytest.mark.parametrize("path", SMOKED, ids=lambda p: p.name)
-def test_smoke_variant_runs_on_the_fixture_on_cpu(path, tmp_path, capsys):
-    tree = read_yaml(path)
-    command = next((c for c in COMMANDS if c in tree), "train")
-    out = tmp_path / "out"
-    assert main([command, str(path), "--smoke", "--out", str(out), "--quiet"]) in (0, None)
+def test_smoke_variant_runs_on_the_fixture_on_cpu(path, smoked):
+    out, printed = smoked(path)
     summaries = list(out.rglob("summary.json"))
     assert summaries, "the smoke run trained nothing"
-    printed = capsys.readouterr().out
     assert str(out) in printed
 
 
 @pytest.mark.parametrize("name, objectives", [("paper_pbt_celeba.yaml", 40),
                                               ("paper_pbt_domainnet.yaml", 6)])
-def test_many_objective_presets_smoke_at_full_size_with_16_members(name, objectives, tmp_path):
-    out = tmp_path / "out"
-    assert main(["search", str(CONFIGS_DIR / name), "--smoke", "--out", str(out),
-                 "--quiet"]) in (0, None)
+def test_many_objective_presets_smoke_at_full_size_with_16_members(name, objectives, smoked):
+    assert "search" in read_yaml(CONFIGS_DIR / name)
+    out, _ = smoked(CONFIGS_DIR / name)
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["objectives"]) == objectives
     assert summary["population"] == 16 and len(summary["members"]) == 16

@@ -144,23 +144,37 @@ def test_a_killed_sweep_task_resumes_its_run_and_ends_as_unkilled(tmp_path, loca
 
 def _trainables(sessions: tuple[int, ...] = ()) -> list[int]:
     """Pids of the Tune trial workers of this test's Ray (the member trainable with its
-    resources is Tune's ``ResourceTrainable``; its process title names it): those in this
-    process's session (a local Ray's workers), or in ``sessions`` (a cluster's nodes). Never
-    another Ray's on this machine: other tests may be running."""
-    sessions = sessions or (os.getsid(0),)
-    pids = []
+    resources is Tune's ``ResourceTrainable``; its process title names it): those descended
+    from this process (a local Ray's workers are its raylet's children), or in ``sessions``
+    (a cluster's nodes). Never another Ray's on this machine: other tests run beside these,
+    in pytest-xdist workers of this session."""
+    parents: dict[int, int] = {}
+    titles: dict[int, bytes] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes()
-            session = os.getsid(int(proc.name))
-        except OSError:
+            titles[int(proc.name)] = (proc / "cmdline").read_bytes()
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if (cmdline.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable"))
-                and session in sessions):
-            pids.append(int(proc.name))
-    return pids
+
+    def ours(pid: int) -> bool:
+        if sessions:
+            try:
+                return os.getsid(pid) in sessions
+            except OSError:
+                return False
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return sorted(pid for pid, title in titles.items()
+                  if title.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable"))
+                  and ours(pid))
 
 
 def _trial_failures(experiment: Path) -> int:

@@ -3,9 +3,9 @@ global batch, for every registered method or the method refuses in one line, and
 probe records the same numbers on both; a two-process run with one process killed resumes
 exactly, on two processes only.
 
-The tests that spawn processes are marked ``serial`` (tests/conftest.py then runs them alone,
-and leaves them out of ``make check``); every method is checked in ONE spawned group that
-loops over them (a group costs ~10 s to start here)."""
+The tests that spawn processes are marked ``processes`` (``make test`` runs them after the
+others, ``make check`` leaves them out: tests/conftest.py); every method is checked in ONE
+spawned group that loops over them (a group costs ~10 s to start here)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _group(rank: int, world: int, address: str, folder: str) -> None:
     finished_process()  # all written: no interpreter exit, where gloo could still abort
 
 
-@pytest.mark.serial
+@pytest.mark.processes
 def test_every_method_on_two_processes_equals_one_or_refuses_in_one_line(tmp_path):
     mp.spawn(_group, args=(2, f"tcp://127.0.0.1:{free_port()}", str(tmp_path)), nprocs=2)
     torch.set_num_threads(1)
@@ -176,7 +176,7 @@ def _metrics(run: Path) -> list[dict]:
     return rows
 
 
-@pytest.mark.serial
+@pytest.mark.processes
 def test_a_two_process_run_with_a_killed_rank_resumes_exactly_on_two(tmp_path):
     config = _config("upgrad", epochs=2)
     full = spawn_run(config, tmp_path / "full", 2)

@@ -196,7 +196,7 @@ def _toy_search(folder: str, epochs: int, cpus: int) -> None:
 ATTEMPTS = 3  # toy searches until Tune reuses an idle actor for a restarted member
 
 
-@pytest.mark.serial  # starts a Ray of its own
+@pytest.mark.processes  # starts a Ray of its own
 @pytest.mark.parametrize("epochs,cpus", [(5, 1), (1, 2)], ids=["decisions", "last-member"])
 def test_a_restore_on_a_reused_actor_that_dies_is_restarted_on_real_tune(tmp_path, epochs,
                                                                         cpus):

@@ -106,7 +106,7 @@ def test_dirichlet_points_are_seeded_and_on_the_simplex():
     assert all(math.isclose(sum(p), 1.0) and min(p) >= 0 for p in a)
 
 
-@pytest.mark.serial
+@pytest.mark.processes
 def test_a_sweep_of_two_process_runs_equals_its_one_process_twin(tmp_path):
     """``train.nproc: 2``: the local engine's two workers (side by side) each spawn their
     run's two processes (gloo); each run records two processes and ends where its one-process
