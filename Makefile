@@ -40,15 +40,17 @@ endif
 check: lint
 	$(BIN)/python -m pytest -m "not slow" $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist load)
 
-# the modules where timing could bite (Ray, killed processes, tracking), RUNS times in a row
-# (issue 32: a flaky test is a defect); stops at the first failing pass and says which
+# the modules where timing could bite (Ray, killed processes, tracking), RUNS times in a row,
+# on two workers as in `make test` (issue 32: a flaky test is a defect); stops at the first
+# failing pass and says which
 RUNS ?= 10
 FLAKY := tests/engines/test_ray_population.py tests/engines/test_ray_trials.py tests/schedulers \
 	tests/engines/test_ray_train.py tests/engines/test_ray_user_code.py tests/faults tests/tracking
 test-flaky: setup
 	@for i in $$(seq 1 $(RUNS)); do \
 		start=$$(date +%s); \
-		$(BIN)/python -m pytest $(FLAKY) -q -p no:cacheprovider > .flaky-$$i.log 2>&1 \
+		$(BIN)/python -m pytest $(FLAKY) -q -p no:cacheprovider \
+			$(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadgroup) > .flaky-$$i.log 2>&1 \
 			|| { echo "pass $$i of $(RUNS) failed: see .flaky-$$i.log"; exit 1; }; \
 		echo "pass $$i of $(RUNS) green in $$(( $$(date +%s) - start )) s"; rm -f .flaky-$$i.log; \
 	done
