@@ -39,7 +39,7 @@ def tiny_config(*overrides: str) -> RunConfig:
 # presets, compiled training: inductor's first compile in a process costs 20 to 60 s here).
 # `processes`: the tests that start Ray or start and kill processes. `make test` runs them after
 # the others, also on two workers (beside the others, tried on 2026-12-07 with four workers, the
-# suite took 12 to 13 min against 10: they are not mostly waiting, a Ray worker or a started
+# suite took 12 to 13 min against 11: they are not mostly waiting, a Ray worker or a started
 # process imports torch and Ray first, 4 CPU-s each; alone on one worker they kept 1.4 cores
 # busy). Each module is one group (its module fixtures and caches are built once; a group per
 # test, tried, was 8% slower in all), and the slow groups go first (no long one is started
@@ -73,8 +73,9 @@ _SLOW_TESTS = ("tests/methods/test_methods.py::test_every_method_learns_beyond_c
 # it, 2026-12-07). The tests' Ray instances, and the clusters they start, inherit this.
 os.environ.setdefault("RAY_worker_niceness", "0")
 # One torch (OpenMP) thread in every process the tests start (CLI runs, Ray workers, spawned
-# ranks) unless a config or the code says how many: with more processes than cores, a second
-# thread mostly spins waiting for the first. A test that sets threads still gets them.
+# ranks) unless a config or the code says how many: two workers already fill the two cores. The
+# Ray and killed-process tests on two workers: 335 to 388 s with it (three passes), 380 s
+# without (2026-12-08). A test that sets threads still gets them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -92,11 +93,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the slow tests, give each test its pytest-xdist group (see above) and put the
-    modules that wait on processes first, then the other slow ones (the longest groups first:
-    the workers finish together; `make test` keeps this order with --no-loadscope-reorder)."""
+    """Mark the slow tests, give each test its pytest-xdist group (see above) and order the
+    groups: those holding Ray or killed-process tests, then the other slow ones, then the rest,
+    each in collection order (`make test` keeps it with --no-loadscope-reorder)."""
     root = Path(str(config.rootpath))
     rank: dict[str, int] = {}
+    groups: dict[str, str] = {}  # test -> its group
     for item in items:
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
         # a test may say it itself: those that spawn processes (tests/launch/test_distributed)
@@ -108,13 +110,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         slow = processes or path.startswith(_SLOW_MODULES) or test.startswith(_SLOW_TESTS)
         if slow:
             item.add_marker(pytest.mark.slow)
-        group = _SHARED_GROUPS.get(path, path)
+        group = groups[item.nodeid] = _SHARED_GROUPS.get(path, path)
         item.add_marker(pytest.mark.xdist_group(group))
         rank[group] = min(rank.get(group, 2), 0 if processes else 1 if slow else 2)
-    groups = list(dict.fromkeys(item.get_closest_marker("xdist_group").args[0]
-                                for item in items))
-    order = {g: (rank[g], i) for i, g in enumerate(groups)}
-    items.sort(key=lambda item: order[item.get_closest_marker("xdist_group").args[0]])
+    first = {g: i for i, g in reversed(list(enumerate(groups.values())))}
+    items.sort(key=lambda item: (rank[groups[item.nodeid]], first[groups[item.nodeid]]))
 
 
 def tiny_study(depth: list[int] | None = None, width: list[int] | None = None,

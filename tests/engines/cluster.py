@@ -81,7 +81,10 @@ def loopback_cluster(logs: Path) -> Iterator[Cluster]:
     # a temp dir of its own (short: Ray's socket paths must stay under 108 characters), so the
     # cluster's address file never makes a later local ray.init() look for this cluster
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    head = _start_node(["--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+    # a client-server port of its own too (Ray's default, 10001, is one per machine, and two
+    # test modules may each have a cluster up at once)
+    head = _start_node(["--head", f"--port={port}", f"--ray-client-server-port={free_port()}",
+                        "--node-ip-address=127.0.0.1",
                         "--include-dashboard=false"], logs, "head", temp_dir, env)
     worker = None
     try:

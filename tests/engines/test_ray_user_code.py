@@ -149,7 +149,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("RAY_AUTH_MODE", "disabled")
-            start(["--head", f"--port={port}", "--include-dashboard=false"], "head")
+            # ports of its own (tests/engines/cluster.py says why)
+            start(["--head", f"--port={port}", f"--ray-client-server-port={free_port()}",
+                   "--include-dashboard=false"], "head")
             _wait_for_nodes(address, 1)
             start([f"--address={address}"], "worker")
             _wait_for_nodes(address, 2)

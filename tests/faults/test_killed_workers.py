@@ -148,33 +148,37 @@ def _trainables(sessions: tuple[int, ...] = ()) -> list[int]:
     from this process (a local Ray's workers are its raylet's children), or in ``sessions``
     (a cluster's nodes). Never another Ray's on this machine: other tests run beside these,
     in pytest-xdist workers of this session."""
-    parents: dict[int, int] = {}
-    titles: dict[int, bytes] = {}
+    trainables = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            titles[int(proc.name)] = (proc / "cmdline").read_bytes()
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+            title = (proc / "cmdline").read_bytes()
+        except OSError:
             continue
+        if title.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable")):
+            trainables.append(int(proc.name))
+    return sorted(pid for pid in trainables
+                  if (_in_sessions(pid, sessions) if sessions else _descends_from_us(pid)))
 
-    def ours(pid: int) -> bool:
-        if sessions:
-            try:
-                return os.getsid(pid) in sessions
-            except OSError:
-                return False
-        while pid > 1:
-            pid = parents.get(pid, 0)
-            if pid == os.getpid():
-                return True
+
+def _in_sessions(pid: int, sessions: tuple[int, ...]) -> bool:
+    try:
+        return os.getsid(pid) in sessions
+    except OSError:
         return False
 
-    return sorted(pid for pid, title in titles.items()
-                  if title.startswith((b"ray::ResourceTrainable", b"ray::MemberTrainable"))
-                  and ours(pid))
+
+def _descends_from_us(pid: int) -> bool:
+    """Whether ``pid``'s chain of parents reaches this process."""
+    while pid > 1:
+        try:  # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid == os.getpid():
+            return True
+    return False
 
 
 def _trial_failures(experiment: Path) -> int:
