@@ -50,7 +50,8 @@ test-flaky: setup
 	@for i in $$(seq 1 $(RUNS)); do \
 		start=$$(date +%s); \
 		$(BIN)/python -m pytest $(FLAKY) -q -p no:cacheprovider \
-			$(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadgroup) > .flaky-$$i.log 2>&1 \
+			$(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadgroup --no-loadscope-reorder) \
+			> .flaky-$$i.log 2>&1 \
 			|| { echo "pass $$i of $(RUNS) failed: see .flaky-$$i.log"; exit 1; }; \
 		echo "pass $$i of $(RUNS) green in $$(( $$(date +%s) - start )) s"; rm -f .flaky-$$i.log; \
 	done

@@ -38,7 +38,7 @@ def tiny_config(*overrides: str) -> RunConfig:
 # `slow`: what `make check` leaves out (Ray, killed processes, the headless browser, full-size
 # presets, compiled training: inductor's first compile in a process costs 20 to 60 s here).
 # `processes`: the tests that start Ray or start and kill processes. `make test` runs them after
-# the others, also on two workers (beside the others, tried on 2026-12-07 with four workers, the
+# the others, also on two workers (beside the others, tried on 2026-12-07/08 with four workers, the
 # suite took 12 to 13 min against 11: they are not mostly waiting, a Ray worker or a started
 # process imports torch and Ray first, 4 CPU-s each; alone on one worker they kept 1.4 cores
 # busy). Each module is one group (its module fixtures and caches are built once; a group per
@@ -97,7 +97,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     groups: those holding Ray or killed-process tests, then the other slow ones, then the rest,
     each in collection order (`make test` keeps it with --no-loadscope-reorder)."""
     root = Path(str(config.rootpath))
-    rank: dict[str, int] = {}
+    rank: dict[str, int] = {}  # group -> 0 (Ray or killed processes), 1 (slow) or 2
+    first: dict[str, int] = {}  # group -> the order it was first met in
     groups: dict[str, str] = {}  # test -> its group
     for item in items:
         path = Path(str(item.path)).resolve().relative_to(root).as_posix()
@@ -113,7 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = groups[item.nodeid] = _SHARED_GROUPS.get(path, path)
         item.add_marker(pytest.mark.xdist_group(group))
         rank[group] = min(rank.get(group, 2), 0 if processes else 1 if slow else 2)
-    first = {g: i for i, g in reversed(list(enumerate(groups.values())))}
+        first.setdefault(group, len(first))
     items.sort(key=lambda item: (rank[groups[item.nodeid]], first[groups[item.nodeid]]))
 
 
